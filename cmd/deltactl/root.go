@@ -1,0 +1,106 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// globals are the flags every command shares (DESIGN.md section 7).
+type globals struct {
+	registry string
+	json     bool
+	quiet    bool
+	stdout   io.Writer
+	stderr   io.Writer
+}
+
+// envRegistry names the registry when --registry is not given.
+const envRegistry = "DELTACTL_REGISTRY"
+
+// registryURL resolves --registry, then $DELTACTL_REGISTRY, then the default
+// folder under the user's home.
+func (g *globals) registryURL() (string, error) {
+	if g.registry != "" {
+		return g.registry, nil
+	}
+	if v := os.Getenv(envRegistry); v != "" {
+		return v, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no --registry, no $%s and no home folder: %w", envRegistry, err)
+	}
+	return filepath.Join(home, ".deltactl", "registry"), nil
+}
+
+// printJSON writes v as one indented JSON document on stdout.
+func (g *globals) printJSON(v any) error {
+	enc := json.NewEncoder(g.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// printf writes human output on stdout unless -q or --json.
+func (g *globals) printf(format string, args ...any) {
+	if g.quiet || g.json {
+		return
+	}
+	fmt.Fprintf(g.stdout, format, args...)
+}
+
+// progressOn reports whether progress should be drawn: stderr is a terminal
+// and neither -q nor --json was given.
+func (g *globals) progressOn() bool {
+	if g.quiet || g.json {
+		return false
+	}
+	f, ok := g.stderr.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func newRootCmd(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "deltactl",
+		Short: "Manage base models and their fine-tuning deltas",
+		Long: `deltactl keeps one copy of each base model and, beside it, many small task
+deltas (LoRA, bottleneck adapters, exact full fine-tune differences). It reads
+safetensors, Hugging Face model folders, PEFT adapter folders and legacy torch
+files; stores them in a content-addressed registry on a folder or S3; merges,
+unmerges, stacks, reduces and extracts deltas; and trains them on the CPU.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(g.stdout)
+	root.SetErr(g.stderr)
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.registry, "registry", "", "registry URL: a folder, file://PATH or s3://BUCKET[/PREFIX] (env "+envRegistry+")")
+	pf.BoolVar(&g.json, "json", false, "print machine-readable JSON on stdout")
+	pf.BoolVarP(&g.quiet, "quiet", "q", false, "print nothing but errors")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+
+	for _, newCmd := range []func(*globals) *cobra.Command{
+		// Each command lives in its own file; add new ones here.
+	} {
+		root.AddCommand(newCmd(g))
+	}
+	return root
+}
+
+// isCobraUsage recognises cobra's own usage errors (unknown command, wrong
+// number of arguments), which it returns as plain errors.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires at least", "requires at most", "required flag", "invalid argument"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
