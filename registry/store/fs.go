@@ -1,0 +1,503 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// FS is the local-folder backend. Every key is a file under the root.
+//
+// Crash safety: Put writes a temp file in the destination folder, fsyncs it,
+// moves it into place with a create-only rename (renameat2 RENAME_NOREPLACE,
+// or link+unlink on filesystems without it) and fsyncs the folder, so a key
+// is either absent or complete. Swap holds an flock(2) on a per-key lock file
+// (".lock.<name>" beside the key) while it compares and replaces, so it is
+// safe between goroutines and between processes on the same host. flock is
+// not reliable over NFS; use the s3 backend for shared network storage.
+//
+// Temp files (".tmp-*") that a crash left behind are invisible to List and
+// removed by CleanTemp. Lock files are left in place on purpose: unlinking a
+// lock file that another process may hold would let two writers in.
+//
+// ETags: for objects up to 1 MiB (refs, manifests) the ETag is the sha256 of
+// the content, so it is stable and cheap to recompute; larger objects get an
+// ETag built from size, modification time and inode. A Swap that finds the
+// same content it read before succeeds, which is the right outcome for refs.
+// List leaves ETag empty (computing it would read every small file); call
+// Stat when an ETag is needed.
+type FS struct {
+	root string
+}
+
+// etagContentMax is the largest object whose ETag is a content hash.
+const etagContentMax = 1 << 20
+
+// tempPrefix marks temp files; the '.' keeps them out of the key space.
+const tempPrefix = ".tmp-"
+
+// NewFS opens (creating if needed) a registry folder at root.
+func NewFS(root string) (*FS, error) {
+	if root == "" {
+		return nil, errors.New("fs: empty root path")
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("fs %s: %w", root, err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("fs %s: %w", abs, err)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return nil, fmt.Errorf("fs %s: %w", abs, err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("fs %s: not a directory", abs)
+	}
+	return &FS{root: abs}, nil
+}
+
+// Location returns the absolute root folder.
+func (f *FS) Location() string { return f.root }
+
+func (f *FS) path(key string) string { return filepath.Join(f.root, filepath.FromSlash(key)) }
+
+func (f *FS) errorf(op, key string, err error) error {
+	return fmt.Errorf("fs %s: %s %q: %w", f.root, op, key, err)
+}
+
+// Put implements Backend.
+func (f *FS) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if err := ValidKey(key); err != nil {
+		return fmt.Errorf("fs %s: put: %w", f.root, err)
+	}
+	final := f.path(key)
+	// Cheap early answer; the rename below is what actually guarantees create-only.
+	if _, err := os.Lstat(final); err == nil {
+		return f.errorf("put", key, ErrExists)
+	}
+	dir := filepath.Dir(final)
+	if err := f.mkdirAllSync(dir); err != nil {
+		return f.errorf("put", key, err)
+	}
+	tmp, err := f.writeTemp(ctx, dir, r, size)
+	if err != nil {
+		return f.errorf("put", key, err)
+	}
+	defer os.Remove(tmp) // no-op after a successful rename
+	if err := renameNoReplace(tmp, final); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return f.errorf("put", key, ErrExists)
+		}
+		return f.errorf("put", key, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return f.errorf("put", key, err)
+	}
+	return nil
+}
+
+// writeTemp copies r into a fresh fsynced temp file in dir and returns its path.
+func (f *FS) writeTemp(ctx context.Context, dir string, r io.Reader, size int64) (string, error) {
+	t, err := os.CreateTemp(dir, tempPrefix+"*")
+	if err != nil {
+		return "", err
+	}
+	name := t.Name()
+	fail := func(err error) (string, error) {
+		t.Close()
+		os.Remove(name)
+		return "", err
+	}
+	n, err := io.Copy(t, ctxReader{ctx, r})
+	if err != nil {
+		return fail(err)
+	}
+	if size >= 0 && n != size {
+		return fail(fmt.Errorf("short input: got %d bytes, want %d", n, size))
+	}
+	if err := t.Chmod(0o644); err != nil {
+		return fail(err)
+	}
+	if err := t.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := t.Close(); err != nil {
+		os.Remove(name)
+		return "", err
+	}
+	return name, nil
+}
+
+// renameNoReplace moves oldpath to newpath, failing with fs.ErrExist if
+// newpath exists. It never overwrites, even when racing another writer.
+func renameNoReplace(oldpath, newpath string) error {
+	err := unix.Renameat2(unix.AT_FDCWD, oldpath, unix.AT_FDCWD, newpath, unix.RENAME_NOREPLACE)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, unix.EEXIST):
+		return fs.ErrExist
+	case errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EOPNOTSUPP):
+		// The filesystem lacks RENAME_NOREPLACE: link(2) is create-only too.
+		if err := os.Link(oldpath, newpath); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return fs.ErrExist
+			}
+			return err
+		}
+		return os.Remove(oldpath)
+	default:
+		return &os.LinkError{Op: "renameat2", Old: oldpath, New: newpath, Err: err}
+	}
+}
+
+// mkdirAllSync creates dir and missing parents below the root, fsyncing each
+// parent after a child appears so the new entries survive a crash.
+func (f *FS) mkdirAllSync(dir string) error {
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir && strings.HasPrefix(parent, f.root) {
+		if err := f.mkdirAllSync(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return syncDir(parent)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Get implements Backend. A range that starts past the end is an error; one
+// that runs past the end is cut short, as S3 does.
+func (f *FS) Get(ctx context.Context, key string, off, length int64) (io.ReadCloser, error) {
+	if err := ValidKey(key); err != nil {
+		return nil, fmt.Errorf("fs %s: get: %w", f.root, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, f.errorf("get", key, err)
+	}
+	file, err := os.Open(f.path(key))
+	if err != nil {
+		return nil, f.errorf("get", key, notFound(err))
+	}
+	fi, err := file.Stat()
+	if err != nil {
+		file.Close()
+		return nil, f.errorf("get", key, err)
+	}
+	if !fi.Mode().IsRegular() {
+		file.Close()
+		return nil, f.errorf("get", key, ErrNotFound)
+	}
+	if off < 0 || off > fi.Size() {
+		file.Close()
+		return nil, f.errorf("get", key, fmt.Errorf("range start %d outside object of %d bytes", off, fi.Size()))
+	}
+	if _, err := file.Seek(off, io.SeekStart); err != nil {
+		file.Close()
+		return nil, f.errorf("get", key, err)
+	}
+	if length < 0 {
+		return file, nil
+	}
+	return limitedFile{io.LimitReader(file, length), file}, nil
+}
+
+type limitedFile struct {
+	io.Reader
+	io.Closer
+}
+
+func notFound(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// Stat implements Backend.
+func (f *FS) Stat(ctx context.Context, key string) (Info, error) {
+	if err := ValidKey(key); err != nil {
+		return Info{}, fmt.Errorf("fs %s: stat: %w", f.root, err)
+	}
+	file, err := os.Open(f.path(key))
+	if err != nil {
+		return Info{}, f.errorf("stat", key, notFound(err))
+	}
+	defer file.Close()
+	fi, err := file.Stat()
+	if err != nil {
+		return Info{}, f.errorf("stat", key, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return Info{}, f.errorf("stat", key, ErrNotFound)
+	}
+	tag, err := fileETag(file, fi)
+	if err != nil {
+		return Info{}, f.errorf("stat", key, err)
+	}
+	return Info{Key: key, Size: fi.Size(), ModTime: fi.ModTime(), ETag: tag}, nil
+}
+
+// fileETag computes the ETag of an open file (see the FS doc).
+func fileETag(file *os.File, fi os.FileInfo) (string, error) {
+	if fi.Size() <= etagContentMax {
+		h := sha256.New()
+		if _, err := io.Copy(h, io.NewSectionReader(file, 0, fi.Size()+1)); err != nil {
+			return "", err
+		}
+		return hex.EncodeToString(h.Sum(nil)), nil
+	}
+	var ino uint64
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		ino = st.Ino
+	}
+	return fmt.Sprintf("m%x-%x-%x", fi.Size(), fi.ModTime().UnixNano(), ino), nil
+}
+
+// List implements Backend. Folders are walked in lexical order.
+func (f *FS) List(ctx context.Context, prefix string, fn func(Info) error) error {
+	if err := ValidPrefix(prefix); err != nil {
+		return fmt.Errorf("fs %s: list: %w", f.root, err)
+	}
+	start := prefix
+	if !strings.HasSuffix(start, "/") {
+		start = path.Dir(start)
+	}
+	startDir := filepath.Join(f.root, filepath.FromSlash(start))
+	err := filepath.WalkDir(startDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // the prefix's folder does not exist (yet): nothing to list
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if strings.HasPrefix(d.Name(), ".") && p != startDir {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil // temp, lock and other reserved files
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		rel, err := filepath.Rel(f.root, p)
+		if err != nil {
+			return err
+		}
+		key := filepath.ToSlash(rel)
+		if !strings.HasPrefix(key, prefix) {
+			return nil
+		}
+		fi, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // deleted while we walked
+		}
+		if err != nil {
+			return err
+		}
+		return fn(Info{Key: key, Size: fi.Size(), ModTime: fi.ModTime()})
+	})
+	if err != nil {
+		return fmt.Errorf("fs %s: list %q: %w", f.root, prefix, err)
+	}
+	return nil
+}
+
+// Delete implements Backend.
+func (f *FS) Delete(ctx context.Context, key string) error {
+	if err := ValidKey(key); err != nil {
+		return fmt.Errorf("fs %s: delete: %w", f.root, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return f.errorf("delete", key, err)
+	}
+	p := f.path(key)
+	if err := os.Remove(p); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return f.errorf("delete", key, err)
+	}
+	if err := syncDir(filepath.Dir(p)); err != nil {
+		return f.errorf("delete", key, err)
+	}
+	return nil
+}
+
+// Swap implements Backend under a per-key flock.
+func (f *FS) Swap(ctx context.Context, key, oldETag string, data []byte) (string, error) {
+	if err := ValidKey(key); err != nil {
+		return "", fmt.Errorf("fs %s: swap: %w", f.root, err)
+	}
+	final := f.path(key)
+	dir := filepath.Dir(final)
+	if err := f.mkdirAllSync(dir); err != nil {
+		return "", f.errorf("swap", key, err)
+	}
+	unlock, err := lockFile(ctx, filepath.Join(dir, ".lock."+filepath.Base(final)))
+	if err != nil {
+		return "", f.errorf("swap", key, err)
+	}
+	defer unlock()
+
+	cur := ""
+	if file, err := os.Open(final); err == nil {
+		fi, err := file.Stat()
+		if err == nil {
+			cur, err = fileETag(file, fi)
+		}
+		file.Close()
+		if err != nil {
+			return "", f.errorf("swap", key, err)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", f.errorf("swap", key, err)
+	}
+	if cur != oldETag {
+		if oldETag == "" {
+			return "", f.errorf("swap", key, fmt.Errorf("%w: created by someone else", ErrConflict))
+		}
+		if cur == "" {
+			return "", f.errorf("swap", key, fmt.Errorf("%w: deleted by someone else", ErrConflict))
+		}
+		return "", f.errorf("swap", key, fmt.Errorf("%w: expected version %s, found %s", ErrConflict, oldETag, cur))
+	}
+	tmp, err := f.writeTemp(ctx, dir, bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return "", f.errorf("swap", key, err)
+	}
+	defer os.Remove(tmp)
+	file, err := os.Open(tmp)
+	if err != nil {
+		return "", f.errorf("swap", key, err)
+	}
+	fi, err := file.Stat()
+	var tag string
+	if err == nil {
+		tag, err = fileETag(file, fi)
+	}
+	file.Close()
+	if err != nil {
+		return "", f.errorf("swap", key, err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return "", f.errorf("swap", key, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return "", f.errorf("swap", key, err)
+	}
+	return tag, nil
+}
+
+// lockFile takes an exclusive flock on path, waiting until ctx is done.
+// flock locks belong to the open file description, so two goroutines of one
+// process exclude each other just as two processes do.
+func lockFile(ctx context.Context, path string) (unlock func(), err error) {
+	file, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	wait := time.Millisecond
+	for {
+		err := unix.Flock(int(file.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() {
+				unix.Flock(int(file.Fd()), unix.LOCK_UN)
+				file.Close()
+			}, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
+			file.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			file.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, ctx.Err())
+		case <-time.After(wait):
+		}
+		if wait < 50*time.Millisecond {
+			wait *= 2
+		}
+	}
+}
+
+// CleanTemp removes temp files left by interrupted writes that are older
+// than olderThan (a running writer's temp file is young) and reports how
+// many it removed.
+func (f *FS) CleanTemp(ctx context.Context, olderThan time.Duration) (int, error) {
+	cutoff := time.Now().Add(-olderThan)
+	n := 0
+	err := filepath.WalkDir(f.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.IsDir() || !strings.HasPrefix(d.Name(), tempPrefix) {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil || fi.ModTime().After(cutoff) {
+			return nil
+		}
+		if err := os.Remove(p); err == nil {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return n, fmt.Errorf("fs %s: clean temp files: %w", f.root, err)
+	}
+	return n, nil
+}
+
+// ctxReader stops a long copy when ctx is cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
