@@ -1,0 +1,10 @@
+//go:build !unix
+
+package safetensors
+
+import "os"
+
+// mmapFile is unavailable here; Open falls back to reading through the file.
+func mmapFile(f *os.File, size int64) ([]byte, error) { return nil, errNoMmap }
+
+func munmap(b []byte) error { return nil }
