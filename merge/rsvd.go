@@ -1,0 +1,209 @@
+package merge
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// RSVDOptions tune the randomized SVD (Halko, Martinsson & Tropp 2011,
+// algorithm 4.4 with QR re-orthonormalisation after every product).
+type RSVDOptions struct {
+	// Oversample is p, the extra sketch columns beyond the rank (default 10,
+	// as sklearn's randomized_svd; raising it helps more than iterations).
+	Oversample int
+	// PowerIters is q, the number of power iterations (default 2, as
+	// torch.svd_lowrank). Negative means 0.
+	PowerIters int
+	// Seed seeds the Gaussian test matrix, so results are reproducible.
+	Seed uint64
+}
+
+func (o RSVDOptions) withDefaults() RSVDOptions {
+	if o.Oversample == 0 {
+		o.Oversample = 10
+	}
+	if o.Oversample < 0 {
+		o.Oversample = 0
+	}
+	if o.PowerIters == 0 {
+		o.PowerIters = 2
+	}
+	if o.PowerIters < 0 {
+		o.PowerIters = 0
+	}
+	return o
+}
+
+// dense is a row-major float32 matrix.
+type dense struct {
+	rows, cols int
+	data       []float32
+}
+
+// rsvdResult is D ≈ U·diag(S)·Vᵀ with U rows×l, V cols×l (l sketch columns,
+// descending S). U and V have orthonormal columns up to f32 rounding.
+type rsvdResult struct {
+	l    int
+	u, v []float32
+	s    []float64
+}
+
+// randomizedSVD sketches d with l = min(k+p, rows, cols) columns.
+func randomizedSVD(d dense, k int, opt RSVDOptions) (rsvdResult, error) {
+	opt = opt.withDefaults()
+	m, n := d.rows, d.cols
+	l := min(k+opt.Oversample, m, n)
+	if l <= 0 {
+		return rsvdResult{}, nil
+	}
+	rng := rand.New(rand.NewPCG(opt.Seed, 0x9e3779b97f4a7c15))
+	omega := make([]float32, n*l)
+	for i := range omega {
+		omega[i] = float32(rng.NormFloat64())
+	}
+	y := make([]float32, m*l)
+	z := make([]float32, n*l)
+	// Y = D Ω
+	sgemm(false, false, m, l, n, 1, d.data, n, omega, l, 0, y, l)
+	q := orth32(y, m, l)
+	for it := 0; it < opt.PowerIters; it++ {
+		// Z = Dᵀ Q, re-orthonormalised; Y = D Z, re-orthonormalised.
+		sgemm(true, false, n, l, m, 1, d.data, n, q, l, 0, z, l)
+		qz := orth32(z, n, l)
+		sgemm(false, false, m, l, n, 1, d.data, n, qz, l, 0, y, l)
+		q = orth32(y, m, l)
+	}
+	// Bᵀ = Dᵀ Q (n×l); D ≈ Q B. Factor Bᵀ = Q2 R2, so B = R2ᵀ Q2ᵀ and
+	// SVD(R2ᵀ) = Ur Σ Vrᵀ gives D ≈ (Q Ur) Σ (Q2 Vr)ᵀ.
+	sgemm(true, false, n, l, m, 1, d.data, n, q, l, 0, z, l)
+	qr2 := newQR(to64(z), n, l)
+	r2 := qr2.r() // l×l (n ≥ l)
+	ur, s, vrt, ok := svdSmall(transpose64(r2, l, l), l, l)
+	if !ok {
+		return rsvdResult{}, fmt.Errorf("merge: SVD of the %dx%d sketch core did not converge", l, l)
+	}
+	// U = Q Ur (m×l), in f64 would cost m·l² flops: do it in f32 GEMM.
+	u := make([]float32, m*l)
+	sgemm(false, false, m, l, l, 1, q, l, to32(ur), l, 0, u, l)
+	// V = Q2 Vr: apply the reflectors to Vr (l×l) padded to n×l.
+	v := to32(qr2.applyQ(transpose64(vrt, l, l), l))
+	return rsvdResult{l: l, u: u, v: v, s: s}, nil
+}
+
+// orth32 returns an orthonormal basis (p×c) of the columns of x (p×c),
+// by Householder QR in float64: power iterations make x badly conditioned,
+// which Gram/Cholesky-based orthonormalisation would not survive.
+func orth32(x []float32, p, c int) []float32 {
+	return to32(newQR(to64(x), p, c).thinQ())
+}
+
+// factorsFromSVD builds B = U_k Σ_k^½ (rows×k) and A = Σ_k^½ V_kᵀ (k×cols).
+func factorsFromSVD(r rsvdResult, rows, cols, k int) Factors {
+	f := Factors{Rows: rows, Cols: cols, Rank: k, B: make([]float32, rows*k), A: make([]float32, k*cols)}
+	for j := 0; j < k; j++ {
+		sq := float32(math.Sqrt(r.s[j]))
+		for i := 0; i < rows; i++ {
+			f.B[i*k+j] = r.u[i*r.l+j] * sq
+		}
+		for i := 0; i < cols; i++ {
+			f.A[j*cols+i] = r.v[i*r.l+j] * sq
+		}
+	}
+	return f
+}
+
+// residualEnergy returns ||D - B·A||_F^2 by direct evaluation (one GEMM
+// into a copy of D), accumulated in float64.
+func residualEnergy(d dense, f Factors) float64 {
+	res := make([]float32, len(d.data))
+	copy(res, d.data)
+	if f.Rank > 0 {
+		sgemm(false, false, d.rows, d.cols, f.Rank, -1, f.B, f.Rank, f.A, d.cols, 1, res, d.cols)
+	}
+	return sumSq32(res)
+}
+
+// LowRankApprox approximates the dense rows×cols matrix d by a rank chosen
+// by rule, with a randomized SVD. For an Energy rule the spectrum is
+// estimated from the sketch: the sketch starts at 32 columns and doubles
+// until its singular values reach the target fraction of ||D||_F^2 (which
+// is exact), or it spans min(rows, cols). Randomized singular values
+// underestimate the true ones, so the rank picked is never below the exact
+// answer. The returned truncation's Total is ||D||_F^2 and its KeptE is set
+// so that RelErr is the measured error of the returned factors.
+func LowRankApprox(data []float32, rows, cols int, rule RankRule, opt RSVDOptions) (Factors, Truncation, error) {
+	if err := rule.Validate(); err != nil {
+		return Factors{}, Truncation{}, err
+	}
+	if len(data) != rows*cols {
+		return Factors{}, Truncation{}, fmt.Errorf("merge: dense %dx%d has %d values: %w", rows, cols, len(data), errShape)
+	}
+	d := dense{rows: rows, cols: cols, data: data}
+	total := sumSq32(data)
+	tr := Truncation{FromRank: min(rows, cols), Total: total}
+	full := min(rows, cols)
+	if full == 0 {
+		return Factors{Rows: rows, Cols: cols}, tr, nil
+	}
+	var res rsvdResult
+	var err error
+	k := rule.Rank
+	if rule.Rank > 0 {
+		k = min(rule.Rank, full)
+		res, err = randomizedSVD(d, k, opt)
+		if err != nil {
+			return Factors{}, tr, err
+		}
+	} else {
+		o := opt.withDefaults()
+		for sketch := 32; ; sketch *= 2 {
+			kk := min(sketch, full)
+			res, err = randomizedSVD(d, kk, o)
+			if err != nil {
+				return Factors{}, tr, err
+			}
+			s := res.s[:min(kk, len(res.s))]
+			acc := 0.0
+			k = 0
+			for i, v := range s {
+				acc += v * v
+				if acc >= rule.Energy*total*(1-1e-12) {
+					k = i + 1
+					break
+				}
+			}
+			if k > 0 || kk == full {
+				if k == 0 {
+					k = len(s)
+				}
+				break
+			}
+		}
+	}
+	k = max(1, min(k, len(res.s)))
+	tr.Kept = k
+	tr.Sigma = res.s
+	f := factorsFromSVD(res, rows, cols, k)
+	kept := 0.0
+	for _, v := range res.s[:k] {
+		kept += v * v
+	}
+	// ||D - D_k||^2 = ||D||^2 - Σ_kept σ^2 holds for the projection-based
+	// approximation; when it is small it is all cancellation, so measure.
+	tr.KeptE = kept
+	if total > 0 && (total-kept)/total < 1e-3 {
+		tr.KeptE = total - residualEnergy(d, f)
+	}
+	return f, tr, nil
+}
+
+// gaussian fills a slice with seeded standard normal float32 values.
+func gaussian(n int, seed uint64) []float32 {
+	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = float32(rng.NormFloat64())
+	}
+	return out
+}
