@@ -1,0 +1,30 @@
+// Package train is deltactl's CPU trainer for Llama-family decoder models.
+//
+// It loads a Hugging Face model folder (config.json + safetensors) with the
+// exact semantics and tensor names of transformers' LlamaForCausalLM
+// (RMSNorm, rotate-half RoPE, SwiGLU MLP, grouped-query causal attention,
+// tied or untied embeddings, optional q/k/v biases as in Qwen2), and trains
+// one of three kinds of delta on it:
+//
+//   - "lora": low-rank updates W + s·B·A on any of q/k/v/o/gate/up/down_proj,
+//     written as a PEFT LoRA folder;
+//   - "adapter": bottleneck adapters y + up(act(down(y))) on the output of
+//     every attention block and every MLP, written as a deltactl adapter
+//     folder (adapter_config.json with "peft_type": "BOTTLENECK");
+//   - "full": every weight, written as a Hugging Face model folder.
+//
+// There is no general autograd: every layer has an explicit forward and
+// backward pass (one file per layer), gradients are computed only where they
+// are needed (a LoRA run computes no weight gradient of a frozen matrix, only
+// the activation gradient flowing through it), and all activation buffers are
+// allocated once per run.
+//
+// The layers are written once, generically over float32 and float64. Training
+// runs in float32; the tests instantiate the same code in float64 for
+// finite-difference gradient checks.
+//
+// Determinism: for the same inputs, seed and thread count every output file is
+// byte-identical. Work is split over threads in fixed partitions, reductions
+// run in a fixed order, and all randomness (initialisation, data sampling,
+// dropout) comes from counter-based generators keyed by the seed.
+package train

@@ -1,0 +1,128 @@
+package train
+
+import (
+	"unsafe"
+)
+
+// sgemmFunc is the one matrix-multiply entry point of the trainer:
+// C = alpha·op(A)·op(B) + beta·C, row-major, op(X) = Xᵀ when trans is set,
+// with op(A) m×k and op(B) k×n, computed with the given number of threads.
+// Results must not depend on the thread count (the split is over rows or
+// columns of C only), which the trainer's determinism relies on.
+type sgemmFunc func(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+
+// Float is the element type the layers are written for: float32 for
+// training, float64 for the gradient checks in the tests.
+type Float interface{ ~float32 | ~float64 }
+
+// is32 reports whether F is float32 (a compile-time constant per instantiation).
+func is32[F Float]() bool {
+	var z F
+	return unsafe.Sizeof(z) == 4
+}
+
+// as32 reinterprets a []F that is really []float32 (only called when is32[F]()).
+func as32[F Float](x []F) []float32 {
+	if len(x) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(x))), len(x))
+}
+
+// gemm dispatches one matrix product: float32 goes to sg (the fast kernel),
+// float64 to a plain reference loop (used only by the gradient checks).
+func gemm[F Float](sg sgemmFunc, threads int, transA, transB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	if is32[F]() {
+		sg(threads, transA, transB, m, n, k, float32(alpha), as32(a), lda, as32(b), ldb, float32(beta), as32(c), ldc)
+		return
+	}
+	naiveGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// naiveGemm is the straightforward triple loop, row-major, accumulating in F.
+func naiveGemm[F Float](transA, transB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s F
+			for p := 0; p < k; p++ {
+				var av, bv F
+				if transA {
+					av = a[p*lda+i]
+				} else {
+					av = a[i*lda+p]
+				}
+				if transB {
+					bv = b[j*ldb+p]
+				} else {
+					bv = b[p*ldb+j]
+				}
+				s += av * bv
+			}
+			if beta == 0 {
+				c[i*ldc+j] = alpha * s
+			} else {
+				c[i*ldc+j] = beta*c[i*ldc+j] + alpha*s
+			}
+		}
+	}
+}
+
+// goSgemm is the pure-Go float32 GEMM used when no faster kernel is wired in.
+// It splits the rows of C over threads (results are independent of threads)
+// and uses the loop order that keeps the innermost loop contiguous for each
+// transpose case.
+func goSgemm(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	parallelRange(threads, m, func(lo, hi int) {
+		acc := make([]float32, n)
+		for i := lo; i < hi; i++ {
+			clear(acc)
+			if !transB {
+				// acc += A[i,p] * B[p,:]
+				for p := 0; p < k; p++ {
+					var av float32
+					if transA {
+						av = a[p*lda+i]
+					} else {
+						av = a[i*lda+p]
+					}
+					if av == 0 {
+						continue
+					}
+					row := b[p*ldb : p*ldb+n]
+					for j, bv := range row {
+						acc[j] += av * bv
+					}
+				}
+			} else {
+				for j := 0; j < n; j++ {
+					brow := b[j*ldb : j*ldb+k]
+					var s float32
+					if transA {
+						for p, bv := range brow {
+							s += a[p*lda+i] * bv
+						}
+					} else {
+						arow := a[i*lda : i*lda+k]
+						for p, bv := range brow {
+							s += arow[p] * bv
+						}
+					}
+					acc[j] = s
+				}
+			}
+			crow := c[i*ldc : i*ldc+n]
+			if beta == 0 {
+				for j := range crow {
+					crow[j] = alpha * acc[j]
+				}
+			} else {
+				for j := range crow {
+					crow[j] = beta*crow[j] + alpha*acc[j]
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,30 @@
+package train
+
+import "math"
+
+// swigluForward sets a = silu(g)·u elementwise (Llama's MLP nonlinearity,
+// between gate_proj/up_proj and down_proj).
+func swigluForward[F Float](threads int, g, u, a []F) {
+	parallelRange(threads, len(a), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			x := float64(g[i])
+			a[i] = F(x/(1+math.Exp(-x))) * u[i]
+		}
+	})
+}
+
+// swigluBackward turns da into dg and du (which may alias da's storage only
+// for du: dg is written after du reads nothing from it).
+//
+//	du = da·silu(g), dg = da·u·σ(g)·(1 + g·(1 − σ(g)))
+func swigluBackward[F Float](threads int, g, u, da, dg, du []F) {
+	parallelRange(threads, len(da), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			x := float64(g[i])
+			s := 1 / (1 + math.Exp(-x))
+			d := da[i]
+			dg[i] = d * u[i] * F(s*(1+x*(1-s)))
+			du[i] = d * F(x*s)
+		}
+	})
+}

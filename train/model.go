@@ -1,0 +1,245 @@
+package train
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/deltactl/deltactl/format"
+)
+
+// Model is a Llama-family model held in memory as float32 weights under
+// their Hugging Face names ("model.embed_tokens.weight",
+// "model.layers.0.self_attn.q_proj.weight", ..., "lm_head.weight" unless
+// the embeddings are tied).
+type Model struct {
+	Config Config
+	// ConfigJSON is the config.json the model came with (written back
+	// unchanged when a full fine-tune is saved).
+	ConfigJSON []byte
+	// Weights maps HF tensor names to row-major float32 values.
+	Weights map[string][]float32
+	// DType is the floating-point type the weights were stored in; a full
+	// fine-tune is written back in it.
+	DType format.DType
+	// Source names where the model came from (a folder or a config file),
+	// recorded as base_model_name_or_path in outputs.
+	Source string
+}
+
+// weightSpec is one tensor the architecture expects.
+type weightSpec struct {
+	name     string
+	shape    []int64
+	optional bool // biases: present in Qwen2, absent in Llama
+}
+
+// weightSpecs lists every tensor of a model with config c, in a fixed
+// order (the order a full fine-tune is written in).
+func (c Config) weightSpecs() []weightSpec {
+	D, F, V := int64(c.HiddenSize), int64(c.IntermediateSize), int64(c.VocabSize)
+	qd, kvd := int64(c.qDim()), int64(c.kvDim())
+	s := []weightSpec{{name: "model.embed_tokens.weight", shape: []int64{V, D}}}
+	for l := 0; l < c.NumLayers; l++ {
+		p := fmt.Sprintf("model.layers.%d.", l)
+		s = append(s,
+			weightSpec{name: p + "input_layernorm.weight", shape: []int64{D}},
+			weightSpec{name: p + "self_attn.q_proj.weight", shape: []int64{qd, D}},
+			weightSpec{name: p + "self_attn.q_proj.bias", shape: []int64{qd}, optional: true},
+			weightSpec{name: p + "self_attn.k_proj.weight", shape: []int64{kvd, D}},
+			weightSpec{name: p + "self_attn.k_proj.bias", shape: []int64{kvd}, optional: true},
+			weightSpec{name: p + "self_attn.v_proj.weight", shape: []int64{kvd, D}},
+			weightSpec{name: p + "self_attn.v_proj.bias", shape: []int64{kvd}, optional: true},
+			weightSpec{name: p + "self_attn.o_proj.weight", shape: []int64{D, qd}},
+			weightSpec{name: p + "self_attn.o_proj.bias", shape: []int64{D}, optional: true},
+			weightSpec{name: p + "post_attention_layernorm.weight", shape: []int64{D}},
+			weightSpec{name: p + "mlp.gate_proj.weight", shape: []int64{F, D}},
+			weightSpec{name: p + "mlp.gate_proj.bias", shape: []int64{F}, optional: true},
+			weightSpec{name: p + "mlp.up_proj.weight", shape: []int64{F, D}},
+			weightSpec{name: p + "mlp.up_proj.bias", shape: []int64{F}, optional: true},
+			weightSpec{name: p + "mlp.down_proj.weight", shape: []int64{D, F}},
+			weightSpec{name: p + "mlp.down_proj.bias", shape: []int64{D}, optional: true},
+		)
+	}
+	s = append(s, weightSpec{name: "model.norm.weight", shape: []int64{D}})
+	if !c.TieWordEmbeddings {
+		s = append(s, weightSpec{name: "lm_head.weight", shape: []int64{V, D}})
+	}
+	return s
+}
+
+// tensorSource is what building a Model needs from a model folder.
+type tensorSource interface {
+	Has(name string) bool
+	Tensor(name string) (*format.Tensor, error)
+}
+
+// NewModel builds a Model from config.json bytes and a source of tensors,
+// converting every weight to float32 and checking its shape. Unexpected
+// extra tensors (rotary inv_freq buffers) are ignored.
+func NewModel(ctx context.Context, configJSON []byte, src tensorSource, source string) (*Model, error) {
+	cfg, err := ParseConfig(configJSON)
+	if err != nil {
+		return nil, fmt.Errorf("train: %s: %w", source, err)
+	}
+	m := &Model{Config: cfg, ConfigJSON: slices.Clone(configJSON), Weights: map[string][]float32{}, Source: source}
+	// A tied model may still carry an lm_head copy; an untied one must have it.
+	for _, ws := range cfg.weightSpecs() {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if !src.Has(ws.name) {
+			if ws.optional {
+				continue
+			}
+			return nil, fmt.Errorf("train: %s: missing tensor %q", source, ws.name)
+		}
+		t, err := src.Tensor(ws.name)
+		if err != nil {
+			return nil, fmt.Errorf("train: %s: %w", source, err)
+		}
+		if !format.ShapeEqual(t.Shape, ws.shape) {
+			return nil, fmt.Errorf("train: %s: tensor %q has shape %v, config.json implies %v: %w", source, ws.name, t.Shape, ws.shape, format.ErrShape)
+		}
+		v, err := tensorFloat32s(t)
+		if err != nil {
+			return nil, fmt.Errorf("train: %s: %w", source, err)
+		}
+		m.Weights[ws.name] = v
+		if m.DType == format.Invalid || t.DType == format.F32 {
+			m.DType = t.DType
+		}
+	}
+	return m, nil
+}
+
+// NewRandomModel initialises a model from a config alone, as transformers'
+// LlamaPreTrainedModel._init_weights does: every Linear and the embedding
+// N(0, initializer_range²), biases and nothing else zero, norms one. It is
+// how deltactl trains a base model from scratch (--method full).
+func NewRandomModel(cfg Config, configJSON []byte, seed uint64, source string) *Model {
+	m := &Model{Config: cfg, ConfigJSON: slices.Clone(configJSON), Weights: map[string][]float32{}, DType: format.F32, Source: source}
+	std := cfg.InitializerRange
+	if std <= 0 {
+		std = 0.02
+	}
+	for i, ws := range cfg.weightSpecs() {
+		if ws.optional {
+			continue
+		}
+		n, _ := format.NumElements(ws.shape)
+		v := make([]float32, n)
+		switch {
+		case strings.HasSuffix(ws.name, "norm.weight"):
+			for j := range v {
+				v[j] = 1
+			}
+		default:
+			key := splitmix64(seed ^ uint64(i+1)*0x9e3779b97f4a7c15)
+			for j := range v {
+				v[j] = float32(std * normal(key, uint64(j)))
+			}
+		}
+		m.Weights[ws.name] = v
+	}
+	return m
+}
+
+// normal is a standard normal deviate from the counter-based stream key at
+// index i (Box-Muller on two splitmix64 outputs).
+func normal(key, i uint64) float64 {
+	u1 := uniform01(splitmix64(key + 2*i))
+	u2 := uniform01(splitmix64(key + 2*i + 1))
+	return math.Sqrt(-2*math.Log(1-u1)) * math.Cos(2*math.Pi*u2)
+}
+
+// NumParams is the number of weights of the model.
+func (m *Model) NumParams() int64 {
+	var n int64
+	for _, v := range m.Weights {
+		n += int64(len(v))
+	}
+	return n
+}
+
+// tensorFloat32s converts a floating-point tensor to float32 (exact for
+// F16, BF16 and F32; F64 rounds to nearest even).
+func tensorFloat32s(t *format.Tensor) ([]float32, error) {
+	if err := t.Check(); err != nil {
+		return nil, err
+	}
+	n := int(t.NumElements())
+	out := make([]float32, n)
+	d := t.Data
+	switch t.DType {
+	case format.F32:
+		for i := range out {
+			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(d[4*i:]))
+		}
+	case format.F64:
+		for i := range out {
+			out[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(d[8*i:])))
+		}
+	case format.BF16:
+		for i := range out {
+			out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(d[2*i:])) << 16)
+		}
+	case format.F16:
+		for i := range out {
+			out[i] = f16ToF32(binary.LittleEndian.Uint16(d[2*i:]))
+		}
+	default:
+		return nil, fmt.Errorf("tensor %q: dtype %s is not a float type the trainer reads", t.Name, t.DType)
+	}
+	return out, nil
+}
+
+// f16ToF32 widens an IEEE half exactly.
+func f16ToF32(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp := uint32(h>>10) & 0x1f
+	man := uint32(h) & 0x3ff
+	switch {
+	case exp == 0x1f:
+		return math.Float32frombits(sign | 0x7f800000 | man<<13)
+	case exp == 0 && man == 0:
+		return math.Float32frombits(sign)
+	case exp == 0:
+		f := float32(man) / (1 << 24)
+		if sign != 0 {
+			f = -f
+		}
+		return f
+	}
+	return math.Float32frombits(sign | (exp+112)<<23 | man<<13)
+}
+
+// float32Tensor encodes v as a tensor of dtype dt (F32 or BF16, rounding to
+// nearest even; NaN stays NaN).
+func float32Tensor(name string, dt format.DType, shape []int64, v []float32) *format.Tensor {
+	t := &format.Tensor{Name: name, DType: dt, Shape: slices.Clone(shape)}
+	switch dt {
+	case format.BF16:
+		t.Data = make([]byte, 2*len(v))
+		for i, x := range v {
+			b := math.Float32bits(x)
+			var h uint16
+			if x != x {
+				h = uint16(b>>16) | 0x40
+			} else {
+				h = uint16((b + 0x7fff + (b>>16)&1) >> 16)
+			}
+			binary.LittleEndian.PutUint16(t.Data[2*i:], h)
+		}
+	default:
+		t.DType = format.F32
+		t.Data = make([]byte, 4*len(v))
+		for i, x := range v {
+			binary.LittleEndian.PutUint32(t.Data[4*i:], math.Float32bits(x))
+		}
+	}
+	return t
+}

@@ -1,0 +1,448 @@
+package train
+
+import (
+	"fmt"
+	"math"
+	"slices"
+)
+
+// Methods a run can train.
+const (
+	MethodLoRA    = "lora"
+	MethodAdapter = "adapter"
+	MethodFull    = "full"
+)
+
+// LoRATargets are the module names a LoRA may target.
+var LoRATargets = []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+
+// param is one trainable tensor: its output name, shape, values and gradient.
+type param[F Float] struct {
+	name  string
+	shape []int64
+	w, g  []F
+}
+
+// netSpec fixes the batch geometry and what is trained.
+type netSpec struct {
+	B, T    int
+	threads int
+	// grads allocates gradients and backward buffers; full makes every base
+	// weight trainable (otherwise the base is frozen).
+	grads, full bool
+}
+
+// block is one decoder layer with its saved activations.
+type block[F Float] struct {
+	ln1, ln2, gln1, gln2            []F
+	q, k, v, o, gate, up, down      linear[F]
+	ad1, ad2                        *adapterMod[F] // after attention, after the MLP
+	xn1, r1, qb, kb, vb, p, att, h1 []F
+	xn2, r2, g, u, a, ao, mo        []F
+}
+
+// net is the Llama decoder for one batch shape, generic over the float type.
+type net[F Float] struct {
+	cfg                Config
+	spec               netSpec
+	sg                 sgemmFunc
+	n                  int // rows per batch: B·T
+	embed              []F
+	lmHead             []F
+	norm               []F
+	gembed, glm, gnorm []F
+	blocks             []*block[F]
+	rope               ropeTable[F]
+
+	hs     [][]F // residual stream: hs[0] embeddings, hs[l+1] output of block l
+	xnF    []F
+	rF     []F
+	logits []F
+
+	// backward scratch, shared by all layers
+	dh, dxn, dtmp, tmp    []F
+	datt, dq, dk, dv      []F
+	dg, du                []F
+	attnScratch, normPart []F
+
+	params []param[F]
+}
+
+// convert returns v as []F, aliasing it when F is float32.
+func convert[F Float](v []float32) []F {
+	if is32[F]() {
+		return []F(any(v).([]F))
+	}
+	out := make([]F, len(v))
+	for i, x := range v {
+		out[i] = F(x)
+	}
+	return out
+}
+
+// newNet builds the decoder for m with the batch geometry of spec. The base
+// weights are shared with m when F is float32 (a full fine-tune updates m in
+// place).
+func newNet[F Float](m *Model, spec netSpec, sg sgemmFunc) (*net[F], error) {
+	c := m.Config
+	if spec.T > c.MaxPositions {
+		return nil, fmt.Errorf("train: sequence length %d exceeds max_position_embeddings %d", spec.T, c.MaxPositions)
+	}
+	if spec.threads < 1 {
+		spec.threads = 1
+	}
+	nt := &net[F]{cfg: c, spec: spec, sg: sg, n: spec.B * spec.T}
+	n, D, Fd, V := nt.n, c.HiddenSize, c.IntermediateSize, c.VocabSize
+	qd, kvd := c.qDim(), c.kvDim()
+	w := func(name string) []F {
+		if v, ok := m.Weights[name]; ok {
+			return convert[F](v)
+		}
+		return nil
+	}
+	grad := func(x []F) []F {
+		if spec.full && x != nil {
+			return make([]F, len(x))
+		}
+		return nil
+	}
+	nt.embed = w("model.embed_tokens.weight")
+	nt.norm = w("model.norm.weight")
+	nt.gembed, nt.gnorm = grad(nt.embed), grad(nt.norm)
+	if c.TieWordEmbeddings {
+		nt.lmHead, nt.glm = nt.embed, nt.gembed
+	} else {
+		nt.lmHead = w("lm_head.weight")
+		nt.glm = grad(nt.lmHead)
+	}
+	mk := func(prefix string, out, in int) linear[F] {
+		l := linear[F]{name: prefix, out: out, in: in, w: w(prefix + ".weight"), b: w(prefix + ".bias")}
+		l.gw, l.gb = grad(l.w), grad(l.b)
+		return l
+	}
+	for i := 0; i < c.NumLayers; i++ {
+		p := fmt.Sprintf("model.layers.%d.", i)
+		b := &block[F]{
+			ln1:  w(p + "input_layernorm.weight"),
+			ln2:  w(p + "post_attention_layernorm.weight"),
+			q:    mk(p+"self_attn.q_proj", qd, D),
+			k:    mk(p+"self_attn.k_proj", kvd, D),
+			v:    mk(p+"self_attn.v_proj", kvd, D),
+			o:    mk(p+"self_attn.o_proj", D, qd),
+			gate: mk(p+"mlp.gate_proj", Fd, D),
+			up:   mk(p+"mlp.up_proj", Fd, D),
+			down: mk(p+"mlp.down_proj", D, Fd),
+		}
+		b.gln1, b.gln2 = grad(b.ln1), grad(b.ln2)
+		b.xn1, b.r1 = make([]F, n*D), make([]F, n)
+		b.qb, b.kb, b.vb = make([]F, n*qd), make([]F, n*kvd), make([]F, n*kvd)
+		b.p = make([]F, spec.B*c.NumHeads*spec.T*spec.T)
+		b.att, b.h1 = make([]F, n*qd), make([]F, n*D)
+		b.xn2, b.r2 = make([]F, n*D), make([]F, n)
+		b.g, b.u, b.a = make([]F, n*Fd), make([]F, n*Fd), make([]F, n*Fd)
+		nt.blocks = append(nt.blocks, b)
+	}
+	nt.rope = newRopeTable[F](spec.T, c.HeadDim, c.RopeTheta)
+	nt.hs = make([][]F, c.NumLayers+1)
+	for i := range nt.hs {
+		nt.hs[i] = make([]F, n*D)
+	}
+	nt.xnF, nt.rF = make([]F, n*D), make([]F, n)
+	nt.logits = make([]F, n*V)
+	nt.tmp = make([]F, n*D)
+	if spec.grads {
+		nt.dh, nt.dxn, nt.dtmp = make([]F, n*D), make([]F, n*D), make([]F, n*D)
+		nt.datt, nt.dq = make([]F, n*qd), make([]F, n*qd)
+		nt.dk, nt.dv = make([]F, n*kvd), make([]F, n*kvd)
+		nt.dg, nt.du = make([]F, n*Fd), make([]F, n*Fd)
+		nt.attnScratch = make([]F, spec.threads*spec.T*spec.T)
+		nt.normPart = make([]F, spec.threads*D)
+	}
+	if spec.full {
+		nt.params = nt.baseParams()
+	}
+	return nt, nil
+}
+
+// baseParams lists every base weight as trainable, in the order of
+// Config.weightSpecs (the tied lm_head is the embedding itself).
+func (nt *net[F]) baseParams() []param[F] {
+	var ps []param[F]
+	add := func(name string, shape []int64, w, g []F) {
+		if w != nil {
+			ps = append(ps, param[F]{name: name, shape: shape, w: w, g: g})
+		}
+	}
+	D, V := int64(nt.cfg.HiddenSize), int64(nt.cfg.VocabSize)
+	add("model.embed_tokens.weight", []int64{V, D}, nt.embed, nt.gembed)
+	for i, b := range nt.blocks {
+		p := fmt.Sprintf("model.layers.%d.", i)
+		add(p+"input_layernorm.weight", []int64{D}, b.ln1, b.gln1)
+		for _, l := range []*linear[F]{&b.q, &b.k, &b.v, &b.o} {
+			add(l.name+".weight", []int64{int64(l.out), int64(l.in)}, l.w, l.gw)
+			add(l.name+".bias", []int64{int64(l.out)}, l.b, l.gb)
+		}
+		add(p+"post_attention_layernorm.weight", []int64{D}, b.ln2, b.gln2)
+		for _, l := range []*linear[F]{&b.gate, &b.up, &b.down} {
+			add(l.name+".weight", []int64{int64(l.out), int64(l.in)}, l.w, l.gw)
+			add(l.name+".bias", []int64{int64(l.out)}, l.b, l.gb)
+		}
+	}
+	add("model.norm.weight", []int64{D}, nt.norm, nt.gnorm)
+	if !nt.cfg.TieWordEmbeddings {
+		add("lm_head.weight", []int64{V, D}, nt.lmHead, nt.glm)
+	}
+	return ps
+}
+
+// linearByTarget returns layer i's projection named by a PEFT target
+// ("q_proj", ..., "down_proj").
+func (b *block[F]) linearByTarget(t string) *linear[F] {
+	switch t {
+	case "q_proj":
+		return &b.q
+	case "k_proj":
+		return &b.k
+	case "v_proj":
+		return &b.v
+	case "o_proj":
+		return &b.o
+	case "gate_proj":
+		return &b.gate
+	case "up_proj":
+		return &b.up
+	case "down_proj":
+		return &b.down
+	}
+	return nil
+}
+
+// attachLoRA adds a LoRA branch with the given A [r, in] and B [out, r]
+// values (copied) to the projection named module (an HF module name such as
+// "model.layers.0.self_attn.q_proj"). With trainable set its factors
+// become parameters named as PEFT names them.
+func (nt *net[F]) attachLoRA(module string, r int, scale, dropout float64, a, b []float32, trainable bool) error {
+	l := nt.linearByName(module)
+	if l == nil {
+		return fmt.Errorf("train: LoRA target %q is not a projection of this model", module)
+	}
+	if len(a) != r*l.in || len(b) != l.out*r {
+		return fmt.Errorf("train: LoRA for %q: A has %d values and B %d, want %d×%d and %d×%d: shape mismatch", module, len(a), len(b), r, l.in, l.out, r)
+	}
+	if l.lora != nil {
+		return fmt.Errorf("train: two LoRA updates for %q", module)
+	}
+	lr := &loraMod[F]{r: r, scale: F(scale), dropout: dropout, a: convert[F](slices.Clone(a)), b: convert[F](slices.Clone(b))}
+	lr.t = make([]F, nt.n*r)
+	if dropout > 0 && trainable {
+		lr.xd = make([]F, nt.n*l.in)
+	}
+	if trainable {
+		lr.ga, lr.gb, lr.dt = make([]F, len(lr.a)), make([]F, len(lr.b)), make([]F, nt.n*r)
+		peft := "base_model.model." + module
+		nt.params = append(nt.params,
+			param[F]{name: peft + ".lora_A.weight", shape: []int64{int64(r), int64(l.in)}, w: lr.a, g: lr.ga},
+			param[F]{name: peft + ".lora_B.weight", shape: []int64{int64(l.out), int64(r)}, w: lr.b, g: lr.gb})
+	}
+	l.lora = lr
+	return nil
+}
+
+// linearByName finds a projection by its HF module name.
+func (nt *net[F]) linearByName(module string) *linear[F] {
+	for i, b := range nt.blocks {
+		for _, t := range LoRATargets {
+			l := b.linearByTarget(t)
+			if l.name == module {
+				return l
+			}
+		}
+		_ = i
+	}
+	return nil
+}
+
+// Adapter placements inside a layer.
+const (
+	placeAttn = "attn_adapter"
+	placeMLP  = "mlp_adapter"
+)
+
+// attachAdapter inserts a bottleneck adapter of size m after the attention
+// (where == placeAttn) or the MLP (placeMLP) of layer i. down [m, D], bd [m],
+// up [D, m], bu [D] are copied; nil bd or bu mean zero biases.
+func (nt *net[F]) attachAdapter(i int, where string, m int, act string, down, bd, up, bu []float32, trainable bool) error {
+	if i < 0 || i >= len(nt.blocks) {
+		return fmt.Errorf("train: adapter for layer %d: model has %d layers", i, len(nt.blocks))
+	}
+	if err := validActivation(act); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	D := nt.cfg.HiddenSize
+	if bd == nil {
+		bd = make([]float32, m)
+	}
+	if bu == nil {
+		bu = make([]float32, D)
+	}
+	name := fmt.Sprintf("model.layers.%d.%s", i, where)
+	if len(down) != m*D || len(up) != D*m || len(bd) != m || len(bu) != D {
+		return fmt.Errorf("train: adapter %q: want down [%d,%d], up [%d,%d], biases [%d] and [%d]: shape mismatch", name, m, D, D, m, m, D)
+	}
+	ad := &adapterMod[F]{name: name, d: D, m: m, act: act,
+		down: convert[F](slices.Clone(down)), bd: convert[F](slices.Clone(bd)),
+		up: convert[F](slices.Clone(up)), bu: convert[F](slices.Clone(bu))}
+	ad.z, ad.a = make([]F, nt.n*m), make([]F, nt.n*m)
+	if trainable {
+		ad.gdown, ad.gbd = make([]F, len(ad.down)), make([]F, m)
+		ad.gup, ad.gbu = make([]F, len(ad.up)), make([]F, D)
+		ad.dz = make([]F, nt.n*m)
+		nt.params = append(nt.params,
+			param[F]{name: name + ".down.weight", shape: []int64{int64(m), int64(D)}, w: ad.down, g: ad.gdown},
+			param[F]{name: name + ".down.bias", shape: []int64{int64(m)}, w: ad.bd, g: ad.gbd},
+			param[F]{name: name + ".up.weight", shape: []int64{int64(D), int64(m)}, w: ad.up, g: ad.gup},
+			param[F]{name: name + ".up.bias", shape: []int64{int64(D)}, w: ad.bu, g: ad.gbu})
+	}
+	b := nt.blocks[i]
+	switch where {
+	case placeAttn:
+		if b.ad1 != nil {
+			return fmt.Errorf("train: two adapters at %q", name)
+		}
+		b.ad1, b.ao = ad, make([]F, nt.n*D)
+	case placeMLP:
+		if b.ad2 != nil {
+			return fmt.Errorf("train: two adapters at %q", name)
+		}
+		b.ad2, b.mo = ad, make([]F, nt.n*D)
+	default:
+		return fmt.Errorf("train: adapter placement %q: want %s or %s", where, placeAttn, placeMLP)
+	}
+	return nil
+}
+
+// forward runs the model on tokens ([B·T] ids, row b·T+t) and leaves the
+// logits in nt.logits. train enables LoRA dropout with the given key.
+func (nt *net[F]) forward(tokens []int32, train bool, dropKey uint64) {
+	c, th, n, D := nt.cfg, nt.spec.threads, nt.n, nt.cfg.HiddenSize
+	h0 := nt.hs[0]
+	for i, tok := range tokens[:n] {
+		copy(h0[i*D:(i+1)*D], nt.embed[int(tok)*D:(int(tok)+1)*D])
+	}
+	as := attnShape{B: nt.spec.B, T: nt.spec.T, nq: c.NumHeads, nkv: c.NumKVHeads, hd: c.HeadDim}
+	for li, b := range nt.blocks {
+		x, out := nt.hs[li], nt.hs[li+1]
+		key := dropKey + uint64(li)<<40
+		rmsNormForward(th, n, D, x, b.ln1, c.RMSNormEps, b.xn1, b.r1)
+		b.q.forward(nt.sg, th, n, b.xn1, b.qb, train, key+1<<36)
+		b.k.forward(nt.sg, th, n, b.xn1, b.kb, train, key+2<<36)
+		b.v.forward(nt.sg, th, n, b.xn1, b.vb, train, key+3<<36)
+		ropeForward(th, &nt.rope, nt.spec.T, n, c.NumHeads, b.qb)
+		ropeForward(th, &nt.rope, nt.spec.T, n, c.NumKVHeads, b.kb)
+		attentionForward(nt.sg, th, as, b.qb, b.kb, b.vb, b.p, b.att)
+		if b.ad1 != nil {
+			b.o.forward(nt.sg, th, n, b.att, b.ao, train, key+4<<36)
+			b.ad1.forward(nt.sg, th, n, b.ao, nt.tmp)
+		} else {
+			b.o.forward(nt.sg, th, n, b.att, nt.tmp, train, key+4<<36)
+		}
+		addInto(th, x, nt.tmp, b.h1)
+		rmsNormForward(th, n, D, b.h1, b.ln2, c.RMSNormEps, b.xn2, b.r2)
+		b.gate.forward(nt.sg, th, n, b.xn2, b.g, train, key+5<<36)
+		b.up.forward(nt.sg, th, n, b.xn2, b.u, train, key+6<<36)
+		swigluForward(th, b.g, b.u, b.a)
+		if b.ad2 != nil {
+			b.down.forward(nt.sg, th, n, b.a, b.mo, train, key+7<<36)
+			b.ad2.forward(nt.sg, th, n, b.mo, nt.tmp)
+		} else {
+			b.down.forward(nt.sg, th, n, b.a, nt.tmp, train, key+7<<36)
+		}
+		addInto(th, b.h1, nt.tmp, out)
+	}
+	rmsNormForward(th, n, D, nt.hs[c.NumLayers], nt.norm, c.RMSNormEps, nt.xnF, nt.rF)
+	gemm(nt.sg, th, false, true, n, c.VocabSize, D, 1, nt.xnF, D, nt.lmHead, D, 0, nt.logits, c.VocabSize)
+}
+
+// backward propagates dlogits (held in nt.logits, as crossEntropy leaves
+// it) down to every trainable parameter, adding into their gradients.
+func (nt *net[F]) backward(tokens []int32) {
+	c, th, n, D := nt.cfg, nt.spec.threads, nt.n, nt.cfg.HiddenSize
+	V := c.VocabSize
+	if nt.glm != nil {
+		gemm(nt.sg, th, true, false, V, D, n, 1, nt.logits, V, nt.xnF, D, 1, nt.glm, D)
+	}
+	gemm(nt.sg, th, false, false, n, D, V, 1, nt.logits, V, nt.lmHead, D, 0, nt.dxn, D)
+	clear(nt.dh)
+	rmsNormBackward(th, n, D, nt.hs[c.NumLayers], nt.norm, nt.rF, nt.dxn, nt.dh, nt.gnorm, nt.normPart)
+	as := attnShape{B: nt.spec.B, T: nt.spec.T, nq: c.NumHeads, nkv: c.NumKVHeads, hd: c.HeadDim}
+	for li := len(nt.blocks) - 1; li >= 0; li-- {
+		b := nt.blocks[li]
+		x := nt.hs[li]
+		// MLP branch: out = h1 + branch(h1).
+		dbr := nt.dh
+		if b.ad2 != nil {
+			b.ad2.backward(nt.sg, th, n, b.mo, nt.dh, nt.dtmp)
+			dbr = nt.dtmp
+		}
+		b.down.backward(nt.sg, th, n, b.a, dbr, nt.du, 0)
+		swigluBackward(th, b.g, b.u, nt.du, nt.dg, nt.du)
+		b.gate.backward(nt.sg, th, n, b.xn2, nt.dg, nt.dxn, 0)
+		b.up.backward(nt.sg, th, n, b.xn2, nt.du, nt.dxn, 1)
+		rmsNormBackward(th, n, D, b.h1, b.ln2, b.r2, nt.dxn, nt.dh, b.gln2, nt.normPart)
+		// Attention branch: h1 = x + branch(x).
+		dbr = nt.dh
+		if b.ad1 != nil {
+			b.ad1.backward(nt.sg, th, n, b.ao, nt.dh, nt.dtmp)
+			dbr = nt.dtmp
+		}
+		b.o.backward(nt.sg, th, n, b.att, dbr, nt.datt, 0)
+		attentionBackward(nt.sg, th, as, b.qb, b.kb, b.vb, b.p, nt.datt, nt.dq, nt.dk, nt.dv, nt.attnScratch)
+		ropeBackward(th, &nt.rope, nt.spec.T, n, c.NumHeads, nt.dq)
+		ropeBackward(th, &nt.rope, nt.spec.T, n, c.NumKVHeads, nt.dk)
+		// Below layer 0 only the embedding can want a gradient: skip the
+		// input-gradient GEMMs when it is frozen.
+		dxn := nt.dxn
+		if li == 0 && nt.gembed == nil {
+			dxn = nil
+		}
+		b.q.backward(nt.sg, th, n, b.xn1, nt.dq, dxn, 0)
+		b.k.backward(nt.sg, th, n, b.xn1, nt.dk, dxn, 1)
+		b.v.backward(nt.sg, th, n, b.xn1, nt.dv, dxn, 1)
+		if dxn != nil {
+			rmsNormBackward(th, n, D, x, b.ln1, b.r1, nt.dxn, nt.dh, b.gln1, nt.normPart)
+		}
+	}
+	if nt.gembed != nil {
+		for i, tok := range tokens[:n] {
+			g := nt.gembed[int(tok)*D : (int(tok)+1)*D]
+			for j, v := range nt.dh[i*D : (i+1)*D] {
+				g[j] += v
+			}
+		}
+	}
+}
+
+// addInto sets out = a + b elementwise.
+func addInto[F Float](threads int, a, b, out []F) {
+	parallelRange(threads, len(out), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			out[i] = a[i] + b[i]
+		}
+	})
+}
+
+// zeroGrads clears every parameter gradient.
+func (nt *net[F]) zeroGrads() {
+	for _, p := range nt.params {
+		clear(p.g)
+	}
+}
+
+// kaimingUniformA fills a [r, in] LoRA A as PEFT does
+// (nn.init.kaiming_uniform_(a=√5)): U(−1/√in, 1/√in).
+func kaimingUniform(v []float32, fanIn int, key uint64) {
+	bound := 1 / math.Sqrt(float64(fanIn))
+	for i := range v {
+		v[i] = float32((2*uniform01(splitmix64(key+uint64(i))) - 1) * bound)
+	}
+}

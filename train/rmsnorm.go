@@ -1,0 +1,74 @@
+package train
+
+import "math"
+
+// rmsNormForward computes y = x · rsqrt(mean(x²) + eps) · w row by row for n
+// rows of width d, and stores each row's reciprocal RMS in rstd for the
+// backward pass. It follows transformers' LlamaRMSNorm: the mean of squares
+// accumulates in float64 here (HF uses float32; the difference is far below
+// float32 rounding of the result).
+func rmsNormForward[F Float](threads, n, d int, x, w []F, eps float64, y, rstd []F) {
+	parallelRange(threads, n, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			row := x[i*d : (i+1)*d]
+			var ss float64
+			for _, v := range row {
+				ss += float64(v) * float64(v)
+			}
+			r := F(1 / math.Sqrt(ss/float64(d)+eps))
+			rstd[i] = r
+			out := y[i*d : (i+1)*d]
+			for j, v := range row {
+				out[j] = w[j] * (v * r)
+			}
+		}
+	})
+}
+
+// rmsNormBackward adds the gradient with respect to x into dx (dx += ∂L/∂x)
+// given dy, and, when dw is not nil, the weight gradient into dw. partial is
+// scratch of numChunks(threads, n)·d elements for the weight gradient's
+// per-thread partial sums (nil when dw is nil), combined in a fixed order.
+//
+//	x̂ = x·r, y = w·x̂, ∂L/∂x = r·(g − x̂·mean(g·x̂)) with g = dy·w.
+func rmsNormBackward[F Float](threads, n, d int, x, w, rstd, dy, dx, dw, partial []F) {
+	chunks := numChunks(threads, n)
+	if dw != nil {
+		clear(partial[:chunks*d])
+	}
+	chunk := (n + chunks - 1) / chunks
+	parallelRange(threads, n, func(lo, hi int) {
+		var pw []F
+		if dw != nil {
+			c := lo / chunk
+			pw = partial[c*d : (c+1)*d]
+		}
+		for i := lo; i < hi; i++ {
+			xr := x[i*d : (i+1)*d]
+			g := dy[i*d : (i+1)*d]
+			r := rstd[i]
+			var dot float64
+			for j, v := range xr {
+				dot += float64(g[j]*w[j]) * float64(v*r)
+			}
+			m := F(dot / float64(d))
+			out := dx[i*d : (i+1)*d]
+			for j, v := range xr {
+				xh := v * r
+				out[j] += r * (g[j]*w[j] - xh*m)
+			}
+			if pw != nil {
+				for j, v := range xr {
+					pw[j] += g[j] * (v * r)
+				}
+			}
+		}
+	})
+	if dw != nil {
+		for c := 0; c < chunks; c++ {
+			for j := range d {
+				dw[j] += partial[c*d+j]
+			}
+		}
+	}
+}
