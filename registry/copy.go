@@ -1,0 +1,134 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/deltactl/deltactl/registry/store"
+	"github.com/opencontainers/go-digest"
+)
+
+// CopyResult is what Copy reports.
+type CopyResult struct {
+	Refs         []string `json:"refs"`
+	CopiedBlobs  int      `json:"copied_blobs"`
+	CopiedBytes  int64    `json:"copied_bytes"`
+	SkippedBlobs int      `json:"skipped_blobs"`
+	Manifests    int      `json:"manifests"`
+}
+
+// Copy replicates refs (and everything they reach: manifests, base
+// manifests, blobs, XOR bases) from r into dst. Blobs already in dst are not
+// sent; blob frames travel as stored, without re-encoding. Order is blobs,
+// then manifests (bases first), then refs by compare-and-swap, so dst never
+// holds a ref to something missing. A damaged source is refused.
+func (r *Registry) Copy(ctx context.Context, dst *Registry, refs []string) (*CopyResult, error) {
+	if len(refs) == 0 {
+		return nil, fmt.Errorf("copy: %w: no refs given", ErrBadRef)
+	}
+	var roots []root
+	var parsed []Ref
+	for _, s := range refs {
+		ref, err := ParseRef(s)
+		if err != nil {
+			return nil, err
+		}
+		d, err := r.resolve(ctx, ref)
+		if err != nil {
+			return nil, fmt.Errorf("copy: %w", err)
+		}
+		roots = append(roots, root{ref: ref.String(), d: d})
+		parsed = append(parsed, ref)
+	}
+	g := newGraph()
+	if err := r.walk(ctx, roots, g); err != nil {
+		return nil, fmt.Errorf("copy: %w", err)
+	}
+	if ps := g.problemList(); len(ps) > 0 {
+		return nil, fmt.Errorf("copy: source %s is damaged: %s: %s; run `deltactl verify`", r.Location(), ps[0].Object, ps[0].Problem)
+	}
+
+	var blobs []digest.Digest
+	for d := range g.blobs {
+		blobs = append(blobs, d)
+	}
+	res := &CopyResult{}
+	var copied, skipped atomic.Int64
+	var bytes atomic.Int64
+	mt := newMeter(r.opt.Progress, StageCopy, 0)
+	err := runPool(ctx, r.opt.Workers, len(blobs), func(ctx context.Context, i int) error {
+		key := blobKey(blobs[i])
+		if _, err := dst.b.Stat(ctx, key); err == nil {
+			skipped.Add(1)
+			return nil
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("blob %s: %w", blobs[i], err)
+		}
+		info, err := r.b.Stat(ctx, key)
+		if err != nil {
+			return fmt.Errorf("blob %s: %w", blobs[i], err)
+		}
+		rc, err := r.b.Get(ctx, key, 0, -1)
+		if err != nil {
+			return fmt.Errorf("blob %s: %w", blobs[i], err)
+		}
+		defer rc.Close()
+		err = dst.b.Put(ctx, key, rc, info.Size)
+		if errors.Is(err, store.ErrExists) {
+			skipped.Add(1)
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("blob %s: %w", blobs[i], err)
+		}
+		copied.Add(1)
+		bytes.Add(info.Size)
+		mt.add(info.Size)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("copy to %s: %w", dst.Location(), err)
+	}
+	res.CopiedBlobs, res.SkippedBlobs, res.CopiedBytes = int(copied.Load()), int(skipped.Load()), bytes.Load()
+
+	// Manifests, each base before the manifests that name it.
+	done := map[digest.Digest]bool{}
+	var putChain func(d digest.Digest) error
+	putChain = func(d digest.Digest) error {
+		if done[d] {
+			return nil
+		}
+		done[d] = true
+		m := g.manifests[d]
+		if m.Base != "" {
+			if err := putChain(m.Base); err != nil {
+				return err
+			}
+		}
+		data, err := r.readAll(ctx, manifestKey(d))
+		if err != nil {
+			return fmt.Errorf("manifest %s: %w", d, err)
+		}
+		if _, err := dst.putObject(ctx, manifestKey(d), data); err != nil {
+			return fmt.Errorf("manifest %s: %w", d, err)
+		}
+		res.Manifests++
+		return nil
+	}
+	for _, rt := range roots {
+		if err := putChain(rt.d); err != nil {
+			return nil, fmt.Errorf("copy to %s: %w", dst.Location(), err)
+		}
+	}
+	for i, ref := range parsed {
+		if ref.Digest == "" {
+			if err := dst.setRef(ctx, ref, roots[i].d); err != nil {
+				return nil, fmt.Errorf("copy to %s: %w", dst.Location(), err)
+			}
+		}
+		res.Refs = append(res.Refs, ref.String())
+	}
+	return res, nil
+}

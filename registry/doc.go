@@ -1,0 +1,17 @@
+// Package registry is deltactl's content-addressed store of base models and
+// their deltas (DESIGN.md section 3). It sits on a store.Backend (a folder or
+// an S3 bucket) and keeps three kinds of objects:
+//
+//   - blobs: the bytes of one tensor or tensor chunk, one safetensors header
+//     or one non-tensor file, addressed by the sha256 of those decoded bytes and
+//     stored as a codec frame under blobs/sha256/<2 hex>/<64 hex>;
+//   - manifests: canonical JSON describing a model folder or a delta, addressed
+//     by the sha256 of their bytes, under manifests/sha256/<64 hex>;
+//   - refs: refs/<name>/<tag>, holding one manifest digest; the only mutable
+//     objects, moved by compare-and-swap.
+//
+// Pushes write blobs, then the manifest, then the ref, so a crash leaves only
+// unreferenced objects that gc collects once they are older than its grace
+// period. Pulls re-hash every byte they write and rename a finished folder
+// into place, so a pulled folder is either complete and verified or absent.
+package registry

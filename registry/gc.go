@@ -1,0 +1,127 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/deltactl/deltactl/registry/store"
+	"github.com/opencontainers/go-digest"
+)
+
+// DefaultGrace is how old an unreferenced object must be before gc deletes
+// it. A push writes blobs, then its manifest, then its ref; an hour is far
+// longer than the gap between the first blob and the ref on any sane link,
+// and still frees space the same day.
+const DefaultGrace = time.Hour
+
+// ErrGCUnsafe is returned (wrapped) when gc finds a reachable object it
+// cannot read, so it cannot know what that object keeps alive.
+var ErrGCUnsafe = errors.New("gc refused: damaged reachable object")
+
+// GCOptions tune GC.
+type GCOptions struct {
+	// DryRun reports what would be deleted without deleting.
+	DryRun bool
+	// Grace keeps unreferenced objects younger than this (DefaultGrace
+	// when 0; a negative value means no grace, for tests and emergencies).
+	Grace time.Duration
+}
+
+// GCResult is what GC reports.
+type GCResult struct {
+	DeletedBlobs     int   `json:"deleted_blobs"`
+	DeletedBytes     int64 `json:"deleted_bytes"`
+	KeptBlobs        int   `json:"kept_blobs"`
+	DeletedManifests int   `json:"deleted_manifests"`
+	DryRun           bool  `json:"dry_run"`
+}
+
+// GC deletes blobs and manifests no ref reaches (through manifests, base
+// manifests and XOR bases) that are older than the grace period.
+//
+// Manifests younger than the grace period count as roots even without a
+// ref, so a push that has written its manifest but not yet its ref keeps
+// its blobs; blobs younger than the grace period are never deleted, so a
+// push still uploading keeps them too. gc refuses to sweep if a reachable
+// manifest or blob header cannot be read (run verify).
+func (r *Registry) GC(ctx context.Context, opt GCOptions) (*GCResult, error) {
+	grace := opt.Grace
+	if grace == 0 {
+		grace = DefaultGrace
+	}
+	if grace < 0 {
+		grace = 0
+	}
+	cutoff := time.Now().Add(-grace)
+	var blobs, manifests []store.Info
+	if err := r.b.List(ctx, blobPrefix, func(i store.Info) error { blobs = append(blobs, i); return nil }); err != nil {
+		return nil, fmt.Errorf("gc: %w", err)
+	}
+	if err := r.b.List(ctx, manifestPrefix, func(i store.Info) error { manifests = append(manifests, i); return nil }); err != nil {
+		return nil, fmt.Errorf("gc: %w", err)
+	}
+	var refErr error
+	roots, err := r.listRefs(ctx, func(key string, err error) {
+		if refErr == nil {
+			refErr = fmt.Errorf("%w: %s: %v", ErrGCUnsafe, key, err)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gc: %w", err)
+	}
+	if refErr != nil {
+		return nil, fmt.Errorf("gc: %w", refErr)
+	}
+	for _, i := range manifests {
+		if d, ok := digestFromKey(i.Key); ok && i.ModTime.After(cutoff) {
+			roots = append(roots, root{d: d})
+		}
+	}
+	g := newGraph()
+	if err := r.walk(ctx, roots, g); err != nil {
+		return nil, fmt.Errorf("gc: %w", err)
+	}
+	for _, p := range g.problemList() {
+		if !strings.HasPrefix(p.Problem, "missing") {
+			return nil, fmt.Errorf("gc: %w: %s: %s; run `deltactl verify`", ErrGCUnsafe, p.Object, p.Problem)
+		}
+	}
+
+	res := &GCResult{DryRun: opt.DryRun}
+	// Manifests first, so no stored manifest ever names a deleted blob.
+	sort.Slice(manifests, func(i, j int) bool { return manifests[i].Key < manifests[j].Key })
+	for _, i := range manifests {
+		d, ok := digestFromKey(i.Key)
+		if !ok || g.manifests[d] != nil || g.refsOf[i.Key] != nil || !i.ModTime.Before(cutoff) {
+			continue
+		}
+		if !opt.DryRun {
+			if err := r.b.Delete(ctx, i.Key); err != nil {
+				return res, fmt.Errorf("gc: %w", err)
+			}
+		}
+		res.DeletedManifests++
+	}
+	for _, i := range blobs {
+		d, ok := digestFromKey(i.Key)
+		if !ok {
+			continue
+		}
+		if g.blobs[digest.Digest(d)] != nil || !i.ModTime.Before(cutoff) {
+			res.KeptBlobs++
+			continue
+		}
+		if !opt.DryRun {
+			if err := r.b.Delete(ctx, i.Key); err != nil {
+				return res, fmt.Errorf("gc: %w", err)
+			}
+		}
+		res.DeletedBlobs++
+		res.DeletedBytes += i.Size
+	}
+	return res, nil
+}

@@ -1,0 +1,60 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// RefInfo is one entry of List.
+type RefInfo struct {
+	Ref          string        `json:"ref"`
+	Name         string        `json:"name"`
+	Tag          string        `json:"tag"`
+	Digest       digest.Digest `json:"digest"`
+	Kind         string        `json:"kind,omitempty"`
+	Method       string        `json:"method,omitempty"`
+	Base         digest.Digest `json:"base,omitempty"`
+	LogicalBytes int64         `json:"logical_bytes"`
+	// Error is set when the manifest the ref names cannot be read.
+	Error string `json:"error,omitempty"`
+}
+
+// List returns the refs of the registry, sorted, or only those of one name.
+func (r *Registry) List(ctx context.Context, name string) ([]RefInfo, error) {
+	if name != "" {
+		if err := ParseName(name); err != nil {
+			return nil, err
+		}
+	}
+	var bad []RefInfo
+	roots, err := r.listRefs(ctx, func(key string, err error) {
+		if ref, ok := refFromKey(key); ok && (name == "" || ref.Name == name) {
+			bad = append(bad, RefInfo{Ref: ref.String(), Name: ref.Name, Tag: ref.Tag, Error: err.Error()})
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := []RefInfo{}
+	for _, rt := range roots {
+		ref, _ := ParseRef(rt.ref)
+		if name != "" && ref.Name != name {
+			continue
+		}
+		ri := RefInfo{Ref: rt.ref, Name: ref.Name, Tag: ref.Tag, Digest: rt.d}
+		m, err := r.Manifest(ctx, rt.d)
+		if err != nil {
+			ri.Error = err.Error()
+		} else {
+			ri.Kind, ri.Method, ri.Base, ri.LogicalBytes = m.Kind, m.Method, m.Base, m.LogicalSize()
+		}
+		out = append(out, ri)
+	}
+	out = append(out, bad...)
+	if name != "" && len(out) == 0 {
+		return nil, fmt.Errorf("ls %s: %w: no refs with this name in %s", name, ErrNotFound, r.b.Location())
+	}
+	return out, nil
+}

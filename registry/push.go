@@ -1,0 +1,370 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"sync/atomic"
+
+	"github.com/deltactl/deltactl/format"
+	"github.com/opencontainers/go-digest"
+)
+
+// PushOptions choose what a push creates.
+type PushOptions struct {
+	// Base is the reference of the base model. With it, an adapter folder is
+	// pushed as a delta of that base.
+	Base string
+	// Full, with Base, pushes a full fine-tuned model folder as a lossless
+	// delta: tensors equal to the base's cost nothing, changed ones are
+	// stored XOR-against-base and compressed.
+	Full bool
+}
+
+// PushResult is what Push reports (the CLI's JSON contract).
+type PushResult struct {
+	Ref    string        `json:"ref"`
+	Digest digest.Digest `json:"digest"`
+	Kind   string        `json:"kind"`
+	Method string        `json:"method,omitempty"`
+	Base   digest.Digest `json:"base,omitempty"`
+	// LogicalBytes is the size of the pushed files.
+	LogicalBytes int64 `json:"logical_bytes"`
+	// UploadedBytes counts stored bytes this push wrote (blob frames and the
+	// manifest); 0 when everything was already there.
+	UploadedBytes int64 `json:"uploaded_bytes"`
+}
+
+// provenanceFiles are JSON files whose content is copied into a delta's
+// provenance (they are pushed as files too).
+var provenanceFiles = map[string]bool{
+	"trainer_state.json": true, "training_args.json": true, "train_config.json": true,
+	"training_config.json": true, "metrics.json": true, "all_results.json": true,
+	"train_results.json": true, "eval_results.json": true,
+}
+
+// maxProvenanceFile caps the size of a JSON file copied into provenance.
+const maxProvenanceFile = 1 << 20
+
+// pushJob is one blob to hash and, if missing, upload.
+type pushJob struct {
+	file     string // absolute path
+	off      int64  // byte offset in the file
+	elemSize int    // element size for byte grouping (1 for opaque bytes)
+	size     int64
+	digest   *digest.Digest // filled in by the worker
+	known    bool           // *digest came from the hash cache
+	xorBase  digest.Digest
+}
+
+// Push stores the file or folder at path under ref (NAME[:TAG]).
+//
+//   - A Hugging Face model folder or a .safetensors file becomes a model.
+//   - A PEFT adapter folder (adapter_config.json plus weights) with
+//     opt.Base becomes a delta of that base; every target weight must exist
+//     in the base with a fitting shape.
+//   - A full fine-tuned model folder with opt.Base and opt.Full becomes a
+//     delta of method "full".
+//
+// Blobs go first, then the manifest, then the ref (by compare-and-swap), so
+// an interrupted push leaves only unreferenced objects and a rerun resumes
+// by skipping the blobs already stored.
+func (r *Registry) Push(ctx context.Context, ref, srcPath string, opt PushOptions) (*PushResult, error) {
+	tr, err := ParseRef(ref)
+	if err != nil {
+		return nil, err
+	}
+	if tr.Digest != "" {
+		return nil, fmt.Errorf("push %s: %w: push needs NAME:TAG, a digest names existing content", ref, ErrBadRef)
+	}
+	if opt.Full && opt.Base == "" {
+		return nil, fmt.Errorf("push %s: --full needs --base REF (the model it was fine-tuned from)", ref)
+	}
+	files, err := listFiles(srcPath)
+	if err != nil {
+		return nil, fmt.Errorf("push %s: %w", ref, err)
+	}
+	hasAdapterConfig := false
+	for _, f := range files {
+		if f.rel == "adapter_config.json" {
+			hasAdapterConfig = true
+		}
+	}
+
+	m := &Manifest{SchemaVersion: manifestVersion, Kind: KindModel}
+	var base *Manifest
+	if opt.Base != "" {
+		bd, err := r.Resolve(ctx, opt.Base)
+		if err != nil {
+			return nil, fmt.Errorf("push %s: base: %w", ref, err)
+		}
+		if base, err = r.Manifest(ctx, bd); err != nil {
+			return nil, fmt.Errorf("push %s: base %s: %w", ref, opt.Base, err)
+		}
+		if base.Kind == KindDelta && base.Method != MethodFull {
+			return nil, fmt.Errorf("push %s: base %s is a %s delta; a base must be a model or a full delta", ref, opt.Base, base.Method)
+		}
+		m.Kind, m.Base = KindDelta, bd
+	}
+	switch {
+	case opt.Full:
+		m.Method = MethodFull
+	case base != nil:
+		if !hasAdapterConfig {
+			return nil, fmt.Errorf("push %s: %s has no adapter_config.json; pass --full to push a full fine-tune against --base", ref, srcPath)
+		}
+		if m.Method, m.Config, err = checkAdapter(srcPath, base, opt.Base); err != nil {
+			return nil, fmt.Errorf("push %s: %w", ref, err)
+		}
+	case hasAdapterConfig:
+		return nil, fmt.Errorf("push %s: %s is an adapter folder (adapter_config.json); pass --base REF naming the model it adapts", ref, srcPath)
+	}
+
+	p := &pusher{r: r, cache: hashCache{}}
+	if !r.opt.NoCache {
+		if dir, err := r.cacheDir(); err == nil {
+			p.cache.dir = dir
+		}
+	}
+	var baseIdx map[string]*Tensor
+	if opt.Full {
+		baseIdx = base.tensorIndex()
+	}
+	meta := map[string]map[string]string{}
+	m.Files = make([]File, len(files))
+	stamps := make([]fileStamp, len(files))
+	for i, lf := range files {
+		stamps[i] = stampOf(lf.info, r.opt.ChunkSize)
+		if e, ok := p.cache.get(lf.abs, stamps[i]); ok && e.File.Path == lf.rel {
+			m.Files[i] = e.File
+			if e.Meta != nil {
+				meta[lf.rel] = e.Meta
+			}
+			p.addJobs(lf.abs, &m.Files[i], baseIdx, true)
+			continue
+		}
+		f, md, err := layoutFile(lf, r.opt.ChunkSize)
+		if err != nil {
+			return nil, fmt.Errorf("push %s: %w", ref, err)
+		}
+		m.Files[i] = f
+		if md != nil {
+			meta[lf.rel] = md
+		}
+		p.addJobs(lf.abs, &m.Files[i], baseIdx, false)
+	}
+
+	total := m.LogicalSize()
+	p.meter = newMeter(r.opt.Progress, StageUpload, total)
+	if err := runPool(ctx, r.opt.Workers, len(p.jobs), func(ctx context.Context, i int) error {
+		return p.do(ctx, &p.jobs[i])
+	}); err != nil {
+		return nil, fmt.Errorf("push %s: %w", ref, err)
+	}
+	for i, lf := range files {
+		if opt.Full {
+			// A full delta may cut tensors on the base's chunk boundaries;
+			// caching that layout would make a later model push of the
+			// same file depend on what was pushed before.
+			break
+		}
+		e := cacheEntry{Path: lf.abs, Stamp: stamps[i], File: m.Files[i]}
+		if md, ok := meta[lf.rel]; ok {
+			e.Meta = md
+		}
+		p.cache.put(e)
+	}
+
+	if m.Kind == KindDelta {
+		m.Provenance = provenance(srcPath, files, meta)
+	}
+	d, n, err := r.putManifest(ctx, m)
+	if err != nil {
+		return nil, fmt.Errorf("push %s: %w", ref, err)
+	}
+	if err := r.setRef(ctx, tr, d); err != nil {
+		return nil, fmt.Errorf("push: %w", err)
+	}
+	return &PushResult{
+		Ref: tr.String(), Digest: d, Kind: m.Kind, Method: m.Method, Base: m.Base,
+		LogicalBytes: total, UploadedBytes: p.uploaded.Load() + n,
+	}, nil
+}
+
+// pusher carries one push's jobs and counters.
+type pusher struct {
+	r        *Registry
+	cache    hashCache
+	jobs     []pushJob
+	meter    *meter
+	uploaded atomic.Int64
+}
+
+// addJobs plans the blobs of one file. For a full delta, a tensor with the
+// same name, dtype and byte length as a base tensor is cut on the base's
+// chunk boundaries, so each chunk has a base chunk to XOR against.
+func (p *pusher) addJobs(abs string, f *File, baseIdx map[string]*Tensor, cached bool) {
+	if f.Safetensors == nil {
+		off := int64(0)
+		for k := range f.Chunks {
+			c := &f.Chunks[k]
+			p.jobs = append(p.jobs, pushJob{file: abs, off: off, size: c.Size, elemSize: 1, digest: &c.Digest, known: cached})
+			off += c.Size
+		}
+		return
+	}
+	st := f.Safetensors
+	p.jobs = append(p.jobs, pushJob{file: abs, off: 0, size: st.HeaderSize, elemSize: 1, digest: &st.Header, known: cached})
+	for ti := range st.Tensors {
+		t := &st.Tensors[ti]
+		elem := 1
+		if dt, err := format.ParseDType(t.DType); err == nil {
+			elem = dt.Size()
+		}
+		var bt *Tensor
+		if baseIdx != nil {
+			if c := baseIdx[t.Name]; c != nil && c.DType == t.DType && chunksSize(c.Chunks) == t.Offsets[1]-t.Offsets[0] {
+				bt = c
+				if !sameBoundaries(bt.Chunks, t.Chunks) {
+					t.Chunks = make([]Chunk, len(bt.Chunks))
+					for k, c := range bt.Chunks {
+						t.Chunks[k].Size = c.Size
+					}
+				}
+			}
+		}
+		off := st.HeaderSize + t.Offsets[0]
+		for k := range t.Chunks {
+			c := &t.Chunks[k]
+			j := pushJob{file: abs, off: off, size: c.Size, elemSize: elem, digest: &c.Digest, known: cached && c.Digest != ""}
+			if bt != nil {
+				j.xorBase = bt.Chunks[k].Digest
+			}
+			p.jobs = append(p.jobs, j)
+			off += c.Size
+		}
+	}
+}
+
+func sameBoundaries(a, b []Chunk) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Size != b[i].Size {
+			return false
+		}
+	}
+	return true
+}
+
+// do hashes one blob (unless the cache knew its digest), checks whether it
+// is stored, and uploads it if not.
+func (p *pusher) do(ctx context.Context, j *pushJob) error {
+	defer p.meter.add(j.size)
+	if j.known {
+		ok, err := p.r.statBlob(ctx, *j.digest)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+	}
+	raw, err := readRange(j.file, j.off, j.size)
+	if err != nil {
+		return err
+	}
+	d := digest.FromBytes(raw)
+	if j.known && d != *j.digest {
+		return fmt.Errorf("%s: changed while being pushed (bytes at %d hash to %s, expected %s); push again", j.file, j.off, d, *j.digest)
+	}
+	*j.digest = d
+	if !j.known {
+		ok, err := p.r.statBlob(ctx, d)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+	}
+	var baseRaw []byte
+	if j.xorBase != "" && j.xorBase != d {
+		if baseRaw, err = p.r.getBlob(ctx, j.xorBase); err != nil {
+			return fmt.Errorf("%s: base chunk for XOR: %w", j.file, err)
+		}
+	}
+	n, err := p.r.putBlob(ctx, d, raw, j.elemSize, j.xorBase, baseRaw)
+	if err != nil {
+		return fmt.Errorf("%s at %d: %w", j.file, j.off, err)
+	}
+	p.uploaded.Add(n)
+	return nil
+}
+
+// readRange reads n bytes of a file at off.
+func readRange(file string, off, n int64) ([]byte, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, off); err != nil && !(errors.Is(err, io.EOF) && n == 0) {
+		return nil, fmt.Errorf("%s: read %d bytes at %d: %w", file, n, off, err)
+	}
+	return buf, nil
+}
+
+// provenance gathers what a delta folder says about how it was made: each
+// safetensors file's __metadata__ and the content of known trainer files.
+func provenance(root string, files []localFile, meta map[string]map[string]string) map[string]any {
+	out := map[string]any{}
+	if len(meta) > 0 {
+		sm := map[string]any{}
+		for k, v := range meta {
+			if len(v) > 0 {
+				sm[k] = v
+			}
+		}
+		if len(sm) > 0 {
+			out["safetensors_metadata"] = sm
+		}
+	}
+	for _, f := range files {
+		if !provenanceFiles[path.Base(f.rel)] || f.info.Size() > maxProvenanceFile {
+			continue
+		}
+		data, err := os.ReadFile(f.abs)
+		if err != nil {
+			continue
+		}
+		if v, err := decodeJSON(data); err == nil {
+			out[f.rel] = v
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// decodeJSON parses a JSON document keeping numbers exactly as written.
+func decodeJSON(data []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if dec.More() {
+		return nil, errors.New("trailing data after JSON value")
+	}
+	return v, nil
+}

@@ -1,0 +1,254 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/deltactl/deltactl/registry/store"
+	"github.com/opencontainers/go-digest"
+)
+
+// Problem is one broken object found by Verify (or by the walk gc and copy
+// share), with the refs it breaks.
+type Problem struct {
+	// Object is the storage key at fault, e.g. "blobs/sha256/ab/ab12...".
+	Object string `json:"object"`
+	// Problem says what is wrong: missing, corrupt (with detail), ...
+	Problem string `json:"problem"`
+	// Refs lists the refs whose content it breaks (NAME:TAG), sorted.
+	Refs []string `json:"refs"`
+}
+
+// root is where a walk starts: a ref (or "" for an unreferenced manifest gc
+// keeps because it is young) and the manifest digest it names.
+type root struct {
+	ref string
+	d   digest.Digest
+}
+
+// blobNode is what the walk learns about a blob.
+type blobNode struct {
+	size int64         // decoded size, from a manifest
+	base digest.Digest // XOR base from the frame header
+	err  error         // reading the frame header failed
+}
+
+// graph is everything reachable from a set of roots: ref -> manifest ->
+// base manifest (recursively), manifest -> blobs, blob -> XOR base blob.
+type graph struct {
+	manifests map[digest.Digest]*Manifest
+	blobs     map[digest.Digest]*blobNode
+	// refsOf maps an object key to the refs that reach it.
+	refsOf   map[string]map[string]bool
+	problems map[string]*Problem
+}
+
+func newGraph() *graph {
+	return &graph{
+		manifests: map[digest.Digest]*Manifest{},
+		blobs:     map[digest.Digest]*blobNode{},
+		refsOf:    map[string]map[string]bool{},
+		problems:  map[string]*Problem{},
+	}
+}
+
+func (g *graph) reachedBy(key, ref string) {
+	s := g.refsOf[key]
+	if s == nil {
+		s = map[string]bool{}
+		g.refsOf[key] = s
+	}
+	if ref != "" {
+		s[ref] = true
+	}
+}
+
+// problem records (once per object) what is wrong with key.
+func (g *graph) problem(key, what string) {
+	if g.problems[key] == nil {
+		g.problems[key] = &Problem{Object: key, Problem: what}
+	}
+}
+
+// problemList returns the problems with their refs, sorted by object.
+func (g *graph) problemList() []Problem {
+	out := make([]Problem, 0, len(g.problems))
+	for key, p := range g.problems {
+		p.Refs = sortedKeys(g.refsOf[key])
+		out = append(out, *p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Object < out[j].Object })
+	return out
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// listRefs returns every ref in the registry with the digest it holds. A ref
+// whose content is not a digest is reported through bad.
+func (r *Registry) listRefs(ctx context.Context, bad func(key string, err error)) ([]root, error) {
+	var keys []string
+	err := r.b.List(ctx, refPrefix, func(i store.Info) error {
+		keys = append(keys, i.Key)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list refs: %w", err)
+	}
+	sort.Strings(keys)
+	out := make([]root, 0, len(keys))
+	for _, key := range keys {
+		ref, ok := refFromKey(key)
+		if !ok {
+			continue // not ours (a stray file); ignore rather than guess
+		}
+		d, err := r.resolve(ctx, ref)
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				continue // removed while we listed
+			}
+			bad(key, err)
+			continue
+		}
+		out = append(out, root{ref: ref.String(), d: d})
+	}
+	return out, nil
+}
+
+// refFromKey turns refs/<name>/<tag> back into a Ref.
+func refFromKey(key string) (Ref, bool) {
+	rest := strings.TrimPrefix(key, refPrefix)
+	i := strings.LastIndexByte(rest, '/')
+	if i <= 0 {
+		return Ref{}, false
+	}
+	ref, err := ParseRef(rest[:i] + ":" + rest[i+1:])
+	if err != nil || ref.Tag != rest[i+1:] {
+		return Ref{}, false
+	}
+	return ref, true
+}
+
+// walk builds the graph reachable from roots. Missing or unreadable
+// objects become problems; errors of the storage itself (network, I/O) are
+// returned, since then nothing can be concluded.
+func (r *Registry) walk(ctx context.Context, roots []root, g *graph) error {
+	for _, rt := range roots {
+		seen := map[digest.Digest]bool{}
+		d, via := rt.d, ""
+		for d != "" && !seen[d] {
+			seen[d] = true
+			key := manifestKey(d)
+			g.reachedBy(key, rt.ref)
+			m, ok := g.manifests[d]
+			if !ok {
+				var err error
+				m, err = r.Manifest(ctx, d)
+				switch {
+				case err == nil:
+				case errors.Is(err, store.ErrNotFound):
+					if via != "" {
+						g.problem(key, "missing base manifest (base of "+via+")")
+					} else {
+						g.problem(key, "missing manifest")
+					}
+				case errors.Is(err, ErrCorrupt) || errors.Is(err, ErrBadManifest):
+					g.problem(key, "corrupt manifest: "+err.Error())
+				default:
+					return err
+				}
+				g.manifests[d] = m
+			}
+			if m == nil {
+				break
+			}
+			for _, c := range m.Blobs() {
+				if g.blobs[c.Digest] == nil {
+					g.blobs[c.Digest] = &blobNode{size: c.Size}
+				}
+				g.reachedBy(blobKey(c.Digest), rt.ref)
+			}
+			d, via = m.Base, key
+		}
+	}
+	return r.walkBases(ctx, g)
+}
+
+// walkBases reads the frame header of every blob in g to find XOR bases,
+// adds those bases (reached by the same refs), and repeats for new blobs.
+func (r *Registry) walkBases(ctx context.Context, g *graph) error {
+	done := map[digest.Digest]bool{}
+	for {
+		var todo []digest.Digest
+		for d := range g.blobs {
+			if !done[d] {
+				todo = append(todo, d)
+			}
+		}
+		if len(todo) == 0 {
+			return nil
+		}
+		var mu sync.Mutex
+		err := runPool(ctx, r.opt.Workers*4, len(todo), func(ctx context.Context, i int) error {
+			d := todo[i]
+			base, err := r.blobBase(ctx, d)
+			if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, ErrCorrupt) {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			g.blobs[d].base, g.blobs[d].err = base, err
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, d := range todo {
+			done[d] = true
+			n := g.blobs[d]
+			key := blobKey(d)
+			switch {
+			case errors.Is(n.err, store.ErrNotFound):
+				g.problem(key, "missing blob")
+			case n.err != nil:
+				g.problem(key, "corrupt blob: "+n.err.Error())
+			case n.base != "":
+				bk := blobKey(n.base)
+				if g.blobs[n.base] == nil {
+					g.blobs[n.base] = &blobNode{size: -1}
+				}
+				for ref := range g.refsOf[key] {
+					g.reachedBy(bk, ref)
+				}
+				g.reachedBy(bk, "")
+			}
+		}
+		// Refs can reach a base through a blob processed in an earlier
+		// round; propagate until stable.
+		for changed := true; changed; {
+			changed = false
+			for d, n := range g.blobs {
+				if n.base == "" {
+					continue
+				}
+				bk := blobKey(n.base)
+				for ref := range g.refsOf[blobKey(d)] {
+					if !g.refsOf[bk][ref] {
+						g.reachedBy(bk, ref)
+						changed = true
+					}
+				}
+			}
+		}
+	}
+}

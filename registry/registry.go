@@ -1,0 +1,246 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/deltactl/deltactl/registry/codec"
+	"github.com/deltactl/deltactl/registry/store"
+	"github.com/opencontainers/go-digest"
+)
+
+// Errors callers branch on.
+var (
+	// ErrNotFound: a ref, manifest or blob does not exist (wraps store.ErrNotFound).
+	ErrNotFound = store.ErrNotFound
+	// ErrCorrupt: stored bytes do not hash to their address.
+	ErrCorrupt = errors.New("corrupt object")
+	// ErrRefMoved: a ref moved while we were updating it; wraps store.ErrConflict.
+	ErrRefMoved = fmt.Errorf("ref moved concurrently: %w", store.ErrConflict)
+)
+
+// Defaults of Options.
+const (
+	DefaultChunkSize = 64 << 20
+	DefaultWorkers   = 4
+)
+
+// Options tune a Registry. The zero value gives the defaults.
+type Options struct {
+	// ChunkSize is the largest blob a tensor or file is cut into
+	// (DefaultChunkSize when 0). Chunks bound memory per worker and are the
+	// unit of parallelism and of resume.
+	ChunkSize int64
+	// Workers bounds concurrent blob transfers (DefaultWorkers when 0).
+	Workers int
+	// CacheDir holds the local hash cache; "" means os.UserCacheDir()/deltactl.
+	CacheDir string
+	// NoCache disables the hash cache (every push re-hashes).
+	NoCache bool
+	// Progress, when set, receives transfer progress.
+	Progress func(Progress)
+}
+
+// Registry is a content-addressed store of models and deltas on a backend.
+// It is safe for concurrent use; several processes may share one backend.
+type Registry struct {
+	b     store.Backend
+	opt   Options
+	codec blobCodec
+}
+
+// blobCodec is what the registry needs of registry/codec.
+type blobCodec interface {
+	Encode(raw []byte, opt codec.EncodeOptions) ([]byte, error)
+	Decode(frame []byte, base func(digest.Digest) ([]byte, error)) ([]byte, error)
+	Close()
+}
+
+// New wraps a backend. Close the Registry when done with it.
+func New(b store.Backend, opt Options) (*Registry, error) {
+	if opt.ChunkSize <= 0 {
+		opt.ChunkSize = DefaultChunkSize
+	}
+	if opt.Workers <= 0 {
+		opt.Workers = DefaultWorkers
+	}
+	c, err := codec.New(codec.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return &Registry{b: b, opt: opt, codec: c}, nil
+}
+
+// Close releases the codec's workers. The Registry must not be used after.
+func (r *Registry) Close() error {
+	r.codec.Close()
+	return nil
+}
+
+// Open opens the registry at url (a folder, file://PATH or s3://BUCKET/PREFIX;
+// see store.Open).
+func Open(ctx context.Context, url string, opt Options) (*Registry, error) {
+	b, err := openBackend(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	return New(b, opt)
+}
+
+// Backend returns the underlying storage.
+func (r *Registry) Backend() store.Backend { return r.b }
+
+// Location names the registry for messages, without credentials.
+func (r *Registry) Location() string { return r.b.Location() }
+
+func (r *Registry) cacheDir() (string, error) {
+	if r.opt.CacheDir != "" {
+		return r.opt.CacheDir, nil
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, "deltactl"), nil
+}
+
+// Storage keys (DESIGN.md section 3).
+const (
+	blobPrefix     = "blobs/sha256/"
+	manifestPrefix = "manifests/sha256/"
+	refPrefix      = "refs/"
+)
+
+func blobKey(d digest.Digest) string {
+	h := d.Encoded()
+	return blobPrefix + h[:2] + "/" + h
+}
+
+func manifestKey(d digest.Digest) string { return manifestPrefix + d.Encoded() }
+
+// digestFromKey recovers the digest from a blob or manifest key.
+func digestFromKey(key string) (digest.Digest, bool) {
+	i := strings.LastIndexByte(key, '/')
+	d := digest.NewDigestFromEncoded(digest.SHA256, key[i+1:])
+	return d, d.Validate() == nil
+}
+
+// readAll reads a whole object.
+func (r *Registry) readAll(ctx context.Context, key string) ([]byte, error) {
+	rc, err := r.b.Get(ctx, key, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+// resolve turns a ref into a manifest digest.
+func (r *Registry) resolve(ctx context.Context, ref Ref) (digest.Digest, error) {
+	if ref.Digest != "" {
+		return ref.Digest, nil
+	}
+	data, err := r.readAll(ctx, ref.key())
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return "", fmt.Errorf("ref %s: %w in %s", ref, ErrNotFound, r.b.Location())
+		}
+		return "", fmt.Errorf("ref %s: %w", ref, err)
+	}
+	d, err := digest.Parse(strings.TrimSpace(string(data)))
+	if err != nil {
+		return "", fmt.Errorf("ref %s: %w: holds %q, not a digest", ref, ErrCorrupt, truncate(data, 80))
+	}
+	return d, nil
+}
+
+// Resolve parses ref and returns the manifest digest it names.
+func (r *Registry) Resolve(ctx context.Context, ref string) (digest.Digest, error) {
+	p, err := ParseRef(ref)
+	if err != nil {
+		return "", err
+	}
+	return r.resolve(ctx, p)
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
+}
+
+// Manifest reads and validates the manifest with digest d.
+func (r *Registry) Manifest(ctx context.Context, d digest.Digest) (*Manifest, error) {
+	data, err := r.readAll(ctx, manifestKey(d))
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", d, err)
+	}
+	return parseManifest(d, data)
+}
+
+// putManifest stores m (create-only) and returns its digest and the number
+// of bytes written (0 when it was already there).
+func (r *Registry) putManifest(ctx context.Context, m *Manifest) (digest.Digest, int64, error) {
+	data, err := m.Marshal()
+	if err != nil {
+		return "", 0, fmt.Errorf("encode manifest: %w", err)
+	}
+	d := digest.FromBytes(data)
+	n, err := r.putObject(ctx, manifestKey(d), data)
+	if err != nil {
+		return "", 0, fmt.Errorf("manifest %s: %w", d, err)
+	}
+	return d, n, nil
+}
+
+// putObject stores an immutable object unless present; it returns the bytes
+// written.
+func (r *Registry) putObject(ctx context.Context, key string, data []byte) (int64, error) {
+	if _, err := r.b.Stat(ctx, key); err == nil {
+		return 0, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return 0, err
+	}
+	err := r.b.Put(ctx, key, bytes.NewReader(data), int64(len(data)))
+	if errors.Is(err, store.ErrExists) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return int64(len(data)), nil
+}
+
+// setRef points the tag at d by compare-and-swap. It reads the current
+// value and ETag, does nothing if the ref already names d, and otherwise
+// swaps; a concurrent change between the read and the swap is reported as
+// ErrRefMoved, never overwritten silently.
+func (r *Registry) setRef(ctx context.Context, ref Ref, d digest.Digest) error {
+	key := ref.key()
+	oldETag := ""
+	info, err := r.b.Stat(ctx, key)
+	switch {
+	case err == nil:
+		oldETag = info.ETag
+		cur, err := r.readAll(ctx, key)
+		if err == nil && strings.TrimSpace(string(cur)) == d.String() {
+			return nil
+		}
+	case !errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("ref %s: %w", ref, err)
+	}
+	if _, err := r.b.Swap(ctx, key, oldETag, []byte(d.String()+"\n")); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("ref %s: %w", ref, ErrRefMoved)
+		}
+		return fmt.Errorf("ref %s: %w", ref, err)
+	}
+	return nil
+}

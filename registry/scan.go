@@ -1,0 +1,133 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/deltactl/deltactl/format/safetensors"
+)
+
+// localFile is one regular file of a folder being pushed.
+type localFile struct {
+	abs  string // absolute path, the hash cache key
+	rel  string // slash-separated path inside the folder
+	info os.FileInfo
+}
+
+// skipDir names folders never pushed: VCS metadata and the download cache
+// huggingface_hub keeps inside local_dir downloads.
+func skipDir(name string) bool { return name == ".git" || name == ".cache" }
+
+// listFiles returns the regular files under root, sorted by path. A single
+// file is returned as a folder holding just that file. Symlinks are
+// followed (Hugging Face snapshot folders are made of them); anything else
+// that is not a regular file is refused rather than silently dropped.
+func listFiles(root string) ([]localFile, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().IsRegular() {
+		return []localFile{{abs: abs, rel: filepath.Base(abs), info: fi}}, nil
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("%s: not a regular file or folder", root)
+	}
+	var out []localFile
+	err = filepath.WalkDir(abs, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if p != abs && skipDir(d.Name()) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		fi, err := os.Stat(p) // follows symlinks
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(abs, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if fi.IsDir() {
+			return fmt.Errorf("%s: symlink to a folder is not supported", p)
+		}
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("%s: not a regular file (%s)", p, fi.Mode().Type())
+		}
+		if err := checkRelPath(rel); err != nil {
+			return fmt.Errorf("%s: %v", p, err)
+		}
+		out = append(out, localFile{abs: p, rel: rel, info: fi})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: folder has no files", root)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].rel < out[j].rel })
+	return out, nil
+}
+
+// layoutFile describes f without reading its data: a safetensors file gets
+// its header blob and tensor spans (digests still empty), anything else a
+// list of byte ranges. Chunks of at most chunkSize bytes are planned; their
+// digests are filled in by the push workers.
+func layoutFile(f localFile, chunkSize int64) (File, map[string]string, error) {
+	out := File{Path: f.rel, Size: f.info.Size(), Mode: uint32(f.info.Mode().Perm())}
+	if strings.HasSuffix(f.rel, ".safetensors") {
+		st, err := safetensors.Open(f.abs)
+		switch {
+		case err == nil:
+			defer st.Close()
+			infos := append([]safetensors.TensorInfo(nil), st.Infos()...)
+			sort.Slice(infos, func(i, j int) bool { return infos[i].Begin < infos[j].Begin })
+			lay := &Safetensors{HeaderSize: st.DataOffset(), Tensors: make([]Tensor, 0, len(infos))}
+			for _, ti := range infos {
+				lay.Tensors = append(lay.Tensors, Tensor{
+					Name: ti.Name, DType: ti.DType.String(), Shape: append([]int64{}, ti.Shape...),
+					Offsets: [2]int64{ti.Begin, ti.End},
+					Chunks:  planChunks(ti.End-ti.Begin, chunkSize),
+				})
+			}
+			lay.Header = ""
+			out.Safetensors = lay
+			return out, st.Metadata(), nil
+		case errors.Is(err, safetensors.ErrInvalid):
+			// Not a valid safetensors file: keep it, byte for byte, as an
+			// opaque file rather than refuse the whole folder.
+		default:
+			return File{}, nil, err
+		}
+	}
+	out.Chunks = planChunks(out.Size, chunkSize)
+	return out, nil, nil
+}
+
+// planChunks cuts n bytes into pieces of at most chunkSize; an empty span
+// still gets one empty chunk so every tensor names a blob.
+func planChunks(n, chunkSize int64) []Chunk {
+	if n == 0 {
+		return []Chunk{{Size: 0}}
+	}
+	cs := make([]Chunk, 0, (n+chunkSize-1)/chunkSize)
+	for off := int64(0); off < n; off += chunkSize {
+		cs = append(cs, Chunk{Size: min(chunkSize, n-off)})
+	}
+	return cs
+}
