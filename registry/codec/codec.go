@@ -1,0 +1,390 @@
+package codec
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/klauspost/compress/huff0"
+	"github.com/klauspost/compress/zstd"
+	"github.com/opencontainers/go-digest"
+)
+
+// Options configure a Codec. The zero value is usable.
+type Options struct {
+	// Level is the default zstd level (1..22, as the zstd CLI counts;
+	// 0 means 1, the fastest). EncodeOptions.Level overrides it per call.
+	Level int
+	// MaxRawLen caps the decoded size of one frame, for Encode and Decode
+	// (0 means MaxRawLen, 1 GiB).
+	MaxRawLen int64
+}
+
+// EncodeOptions describe one blob for Encode.
+type EncodeOptions struct {
+	// ElemSize is the size of one element (2 for bf16/f16, 4 for f32...).
+	// 0 or 1 means the bytes are not an array of wider elements, and the
+	// byte-grouped encoding is not tried.
+	ElemSize int
+	// Base, when set with BaseDigest, is a blob of the same length to try
+	// XOR-against (the same tensor in a base model). Decoding an XOR frame
+	// needs the base back by BaseDigest.
+	Base       []byte
+	BaseDigest digest.Digest
+	// Level overrides Options.Level for this call (0: the codec's default).
+	Level int
+}
+
+// Codec encodes and decodes frames. It is safe for concurrent use: the zstd
+// encoders and the decoder it holds hand out per-call state internally.
+// Close it to release the decoder's workers.
+type Codec struct {
+	maxRaw int64
+	level  int
+
+	mu   sync.Mutex
+	encs map[zstd.EncoderLevel]*zstd.Encoder
+	dec  *zstd.Decoder
+	// huff holds *huff0.Scratch values; a scratch serves one call at a time.
+	huff sync.Pool
+}
+
+// New returns a Codec.
+func New(opt Options) (*Codec, error) {
+	c := &Codec{maxRaw: opt.MaxRawLen, level: opt.Level, encs: map[zstd.EncoderLevel]*zstd.Encoder{}}
+	if c.maxRaw <= 0 {
+		c.maxRaw = MaxRawLen
+	}
+	if c.level == 0 {
+		c.level = 1
+	}
+	if c.level < 1 || c.level > 22 {
+		return nil, fmt.Errorf("codec: zstd level %d out of range 1..22", opt.Level)
+	}
+	dec, err := zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithDecoderMaxMemory(uint64(c.maxRaw)),
+		// DecodeAll then never writes past cap(dst), which Decode sets to
+		// the size the frame header promised.
+		zstd.WithDecodeAllCapLimit(true))
+	if err != nil {
+		return nil, fmt.Errorf("codec: zstd decoder: %w", err)
+	}
+	c.dec = dec
+	c.huff.New = func() any { return new(huff0.Scratch) }
+	return c, nil
+}
+
+// Close releases the decoder. The Codec must not be used afterwards.
+func (c *Codec) Close() {
+	c.dec.Close()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.encs {
+		e.Close()
+	}
+	c.encs = nil
+}
+
+func (c *Codec) encoder(level int) (*zstd.Encoder, error) {
+	if level == 0 {
+		level = c.level
+	}
+	if level < 1 || level > 22 {
+		return nil, fmt.Errorf("codec: zstd level %d out of range 1..22", level)
+	}
+	l := zstd.EncoderLevelFromZstd(level)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.encs[l]; e != nil {
+		return e, nil
+	}
+	e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(l), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)))
+	if err != nil {
+		return nil, fmt.Errorf("codec: zstd encoder: %w", err)
+	}
+	c.encs[l] = e
+	return e, nil
+}
+
+// sampleThreshold: inputs larger than this choose their encoding on a sample.
+const (
+	sampleThreshold = 4 << 20
+	samplePieces    = 8
+	samplePiece     = 256 << 10
+)
+
+// Encode returns raw as a frame in the smallest of the applicable encodings:
+// raw, zstd, byte-grouped zstd (when ElemSize >= 2) and xor (when a Base of
+// the same length is given). Inputs up to 4 MiB try every candidate in full;
+// larger ones pick the candidate that wins on an evenly spread 2 MiB sample
+// and encode only that, so encoding costs one compression pass, not four.
+// A result that does not beat raw is stored raw.
+func (c *Codec) Encode(raw []byte, opt EncodeOptions) ([]byte, error) {
+	if int64(len(raw)) > c.maxRaw {
+		return nil, fmt.Errorf("codec: %w: %d bytes, cap %d", ErrTooLarge, len(raw), c.maxRaw)
+	}
+	if opt.ElemSize < 0 || opt.ElemSize > MaxElemSize {
+		return nil, fmt.Errorf("codec: element size %d out of range 0..%d", opt.ElemSize, MaxElemSize)
+	}
+	enc, err := c.encoder(opt.Level)
+	if err != nil {
+		return nil, err
+	}
+	var cands []Header
+	if len(raw) > 0 {
+		cands = append(cands, Header{Encoding: Zstd})
+		if opt.ElemSize >= 2 && len(raw) >= opt.ElemSize {
+			cands = append(cands, Header{Encoding: ByteGrouped, ElemSize: opt.ElemSize, Rotated: rotatable(opt.ElemSize)})
+		}
+		if opt.Base != nil {
+			if len(opt.Base) != len(raw) {
+				return nil, fmt.Errorf("codec: xor base is %d bytes, blob is %d", len(opt.Base), len(raw))
+			}
+			if err := opt.BaseDigest.Validate(); err != nil {
+				return nil, fmt.Errorf("codec: xor base digest: %w", err)
+			}
+			if len(opt.BaseDigest) > 255 {
+				return nil, fmt.Errorf("codec: xor base digest longer than 255 bytes")
+			}
+			e := max(opt.ElemSize, 1)
+			cands = append(cands, Header{Encoding: XOR, ElemSize: e, Rotated: rotatable(e), BaseDigest: opt.BaseDigest})
+		}
+	}
+	if len(cands) > 1 && len(raw) > sampleThreshold {
+		best, bestLen := cands[0], -1
+		s, sb := sample(raw, opt.Base, max(opt.ElemSize, 1))
+		for _, h := range cands {
+			f, err := c.encodeAs(enc, h, s, sb)
+			if err != nil {
+				return nil, err
+			}
+			if bestLen < 0 || len(f) < bestLen {
+				best, bestLen = h, len(f)
+			}
+		}
+		cands = []Header{best}
+	}
+	best := c.rawFrame(raw)
+	for _, h := range cands {
+		f, err := c.encodeAs(enc, h, raw, opt.Base)
+		if err != nil {
+			return nil, err
+		}
+		if len(f) < len(best) {
+			best = f
+		}
+	}
+	return best, nil
+}
+
+// sample concatenates evenly spaced, element-aligned pieces of raw (and the
+// same pieces of base).
+func sample(raw, base []byte, e int) ([]byte, []byte) {
+	piece := samplePiece / e * e
+	step := (len(raw) - piece) / (samplePieces - 1) / e * e
+	var s, sb []byte
+	for i := range samplePieces {
+		off := i * step
+		s = append(s, raw[off:off+piece]...)
+		if base != nil {
+			sb = append(sb, base[off:off+piece]...)
+		}
+	}
+	return s, sb
+}
+
+func (c *Codec) rawFrame(raw []byte) []byte {
+	f := appendHeader(make([]byte, 0, fixedHeaderLen+len(raw)), Header{Encoding: Raw, RawLen: int64(len(raw))})
+	return append(f, raw...)
+}
+
+func (c *Codec) encodeAs(enc *zstd.Encoder, h Header, raw, base []byte) ([]byte, error) {
+	h.RawLen = int64(len(raw))
+	f := appendHeader(nil, h)
+	switch h.Encoding {
+	case Zstd:
+		return enc.EncodeAll(raw, f), nil
+	case ByteGrouped:
+		return c.appendPlanes(enc, f, raw, h), nil
+	case XOR:
+		x := make([]byte, len(raw))
+		xorInto(x, raw, base)
+		return c.appendPlanes(enc, f, x, h), nil
+	}
+	return nil, fmt.Errorf("codec: cannot encode as %s", h.Encoding)
+}
+
+// Plane record modes.
+const (
+	planeStored = 0
+	planeZstd   = 1
+	planeHuff   = 2
+)
+
+// appendPlanes appends the plane records and the tail of src to f. Each
+// plane gets the smaller of Huffman blocks (best for exponent planes) and
+// zstd (best for planes with runs or repeats: zeros, XOR of near-equal
+// weights, integer ids), and is stored as it is when neither saves 1/64 of
+// it: mantissa planes are near-random and decode fastest as a plain copy.
+func (c *Codec) appendPlanes(enc *zstd.Encoder, f, src []byte, h Header) []byte {
+	e := h.ElemSize
+	n := len(src) / e
+	buf := make([]byte, n*e)
+	planes := make([][]byte, e)
+	for k := range planes {
+		planes[k] = buf[k*n : (k+1)*n]
+	}
+	splitPlanes(planes, src, e, h.Rotated)
+	var z, hf []byte
+	s := c.huff.Get().(*huff0.Scratch)
+	defer c.huff.Put(s)
+	for _, p := range planes {
+		z = enc.EncodeAll(p, z[:0])
+		hf = appendHuff(hf[:0], p, s)
+		mode, best := byte(planeZstd), z
+		if len(hf) < len(z) {
+			mode, best = planeHuff, hf
+		}
+		if n > 0 && len(best) < len(p)-len(p)/64 {
+			f = append(f, mode)
+			f = binary.LittleEndian.AppendUint64(f, uint64(len(best)))
+			f = append(f, best...)
+		} else {
+			f = append(f, planeStored)
+			f = binary.LittleEndian.AppendUint64(f, uint64(len(p)))
+			f = append(f, p...)
+		}
+	}
+	return append(f, src[n*e:]...)
+}
+
+// Decode returns the bytes a frame encodes. base fetches the base blob of an
+// XOR frame by digest (it is not called otherwise). Decoding never allocates
+// more than the header's RawLen (plus the compressed planes' sizes), and
+// RawLen is checked against the codec's cap first. Errors caused by the
+// frame wrap ErrCorrupt; errors from base are returned wrapped as they are.
+func (c *Codec) Decode(frame []byte, base func(digest.Digest) ([]byte, error)) ([]byte, error) {
+	h, err := ParseHeader(frame)
+	if err != nil {
+		return nil, fmt.Errorf("codec: %w", err)
+	}
+	if h.RawLen > c.maxRaw {
+		return nil, fmt.Errorf("codec: %w: raw length %d over the cap of %d", ErrCorrupt, h.RawLen, c.maxRaw)
+	}
+	payload := frame[h.Len:]
+	switch h.Encoding {
+	case Raw:
+		if int64(len(payload)) != h.RawLen {
+			return nil, fmt.Errorf("codec: %w: raw payload is %d bytes, header says %d", ErrCorrupt, len(payload), h.RawLen)
+		}
+		return append([]byte(nil), payload...), nil
+	case Zstd:
+		out, err := c.unzstd(payload, make([]byte, 0, h.RawLen))
+		if err != nil {
+			return nil, fmt.Errorf("codec: zstd payload: %w", err)
+		}
+		return out, nil
+	case ByteGrouped:
+		out := make([]byte, h.RawLen)
+		if err := c.decodePlanes(out, payload, h); err != nil {
+			return nil, fmt.Errorf("codec: %s payload: %w", h.Encoding, err)
+		}
+		return out, nil
+	case XOR:
+		if base == nil {
+			return nil, fmt.Errorf("codec: xor frame against %s but no base lookup was given", h.BaseDigest)
+		}
+		b, err := base(h.BaseDigest)
+		if err != nil {
+			return nil, fmt.Errorf("codec: xor base %s: %w", h.BaseDigest, err)
+		}
+		if int64(len(b)) != h.RawLen {
+			return nil, fmt.Errorf("codec: %w: xor base %s is %d bytes, frame is %d", ErrCorrupt, h.BaseDigest, len(b), h.RawLen)
+		}
+		out := make([]byte, h.RawLen)
+		if err := c.decodePlanes(out, payload, h); err != nil {
+			return nil, fmt.Errorf("codec: %s payload: %w", h.Encoding, err)
+		}
+		xorInto(out, out, b)
+		return out, nil
+	}
+	return nil, fmt.Errorf("codec: %w: unknown encoding %d", ErrCorrupt, h.Encoding)
+}
+
+// unzstd decodes exactly one zstd frame whose declared content size fits
+// cap(dst) and returns exactly that many bytes.
+func (c *Codec) unzstd(src, dst []byte) ([]byte, error) {
+	var zh zstd.Header
+	if err := zh.Decode(src); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if zh.HasFCS && zh.FrameContentSize != uint64(cap(dst)) {
+		return nil, fmt.Errorf("%w: zstd content size %d, want %d", ErrCorrupt, zh.FrameContentSize, cap(dst))
+	}
+	out, err := c.dec.DecodeAll(src, dst[:0])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if len(out) != cap(dst) {
+		return nil, fmt.Errorf("%w: zstd decoded %d bytes, want %d", ErrCorrupt, len(out), cap(dst))
+	}
+	return out, nil
+}
+
+// decodePlanes fills out from plane records in payload.
+func (c *Codec) decodePlanes(out, payload []byte, h Header) error {
+	e := h.ElemSize
+	n := len(out) / e
+	planes := make([][]byte, e)
+	for k := range planes {
+		if len(payload) < 9 {
+			return fmt.Errorf("%w: plane %d: truncated record", ErrCorrupt, k)
+		}
+		mode, size := payload[0], binary.LittleEndian.Uint64(payload[1:9])
+		payload = payload[9:]
+		if size > uint64(len(payload)) {
+			return fmt.Errorf("%w: plane %d: %d bytes declared, %d left", ErrCorrupt, k, size, len(payload))
+		}
+		data := payload[:size]
+		payload = payload[size:]
+		switch mode {
+		case planeStored:
+			if len(data) != n {
+				return fmt.Errorf("%w: plane %d: stored %d bytes, want %d", ErrCorrupt, k, len(data), n)
+			}
+			planes[k] = data
+		case planeZstd:
+			p, err := c.unzstd(data, make([]byte, 0, n))
+			if err != nil {
+				return fmt.Errorf("plane %d: %w", k, err)
+			}
+			planes[k] = p
+		case planeHuff:
+			p := make([]byte, n)
+			s := c.huff.Get().(*huff0.Scratch)
+			err := decodeHuff(p, data, s)
+			c.huff.Put(s)
+			if err != nil {
+				return fmt.Errorf("plane %d: %w", k, err)
+			}
+			planes[k] = p
+		default:
+			return fmt.Errorf("%w: plane %d: unknown mode %d", ErrCorrupt, k, mode)
+		}
+	}
+	if len(payload) != len(out)-n*e {
+		return fmt.Errorf("%w: %d tail bytes, want %d", ErrCorrupt, len(payload), len(out)-n*e)
+	}
+	joinPlanes(out, planes, e, h.Rotated)
+	copy(out[n*e:], payload)
+	return nil
+}
+
+// errNoBase is what tests and tools pass when a frame must not need a base.
+var errNoBase = errors.New("no base available")
+
+// NoBase is a base lookup for callers that have no bases: it fails every lookup.
+func NoBase(d digest.Digest) ([]byte, error) { return nil, fmt.Errorf("%s: %w", d, errNoBase) }
