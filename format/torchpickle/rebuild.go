@@ -66,7 +66,11 @@ func materialize(name string, t *tensorRef, b *budget) (*format.Tensor, error) {
 		out.Data = data[t.offset*es : (t.offset+numel)*es : (t.offset+numel)*es]
 		return out, nil
 	}
-	if err := b.take(numel*es, fmt.Sprintf("tensor %q (strided copy)", name)); err != nil {
+	nbytes, ok := format.NumElements([]int64{numel, es})
+	if !ok {
+		return nil, fmt.Errorf("%w: tensor %q: shape %v overflows", ErrCorrupt, name, t.size)
+	}
+	if err := b.take(nbytes, fmt.Sprintf("tensor %q (strided copy)", name)); err != nil {
 		return nil, err
 	}
 	out.Data = make([]byte, numel*es)
