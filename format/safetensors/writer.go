@@ -33,7 +33,7 @@ type Writer struct {
 	infos  []TensorInfo
 	next   int
 	buf    []byte // copy buffer, allocated on first WriteTensor
-	err    error // sticky: the first write error breaks the Writer
+	err    error  // sticky: the first write error breaks the Writer
 	closed bool
 }
 
