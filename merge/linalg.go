@@ -211,3 +211,5 @@ func finite32(x []float32) bool {
 	}
 	return true
 }
+
+func sqrt(x float64) float64 { return math.Sqrt(x) }

@@ -111,7 +111,7 @@ func TruncateProduct(f Factors, rule RankRule) (Factors, Truncation, error) {
 	if r == 0 || m == 0 || n == 0 {
 		return Factors{Rows: m, Cols: n}, tr, nil
 	}
-	qb := newQR(to64(f.B), m, r)                  // B: m×r
+	qb := newQR(to64(f.B), m, r)                    // B: m×r
 	qa := newQR(transpose64(to64(f.A), r, n), n, r) // Aᵀ: n×r
 	kb, ka := qb.rank(), qa.rank()
 	// core = R_B (kb×r) · R_Aᵀ (r×ka)
