@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -133,8 +134,9 @@ func (r *Registry) Pull(ctx context.Context, ref, dir string) (res *PullResult, 
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return nil, err
 	}
-	// rename(2) replaces an empty folder atomically and refuses a non-empty one.
-	if err := os.Rename(tmp, abs); err != nil {
+	// rename(2) replaces an empty folder atomically and refuses a non-empty
+	// one (os.Rename refuses any existing folder, hence syscall.Rename).
+	if err := syscall.Rename(tmp, abs); err != nil {
 		return nil, fmt.Errorf("pull %s: move into place: %w", tr, err)
 	}
 	syncDir(parent)

@@ -1,0 +1,171 @@
+package registry
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/deltactl/deltactl/internal/testutil"
+)
+
+// TestPushPullModel pushes a real HF folder (tiny GPT-2) and a single
+// .safetensors file, pulls them back byte for byte, and re-pushes for free.
+func TestPushPullModel(t *testing.T) {
+	src := testutil.SharedData(t, "models/lm-buddy-tiny_gpt2")
+	for name, b := range testBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			r := newReg(t, b, 1024) // tiny chunks: the 9.9 KB model splits
+			res, err := r.Push(bg, "tiny/gpt2:v1", src, PushOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Kind != KindModel || res.Ref != "tiny/gpt2:v1" || res.UploadedBytes == 0 {
+				t.Fatalf("push result %+v", res)
+			}
+			var want int64
+			for _, c := range treeBytes(t, src) {
+				want += int64(len(c))
+			}
+			if res.LogicalBytes != want {
+				t.Fatalf("logical %d, files add up to %d", res.LogicalBytes, want)
+			}
+			m, err := r.Manifest(bg, res.Digest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var st *Safetensors
+			for _, f := range m.Files {
+				if f.Path == "model.safetensors" {
+					st = f.Safetensors
+				}
+			}
+			if st == nil || len(st.Tensors) == 0 {
+				t.Fatal("model.safetensors not described as safetensors")
+			}
+			chunked := false
+			for _, tn := range st.Tensors {
+				chunked = chunked || len(tn.Chunks) > 1
+			}
+			if !chunked {
+				t.Fatal("no tensor was chunked at 1 KiB")
+			}
+
+			out := filepath.Join(t.TempDir(), "pulled")
+			pr, err := r.Pull(bg, "tiny/gpt2:v1", out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameTree(t, src, out)
+			if pr.Digest != res.Digest {
+				t.Fatalf("pull digest %s, push %s", pr.Digest, res.Digest)
+			}
+			// Same content under another tag: nothing uploaded, same digest.
+			again, err := r.Push(bg, "tiny/gpt2:v2", src, PushOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again.UploadedBytes != 0 || again.Digest != res.Digest {
+				t.Fatalf("re-push uploaded %d bytes, digest %s vs %s", again.UploadedBytes, again.Digest, res.Digest)
+			}
+			// A single file is a one-file model.
+			one, err := r.Push(bg, "tiny/weights", filepath.Join(src, "model.safetensors"), PushOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if one.UploadedBytes >= res.UploadedBytes {
+				t.Fatalf("single-file push re-uploaded tensors: %d bytes", one.UploadedBytes)
+			}
+			out2 := filepath.Join(t.TempDir(), "one")
+			if _, err := r.Pull(bg, "tiny/weights:latest", out2); err != nil {
+				t.Fatal(err)
+			}
+			a, _ := os.ReadFile(filepath.Join(src, "model.safetensors"))
+			b2, _ := os.ReadFile(filepath.Join(out2, "model.safetensors"))
+			if string(a) != string(b2) {
+				t.Fatal("single-file pull differs")
+			}
+		})
+	}
+}
+
+// TestHashCache: an unchanged file is not re-read; a changed one is.
+func TestHashCache(t *testing.T) {
+	dir := t.TempDir()
+	gpt2Base(t, dir, -1)
+	b := testBackends(t)["fs"]
+	r := newReg(t, b, 1<<20)
+	first, err := r.Push(bg, "m:v1", dir, PushOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := filepath.Glob(filepath.Join(r.opt.CacheDir, "hashes", "*", "*.json"))
+	if len(entries) != 2 {
+		t.Fatalf("%d cache entries, want 2", len(entries))
+	}
+	second, err := r.Push(bg, "m:v2", dir, PushOptions{})
+	if err != nil || second.UploadedBytes != 0 || second.Digest != first.Digest {
+		t.Fatalf("re-push: %+v %v", second, err)
+	}
+	// Rewrite one tensor byte in place, same size: the stamp changes
+	// (mtime/ctime), so the cache must not hide the change.
+	p := filepath.Join(dir, "model.safetensors")
+	data, _ := os.ReadFile(p)
+	data[len(data)-1] ^= 1
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	third, err := r.Push(bg, "m:v3", dir, PushOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third.Digest == first.Digest || third.UploadedBytes == 0 {
+		t.Fatalf("changed file not noticed: %+v", third)
+	}
+	out := filepath.Join(t.TempDir(), "o")
+	if _, err := r.Pull(bg, "m:v3", out); err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, dir, out)
+}
+
+func TestPullRefusesAndIsAtomic(t *testing.T) {
+	src := testutil.SharedData(t, "models/lm-buddy-tiny_gpt2")
+	b := testBackends(t)["fs"]
+	r := newReg(t, b, 4096)
+	res, err := r.Push(bg, "tiny:v1", src, PushOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := t.TempDir()
+	full := filepath.Join(parent, "full")
+	os.MkdirAll(full, 0o755)
+	os.WriteFile(filepath.Join(full, "x"), []byte("x"), 0o644)
+	if _, err := r.Pull(bg, "tiny:v1", full); !errors.Is(err, ErrNotEmpty) {
+		t.Fatalf("pull into non-empty folder: %v", err)
+	}
+	// An empty folder is fine.
+	empty := filepath.Join(parent, "empty")
+	os.MkdirAll(empty, 0o755)
+	if _, err := r.Pull(bg, "tiny:v1", empty); err != nil {
+		t.Fatal(err)
+	}
+	// Corrupt one blob: the pull fails, and leaves neither the target nor
+	// a temp folder behind.
+	m, _ := r.Manifest(bg, res.Digest)
+	c := m.Blobs()[len(m.Blobs())-1]
+	flipByte(t, b, blobKey(c.Digest))
+	bad := filepath.Join(parent, "bad")
+	if _, err := r.Pull(bg, "tiny:v1", bad); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("pull of corrupt blob: %v", err)
+	}
+	ents, _ := os.ReadDir(parent)
+	for _, e := range ents {
+		if e.Name() != "full" && e.Name() != "empty" {
+			t.Fatalf("pull left %s behind", e.Name())
+		}
+	}
+	if _, err := r.Pull(bg, "nope:v1", filepath.Join(parent, "n")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("pull of missing ref: %v", err)
+	}
+}
