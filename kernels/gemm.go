@@ -1,0 +1,227 @@
+package kernels
+
+import "fmt"
+
+// Sgemm computes C = alpha*op(A)*op(B) + beta*C for row-major float32
+// matrices, with the semantics of cblas_sgemm(CblasRowMajor, ...):
+// op(A) is m x k (A is m x k with row stride lda, or k x m if transA),
+// op(B) is k x n (B is k x n with row stride ldb, or n x k if transB), and
+// C is m x n with row stride ldc. When beta is 0, C is only written, so NaNs
+// or garbage in it do not propagate.
+//
+// It uses runtime.GOMAXPROCS(0) threads; see SgemmThreads.
+//
+// Like the reference BLAS, Sgemm panics on inconsistent arguments (negative
+// sizes, a stride smaller than a row, a slice too short): those are
+// programming errors, not data errors.
+func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	SgemmThreads(0, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// SgemmThreads is Sgemm on at most threads goroutines (threads <= 0 means
+// runtime.GOMAXPROCS(0)).
+//
+// Work is split over blocks of rows or columns of C only, never over K, and
+// every element of C is computed by the same sequence of operations in
+// whichever tile and thread computes it. The result is therefore
+// bit-identical for every thread count (on a given kernel path: the
+// assembly paths use fused multiply-adds, the pure-Go path may not).
+func SgemmThreads(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if err := checkSgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc); err != nil {
+		panic(err)
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	scaleC(m, n, beta, c, ldc)
+	if k == 0 || alpha == 0 {
+		return
+	}
+	sgemm(gemmKernelFor(Selected()), threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc)
+}
+
+func checkSgemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) error {
+	if m < 0 || n < 0 || k < 0 {
+		return fmt.Errorf("kernels: Sgemm: negative size m=%d n=%d k=%d", m, n, k)
+	}
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	if err := checkMat("A", ar, ac, a, lda); err != nil {
+		return err
+	}
+	if err := checkMat("B", br, bc, b, ldb); err != nil {
+		return err
+	}
+	return checkMat("C", m, n, c, ldc)
+}
+
+// checkMat checks that s holds a rows x cols row-major matrix with stride ld.
+func checkMat(name string, rows, cols int, s []float32, ld int) error {
+	if ld < max(1, cols) {
+		return fmt.Errorf("kernels: Sgemm: ld%s=%d < %d columns", name, ld, cols)
+	}
+	if rows > 0 && cols > 0 && len(s) < (rows-1)*ld+cols {
+		return fmt.Errorf("kernels: Sgemm: %s has %d elements, want at least %d for %dx%d with stride %d",
+			name, len(s), (rows-1)*ld+cols, rows, cols, ld)
+	}
+	return nil
+}
+
+// scaleC applies beta to C: zero (ignoring what C held), identity, or scale.
+func scaleC(m, n int, beta float32, c []float32, ldc int) {
+	switch beta {
+	case 1:
+	case 0:
+		for i := 0; i < m; i++ {
+			clear(c[i*ldc : i*ldc+n])
+		}
+	default:
+		for i := 0; i < m; i++ {
+			row := c[i*ldc : i*ldc+n]
+			for j := range row {
+				row[j] *= beta
+			}
+		}
+	}
+}
+
+// sgemm is the packed driver: C += alpha*op(A)*op(B).
+//
+// Both operands are packed once into micro-panel order (A: ceil(m/mr)
+// panels of [k][mr], B: ceil(n/nr) panels of [k][nr], zero-padded), the
+// packing split over threads. Then each thread owns a range of C rows (or
+// columns, when C is short and wide), aligned to the tile grid, and walks
+// it BLIS-style: N blocks of nc columns (the B block, kc x nc, stays in
+// L2), K blocks of kc, then row panels (the A micro-panel, kc x mr, stays
+// in L1) and column panels. K blocks are the same for every thread count.
+func sgemm(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	mr, nr := kern.mr, kern.nr
+	mp := (m + mr - 1) / mr
+	np := (n + nr - 1) / nr
+
+	if threads <= 0 {
+		threads = defaultThreads()
+	}
+	// Below roughly 64^3 a second thread costs more than it saves.
+	if m*n*k < 1<<18 {
+		threads = 1
+	}
+	splitM := mp >= 2*threads || mp >= np
+	if splitM {
+		threads = min(threads, mp)
+	} else {
+		threads = min(threads, np)
+	}
+
+	bufA := getBuf(mp * mr * k)
+	bufB := getBuf(np * nr * k)
+	defer putBuf(bufA)
+	defer putBuf(bufB)
+	pa, pb := *bufA, *bufB
+
+	parallelFor(threads, func(t int) {
+		lo, hi := splitAligned(mp, 1, threads, t)
+		for p := lo; p < hi; p++ {
+			packA(pa[p*mr*k:(p+1)*mr*k], transA, a, lda, p*mr, min(mr, m-p*mr), k, mr)
+		}
+		lo, hi = splitAligned(np, 1, threads, t)
+		for p := lo; p < hi; p++ {
+			packB(pb[p*nr*k:(p+1)*nr*k], transB, b, ldb, p*nr, min(nr, n-p*nr), k, nr)
+		}
+	})
+
+	parallelFor(threads, func(t int) {
+		p0, p1, q0, q1 := 0, mp, 0, np
+		if splitM {
+			p0, p1 = splitAligned(mp, 1, threads, t)
+		} else {
+			q0, q1 = splitAligned(np, 1, threads, t)
+		}
+		gemmBlock(kern, m, n, k, alpha, pa, pb, c, ldc, p0, p1, q0, q1)
+	})
+}
+
+// gemmBlock runs the tiles of row panels [p0,p1) x column panels [q0,q1).
+func gemmBlock(kern *gemmKernel, m, n, k int, alpha float32, pa, pb, c []float32, ldc, p0, p1, q0, q1 int) {
+	mr, nr := kern.mr, kern.nr
+	var tmp [6 * 64]float32 // edge tile, big enough for every kernel
+	qn := max(1, kern.nc/nr)
+	for qc := q0; qc < q1; qc += qn {
+		qe := min(qc+qn, q1)
+		for pc := 0; pc < k; pc += kern.kc {
+			kc := min(kern.kc, k-pc)
+			for p := p0; p < p1; p++ {
+				ap := &pa[p*mr*k+pc*mr]
+				i0 := p * mr
+				rows := min(mr, m-i0)
+				for q := qc; q < qe; q++ {
+					bp := &pb[q*nr*k+pc*nr]
+					j0 := q * nr
+					cols := min(nr, n-j0)
+					if rows == mr && cols == nr {
+						kern.fn(kc, ap, bp, &c[i0*ldc+j0], ldc, alpha, 1)
+						continue
+					}
+					// Edge tile: run the same kernel on a copy so the
+					// arithmetic per element is exactly that of a full tile.
+					for i := 0; i < rows; i++ {
+						copy(tmp[i*nr:i*nr+cols], c[(i0+i)*ldc+j0:(i0+i)*ldc+j0+cols])
+					}
+					kern.fn(kc, ap, bp, &tmp[0], nr, alpha, 1)
+					for i := 0; i < rows; i++ {
+						copy(c[(i0+i)*ldc+j0:(i0+i)*ldc+j0+cols], tmp[i*nr:i*nr+cols])
+					}
+				}
+			}
+		}
+	}
+}
+
+// packA writes rows [i0,i0+rows) of op(A) (all k columns) as one [k][mr]
+// panel, zero-padding rows beyond the matrix.
+func packA(dst []float32, trans bool, a []float32, lda, i0, rows, k, mr int) {
+	if rows < mr {
+		clear(dst)
+	}
+	if !trans {
+		// A[i][p] at a[i*lda+p]: read rows sequentially, write strided.
+		for i := 0; i < rows; i++ {
+			row := a[(i0+i)*lda : (i0+i)*lda+k]
+			for p, v := range row {
+				dst[p*mr+i] = v
+			}
+		}
+		return
+	}
+	// op(A)[i][p] = a[p*lda+i]: each p contributes a contiguous run.
+	for p := 0; p < k; p++ {
+		copy(dst[p*mr:p*mr+rows], a[p*lda+i0:p*lda+i0+rows])
+	}
+}
+
+// packB writes columns [j0,j0+cols) of op(B) (all k rows) as one [k][nr]
+// panel, zero-padding columns beyond the matrix.
+func packB(dst []float32, trans bool, b []float32, ldb, j0, cols, k, nr int) {
+	if cols < nr {
+		clear(dst)
+	}
+	if !trans {
+		for p := 0; p < k; p++ {
+			copy(dst[p*nr:p*nr+cols], b[p*ldb+j0:p*ldb+j0+cols])
+		}
+		return
+	}
+	// op(B)[p][j] = b[j*ldb+p].
+	for j := 0; j < cols; j++ {
+		row := b[(j0+j)*ldb : (j0+j)*ldb+k]
+		for p, v := range row {
+			dst[p*nr+j] = v
+		}
+	}
+}

@@ -1,0 +1,26 @@
+//go:build amd64 && gc && !purego
+
+package kernels
+
+// Assembly kernels; see gemm_amd64.s and merge_amd64.s for their contracts.
+
+//go:noescape
+func gemmKern6x64AVX512(k int, a, b, c *float32, ldc int, alpha float32, mode int)
+
+//go:noescape
+func gemmKern6x16AVX2(k int, a, b, c *float32, ldc int, alpha float32, mode int)
+
+//go:noescape
+func mergeAddF32AVX2(dst, src *byte, d *float32, n int)
+
+//go:noescape
+func mergeAddBF16AVX2(dst, src *byte, d *float32, n int)
+
+//go:noescape
+func mergeAddF16AVX2(dst, src *byte, d *float32, n int)
+
+// haveAsm reports whether this build carries the assembly kernels.
+const haveAsm = true
+
+//go:noescape
+func mergePrefetch(p *byte, n int)

@@ -1,0 +1,232 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// forEachPath runs f once per kernel path this machine can run, with the
+// path forced through EnvPath.
+func forEachPath(t *testing.T, f func(t *testing.T, p Path)) {
+	for _, p := range []Path{Generic, AVX2, AVX512} {
+		if p > Best() || (p != Generic && !haveAsm) {
+			continue
+		}
+		t.Run(p.String(), func(t *testing.T) {
+			t.Setenv(EnvPath, p.String())
+			if Selected() != p {
+				t.Fatalf("Selected() = %v after forcing %v", Selected(), p)
+			}
+			f(t, p)
+		})
+	}
+}
+
+func randSlice(rng *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(rng.NormFloat64())
+	}
+	return s
+}
+
+// refSgemm computes alpha*op(A)*op(B) + beta*C in float64 and, per element,
+// the magnitude sum that bounds float32 accumulation error.
+func refSgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) (ref, mag []float64) {
+	ref = make([]float64, m*n)
+	mag = make([]float64, m*n)
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s, sa float64
+			for p := 0; p < k; p++ {
+				var av, bv float64
+				if transA {
+					av = float64(a[p*lda+i])
+				} else {
+					av = float64(a[i*lda+p])
+				}
+				if transB {
+					bv = float64(b[j*ldb+p])
+				} else {
+					bv = float64(b[p*ldb+j])
+				}
+				s += av * bv
+				sa += math.Abs(av * bv)
+			}
+			r := float64(alpha) * s
+			mg := math.Abs(float64(alpha)) * sa
+			if beta != 0 {
+				r += float64(beta) * float64(c[i*ldc+j])
+				mg += math.Abs(float64(beta) * float64(c[i*ldc+j]))
+			}
+			ref[i*n+j] = r
+			mag[i*n+j] = mg
+		}
+	}
+	return ref, mag
+}
+
+func checkSgemmCase(t *testing.T, rng *rand.Rand, threads int, transA, transB bool, m, n, k, pad int, alpha, beta float32) {
+	t.Helper()
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	lda, ldb, ldc := ac+pad, bc+pad, n+pad
+	a := randSlice(rng, max(0, (ar-1)*lda+ac))
+	b := randSlice(rng, max(0, (br-1)*ldb+bc))
+	c := randSlice(rng, max(0, (m-1)*ldc+n))
+	if beta == 0 {
+		for i := range c {
+			c[i] = float32(math.NaN()) // must be ignored
+		}
+	}
+	orig := append([]float32(nil), c...)
+	ref, mag := refSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	SgemmThreads(threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	gamma := float64(k+4) * 0x1p-23
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			got := float64(c[i*ldc+j])
+			if d := math.Abs(got - ref[i*n+j]); !(d <= gamma*mag[i*n+j]+1e-30) {
+				t.Fatalf("tA=%v tB=%v m=%d n=%d k=%d pad=%d alpha=%v beta=%v threads=%d: C[%d][%d]=%v want %v (err %g > bound %g)",
+					transA, transB, m, n, k, pad, alpha, beta, threads, i, j, got, ref[i*n+j], d, gamma*mag[i*n+j])
+			}
+		}
+		// Padding between rows is never touched.
+		for j := n; j < ldc && i < m-1; j++ {
+			if math.Float32bits(c[i*ldc+j]) != math.Float32bits(orig[i*ldc+j]) {
+				t.Fatalf("m=%d n=%d: padding C[%d][%d] changed", m, n, i, j)
+			}
+		}
+	}
+}
+
+func TestSgemmSmallShapes(t *testing.T) {
+	forEachPath(t, func(t *testing.T, p Path) {
+		rng := rand.New(rand.NewPCG(1, uint64(p)))
+		sizes := []int{1, 2, 3, 5, 6, 7, 13, 16, 17, 31, 33, 63, 64, 65, 70}
+		if testing.Short() {
+			sizes = []int{1, 5, 6, 17, 65}
+		}
+		for _, tA := range []bool{false, true} {
+			for _, tB := range []bool{false, true} {
+				for i := 0; i < 40; i++ {
+					m := sizes[rng.IntN(len(sizes))]
+					n := sizes[rng.IntN(len(sizes))]
+					k := sizes[rng.IntN(len(sizes))]
+					pad := rng.IntN(3)
+					alpha := []float32{1, -0.5, 2.25}[rng.IntN(3)]
+					beta := []float32{0, 1, -1.5}[rng.IntN(3)]
+					checkSgemmCase(t, rng, 1+rng.IntN(3), tA, tB, m, n, k, pad, alpha, beta)
+				}
+			}
+		}
+	})
+}
+
+func TestSgemmLarge(t *testing.T) {
+	forEachPath(t, func(t *testing.T, p Path) {
+		rng := rand.New(rand.NewPCG(2, uint64(p)))
+		// k > kc exercises K blocking, n > nc the N blocks.
+		checkSgemmCase(t, rng, 2, false, false, 131, 1100, 300, 1, 1, 0)
+		checkSgemmCase(t, rng, 2, true, true, 77, 529, 513, 3, -1, 0.5)
+		checkSgemmCase(t, rng, 3, false, true, 300, 20, 260, 0, 0.5, 1)
+	})
+}
+
+func TestSgemmEdgeCases(t *testing.T) {
+	forEachPath(t, func(t *testing.T, p Path) {
+		// k == 0 and alpha == 0 only apply beta, beta == 0 clears NaNs.
+		c := []float32{float32(math.NaN()), 2, 3, 4}
+		Sgemm(false, false, 2, 2, 0, 1, nil, 1, nil, 2, 0, c, 2)
+		for i, v := range c {
+			if v != 0 {
+				t.Fatalf("k=0 beta=0: c[%d]=%v", i, v)
+			}
+		}
+		c = []float32{1, 2, 3, 4}
+		a := []float32{1, 2, 3, 4}
+		Sgemm(false, false, 2, 2, 2, 0, a, 2, a, 2, 2, c, 2)
+		if c[0] != 2 || c[3] != 8 {
+			t.Fatalf("alpha=0 beta=2: %v", c)
+		}
+		// m == 0 / n == 0 touch nothing.
+		Sgemm(false, false, 0, 3, 3, 1, nil, 3, make([]float32, 9), 3, 0, nil, 3)
+	})
+}
+
+func TestSgemmPanicsOnBadArgs(t *testing.T) {
+	cases := []func(){
+		func() { Sgemm(false, false, -1, 1, 1, 1, nil, 1, nil, 1, 0, nil, 1) },
+		func() { Sgemm(false, false, 2, 2, 2, 1, make([]float32, 3), 2, make([]float32, 4), 2, 0, make([]float32, 4), 2) },
+		func() { Sgemm(false, false, 2, 2, 2, 1, make([]float32, 4), 1, make([]float32, 4), 2, 0, make([]float32, 4), 2) },
+	}
+	for i, f := range cases {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("case %d: no panic", i)
+				}
+			}()
+			f()
+		}()
+	}
+}
+
+// TestSgemmThreadInvariance checks the determinism promise: the same path
+// gives the same bits for any thread count.
+func TestSgemmThreadInvariance(t *testing.T) {
+	forEachPath(t, func(t *testing.T, p Path) {
+		rng := rand.New(rand.NewPCG(3, 3))
+		m, n, k := 203, 157, 517
+		a, b := randSlice(rng, m*k), randSlice(rng, k*n)
+		var first []float32
+		for _, threads := range []int{1, 2, 3, 5} {
+			c := make([]float32, m*n)
+			SgemmThreads(threads, false, true, m, n, k, 1, a, k, b, k, 0, c, n)
+			if first == nil {
+				first = c
+				continue
+			}
+			for i := range c {
+				if math.Float32bits(c[i]) != math.Float32bits(first[i]) {
+					t.Fatalf("threads=%d: C[%d]=%v, threads=1 gave %v", threads, i, c[i], first[i])
+				}
+			}
+		}
+	})
+}
+
+func benchSgemm(b *testing.B, n int) {
+	for _, p := range []Path{Generic, AVX2, AVX512} {
+		if p > Best() || (p != Generic && !haveAsm) {
+			continue
+		}
+		if p == Generic && n > 1024 {
+			continue // minutes per op; not a useful number
+		}
+		b.Run(fmt.Sprintf("%v", p), func(b *testing.B) {
+			b.Setenv(EnvPath, p.String())
+			rng := rand.New(rand.NewPCG(4, 4))
+			x, y := randSlice(rng, n*n), randSlice(rng, n*n)
+			c := make([]float32, n*n)
+			Sgemm(false, false, n, n, n, 1, x, n, y, n, 0, c, n)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				Sgemm(false, false, n, n, n, 1, x, n, y, n, 0, c, n)
+			}
+			b.ReportMetric(2*float64(n)*float64(n)*float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+func BenchmarkSgemm512(b *testing.B)  { benchSgemm(b, 512) }
+func BenchmarkSgemm2048(b *testing.B) { benchSgemm(b, 2048) }
+func BenchmarkSgemm4096(b *testing.B) { benchSgemm(b, 4096) }
