@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"testing"
 
 	"github.com/deltactl/deltactl/registry/store"
@@ -109,7 +110,7 @@ func gpt2Base(t testing.TB, dir string, badLayer int) {
 	}
 }
 
-func itoa(i int) string { return string(rune('0'+i/10)) + string(rune('0'+i%10)) }
+func itoa(i int) string { return strconv.Itoa(i) }
 
 // treeBytes reads every regular file under dir keyed by slash path, with mode.
 func treeBytes(t testing.TB, dir string) map[string]string {
