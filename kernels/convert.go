@@ -1,7 +1,9 @@
 package kernels
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
 	"unsafe"
 )
 
@@ -152,6 +154,37 @@ func F32ToF32Bytes(dst []byte, src []float32) {
 func F64BytesToF32(dst []float32, src []byte) {
 	n := cvtCheckBytes("F64BytesToF32", len(dst), len(src), 8)
 	genF64BytesToF32(dst[:n], src)
+}
+
+// F64BytesToF32RoundOdd narrows little-endian float64 bytes (8 per element,
+// any alignment) to float32 with round-to-odd: an inexact result is the
+// float32 next toward zero with its lowest mantissa bit forced to 1. It is
+// the first step of float64 -> bf16/f16: rounding its result to nearest even
+// again gives exactly the single rounding of the float64, because float32
+// carries at least two more bits than either 16-bit format. (Rounding to
+// nearest twice would not: a float64 just above a 16-bit tie can land on the
+// tie in float32 and then round the wrong way.) Overflow saturates to
+// ±MaxFloat32, which then rounds to ±Inf in bf16 and f16; Inf and NaN pass
+// through as in F64BytesToF32.
+func F64BytesToF32RoundOdd(dst []float32, src []byte) {
+	n := cvtCheckBytes("F64BytesToF32RoundOdd", len(dst), len(src), 8)
+	dst = dst[:n]
+	for i := range dst {
+		dst[i] = F32FromF64RoundOdd(math.Float64frombits(binary.LittleEndian.Uint64(src[8*i:])))
+	}
+}
+
+// F32FromF64RoundOdd is the one-element rule of F64BytesToF32RoundOdd.
+func F32FromF64RoundOdd(x float64) float32 {
+	r := float32(x)
+	if float64(r) == x || x != x || math.IsInf(x, 0) {
+		return r // exact, NaN or Inf
+	}
+	if math.Abs(float64(r)) > math.Abs(x) {
+		// Rounded away from zero (possibly to Inf): step back toward zero.
+		r = math.Nextafter32(r, 0)
+	}
+	return math.Float32frombits(math.Float32bits(r) | 1)
 }
 
 // F32ToF64Bytes widens float32 values to little-endian float64 bytes (8 per

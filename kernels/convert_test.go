@@ -725,3 +725,54 @@ func FuzzNarrowPaths(f *testing.F) {
 		}
 	})
 }
+
+// TestF64RoundOddThenNarrow checks that float64 -> round-to-odd float32 ->
+// bf16/f16 (RNE) equals rounding the float64 once, using the float64
+// oracle, including values built to sit just off a 16-bit tie.
+func TestF64RoundOddThenNarrow(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	var xs []float64
+	for range 100000 {
+		xs = append(xs, math.Ldexp(r.Float64()*2-1, r.IntN(60)-40))
+	}
+	// Near ties: a 16-bit midpoint plus or minus a float64 ulp, which plain
+	// f64 -> f32 -> 16-bit rounding gets wrong.
+	in, _ := cvtHalfwayCases(F32FromF16, 0x7c00)
+	inB, _ := cvtHalfwayCases(F32FromBF16, 0x7f80)
+	for i := 0; i < len(in); i += 3 {
+		m := float64(in[i])
+		xs = append(xs, math.Nextafter(m, 0), math.Nextafter(m, math.Inf(1)), math.Nextafter(m, math.Inf(-1)))
+	}
+	for i := 0; i < len(inB); i += 3 {
+		m := float64(inB[i])
+		xs = append(xs, math.Nextafter(m, 0), math.Nextafter(m, math.Inf(1)))
+	}
+	xs = append(xs, 1e300, -1e300, 0x1p-1074, math.MaxFloat32*1.5, 65519.99999, 65520.000001)
+	raw := make([]byte, 8*len(xs)+1)
+	for i, x := range xs {
+		binary.LittleEndian.PutUint64(raw[1+8*i:], math.Float64bits(x))
+	}
+	f := make([]float32, len(xs))
+	F64BytesToF32RoundOdd(f, raw[1:])
+	plainWrong := 0
+	for i, x := range xs {
+		sign := uint16(0)
+		if x < 0 {
+			sign = 0x8000
+		}
+		wantH := sign | uint16(cvtSpecNearest(math.Abs(x), 5, 10, 0x7bff))
+		wantB := sign | uint16(cvtSpecNearest(math.Abs(x), 8, 7, 0x7f7f))
+		if g := F16FromF32(f[i]); g != wantH {
+			t.Fatalf("f16(%v) via round-to-odd = %#04x, want %#04x", x, g, wantH)
+		}
+		if g := BF16FromF32(f[i]); g != wantB {
+			t.Fatalf("bf16(%v) via round-to-odd = %#04x, want %#04x", x, g, wantB)
+		}
+		if F16FromF32(float32(x)) != wantH {
+			plainWrong++
+		}
+	}
+	if plainWrong == 0 {
+		t.Error("no case where double rounding through float32 differs: the near-tie inputs test nothing")
+	}
+}
