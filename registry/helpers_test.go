@@ -176,3 +176,5 @@ func flipByte(t testing.TB, b store.Backend, key string) {
 		t.Fatal(err)
 	}
 }
+
+func contextWithCancel() (context.Context, context.CancelFunc) { return context.WithCancel(bg) }
