@@ -40,7 +40,7 @@ type Model struct {
 // must agree exactly with the shard headers; a metadata.total_size that
 // differs from the shards' real data size is reported by Warnings, not
 // refused, because several exporters write it loosely.
-func Open(dir string) (m *Model, err error) {
+func Open(dir string) (_ *Model, err error) {
 	st, err := os.Stat(dir)
 	if err != nil {
 		return nil, fmt.Errorf("hf: %w", err)
@@ -48,7 +48,7 @@ func Open(dir string) (m *Model, err error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("hf: %s: not a folder (use OpenFile for a single .safetensors file)", dir)
 	}
-	m = &Model{dir: dir, where: make(map[string]int)}
+	m := &Model{dir: dir, where: make(map[string]int)}
 	defer func() {
 		if err != nil {
 			m.Close()
@@ -82,6 +82,7 @@ func Open(dir string) (m *Model, err error) {
 func OpenFile(path string) (*Model, error) {
 	m := &Model{dir: filepath.Dir(path), where: make(map[string]int)}
 	if err := m.addShard(filepath.Base(path), nil); err != nil {
+		m.Close()
 		return nil, err
 	}
 	return m, nil
