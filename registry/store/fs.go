@@ -87,7 +87,10 @@ func (f *FS) Put(ctx context.Context, key string, r io.Reader, size int64) error
 	}
 	final := f.path(key)
 	// Cheap early answer; the rename below is what actually guarantees create-only.
-	if _, err := os.Lstat(final); err == nil {
+	if fi, err := os.Lstat(final); err == nil {
+		if fi.IsDir() {
+			return f.errorf("put", key, fmt.Errorf("%w: it is a folder of other keys", ErrBadKey))
+		}
 		return f.errorf("put", key, ErrExists)
 	}
 	dir := filepath.Dir(final)

@@ -4,7 +4,10 @@
 //
 // Keys are slash-separated relative paths such as
 // "blobs/sha256/ab/abcd..." or "refs/team/model/v1". Backends never interpret
-// them beyond that.
+// them beyond that, except that a key cannot also be the folder of other keys
+// ("refs/a" and "refs/a/b" cannot both exist): folders and posix-backed S3
+// servers cannot hold both, so key layouts must avoid it. Segments starting
+// with "." are reserved for the backends (see ValidKey).
 package store
 
 import (
@@ -23,6 +26,9 @@ var (
 	ErrExists = errors.New("already exists")
 	// ErrConflict: a compare-and-swap lost a race (the object changed since it was read).
 	ErrConflict = errors.New("changed concurrently")
+	// ErrUnsupported: the backend cannot do this safely, for example an S3
+	// server that ignores conditional writes refuses ref moves (see S3).
+	ErrUnsupported = errors.New("not supported by this storage")
 )
 
 // Info describes one stored object.
