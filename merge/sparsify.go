@@ -217,4 +217,3 @@ func combine(out []float32, ts [][]float32, w []float64, method string, sem Sema
 		out[i] = float32(sum)
 	}
 }
-

@@ -325,5 +325,3 @@ func f32Tensor(name string, shape []int64, v []float32) (*format.Tensor, error) 
 func sortReports(r []ModuleReport) {
 	sort.Slice(r, func(i, j int) bool { return r[i].Target < r[j].Target })
 }
-
-

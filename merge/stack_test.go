@@ -117,7 +117,9 @@ func refCombine(ts [][]float64, w []float64, method string, density float64, sem
 			for j := range idx {
 				idx[j] = j
 			}
-			sort.SliceStable(idx, func(a, b int) bool { return math.Abs(float64(float32(t[idx[a]]))) > math.Abs(float64(float32(t[idx[b]]))) })
+			sort.SliceStable(idx, func(a, b int) bool {
+				return math.Abs(float64(float32(t[idx[a]]))) > math.Abs(float64(float32(t[idx[b]])))
+			})
 			keep := make([]bool, n)
 			for _, j := range idx[:k] {
 				keep[j] = true

@@ -1,0 +1,222 @@
+package merge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/deltactl/deltactl/format"
+	"github.com/deltactl/deltactl/format/safetensors"
+)
+
+// UnmergeReport says what Unmerge did and how exact it is.
+type UnmergeReport struct {
+	Out     string `json:"out"`
+	Tensors int    `json:"tensors"`
+	// Exact is true when a correction file was applied: every tensor was
+	// restored bit for bit (checked against the recorded CRC-32C).
+	Exact bool `json:"exact"`
+	// MaxAbsErr bounds |restored − original| over every element when not
+	// Exact: ½ulp of the merged value (the merge's rounding, carried
+	// through any IA3 division) plus ½ulp of the restored value (this
+	// rounding). It ignores the float32 rounding of the deltas themselves,
+	// which is below 1e-6 relative.
+	MaxAbsErr   float64 `json:"max_abs_err_bound"`
+	WorstTensor string  `json:"worst_tensor,omitempty"`
+	Restored    int     `json:"restored"`
+}
+
+// Unmerge recovers the base from a merged folder and the same deltas and
+// weights. With the merge's CorrectionFile in the merged folder the result
+// is bit-identical to the base (and checked); without it each element is
+// round(W' − d) in W''s dtype, an approximation whose bound is reported,
+// and DoRA or replaced tensors are refused (their originals are gone).
+func Unmerge(ctx context.Context, merged *Folder, inputs []Input, outDir string) (*UnmergeReport, error) {
+	plans, err := buildPlan(inputs, merged.Names(), folderMeta(merged))
+	if err != nil {
+		return nil, fmt.Errorf("unmerge: %w", err)
+	}
+	for _, p := range plans {
+		if err := p.compact(); err != nil {
+			return nil, fmt.Errorf("unmerge: %w", err)
+		}
+	}
+	var cr *correctionReader
+	cpath := filepath.Join(merged.dir, CorrectionFile)
+	if f, err := os.Open(cpath); err == nil {
+		defer f.Close()
+		var maxBytes int64
+		for _, s := range merged.shards {
+			for _, n := range s.names {
+				ti, _ := s.f.Info(n)
+				maxBytes = max(maxBytes, 8*ti.Len()+8)
+			}
+		}
+		if cr, err = newCorrectionReader(f, cpath, maxBytes); err != nil {
+			return nil, fmt.Errorf("unmerge: %w", err)
+		}
+		defer cr.close()
+		if want := fingerprint(inputs); cr.deltas != want {
+			return nil, fmt.Errorf("unmerge: %s: %w: recorded for other deltas or weights (%s, these are %s)", cpath, ErrCorrection, cr.deltas, want)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("unmerge: %w", err)
+	} else {
+		for _, name := range sortedNames(plans) {
+			if ok, why := plans[name].invertible(); !ok {
+				return nil, fmt.Errorf("unmerge: tensor %q: %s; only a merge made with --correction can be undone: %w", name, why, ErrCorrection)
+			}
+		}
+	}
+	out, err := newOutFolder(outDir)
+	if err != nil {
+		return nil, fmt.Errorf("unmerge: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			out.abort()
+		}
+	}()
+	rep := &UnmergeReport{Out: outDir, Exact: cr != nil}
+	var buf buffers
+	weightMap := map[string]string{}
+	var total int64
+	for _, s := range merged.shards {
+		// The output dtype of each tensor is its original one, which only
+		// the correction knows; read those records first (they are small
+		// next to the tensors and in the same order).
+		var infos []safetensors.TensorInfo
+		entries := map[string]*correctionEntry{}
+		for _, n := range s.names {
+			ti, _ := s.f.Info(n)
+			dt := ti.DType
+			if cr != nil {
+				e, err := cr.get(n)
+				if err != nil {
+					return nil, fmt.Errorf("unmerge: %w", err)
+				}
+				if e != nil {
+					entries[n] = e
+					if !format.ShapeEqual(e.rec.Shape, ti.Shape) || e.rec.MergedDType != ti.DType {
+						return nil, fmt.Errorf("unmerge: tensor %q: %w: recorded %s %s, merged model has %s %s", n, ErrCorrection, e.rec.MergedDType, shapeStr(e.rec.Shape), ti.DType, shapeStr(ti.Shape))
+					}
+					dt = e.rec.DType
+				} else if plans[n] != nil {
+					return nil, fmt.Errorf("unmerge: tensor %q: %w: the deltas update it but the correction has no record", n, ErrCorrection)
+				}
+			}
+			infos = append(infos, safetensors.TensorInfo{Name: n, DType: dt, Shape: ti.Shape})
+			weightMap[n] = s.file
+		}
+		n, err := writeShard(ctx, out.path(s.file), infos, s.f.Metadata(), func(w *safetensors.Writer, ti safetensors.TensorInfo) error {
+			src, err := s.f.Tensor(ti.Name)
+			if err != nil {
+				return err
+			}
+			b, err := unmergeTensor(src, ti.DType, plans[ti.Name], entries[ti.Name], &buf, rep)
+			if err != nil {
+				return fmt.Errorf("unmerge: tensor %q: %w", ti.Name, err)
+			}
+			delete(entries, ti.Name)
+			return w.WriteBytes(ti.Name, b)
+		})
+		if err != nil {
+			return nil, err
+		}
+		total += n
+		rep.Tensors += len(infos)
+	}
+	if cr != nil {
+		if err := cr.finish(); err != nil {
+			return nil, fmt.Errorf("unmerge: %w", err)
+		}
+	}
+	if merged.index {
+		if err := writeIndex(out.path(indexFile), total, weightMap); err != nil {
+			return nil, fmt.Errorf("unmerge: %w", err)
+		}
+	}
+	for _, f := range merged.files {
+		if err := out.copyFile(f, filepath.Join(merged.dir, f)); err != nil {
+			return nil, fmt.Errorf("unmerge: %w", err)
+		}
+	}
+	if err := out.commit(); err != nil {
+		return nil, fmt.Errorf("unmerge: %w", err)
+	}
+	ok = true
+	return rep, nil
+}
+
+func unmergeTensor(src *format.Tensor, outDT format.DType, p *tensorPlan, e *correctionEntry, buf *buffers, rep *UnmergeReport) ([]byte, error) {
+	if p == nil && e == nil {
+		return src.Data, nil
+	}
+	rep.Restored++
+	n := int(src.NumElements())
+	acc := grow32(&buf.acc, n)
+	if err := decode(acc, src.Data, src.DType); err != nil {
+		return nil, err
+	}
+	var norms [][]float64
+	if e != nil {
+		if crc32.Checksum(src.Data, castagnoli) != e.rec.CRCMerged {
+			return nil, fmt.Errorf("%w: the merged tensor changed since the merge (CRC-32C differs)", ErrCorrection)
+		}
+		norms = e.norms
+	}
+	var gain []float32
+	if p != nil {
+		var err error
+		if gain, err = p.inverse(acc, grow32(&buf.scratch, n), norms); err != nil {
+			return nil, err
+		}
+	}
+	outB := growB(&buf.out, n*outDT.Size())
+	if err := encode(outB, acc, outDT); err != nil {
+		return nil, err
+	}
+	if e != nil {
+		if int64(len(outB)) != e.rec.XORBytes {
+			return nil, fmt.Errorf("%w: %d correction bytes for %d output bytes", ErrCorrection, e.rec.XORBytes, len(outB))
+		}
+		for i := range outB {
+			outB[i] ^= e.xor[i]
+		}
+		if crc32.Checksum(outB, castagnoli) != e.rec.CRCOrig {
+			return nil, fmt.Errorf("%w: restored bytes do not match the recorded original (CRC-32C)", ErrCorrection)
+		}
+		return outB, nil
+	}
+	// Approximate: bound each element's error.
+	restored := grow32(&buf.inv, n)
+	if err := decode(restored, outB, outDT); err != nil {
+		return nil, err
+	}
+	mergedVals := grow32(&buf.scratch, n)
+	if err := decode(mergedVals, src.Data, src.DType); err != nil {
+		return nil, err
+	}
+	worst := 0.0
+	for i := range restored {
+		g := 1.0
+		if gain != nil {
+			g = float64(gain[i])
+		}
+		b := g*halfULP(mergedVals[i], src.DType) + halfULP(restored[i], outDT)
+		if b > worst || math.IsNaN(b) {
+			worst = b
+		}
+	}
+	if worst > rep.MaxAbsErr {
+		rep.MaxAbsErr = worst
+		rep.WorstTensor = src.Name
+	}
+	return outB, nil
+}
+
