@@ -12,7 +12,7 @@ import (
 
 // cvtBF16Kernels are both AVX-512 f32 -> bf16 kernels: the dispatcher picks
 // only one of them on a given CPU, so they are tested here directly.
-func cvtBF16Kernels(t *testing.T) map[string]func(dst, src unsafe.Pointer, n int) {
+func cvtBF16Kernels(t testing.TB) map[string]func(dst, src unsafe.Pointer, n int) {
 	if Best() < AVX512 {
 		t.Skip("no AVX-512")
 	}
@@ -56,5 +56,22 @@ func TestF32ToBF16AVX512Kernels(t *testing.T) {
 				t.Fatalf("%s: halfway %#08x = %#04x, want %#04x", name, math.Float32bits(src[off+i]), got[off+i], halfWant[i])
 			}
 		}
+	}
+}
+
+// BenchmarkF32ToBF16AVX512Kernels compares the two AVX-512 narrowing
+// kernels on L2-resident weight-like data (no subnormals).
+func BenchmarkF32ToBF16AVX512Kernels(b *testing.B) {
+	const n = 1 << 16
+	src := cvtBenchWeights(n)
+	dst := make([]uint16, n)
+	for name, k := range cvtBF16Kernels(b) {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(6 * n)
+			for b.Loop() {
+				k(unsafe.Pointer(&dst[0]), unsafe.Pointer(&src[0]), n)
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gelem/s")
+		})
 	}
 }

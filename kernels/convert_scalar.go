@@ -1,6 +1,9 @@
 package kernels
 
-import "math"
+import (
+	"math"
+	"math/bits"
+)
 
 // This file holds the one-element conversions. They are the specification
 // every slice kernel (generic or SIMD) is tested against, bit for bit.
@@ -38,24 +41,22 @@ func F32FromF16(h uint16) float32 {
 	sign := uint32(h&0x8000) << 16
 	exp := uint32(h>>10) & 0x1f
 	mant := uint32(h & 0x3ff)
+	if exp-1 < 30 { // normal (exp 1..30), the common case, tested first
+		return math.Float32frombits(sign | (exp+127-15)<<23 | mant<<13)
+	}
 	switch {
 	case exp == 0x1f && mant == 0: // ±Inf
 		return math.Float32frombits(sign | 0x7f800000)
 	case exp == 0x1f: // NaN: keep payload, set quiet bit
 		return math.Float32frombits(sign | 0x7fc00000 | mant<<13)
-	case exp == 0 && mant == 0: // ±0
-		return math.Float32frombits(sign)
-	case exp == 0:
+	case mant != 0:
 		// Subnormal half: mant·2^-24. Normalise: shift the leading one up
-		// to the implicit bit position, lowering the exponent each step.
-		e := uint32(127 - 15 + 1)
-		for mant&0x400 == 0 {
-			mant <<= 1
-			e--
-		}
-		return math.Float32frombits(sign | e<<23 | (mant&0x3ff)<<13)
+		// to the implicit bit (bit 10), lowering the exponent per step.
+		sh := uint32(bits.LeadingZeros32(mant) - 21)
+		e := uint32(127-15+1) - sh
+		return math.Float32frombits(sign | e<<23 | (mant<<sh&0x3ff)<<13)
 	}
-	return math.Float32frombits(sign | (exp+127-15)<<23 | mant<<13)
+	return math.Float32frombits(sign) // ±0
 }
 
 // F16FromF32 narrows f to IEEE 754 binary16 with round to nearest, ties to
