@@ -153,10 +153,10 @@ func editIndex(t *testing.T, dir string, edit func(wm map[string]any, meta map[s
 
 func TestBrokenFolders(t *testing.T) {
 	cases := []struct {
-		name  string
+		name   string
 		break_ func(t *testing.T, dir string)
-		want  error
-		msg   string
+		want   error
+		msg    string
 	}{
 		{"listed tensor missing", func(t *testing.T, dir string) {
 			editIndex(t, dir, func(wm, _ map[string]any) { wm["ghost"] = "model-00002-of-00006.safetensors" })
