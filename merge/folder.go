@@ -1,119 +1,72 @@
 package merge
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 
 	"github.com/deltactl/deltactl/format"
+	"github.com/deltactl/deltactl/format/hf"
 	"github.com/deltactl/deltactl/format/safetensors"
 )
 
-// This file is a minimal private stand-in for format/hf (model folders:
-// single file or index + shards, and an all-or-nothing output folder),
-// written because format/hf did not exist yet when merge needed it. It
-// reads and writes only what merge uses.
-
-const indexFile = "model.safetensors.index.json"
-
-// Folder is an opened Hugging Face model folder (or a single .safetensors).
+// Folder is an opened model (a *hf.Model) seen shard by shard, as merge
+// streams it. Output folders are written by outFolder below rather than
+// hf.Writer because merge keeps the input's exact shard layout (same files,
+// same tensors in each) instead of re-planning shards by size.
 type Folder struct {
+	hm     *hf.Model
 	dir    string
 	shards []*shard
 	where  map[string]*shard
-	files  []string // other regular files, relative names
+	files  []string // other files, relative with '/' separators
 	index  bool     // the folder has model.safetensors.index.json
 }
 
 type shard struct {
-	file  string // base name
+	file  string // relative to dir
 	f     *safetensors.File
 	names []string // in data order
 }
 
-// OpenFolder opens a model folder (model.safetensors, or an index and its
-// shards, or any *.safetensors files) or a single .safetensors file.
+// OpenFolder opens a model folder (see hf.Open) or a single .safetensors
+// file (hf.OpenFile).
 func OpenFolder(path string) (*Folder, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
-	m := &Folder{dir: path, where: map[string]*shard{}}
-	var shardFiles []string
-	if !st.IsDir() {
-		m.dir = filepath.Dir(path)
-		shardFiles = []string{filepath.Base(path)}
-	} else if b, err := os.ReadFile(filepath.Join(path, indexFile)); err == nil {
-		var idx struct {
-			WeightMap map[string]string `json:"weight_map"`
-		}
-		if err := json.Unmarshal(b, &idx); err != nil {
-			return nil, fmt.Errorf("%s: %w", filepath.Join(path, indexFile), err)
-		}
-		seen := map[string]bool{}
-		for _, f := range idx.WeightMap {
-			if strings.Contains(f, "/") || strings.Contains(f, `\`) || f == ".." {
-				return nil, fmt.Errorf("%s: shard %q outside the folder", filepath.Join(path, indexFile), f)
-			}
-			if !seen[f] {
-				seen[f] = true
-				shardFiles = append(shardFiles, f)
-			}
-		}
-		sort.Strings(shardFiles)
-		m.index = true
+	var hm *hf.Model
+	if st.IsDir() {
+		hm, err = hf.Open(path)
 	} else {
-		ents, err := os.ReadDir(path)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range ents {
-			if e.Type().IsRegular() && strings.HasSuffix(e.Name(), ".safetensors") {
-				shardFiles = append(shardFiles, e.Name())
-			}
-		}
-		if len(shardFiles) == 0 {
-			return nil, fmt.Errorf("%s: no .safetensors files", path)
-		}
+		hm, err = hf.OpenFile(path)
 	}
-	isShard := map[string]bool{}
-	for _, name := range shardFiles {
-		f, err := safetensors.Open(filepath.Join(m.dir, name))
-		if err != nil {
-			m.Close()
-			return nil, err
-		}
-		s := &shard{file: name, f: f}
+	if err != nil {
+		return nil, err
+	}
+	return FromModel(hm), nil
+}
+
+// FromModel wraps an opened hf.Model; closing the Folder closes it.
+func FromModel(hm *hf.Model) *Folder {
+	m := &Folder{hm: hm, dir: hm.Dir(), where: map[string]*shard{}, index: hm.Index() != nil}
+	for i, rel := range hm.Shards() {
+		f := hm.ShardFile(i)
+		s := &shard{file: rel, f: f}
 		for _, ti := range f.Infos() {
-			if _, dup := m.where[ti.Name]; dup {
-				m.Close()
-				return nil, fmt.Errorf("%s: tensor %q is in two shards", path, ti.Name)
-			}
 			m.where[ti.Name] = s
 			s.names = append(s.names, ti.Name)
 		}
 		m.shards = append(m.shards, s)
-		isShard[name] = true
 	}
-	if st.IsDir() {
-		ents, err := os.ReadDir(path)
-		if err != nil {
-			m.Close()
-			return nil, err
-		}
-		for _, e := range ents {
-			n := e.Name()
-			if !e.Type().IsRegular() || isShard[n] || n == indexFile || n == CorrectionFile || strings.HasPrefix(n, ".") {
-				continue
-			}
-			m.files = append(m.files, n)
+	for _, f := range hm.Files() {
+		if f != CorrectionFile {
+			m.files = append(m.files, f)
 		}
 	}
-	return m, nil
+	return m
 }
 
 // Names lists every tensor, shard by shard, in data order.
@@ -147,15 +100,7 @@ func (m *Folder) Tensor(name string) (*format.Tensor, error) {
 func (m *Folder) Dir() string { return m.dir }
 
 // Close unmaps every shard.
-func (m *Folder) Close() error {
-	var first error
-	for _, s := range m.shards {
-		if err := s.f.Close(); err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
-}
+func (m *Folder) Close() error { return m.hm.Close() }
 
 // outFolder builds a folder in a hidden temporary sibling of dir and
 // renames it into place on commit: readers see nothing or all of it.
@@ -186,6 +131,9 @@ func (o *outFolder) copyFile(rel, src string) error {
 		return err
 	}
 	defer in.Close()
+	if err := os.MkdirAll(filepath.Dir(o.path(rel)), 0o755); err != nil {
+		return err
+	}
 	out, err := os.Create(o.path(rel))
 	if err != nil {
 		return err

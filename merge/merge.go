@@ -10,6 +10,7 @@ import (
 	"sort"
 
 	"github.com/deltactl/deltactl/format"
+	"github.com/deltactl/deltactl/format/hf"
 	"github.com/deltactl/deltactl/format/safetensors"
 	"github.com/deltactl/deltactl/kernels"
 )
@@ -141,7 +142,7 @@ func Merge(ctx context.Context, base *Folder, inputs []Input, outDir string, opt
 		rep.Tensors += len(infos)
 	}
 	if base.index {
-		if err := writeIndex(out.path(indexFile), rep.Bytes, weightMap); err != nil {
+		if err := writeIndex(out.path(hf.IndexName), rep.Bytes, weightMap); err != nil {
 			return nil, fmt.Errorf("merge: %w", err)
 		}
 	}

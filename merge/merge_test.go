@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/deltactl/deltactl/format"
+	"github.com/deltactl/deltactl/format/hf"
 	"github.com/deltactl/deltactl/format/safetensors"
 	"github.com/deltactl/deltactl/internal/testutil"
 	"github.com/deltactl/deltactl/kernels"
@@ -97,7 +98,7 @@ func writeModel(t *testing.T, dir string, shards [][]*format.Tensor) {
 		}
 	}
 	b, _ := json.Marshal(map[string]any{"metadata": map[string]any{"total_size": 0}, "weight_map": wm})
-	os.WriteFile(filepath.Join(dir, indexFile), b, 0o644)
+	os.WriteFile(filepath.Join(dir, hf.IndexName), b, 0o644)
 	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"model_type":"test"}`), 0o644)
 }
 
@@ -140,7 +141,9 @@ func synthetic(t *testing.T, dt format.DType, w float64) (shards [][]*format.Ten
 	for n, v := range stored {
 		ref[n] = append([]float64(nil), v...)
 	}
-	f32 := func(name string, shape []int64, v []float32) *format.Tensor { return tensorOf(t, name, format.F32, shape, v) }
+	f32 := func(name string, shape []int64, v []float32) *format.Tensor {
+		return tensorOf(t, name, format.F32, shape, v)
+	}
 	// plain LoRA with bias
 	la, lb, lbias := randVals(r*inF, 0.3, 11), randVals(out*r, 0.3, 12), randVals(out, 0.3, 13)
 	// fan_in_fan_out LoRA: A [r, in], B [out, r], W stored [in, out]

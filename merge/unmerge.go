@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/deltactl/deltactl/format"
+	"github.com/deltactl/deltactl/format/hf"
 	"github.com/deltactl/deltactl/format/safetensors"
 )
 
@@ -33,7 +34,7 @@ type UnmergeReport struct {
 // Unmerge recovers the base from a merged folder and the same deltas and
 // weights. With the merge's CorrectionFile in the merged folder the result
 // is bit-identical to the base (and checked); without it each element is
-// round(W' − d) in W''s dtype, an approximation whose bound is reported,
+// round(W' − d) in W”s dtype, an approximation whose bound is reported,
 // and DoRA or replaced tensors are refused (their originals are gone).
 func Unmerge(ctx context.Context, merged *Folder, inputs []Input, outDir string) (*UnmergeReport, error) {
 	plans, err := buildPlan(inputs, merged.Names(), folderMeta(merged))
@@ -137,7 +138,7 @@ func Unmerge(ctx context.Context, merged *Folder, inputs []Input, outDir string)
 		}
 	}
 	if merged.index {
-		if err := writeIndex(out.path(indexFile), total, weightMap); err != nil {
+		if err := writeIndex(out.path(hf.IndexName), total, weightMap); err != nil {
 			return nil, fmt.Errorf("unmerge: %w", err)
 		}
 	}
@@ -219,4 +220,3 @@ func unmergeTensor(src *format.Tensor, outDT format.DType, p *tensorPlan, e *cor
 	}
 	return outB, nil
 }
-
