@@ -23,4 +23,4 @@ func mergeAddF16AVX2(dst, src *byte, d *float32, n int)
 const haveAsm = true
 
 //go:noescape
-func mergePrefetch(p *byte, n int)
+func mergeAddBF16AVX512(dst, src *byte, d *float32, n int)

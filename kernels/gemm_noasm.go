@@ -28,4 +28,6 @@ func mergeAddF16AVX2(dst, src *byte, d *float32, n int) {
 	panic("kernels: assembly kernel called in a build without assembly")
 }
 
-func mergePrefetch(p *byte, n int) {}
+func mergeAddBF16AVX512(dst, src *byte, d *float32, n int) {
+	panic("kernels: assembly kernel called in a build without assembly")
+}

@@ -98,14 +98,7 @@ func MergeLoRAThreads(threads int, dst, src []byte, elem Elem, rows, cols int, b
 		return nil
 	}
 	rowBytes := cols * es
-	var prefetch func(i, j0, n int, d []float32)
-	if haveAsm && path != Generic {
-		prefetch = func(i, j0, n int, _ []float32) {
-			off := i*rowBytes + j0*es
-			mergePrefetch(&src[off], n*es)
-		}
-	}
-	loraApply(gemmKernelFor(path), threads, rows, cols, b, a, r, scale, prefetch, func(i, j0, _ int, d []float32) {
+	loraApply(gemmKernelFor(path), threads, rows, cols, b, a, r, scale, func(i, j0, _ int, d []float32) {
 		off := i*rowBytes + j0*es
 		end := off + len(d)*es
 		mergeRow(path, elem, dst[off:end], src[off:end], d)
@@ -143,7 +136,7 @@ func LoRADeltaThreads(threads int, dst []float32, rows, cols int, b, a []float32
 		clear(dst[:rows*cols])
 		return nil
 	}
-	loraApply(gemmKernelFor(Selected()), threads, rows, cols, b, a, r, scale, nil, func(i, j0, _ int, d []float32) {
+	loraApply(gemmKernelFor(Selected()), threads, rows, cols, b, a, r, scale, func(i, j0, _ int, d []float32) {
 		copy(dst[i*cols+j0:], d)
 	})
 	return nil
@@ -172,11 +165,7 @@ const (
 // loraApply computes d (see LoRADelta) chunk by chunk and hands each piece,
 // row i columns [j0, j0+len(d)), to epi. Threads own disjoint ranges of row
 // panels, so epi calls for different rows may run concurrently.
-//
-// If prefetch is not nil, it is called for each (row, chunk) piece before
-// the piece's delta is computed, so the caller can start loading the data
-// the epilogue will need.
-func loraApply(kern *gemmKernel, threads, rows, cols int, b, a []float32, r int, scale float32, prefetch, epi func(i, j0, n int, d []float32)) {
+func loraApply(kern *gemmKernel, threads, rows, cols int, b, a []float32, r int, scale float32, epi func(i, j0, n int, d []float32)) {
 	mr, nr := kern.mr, kern.nr
 	mp := (rows + mr - 1) / mr
 	np := (cols + nr - 1) / nr
@@ -206,9 +195,17 @@ func loraApply(kern *gemmKernel, threads, rows, cols int, b, a []float32, r int,
 			return
 		}
 		scratch := make([]float32, mr*cw)
-		bs := make([]float32, mergeRowPanels*mr*r)
-		for pb := p0; pb < p1; pb += mergeRowPanels {
-			pe := min(pb+mergeRowPanels, p1)
+		// Row panels per block: as many as keep the block's chunk of
+		// packed A (r x cw floats) worth reusing from L2; with a small r
+		// the whole of packed A fits in L2 and one panel per block lets W
+		// stream row by row, which the hardware prefetcher likes best.
+		rowPanels := 1
+		if r*cols*4 > 512<<10 {
+			rowPanels = mergeRowPanels
+		}
+		bs := make([]float32, rowPanels*mr*r)
+		for pb := p0; pb < p1; pb += rowPanels {
+			pe := min(pb+rowPanels, p1)
 			// Scaled B rows of the block as GEMM A-panels [r][mr].
 			for p := pb; p < pe; p++ {
 				dst := bs[(p-pb)*mr*r : (p-pb+1)*mr*r]
@@ -223,11 +220,6 @@ func loraApply(kern *gemmKernel, threads, rows, cols int, b, a []float32, r int,
 			for c0 := 0; c0 < cols; c0 += cw {
 				w := min(cw, cols-c0)
 				for p := pb; p < pe; p++ {
-					if prefetch != nil {
-						for i := 0; i < mr && p*mr+i < rows; i++ {
-							prefetch(p*mr+i, c0, w, nil)
-						}
-					}
 					ap := &bs[(p-pb)*mr*r]
 					// Tiles may run past w into the scratch's spare
 					// columns (cw is a multiple of nr); those are ignored.
@@ -247,15 +239,21 @@ func loraApply(kern *gemmKernel, threads, rows, cols int, b, a []float32, r int,
 func mergeRow(path Path, elem Elem, dst, src []byte, d []float32) {
 	n := len(d)
 	done := 0
-	if haveAsm && path != Generic && n >= 8 {
-		done = n &^ 7
+	if haveAsm && path == AVX512 && elem == ElemBF16 && n >= 16 {
+		done = n &^ 15
+		mergeAddBF16AVX512(&dst[0], &src[0], &d[0], done)
+	}
+	if haveAsm && path != Generic && n-done >= 8 {
+		k := (n - done) &^ 7
+		dst, src, d := dst[done*elem.Size():], src[done*elem.Size():], d[done:]
+		done += k
 		switch elem {
 		case ElemF32:
-			mergeAddF32AVX2(&dst[0], &src[0], &d[0], done)
+			mergeAddF32AVX2(&dst[0], &src[0], &d[0], k)
 		case ElemBF16:
-			mergeAddBF16AVX2(&dst[0], &src[0], &d[0], done)
+			mergeAddBF16AVX2(&dst[0], &src[0], &d[0], k)
 		case ElemF16:
-			mergeAddF16AVX2(&dst[0], &src[0], &d[0], done)
+			mergeAddF16AVX2(&dst[0], &src[0], &d[0], k)
 		}
 	}
 	mergeRowGo(elem, dst, src, d, done)

@@ -130,20 +130,52 @@ mf16done:
 	VZEROUPPER
 	RET
 
-// func mergePrefetch(p *byte, n int)
-// Touches [p, p+n) with PREFETCHT0, one hint per 64-byte line, so the
-// loads of a W chunk are in flight while its delta is being computed.
-TEXT ·mergePrefetch(SB), NOSPLIT, $0-16
-	MOVQ p+0(FP), SI
-	MOVQ n+8(FP), CX
+
+// func mergeAddBF16AVX512(dst, src *byte, d *float32, n int)
+// As mergeAddBF16AVX2, 16 elements per step, n a multiple of 16.
+TEXT ·mergeAddBF16AVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ d+16(FP), DX
+	MOVQ n+24(FP), CX
 	TESTQ CX, CX
-	JLE   mpfdone
+	JZ    mbf16zdone
 
-mpfloop:
-	PREFETCHT0 (SI)
-	ADDQ       $64, SI
-	SUBQ       $64, CX
-	JG         mpfloop
+	MOVL         $1, AX
+	MOVQ         AX, X8
+	VPBROADCASTD X8, Z8
+	MOVL         $0x7fff, AX
+	MOVQ         AX, X9
+	VPBROADCASTD X9, Z9
+	MOVL         $0x7fffffff, AX
+	MOVQ         AX, X10
+	VPBROADCASTD X10, Z10
+	MOVL         $0x7f800000, AX
+	MOVQ         AX, X11
+	VPBROADCASTD X11, Z11
+	MOVL         $0x00400000, AX
+	MOVQ         AX, X12
+	VPBROADCASTD X12, Z12
 
-mpfdone:
+mbf16zloop:
+	VPMOVZXWD 0(SI), Z0
+	VPSLLD    $16, Z0, Z0
+	VADDPS    0(DX), Z0, Z0
+	VPSRLD    $16, Z0, Z1
+	VPANDD    Z8, Z1, Z1
+	VPADDD    Z9, Z1, Z1
+	VPADDD    Z0, Z1, Z1
+	VPANDD    Z10, Z0, Z2
+	VPCMPUD   $6, Z11, Z2, K1
+	VPORD     Z12, Z0, K1, Z1
+	VPSRLD    $16, Z1, Z1
+	VPMOVDW   Z1, 0(DI)
+	ADDQ      $32, SI
+	ADDQ      $64, DX
+	ADDQ      $32, DI
+	SUBQ      $16, CX
+	JNZ       mbf16zloop
+
+mbf16zdone:
+	VZEROUPPER
 	RET

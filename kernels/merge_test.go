@@ -287,9 +287,11 @@ func TestLoRADeltaPathInvariance(t *testing.T) {
 func TestMergeRowSpecials(t *testing.T) {
 	forEachPath(t, func(t *testing.T, p Path) {
 		rng := rand.New(rand.NewPCG(13, 13))
-		const n = 4099
-		for _, elem := range []Elem{ElemF32, ElemBF16, ElemF16} {
-			for iter := 0; iter < 50; iter++ {
+		for iter := 0; iter < 60; iter++ {
+			// Lengths that leave work for every stage: 16-wide, 8-wide,
+			// scalar tail.
+			n := []int{4099, 4107, 7, 24, 31}[iter%5]
+			for _, elem := range []Elem{ElemF32, ElemBF16, ElemF16} {
 				src := make([]byte, n*elem.Size()+1)[1:]
 				for i := range src {
 					src[i] = byte(rng.Uint32())
