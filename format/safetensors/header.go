@@ -72,6 +72,9 @@ func parseHeader(file string, header []byte, dataSize int64) ([]TensorInfo, map[
 		off := firstInvalidUTF8(header)
 		return nil, nil, fmt.Errorf("safetensors: %s: header is not valid UTF-8 (byte %d): %w", file, off, ErrInvalidHeader)
 	}
+	if off, ok := loneSurrogate(header); !ok {
+		return nil, nil, fmt.Errorf("safetensors: %s: header has an unpaired UTF-16 surrogate escape at byte %d: %w", file, off, ErrInvalidHeader)
+	}
 	p := headerParser{file: file, dec: json.NewDecoder(bytes.NewReader(header))}
 	p.dec.UseNumber()
 	raws, meta, err := p.parse()
@@ -92,6 +95,57 @@ func parseHeader(file string, header []byte, dataSize int64) ([]TensorInfo, map[
 		return nil, nil, err
 	}
 	return infos, meta, nil
+}
+
+// loneSurrogate finds a \uD800-\uDFFF escape that is not a proper
+// high+low pair. serde_json rejects those; encoding/json would quietly turn
+// them into U+FFFD, so a name the reference refuses would be accepted.
+// Backslashes only occur inside strings in valid JSON, so scanning escapes
+// without tracking quotes is enough (invalid JSON fails later anyway).
+func loneSurrogate(b []byte) (int, bool) {
+	hex4 := func(i int) (uint16, bool) {
+		if i+6 > len(b) || b[i+1] != 'u' {
+			return 0, false
+		}
+		var v uint16
+		for _, c := range b[i+2 : i+6] {
+			switch {
+			case c >= '0' && c <= '9':
+				c -= '0'
+			case c >= 'a' && c <= 'f':
+				c -= 'a' - 10
+			case c >= 'A' && c <= 'F':
+				c -= 'A' - 10
+			default:
+				return 0, false
+			}
+			v = v<<4 | uint16(c)
+		}
+		return v, true
+	}
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		v, ok := hex4(i)
+		if !ok {
+			i++ // skip the escaped character, e.g. the second '\\' of "\\\\"
+			continue
+		}
+		switch {
+		case v >= 0xD800 && v <= 0xDBFF:
+			lo, ok := hex4(i + 6)
+			if !ok || b[i+6] != '\\' || lo < 0xDC00 || lo > 0xDFFF {
+				return i, false
+			}
+			i += 11
+		case v >= 0xDC00 && v <= 0xDFFF:
+			return i, false
+		default:
+			i += 5
+		}
+	}
+	return 0, true
 }
 
 func firstInvalidUTF8(b []byte) int {

@@ -44,6 +44,10 @@ func TestHostileHeaders(t *testing.T) {
 		{"header len past file", prefixOnly(1000, 88), ErrHeaderLength, "past the end"},
 		{"non-UTF-8", build("{\"a\xff\":{\"dtype\":\"U8\",\"shape\":[],\"data_offsets\":[0,1]}}", []byte{1}), ErrInvalidHeader, "UTF-8"},
 		{"not an object", build(`[1,2]`, nil), ErrInvalidHeader, "not a JSON object"},
+		{"lone high surrogate", build(`{"a\ud800":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}`, []byte{1}), ErrInvalidHeader, "surrogate"},
+		{"lone low surrogate", build(`{"__metadata__":{"k":"\udc00"}}`, nil), ErrInvalidHeader, "surrogate"},
+		{"reversed surrogates", build(`{"__metadata__":{"k":"\udc00\ud800"}}`, nil), ErrInvalidHeader, "surrogate"},
+		{"high then letter", build(`{"__metadata__":{"k":"\ud800\n"}}`, nil), ErrInvalidHeader, "surrogate"},
 		{"empty header", build(``, nil), ErrInvalidHeader, "ends early"},
 		{"truncated JSON", build(`{"a":{"dtype":"F32"`, nil), ErrInvalidHeader, "JSON"},
 		{"trailing garbage", build(`{}x`, nil), ErrInvalidHeader, "after the header object"},
@@ -125,6 +129,8 @@ func TestLenientHeaders(t *testing.T) {
 		{"scalar", build(`{"s":{"dtype":"I64","shape":[],"data_offsets":[0,8]}}`, make([]byte, 8)), []string{"s"}},
 		{"empty tensors share an offset", build(`{"e2":{"dtype":"F32","shape":[0,3],"data_offsets":[4,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"e1":{"dtype":"U8","shape":[0],"data_offsets":[4,4]}}`, make([]byte, 4)), []string{"a", "e2", "e1"}},
 		{"header order differs from data order", build(`{"b":{"dtype":"U8","shape":[1],"data_offsets":[1,2]},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}`, []byte{1, 2}), []string{"a", "b"}},
+		{"surrogate pair", build(`{"\ud83d\ude00":{"dtype":"BOOL","shape":[1],"data_offsets":[0,1]}}`, []byte{1}), []string{"\U0001F600"}},
+		{"escaped backslash before u", build(`{"\\ud800":{"dtype":"BOOL","shape":[1],"data_offsets":[0,1]}}`, []byte{1}), []string{`\ud800`}},
 		{"escaped name", build(`{"a\"\u00e9\n":{"dtype":"BOOL","shape":[1],"data_offsets":[0,1]}}`, []byte{1}), []string{"a\"é\n"}},
 	}
 	for _, c := range cases {
