@@ -94,3 +94,26 @@ func cvtBenchWeights(n int) []float32 {
 	}
 	return s
 }
+
+// BenchmarkF8ToF32 is the pure-Go float8 widening (the same code on every
+// path), on random bytes.
+func BenchmarkF8ToF32(b *testing.B) {
+	const n = 1 << 16
+	src := make([]byte, n)
+	for i := range src {
+		src[i] = byte(i * 2654435761 >> 11)
+	}
+	dst := make([]float32, n)
+	for _, c := range []struct {
+		name string
+		f    func([]float32, []byte)
+	}{{"E4M3", F8E4M3ToF32}, {"E5M2", F8E5M2ToF32}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(5 * n)
+			for b.Loop() {
+				c.f(dst, src)
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gelem/s")
+		})
+	}
+}

@@ -66,17 +66,43 @@ func genF32ToF16Bytes(dst []byte, src []float32) {
 	}
 }
 
+// The float8 loops decode through a 256-entry table built on the stack
+// (about a microsecond) once the input is long enough to pay for it: a
+// table load has no data-dependent branches, which random weights would
+// mispredict, and no package-level state is needed.
+const cvtF8TableMin = 1024
+
 func genF8E4M3ToF32(dst []float32, src []byte) {
 	dst = dst[:len(src)]
+	if len(src) < cvtF8TableMin {
+		for i, b := range src {
+			dst[i] = F32FromF8E4M3(b)
+		}
+		return
+	}
+	var tab [256]float32
+	for i := range tab {
+		tab[i] = F32FromF8E4M3(byte(i))
+	}
 	for i, b := range src {
-		dst[i] = F32FromF8E4M3(b)
+		dst[i] = tab[b]
 	}
 }
 
 func genF8E5M2ToF32(dst []float32, src []byte) {
 	dst = dst[:len(src)]
+	if len(src) < cvtF8TableMin {
+		for i, b := range src {
+			dst[i] = F32FromF8E5M2(b)
+		}
+		return
+	}
+	var tab [256]float32
+	for i := range tab {
+		tab[i] = F32FromF8E5M2(byte(i))
+	}
 	for i, b := range src {
-		dst[i] = F32FromF16(uint16(b) << 8)
+		dst[i] = tab[b]
 	}
 }
 

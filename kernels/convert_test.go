@@ -614,9 +614,10 @@ func TestLengthsAndOffsets(t *testing.T) {
 }
 
 func TestF8Slices(t *testing.T) {
-	src := make([]byte, 256*3)
+	// Long enough for the table loop, plus a short slice for the scalar one.
+	src := make([]byte, 256*8)
 	for i := range src {
-		src[i] = byte(i)
+		src[i] = byte(i * 37)
 	}
 	cvtForEachPath(t, func(t *testing.T) {
 		dst := make([]float32, len(src))
@@ -624,6 +625,11 @@ func TestF8Slices(t *testing.T) {
 		cvtSameBits32(t, "F8E4M3ToF32", dst, func(i int) float32 { return F32FromF8E4M3(src[i]) })
 		F8E5M2ToF32(dst, src)
 		cvtSameBits32(t, "F8E5M2ToF32", dst, func(i int) float32 { return F32FromF8E5M2(src[i]) })
+		short := dst[:300]
+		F8E4M3ToF32(short, src[:300])
+		cvtSameBits32(t, "F8E4M3ToF32 short", short, func(i int) float32 { return F32FromF8E4M3(src[i]) })
+		F8E5M2ToF32(short, src[:300])
+		cvtSameBits32(t, "F8E5M2ToF32 short", short, func(i int) float32 { return F32FromF8E5M2(src[i]) })
 	})
 }
 
