@@ -4,14 +4,10 @@ import (
 	"testing"
 
 	"github.com/deltactl/deltactl/registry/store"
+	"github.com/deltactl/deltactl/registry/store/storetest"
 )
 
-// backendsForTest: fs only until the s3 backend and storetest compile; then
-// this becomes storetest.Backends(t).
+// backendsForTest: fs always, s3 when DELTACTL_TEST_S3_ENDPOINT is set.
 func backendsForTest(t *testing.T) map[string]store.Backend {
-	b, err := store.NewFS(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return map[string]store.Backend{"fs": b}
+	return storetest.Backends(t)
 }

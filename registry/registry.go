@@ -86,7 +86,7 @@ func (r *Registry) Close() error {
 // Open opens the registry at url (a folder, file://PATH or s3://BUCKET/PREFIX;
 // see store.Open).
 func Open(ctx context.Context, url string, opt Options) (*Registry, error) {
-	b, err := openBackend(ctx, url)
+	b, err := store.Open(ctx, url)
 	if err != nil {
 		return nil, err
 	}

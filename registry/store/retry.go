@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -59,8 +60,14 @@ func (p RetryPolicy) do(ctx context.Context, fn func(attempt int) error) error {
 	p = p.withDefaults()
 	var err error
 	for i := range p.Attempts {
-		if err = fn(i); err == nil || !transient(ctx, err) || i == p.Attempts-1 {
+		if err = fn(i); err == nil || !transient(ctx, err) {
 			return err
+		}
+		if i == p.Attempts-1 {
+			if i == 0 {
+				return err
+			}
+			return fmt.Errorf("giving up after %d attempts: %w", p.Attempts, err)
 		}
 		wait := min(p.Cap, p.Base<<uint(i))
 		wait = time.Duration(rand.Int64N(int64(wait) + 1)) // full jitter

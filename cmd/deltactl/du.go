@@ -1,0 +1,38 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+func newDuCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "du",
+		Short: "Show what the registry holds and what it occupies",
+		Long: `du reports logical_bytes (the sum of every stored manifest's file sizes: the
+cost without dedup or compression), stored_bytes (what blobs, manifests and
+refs occupy), and the object counts.`,
+		Example: "  deltactl du --json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := g.openRegistry(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			u, err := r.DiskUsage(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return g.printJSON(u)
+			}
+			ratio := 0.0
+			if u.StoredBytes > 0 {
+				ratio = float64(u.LogicalBytes) / float64(u.StoredBytes)
+			}
+			g.printf("logical %s, stored %s (%.2fx)\n%d blobs, %d manifests, %d refs\n",
+				humanBytes(u.LogicalBytes), humanBytes(u.StoredBytes), ratio, u.Blobs, u.Manifests, u.Refs)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/deltactl/deltactl/internal/testutil"
+)
+
+// cliRun runs deltactl in-process with stdout and stderr captured.
+func cliRun(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	dir := t.TempDir()
+	outF, _ := os.Create(filepath.Join(dir, "out"))
+	errF, _ := os.Create(filepath.Join(dir, "err"))
+	oldOut, oldErr := os.Stdout, os.Stderr
+	os.Stdout, os.Stderr = outF, errF
+	code = run(context.Background(), args)
+	os.Stdout, os.Stderr = oldOut, oldErr
+	outF.Close()
+	errF.Close()
+	o, _ := os.ReadFile(outF.Name())
+	e, _ := os.ReadFile(errF.Name())
+	return code, string(o), string(e)
+}
+
+// cliJSON runs a command with --json, wants exit code want, and decodes stdout.
+func cliJSON(t *testing.T, want int, v any, args ...string) {
+	t.Helper()
+	code, out, errOut := cliRun(t, append(args, "--json")...)
+	if code != want {
+		t.Fatalf("deltactl %v: exit %d, want %d; stderr: %s", args, code, want, errOut)
+	}
+	if v != nil {
+		if err := json.Unmarshal([]byte(out), v); err != nil {
+			t.Fatalf("deltactl %v: stdout is not JSON: %v\n%s", args, err, out)
+		}
+	}
+}
+
+func TestRegistryCLI(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // keep the hash cache private
+	reg := t.TempDir()
+	model := testutil.SharedData(t, "models/lm-buddy-tiny_gpt2")
+	R := "--registry=" + reg
+
+	var push struct {
+		Ref           string `json:"ref"`
+		Digest        string `json:"digest"`
+		Kind          string `json:"kind"`
+		LogicalBytes  int64  `json:"logical_bytes"`
+		UploadedBytes *int64 `json:"uploaded_bytes"`
+	}
+	cliJSON(t, 0, &push, "push", R, "tiny/gpt2:v1", model)
+	if push.Ref != "tiny/gpt2:v1" || push.Kind != "model" || !strings.HasPrefix(push.Digest, "sha256:") ||
+		push.LogicalBytes == 0 || push.UploadedBytes == nil || *push.UploadedBytes == 0 {
+		t.Fatalf("push JSON %+v", push)
+	}
+	cliJSON(t, 0, &push, "push", R, "tiny/gpt2:v1", model)
+	if *push.UploadedBytes != 0 {
+		t.Fatalf("re-push uploaded %d", *push.UploadedBytes)
+	}
+
+	out := filepath.Join(t.TempDir(), "pulled")
+	cliJSON(t, 0, nil, "pull", R, "tiny/gpt2:v1", out)
+	for _, f := range []string{"config.json", "model.safetensors", "vocab.json"} {
+		a, _ := os.ReadFile(filepath.Join(model, f))
+		b, _ := os.ReadFile(filepath.Join(out, f))
+		if string(a) != string(b) {
+			t.Fatalf("%s differs after pull", f)
+		}
+	}
+	// Pull into a non-empty folder: failure, exit 1.
+	if code, _, errOut := cliRun(t, "pull", R, "tiny/gpt2:v1", out); code != 1 || !strings.Contains(errOut, "not empty") {
+		t.Fatalf("pull into non-empty: %d %s", code, errOut)
+	}
+
+	cliJSON(t, 0, nil, "tag", R, "tiny/gpt2:v1", "tiny/gpt2:prod")
+	var refs []map[string]any
+	cliJSON(t, 0, &refs, "ls", R, "tiny/gpt2")
+	if len(refs) != 2 || refs[0]["digest"] != push.Digest {
+		t.Fatalf("ls %v", refs)
+	}
+	var show map[string]any
+	cliJSON(t, 0, &show, "show", R, "tiny/gpt2:prod")
+	if show["digest"] != push.Digest || show["lineage"] == nil {
+		t.Fatalf("show %v", show)
+	}
+	var du map[string]float64
+	cliJSON(t, 0, &du, "du", R)
+	for _, k := range []string{"logical_bytes", "stored_bytes", "blobs", "manifests", "refs"} {
+		if _, ok := du[k]; !ok {
+			t.Fatalf("du JSON lacks %s: %v", k, du)
+		}
+	}
+	if du["refs"] != 2 || du["manifests"] != 1 {
+		t.Fatalf("du %v", du)
+	}
+
+	var ver struct {
+		OK           bool             `json:"ok"`
+		CheckedBlobs int              `json:"checked_blobs"`
+		Problems     []map[string]any `json:"problems"`
+	}
+	cliJSON(t, 0, &ver, "verify", R)
+	if !ver.OK || ver.CheckedBlobs == 0 || ver.Problems == nil {
+		t.Fatalf("verify %+v", ver)
+	}
+
+	// copy to a second folder registry.
+	reg2 := t.TempDir()
+	var cp map[string]any
+	cliJSON(t, 0, &cp, "copy", R, "tiny/gpt2:prod", "--to", reg2)
+	if cp["copied_blobs"].(float64) == 0 {
+		t.Fatalf("copy %v", cp)
+	}
+	cliJSON(t, 0, &ver, "verify", "--registry="+reg2)
+
+	// rm then gc frees the bytes once no ref is left.
+	cliJSON(t, 0, nil, "rm", R, "tiny/gpt2:v1")
+	cliJSON(t, 0, nil, "rm", R, "tiny/gpt2:prod")
+	var gc map[string]float64
+	cliJSON(t, 0, &gc, "gc", R, "--dry-run", "--grace", "0s")
+	if gc["deleted_blobs"] == 0 {
+		t.Fatalf("gc dry run %v", gc)
+	}
+	cliJSON(t, 0, &gc, "gc", R)
+	if gc["deleted_blobs"] != 0 {
+		t.Fatalf("gc within default grace deleted %v", gc)
+	}
+	cliJSON(t, 0, &gc, "gc", R, "--grace=0s")
+	if gc["deleted_blobs"] == 0 || gc["deleted_bytes"] == 0 {
+		t.Fatalf("gc %v", gc)
+	}
+
+	// verify of a damaged registry: exit 1, JSON still printed.
+	cliJSON(t, 0, &push, "push", R, "tiny/gpt2:v1", model)
+	var victim string
+	filepath.WalkDir(filepath.Join(reg, "blobs"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && victim == "" {
+			victim = p
+		}
+		return nil
+	})
+	if err := os.Remove(victim); err != nil {
+		t.Fatal(err)
+	}
+	cliJSON(t, 1, &ver, "verify", R)
+	if ver.OK || len(ver.Problems) != 1 || ver.Problems[0]["problem"] != "missing blob" {
+		t.Fatalf("verify damaged: %+v", ver)
+	}
+}
+
+func TestRegistryCLIUsage(t *testing.T) {
+	reg := t.TempDir()
+	R := "--registry=" + reg
+	for _, args := range [][]string{
+		{"push", R, "../evil:v1", "."},
+		{"push", R, "Bad/Name", "."},
+		{"pull", R, "a:b\x1b[2J", "x"},
+		{"tag", R, "a:v1", "/abs:v1"},
+		{"rm", R, "a/../../etc:v1"},
+		{"push", R, "onlyone"},
+		{"copy", R, "a:v1"},
+		{"gc", R, "--grace", "-1h"},
+	} {
+		code, out, errOut := cliRun(t, args...)
+		if code != 2 {
+			t.Errorf("deltactl %q: exit %d, want 2 (stderr %q)", args, code, errOut)
+		}
+		if out != "" || strings.Contains(errOut, "\x1b") {
+			t.Errorf("deltactl %q: stdout %q stderr %q", args, out, errOut)
+		}
+	}
+	// Missing ref: exit 1 naming it.
+	if code, _, errOut := cliRun(t, "show", R, "nope:v9"); code != 1 || !strings.Contains(errOut, "nope:v9") {
+		t.Errorf("show missing: %d %s", code, errOut)
+	}
+}
+
+// TestRegistryCLINoCredentialLeak: errors from an unreachable S3 registry
+// never show the secret key.
+func TestRegistryCLINoCredentialLeak(t *testing.T) {
+	const secret = "s3cr3t-DO-NOT-PRINT-9f8e7d"
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", secret)
+	t.Setenv("DELTACTL_S3_ENDPOINT", "http://127.0.0.1:1")
+	for _, args := range [][]string{
+		{"ls", "--registry=s3://bucket/prefix"},
+		{"du", "--registry=s3://bucket/prefix", "--json"},
+		{"verify", "--registry=s3://bucket/prefix", "--json"},
+	} {
+		code, out, errOut := cliRun(t, args...)
+		if code == 0 {
+			t.Errorf("%v succeeded against a closed port", args)
+		}
+		if strings.Contains(out+errOut, secret) || strings.Contains(out+errOut, "AKIAEXAMPLEKEY") {
+			t.Errorf("%v printed credentials: %s %s", args, out, errOut)
+		}
+	}
+}

@@ -1,0 +1,168 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/deltactl/deltactl/registry/store"
+	"github.com/deltactl/deltactl/registry/store/storetest"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// benchBytes is the model size of the transfer benchmarks:
+// $DELTACTL_BENCH_BYTES, default 256 MiB (2147483648 for the 2 GB figure).
+func benchBytes(b *testing.B) int64 {
+	if v := os.Getenv("DELTACTL_BENCH_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			b.Fatalf("DELTACTL_BENCH_BYTES=%q", v)
+		}
+		return n
+	}
+	return 256 << 20
+}
+
+// benchModel writes a model folder of about size bytes: F32 weights
+// ~N(0, 0.02) in 64 MiB tensors (a real checkpoint's statistics, so the
+// codec's byte grouping has its usual effect), and returns its path.
+func benchModel(b *testing.B, size int64) string {
+	b.Helper()
+	dir := b.TempDir()
+	var ts []stTensor
+	const per = 64 << 20
+	for i := 0; int64(i)*per < size; i++ {
+		n := min(per, size-int64(i)*per) / 4
+		ts = append(ts, stTensor{name: fmt.Sprintf("layers.%d.weight", i), dtype: "F32", shape: []int64{n}, data: randF32(uint64(i), int(n))})
+	}
+	writeST(b, filepath.Join(dir, "model.safetensors"), ts, nil)
+	// An mtime in the past, as for any model not being written right now.
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(filepath.Join(dir, "model.safetensors"), old, old)
+	return dir
+}
+
+// rawClient is a plain minio-go client on the test server.
+func rawClient(b *testing.B) (*minio.Client, string) {
+	opt, ok, reason := storetest.S3Config()
+	if !ok {
+		b.Skip("s3 benchmark skipped: " + reason)
+	}
+	u, err := url.Parse(opt.Endpoint)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := minio.New(u.Host, &minio.Options{Creds: credentials.NewStaticV4(opt.AccessKey, opt.SecretKey, ""), Secure: u.Scheme == "https", Region: opt.Region})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c, opt.Bucket
+}
+
+// BenchmarkS3PushPullVsRaw pushes and pulls a model through the registry
+// to the S3 test server, and PutObject/GetObject the same file's bytes with
+// plain minio-go in the same run. Metrics: MB/s of each and the ratios.
+// Run with -benchtime=1x.
+func BenchmarkS3PushPullVsRaw(b *testing.B) {
+	cli, bucket := rawClient(b)
+	size := benchBytes(b)
+	dir := benchModel(b, size)
+	file := filepath.Join(dir, "model.safetensors")
+	data, err := os.ReadFile(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	var tPush, tPull, tPut, tGet time.Duration
+	var uploaded int64
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		key := storetest.RandomPrefix() + "/raw"
+		t0 := time.Now()
+		if _, err := cli.FPutObject(ctx, bucket, key, file, minio.PutObjectOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		tPut += time.Since(t0)
+		t0 = time.Now()
+		obj, err := cli.GetObject(ctx, bucket, key, minio.GetObjectOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		sink, _ := os.Create(filepath.Join(b.TempDir(), "raw"))
+		if _, err := io.Copy(sink, obj); err != nil {
+			b.Fatal(err)
+		}
+		sink.Close()
+		obj.Close()
+		tGet += time.Since(t0)
+		cli.RemoveObject(ctx, bucket, key, minio.RemoveObjectOptions{})
+
+		s3b := storetest.NewS3(b, nil)
+		r := newReg(b, s3b, DefaultChunkSize)
+		r.opt.NoCache = true
+		t0 = time.Now()
+		res, err := r.Push(ctx, "bench/model:v1", dir, PushOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		tPush += time.Since(t0)
+		uploaded = res.UploadedBytes
+		out := filepath.Join(b.TempDir(), "pulled")
+		t0 = time.Now()
+		if _, err := r.Pull(ctx, "bench/model:v1", out); err != nil {
+			b.Fatal(err)
+		}
+		tPull += time.Since(t0)
+		pulled, _ := os.ReadFile(filepath.Join(out, "model.safetensors"))
+		if !bytes.Equal(pulled, data) {
+			b.Fatal("pull differs")
+		}
+	}
+	mbps := func(d time.Duration) float64 { return float64(len(data)) * float64(b.N) / d.Seconds() / 1e6 }
+	b.ReportMetric(mbps(tPush), "push_MB/s")
+	b.ReportMetric(mbps(tPut), "rawput_MB/s")
+	b.ReportMetric(tPut.Seconds()/tPush.Seconds(), "push/raw")
+	b.ReportMetric(mbps(tPull), "pull_MB/s")
+	b.ReportMetric(mbps(tGet), "rawget_MB/s")
+	b.ReportMetric(tGet.Seconds()/tPull.Seconds(), "pull/raw")
+	b.ReportMetric(float64(uploaded)/float64(len(data)), "stored/logical")
+}
+
+// BenchmarkRepush: re-pushing an unchanged model (hash cache warm) to fs
+// and S3. Target: well under 1 s, 0 bytes uploaded.
+func BenchmarkRepush(b *testing.B) {
+	size := benchBytes(b)
+	dir := benchModel(b, size)
+	backends := map[string]func(b *testing.B) store.Backend{
+		"fs": func(b *testing.B) store.Backend { return storetest.NewFS(b) },
+		"s3": func(b *testing.B) store.Backend { return storetest.NewS3(b, nil) },
+	}
+	for _, name := range []string{"fs", "s3"} {
+		b.Run(name, func(b *testing.B) {
+			r := newReg(b, backends[name](b), DefaultChunkSize)
+			if _, err := r.Push(context.Background(), "bench/model:v1", dir, PushOptions{}); err != nil {
+				b.Fatal(err)
+			}
+			var uploaded int64
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				res, err := r.Push(context.Background(), "bench/model:v1", dir, PushOptions{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				uploaded += res.UploadedBytes
+			}
+			b.ReportMetric(float64(uploaded)/float64(b.N), "uploaded_B/op")
+			b.ReportMetric(float64(size), "model_B")
+		})
+	}
+}
