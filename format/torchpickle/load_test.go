@@ -360,3 +360,44 @@ func TestLegacyViews(t *testing.T) {
 		}
 	}
 }
+
+// Write then Read gives back the same names, dtypes, shapes and bytes, and
+// the archive has torch's layout (64-byte aligned stored storages).
+func TestWriteRoundTrip(t *testing.T) {
+	src, err := Load(testutil.SharedData(t, "adapters/peft_regression_0.6.1_bin/lora_conv2d/adapter_model.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := append(src.Tensors,
+		&format.Tensor{Name: "big", DType: format.I64, Shape: []int64{2}, Data: binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, 1<<40), 7)},
+		&format.Tensor{Name: "scalar", DType: format.BF16, Shape: []int64{}, Data: []byte{0x80, 0x3f}},
+		&format.Tensor{Name: "empty", DType: format.F32, Shape: []int64{0, 70000}, Data: []byte{}},
+	)
+	var buf bytes.Buffer
+	if err := Write(t.Context(), &buf, "adapter_model", in); err != nil {
+		t.Fatal(err)
+	}
+	out, err := readBytes(t, buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Tensors) != len(in) {
+		t.Fatalf("%d tensors back, wrote %d", len(out.Tensors), len(in))
+	}
+	for i := range in {
+		a, b := in[i], out.Tensors[i]
+		if a.Name != b.Name || a.DType != b.DType || !format.ShapeEqual(a.Shape, b.Shape) || !bytes.Equal(a.Data, b.Data) {
+			t.Errorf("tensor %d: wrote %s %s %v, read %s %s %v", i, a.Name, a.DType, a.Shape, b.Name, b.DType, b.Shape)
+		}
+	}
+	zr, err := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range zr.File {
+		off, _ := f.DataOffset()
+		if off%64 != 0 || f.Method != zip.Store {
+			t.Errorf("%s: data at %d (method %d), want 64-byte aligned and stored", f.Name, off, f.Method)
+		}
+	}
+}
