@@ -257,7 +257,7 @@ func (s *S3) ensureBucket(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		return s.errorf("open", "", err)
+		return s.errorf("open", "", withHint(err))
 	}
 	if ok {
 		return nil
@@ -291,6 +291,18 @@ func (s *S3) errorf(op, key string, err error) error {
 		return fmt.Errorf("s3 %s: %s: %w", s.location, op, err)
 	}
 	return fmt.Errorf("s3 %s: %s %q: %w", s.location, op, key, err)
+}
+
+// withHint adds what to check to errors that arrive without an S3 error
+// body (HEAD answers have none).
+func withHint(err error) error {
+	switch minio.ToErrorResponse(err).StatusCode {
+	case http.StatusForbidden:
+		return fmt.Errorf("%w (access denied: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)", err)
+	case http.StatusBadRequest:
+		return fmt.Errorf("%w (the server refused the request: check the credentials, AWS_SESSION_TOKEN and AWS_REGION)", err)
+	}
+	return err
 }
 
 func isNotFound(err error) bool {
