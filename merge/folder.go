@@ -158,3 +158,13 @@ func (o *outFolder) commit() error {
 }
 
 func (o *outFolder) abort() { os.RemoveAll(o.tmp) }
+
+// ModelType is config.json's model_type ("" when absent).
+func (m *Folder) ModelType() string {
+	if c := m.hm.Config(); c != nil {
+		if s, ok := c["model_type"].(string); ok {
+			return s
+		}
+	}
+	return ""
+}

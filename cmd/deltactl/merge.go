@@ -1,0 +1,70 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/deltactl/deltactl/format"
+	"github.com/deltactl/deltactl/merge"
+)
+
+func newMergeCmd(g *globals) *cobra.Command {
+	var base, out, dtype string
+	var deltas []string
+	var weights []float64
+	var correction bool
+	c := &cobra.Command{
+		Use:   "merge --base SRC --delta SRC [--delta SRC ...] [--weight W ...] [--dtype F32|F16|BF16] [--correction] --out DIR",
+		Short: "Fold deltas into a base model: W' = W + sum_i w_i * delta_i, rounded once",
+		Long: `merge writes a new model folder, sharded like the base, where every updated
+weight is computed in float32 and rounded once (nearest even) into its dtype.
+LoRA (every scale rule, fan_in_fan_out, lora_B.bias, embeddings), DoRA, IA3 and
+modules_to_save are supported; bottleneck adapters are refused. --correction
+records what the rounding destroyed so unmerge can restore the base bit for bit.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if base == "" || out == "" {
+				return usagef("merge needs --base and --out")
+			}
+			var opt merge.MergeOptions
+			opt.Correction = correction
+			if dtype != "" {
+				dt, err := format.ParseDType(dtype)
+				if err != nil || (dt != format.F32 && dt != format.F16 && dt != format.BF16) {
+					return usagef("--dtype %q: want F32, F16 or BF16", dtype)
+				}
+				opt.DType = dt
+			}
+			ctx := cmd.Context()
+			in, done, err := loadInputs(ctx, g, deltas, weights)
+			if err != nil {
+				return err
+			}
+			defer done()
+			m, closeM, err := openModel(ctx, g, base)
+			if err != nil {
+				return err
+			}
+			defer closeM()
+			rep, err := merge.Merge(ctx, m, in, out, opt)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return g.printJSON(rep)
+			}
+			g.printf("merged %d deltas into %d of %d tensors -> %s (%d shards, %d bytes)\n", len(in), len(rep.Merged), rep.Tensors, rep.Out, rep.Shards, rep.Bytes)
+			if rep.Correction != "" {
+				g.printf("correction: %s (%d bytes): unmerge will be bit-exact\n", rep.Correction, rep.CorrectionBytes)
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&base, "base", "", "base model: folder, .safetensors file or registry ref")
+	f.StringArrayVar(&deltas, "delta", nil, "delta (PEFT folder or registry ref); repeatable")
+	f.Float64SliceVar(&weights, "weight", nil, "weight of each delta, in order (default 1 each)")
+	f.StringVar(&dtype, "dtype", "", "output dtype of float tensors: F32, F16 or BF16 (default: keep)")
+	f.BoolVar(&correction, "correction", false, "write "+merge.CorrectionFile+" so unmerge is bit-exact")
+	f.StringVar(&out, "out", "", "output folder (must not exist)")
+	return c
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"github.com/deltactl/deltactl/merge"
+	"os"
+	"strings"
+)
+
+// errRegistryRefs is returned for a SRC that is not a local path.
+var errRegistryRefs = errors.New("registry refs: not yet supported")
+
+// resolveSource turns a command-line SRC into a local path. Paths are used
+// as they are; anything else is a registry ref, which the registry's pull
+// will resolve (not wired yet). cleanup releases anything fetched.
+func resolveSource(ctx context.Context, g *globals, src string) (localPath string, cleanup func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return "", nil, err
+	}
+	if _, err := os.Stat(src); err == nil {
+		return src, func() {}, nil
+	}
+	if strings.HasPrefix(src, ".") || strings.HasPrefix(src, "/") || strings.Contains(src, string(os.PathSeparator)) && !strings.Contains(src, ":") {
+		return "", nil, fmt.Errorf("%s: no such file or folder", src)
+	}
+	return "", nil, fmt.Errorf("%s: %w", src, errRegistryRefs)
+}
+
+// loadInputs resolves and loads every --delta with its --weight (all 1 when
+// no weight is given; otherwise one weight per delta).
+func loadInputs(ctx context.Context, g *globals, srcs []string, weights []float64) ([]merge.Input, func(), error) {
+	if len(srcs) == 0 {
+		return nil, nil, usagef("need at least one --delta")
+	}
+	if len(weights) != 0 && len(weights) != len(srcs) {
+		return nil, nil, usagef("%d --weight values for %d --delta sources: give one per delta or none", len(weights), len(srcs))
+	}
+	var cleanups []func()
+	done := func() {
+		for _, c := range cleanups {
+			c()
+		}
+	}
+	var in []merge.Input
+	for i, src := range srcs {
+		p, cleanup, err := resolveSource(ctx, g, src)
+		if err != nil {
+			done()
+			return nil, nil, err
+		}
+		cleanups = append(cleanups, cleanup)
+		d, err := loadPEFTDelta(p)
+		if err != nil {
+			done()
+			return nil, nil, fmt.Errorf("delta %s: %w", src, err)
+		}
+		w := 1.0
+		if len(weights) > 0 {
+			w = weights[i]
+		}
+		in = append(in, merge.Input{Name: src, Delta: d, Weight: w})
+	}
+	return in, done, nil
+}
+
+// openModel resolves and opens a model SRC.
+func openModel(ctx context.Context, g *globals, src string) (*merge.Folder, func(), error) {
+	p, cleanup, err := resolveSource(ctx, g, src)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := merge.OpenFolder(p)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return m, func() { m.Close(); cleanup() }, nil
+}
+
+// printModules prints per-module reports of stack, reduce and extract.
+func printModules(g *globals, reps []merge.ModuleReport) {
+	for _, r := range reps {
+		if r.Note != "" {
+			g.printf("  %-50s %s\n", r.Target, r.Note)
+			continue
+		}
+		g.printf("  %-50s rank %4d -> %-4d rel.err %.3e  kept energy %.6f\n", r.Target, r.FromRank, r.Rank, r.RelErr, r.Energy)
+	}
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/deltactl/deltactl/merge"
+)
+
+func newUnmergeCmd(g *globals) *cobra.Command {
+	var merged, out string
+	var deltas []string
+	var weights []float64
+	c := &cobra.Command{
+		Use:   "unmerge --merged SRC --delta SRC [--delta SRC ...] [--weight W ...] --out DIR",
+		Short: "Recover the base from a merged model and the same deltas",
+		Long: `unmerge undoes merge. When the merged folder holds the merge's correction file
+the base comes back bit for bit (checked); otherwise the result is approximate
+and the bound on its error is printed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if merged == "" || out == "" {
+				return usagef("unmerge needs --merged and --out")
+			}
+			ctx := cmd.Context()
+			in, done, err := loadInputs(ctx, g, deltas, weights)
+			if err != nil {
+				return err
+			}
+			defer done()
+			m, closeM, err := openModel(ctx, g, merged)
+			if err != nil {
+				return err
+			}
+			defer closeM()
+			rep, err := merge.Unmerge(ctx, m, in, out)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return g.printJSON(rep)
+			}
+			if rep.Exact {
+				g.printf("unmerged %d tensors -> %s: bit-exact (correction applied and verified)\n", rep.Restored, rep.Out)
+			} else {
+				g.printf("unmerged %d tensors -> %s: APPROXIMATE (no correction file); max abs error <= %.3g (worst tensor %s)\n", rep.Restored, rep.Out, rep.MaxAbsErr, rep.WorstTensor)
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&merged, "merged", "", "merged model: folder or registry ref")
+	f.StringArrayVar(&deltas, "delta", nil, "delta that was merged (PEFT folder or registry ref); repeatable")
+	f.Float64SliceVar(&weights, "weight", nil, "weight of each delta as given to merge")
+	f.StringVar(&out, "out", "", "output folder (must not exist)")
+	return c
+}
