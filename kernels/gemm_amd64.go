@@ -24,3 +24,12 @@ const haveAsm = true
 
 //go:noescape
 func mergeAddBF16AVX512(dst, src *byte, d *float32, n int)
+
+//go:noescape
+func mergeKern6x64F32AVX512(k int, a, b *float32, dst, src *byte, ldw int)
+
+//go:noescape
+func mergeKern6x64BF16AVX512(k int, a, b *float32, dst, src *byte, ldw int)
+
+//go:noescape
+func mergeKern6x64F16AVX512(k int, a, b *float32, dst, src *byte, ldw int)

@@ -31,3 +31,15 @@ func mergeAddF16AVX2(dst, src *byte, d *float32, n int) {
 func mergeAddBF16AVX512(dst, src *byte, d *float32, n int) {
 	panic("kernels: assembly kernel called in a build without assembly")
 }
+
+func mergeKern6x64F32AVX512(k int, a, b *float32, dst, src *byte, ldw int) {
+	panic("kernels: assembly kernel called in a build without assembly")
+}
+
+func mergeKern6x64BF16AVX512(k int, a, b *float32, dst, src *byte, ldw int) {
+	panic("kernels: assembly kernel called in a build without assembly")
+}
+
+func mergeKern6x64F16AVX512(k int, a, b *float32, dst, src *byte, ldw int) {
+	panic("kernels: assembly kernel called in a build without assembly")
+}

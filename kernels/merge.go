@@ -98,7 +98,22 @@ func MergeLoRAThreads(threads int, dst, src []byte, elem Elem, rows, cols int, b
 		return nil
 	}
 	rowBytes := cols * es
-	loraApply(gemmKernelFor(path), threads, rows, cols, b, a, r, scale, func(i, j0, _ int, d []float32) {
+	kern := gemmKernelFor(path)
+	var fused func(i0, j0 int, ap, bp *float32)
+	if kern.path == AVX512 {
+		fk := mergeKern6x64F32AVX512
+		switch elem {
+		case ElemBF16:
+			fk = mergeKern6x64BF16AVX512
+		case ElemF16:
+			fk = mergeKern6x64F16AVX512
+		}
+		fused = func(i0, j0 int, ap, bp *float32) {
+			off := i0*rowBytes + j0*es
+			fk(r, ap, bp, &dst[off], &src[off], rowBytes)
+		}
+	}
+	loraApply(kern, threads, rows, cols, b, a, r, scale, fused, func(i, j0, _ int, d []float32) {
 		off := i*rowBytes + j0*es
 		end := off + len(d)*es
 		mergeRow(path, elem, dst[off:end], src[off:end], d)
@@ -136,7 +151,7 @@ func LoRADeltaThreads(threads int, dst []float32, rows, cols int, b, a []float32
 		clear(dst[:rows*cols])
 		return nil
 	}
-	loraApply(gemmKernelFor(Selected()), threads, rows, cols, b, a, r, scale, func(i, j0, _ int, d []float32) {
+	loraApply(gemmKernelFor(Selected()), threads, rows, cols, b, a, r, scale, nil, func(i, j0, _ int, d []float32) {
 		copy(dst[i*cols+j0:], d)
 	})
 	return nil
@@ -165,7 +180,12 @@ const (
 // loraApply computes d (see LoRADelta) chunk by chunk and hands each piece,
 // row i columns [j0, j0+len(d)), to epi. Threads own disjoint ranges of row
 // panels, so epi calls for different rows may run concurrently.
-func loraApply(kern *gemmKernel, threads, rows, cols int, b, a []float32, r int, scale float32, epi func(i, j0, n int, d []float32)) {
+//
+// If fused is not nil, full mr x nr tiles go to fused instead, which must
+// compute the tile's delta from the packed panels ap ([r][mr], scaled B)
+// and bp ([r][nr], A) exactly as kern does and apply the epilogue itself;
+// epi then only sees the edge tiles.
+func loraApply(kern *gemmKernel, threads, rows, cols int, b, a []float32, r int, scale float32, fused func(i0, j0 int, ap, bp *float32), epi func(i, j0, n int, d []float32)) {
 	mr, nr := kern.mr, kern.nr
 	mp := (rows + mr - 1) / mr
 	np := (cols + nr - 1) / nr
@@ -221,13 +241,26 @@ func loraApply(kern *gemmKernel, threads, rows, cols int, b, a []float32, r int,
 				w := min(cw, cols-c0)
 				for p := pb; p < pe; p++ {
 					ap := &bs[(p-pb)*mr*r]
-					// Tiles may run past w into the scratch's spare
-					// columns (cw is a multiple of nr); those are ignored.
+					fullRows := (p+1)*mr <= rows
+					// Columns [e0, w) of the piece go through the scratch:
+					// all of them, or only the partial tile at the right
+					// edge when a fused kernel takes the full ones. Tiles
+					// may run past w into the scratch's spare columns (cw
+					// is a multiple of nr); those are ignored.
+					e0 := w
 					for j := 0; j < w; j += nr {
-						kern.fn(r, ap, &pa[((c0+j)/nr)*nr*r], &scratch[j], cw, 1, 0)
+						bp := &pa[((c0+j)/nr)*nr*r]
+						if fused != nil && fullRows && j+nr <= w {
+							fused(p*mr, c0+j, ap, bp)
+							continue
+						}
+						e0 = min(e0, j)
+						kern.fn(r, ap, bp, &scratch[j], cw, 1, 0)
 					}
-					for i := 0; i < mr && p*mr+i < rows; i++ {
-						epi(p*mr+i, c0, w, scratch[i*cw:i*cw+w])
+					if e0 < w {
+						for i := 0; i < mr && p*mr+i < rows; i++ {
+							epi(p*mr+i, c0+e0, w-e0, scratch[i*cw+e0:i*cw+w])
+						}
 					}
 				}
 			}
