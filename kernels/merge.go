@@ -55,10 +55,15 @@ var ErrMergeArgs = errors.New("kernels: bad LoRA merge arguments")
 // but must not otherwise overlap it; src is only read, so it may be a
 // read-only mapping.
 //
-// The product b*a is never materialised: W is processed in row panels, d
-// for a panel chunk is computed into a small cache-resident float32 scratch
-// by the GEMM micro-kernel and immediately added, so W is read once and
-// written once. It runs on runtime.GOMAXPROCS(0) threads (MergeLoRAThreads).
+// The product b*a is never materialised and W is read once and written
+// once. W is processed in panels of 6 rows, split over
+// runtime.GOMAXPROCS(0) threads (MergeLoRAThreads). On the AVX-512 path a
+// fused kernel keeps a 6x64 delta tile in registers and widens, adds,
+// rounds and stores the matching W tile; elsewhere (and at the right and
+// bottom edges) the GEMM micro-kernel writes the delta of a 512-column
+// chunk into a small L1-resident scratch that a SIMD epilogue adds at once.
+// Both give the same bits: the delta is LoRADelta's, the add and the
+// rounding are the same IEEE operations.
 //
 // Unmerge is MergeLoRA with -scale: d(-scale) is exactly -d(scale), because
 // round-to-nearest-even is symmetric, so src - d is computed with the same
