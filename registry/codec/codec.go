@@ -1,7 +1,6 @@
 package codec
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
@@ -217,50 +216,6 @@ func (c *Codec) encodeAs(enc *zstd.Encoder, h Header, raw, base []byte) ([]byte,
 	return nil, fmt.Errorf("codec: cannot encode as %s", h.Encoding)
 }
 
-// Plane record modes.
-const (
-	planeStored = 0
-	planeZstd   = 1
-	planeHuff   = 2
-)
-
-// appendPlanes appends the plane records and the tail of src to f. Each
-// plane gets the smaller of Huffman blocks (best for exponent planes) and
-// zstd (best for planes with runs or repeats: zeros, XOR of near-equal
-// weights, integer ids), and is stored as it is when neither saves 1/64 of
-// it: mantissa planes are near-random and decode fastest as a plain copy.
-func (c *Codec) appendPlanes(enc *zstd.Encoder, f, src []byte, h Header) []byte {
-	e := h.ElemSize
-	n := len(src) / e
-	buf := make([]byte, n*e)
-	planes := make([][]byte, e)
-	for k := range planes {
-		planes[k] = buf[k*n : (k+1)*n]
-	}
-	splitPlanes(planes, src, e, h.Rotated)
-	var z, hf []byte
-	s := c.huff.Get().(*huff0.Scratch)
-	defer c.huff.Put(s)
-	for _, p := range planes {
-		z = enc.EncodeAll(p, z[:0])
-		hf = appendHuff(hf[:0], p, s)
-		mode, best := byte(planeZstd), z
-		if len(hf) < len(z) {
-			mode, best = planeHuff, hf
-		}
-		if n > 0 && len(best) < len(p)-len(p)/64 {
-			f = append(f, mode)
-			f = binary.LittleEndian.AppendUint64(f, uint64(len(best)))
-			f = append(f, best...)
-		} else {
-			f = append(f, planeStored)
-			f = binary.LittleEndian.AppendUint64(f, uint64(len(p)))
-			f = append(f, p...)
-		}
-	}
-	return append(f, src[n*e:]...)
-}
-
 // Decode returns the bytes a frame encodes. base fetches the base blob of an
 // XOR frame by digest (it is not called otherwise). Decoding never allocates
 // more than the header's RawLen (plus the compressed planes' sizes), and
@@ -332,55 +287,6 @@ func (c *Codec) unzstd(src, dst []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: zstd decoded %d bytes, want %d", ErrCorrupt, len(out), cap(dst))
 	}
 	return out, nil
-}
-
-// decodePlanes fills out from plane records in payload.
-func (c *Codec) decodePlanes(out, payload []byte, h Header) error {
-	e := h.ElemSize
-	n := len(out) / e
-	planes := make([][]byte, e)
-	for k := range planes {
-		if len(payload) < 9 {
-			return fmt.Errorf("%w: plane %d: truncated record", ErrCorrupt, k)
-		}
-		mode, size := payload[0], binary.LittleEndian.Uint64(payload[1:9])
-		payload = payload[9:]
-		if size > uint64(len(payload)) {
-			return fmt.Errorf("%w: plane %d: %d bytes declared, %d left", ErrCorrupt, k, size, len(payload))
-		}
-		data := payload[:size]
-		payload = payload[size:]
-		switch mode {
-		case planeStored:
-			if len(data) != n {
-				return fmt.Errorf("%w: plane %d: stored %d bytes, want %d", ErrCorrupt, k, len(data), n)
-			}
-			planes[k] = data
-		case planeZstd:
-			p, err := c.unzstd(data, make([]byte, 0, n))
-			if err != nil {
-				return fmt.Errorf("plane %d: %w", k, err)
-			}
-			planes[k] = p
-		case planeHuff:
-			p := make([]byte, n)
-			s := c.huff.Get().(*huff0.Scratch)
-			err := decodeHuff(p, data, s)
-			c.huff.Put(s)
-			if err != nil {
-				return fmt.Errorf("plane %d: %w", k, err)
-			}
-			planes[k] = p
-		default:
-			return fmt.Errorf("%w: plane %d: unknown mode %d", ErrCorrupt, k, mode)
-		}
-	}
-	if len(payload) != len(out)-n*e {
-		return fmt.Errorf("%w: %d tail bytes, want %d", ErrCorrupt, len(payload), len(out)-n*e)
-	}
-	joinPlanes(out, planes, e, h.Rotated)
-	copy(out[n*e:], payload)
-	return nil
 }
 
 // errNoBase is what tests and tools pass when a frame must not need a base.

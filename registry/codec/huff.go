@@ -47,55 +47,49 @@ func appendHuff(dst, p []byte, s *huff0.Scratch) []byte {
 	return dst
 }
 
-// decodeHuff fills out (len(out) is the plane size) from huff blocks in src.
-func decodeHuff(out, src []byte, s *huff0.Scratch) error {
-	for off := 0; off < len(out); off += huffBlock {
-		n := min(huffBlock, len(out)-off)
-		if len(src) < 5 {
-			return fmt.Errorf("%w: huffman block at %d: truncated", ErrCorrupt, off)
-		}
-		kind, size := src[0], binary.LittleEndian.Uint32(src[1:5])
-		src = src[5:]
-		if uint64(size) > uint64(len(src)) {
-			return fmt.Errorf("%w: huffman block at %d: %d bytes declared, %d left", ErrCorrupt, off, size, len(src))
-		}
-		data := src[:size]
-		src = src[size:]
-		dst := out[off : off+n]
-		switch kind {
-		case huffStored:
-			if len(data) != n {
-				return fmt.Errorf("%w: stored block at %d: %d bytes, want %d", ErrCorrupt, off, len(data), n)
-			}
-			copy(dst, data)
-		case huffRLE:
-			if len(data) != 1 {
-				return fmt.Errorf("%w: rle block at %d: %d bytes", ErrCorrupt, off, len(data))
-			}
-			for i := range dst {
-				dst[i] = data[0]
-			}
-		case huffCoded:
-			s2, rest, err := huff0.ReadTable(data, s)
-			if err != nil {
-				return fmt.Errorf("%w: huffman table at %d: %v", ErrCorrupt, off, err)
-			}
-			got, err := s2.Decoder().Decompress4X(dst[:0:n], rest)
-			if err != nil {
-				return fmt.Errorf("%w: huffman block at %d: %v", ErrCorrupt, off, err)
-			}
-			if len(got) != n {
-				return fmt.Errorf("%w: huffman block at %d: %d bytes, want %d", ErrCorrupt, off, len(got), n)
-			}
-			if n > 0 && &got[0] != &dst[0] {
-				copy(dst, got)
-			}
-		default:
-			return fmt.Errorf("%w: block at %d: unknown kind %d", ErrCorrupt, off, kind)
-		}
+// nextHuffBlock decodes the block at the start of src into dst (whose
+// length is the block's size) and returns the rest of src.
+func nextHuffBlock(dst, src []byte, s *huff0.Scratch) ([]byte, error) {
+	n := len(dst)
+	if len(src) < 5 {
+		return nil, fmt.Errorf("%w: huffman block: truncated", ErrCorrupt)
 	}
-	if len(src) != 0 {
-		return fmt.Errorf("%w: %d bytes after the last huffman block", ErrCorrupt, len(src))
+	kind, size := src[0], binary.LittleEndian.Uint32(src[1:5])
+	src = src[5:]
+	if uint64(size) > uint64(len(src)) {
+		return nil, fmt.Errorf("%w: huffman block: %d bytes declared, %d left", ErrCorrupt, size, len(src))
 	}
-	return nil
+	data, rest := src[:size], src[size:]
+	switch kind {
+	case huffStored:
+		if len(data) != n {
+			return nil, fmt.Errorf("%w: stored block: %d bytes, want %d", ErrCorrupt, len(data), n)
+		}
+		copy(dst, data)
+	case huffRLE:
+		if len(data) != 1 {
+			return nil, fmt.Errorf("%w: rle block: %d bytes", ErrCorrupt, len(data))
+		}
+		for i := range dst {
+			dst[i] = data[0]
+		}
+	case huffCoded:
+		s2, payload, err := huff0.ReadTable(data, s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: huffman table: %v", ErrCorrupt, err)
+		}
+		got, err := s2.Decoder().Decompress4X(dst[:0:n], payload)
+		if err != nil {
+			return nil, fmt.Errorf("%w: huffman block: %v", ErrCorrupt, err)
+		}
+		if len(got) != n {
+			return nil, fmt.Errorf("%w: huffman block: %d bytes, want %d", ErrCorrupt, len(got), n)
+		}
+		if n > 0 && &got[0] != &dst[0] {
+			copy(dst, got)
+		}
+	default:
+		return nil, fmt.Errorf("%w: huffman block: unknown kind %d", ErrCorrupt, kind)
+	}
+	return rest, nil
 }
