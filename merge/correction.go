@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -318,4 +317,3 @@ func (cr *correctionReader) finish() error {
 
 func (cr *correctionReader) close() { cr.zr.Close() }
 
-var errNoCorrection = errors.New("no correction")
