@@ -316,4 +316,3 @@ func (cr *correctionReader) finish() error {
 }
 
 func (cr *correctionReader) close() { cr.zr.Close() }
-
