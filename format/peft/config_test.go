@@ -189,10 +189,11 @@ func TestTargetModulesMatch(t *testing.T) {
 }
 
 func FuzzPEFTConfig(f *testing.F) {
-	root := testutil.SharedData(f, "adapters")
-	files, _ := filepath.Glob(filepath.Join(root, "*", ConfigFile))
-	more, _ := filepath.Glob(filepath.Join(root, "*", "*", ConfigFile))
-	for _, p := range append(files, more...) {
+	files, _ := filepath.Glob(filepath.Join(testutil.Testdata(f, "peft"), "*.json"))
+	if len(files) == 0 {
+		f.Fatal("no seed configs in testdata/peft")
+	}
+	for _, p := range files {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			f.Fatal(err)
@@ -225,4 +226,19 @@ func FuzzPEFTConfig(f *testing.F) {
 			c.TargetModules.Match(m)
 		}
 	})
+}
+
+// The committed seed configs are the real files: they must round-trip too.
+func TestSeedConfigsRoundTrip(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(testutil.Testdata(t, "peft"), "*.json"))
+	for _, p := range files {
+		b, _ := os.ReadFile(p)
+		c, err := ParseConfig(b)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if out, _ := c.Marshal(); !bytes.Equal(out, b) {
+			t.Errorf("%s: round trip differs", p)
+		}
+	}
 }
