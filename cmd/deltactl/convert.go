@@ -36,8 +36,8 @@ and refuses anything else: nothing in the file is ever executed.`,
 			var opt convert.Options
 			if dtype != "" {
 				dt, err := format.ParseDType(strings.ToUpper(dtype))
-				if err != nil {
-					return usagef("--dtype: %v", err)
+				if err != nil || (dt != format.F32 && dt != format.F16 && dt != format.BF16) {
+					return usagef("--dtype %q: want F32, F16 or BF16", dtype)
 				}
 				opt.DType = dt
 			}
