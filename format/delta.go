@@ -31,7 +31,8 @@ type LoRA struct {
 	// (Embedding true) A is [r, num_embeddings] and B is [dim, r], and the
 	// update of the [num_embeddings, dim] table is (B @ A)^T.
 	A, B *Tensor
-	// Bias is PEFT's lora_B.bias ([out]); it is added to the base bias.
+	// Bias is PEFT's lora_B.bias ([out]); like the weight update it is
+	// scaled: bias' = bias + Scale * Bias (PEFT lora_bias=True).
 	Bias *Tensor
 	// Scale is the resolved factor: alpha/r, alpha/sqrt(r) for rsLoRA,
 	// with rank_pattern/alpha_pattern applied.
