@@ -166,3 +166,30 @@ func BenchmarkRepush(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFSPushPull: push (fresh registry, no cache) and pull through a
+// folder registry, separating codec and hashing costs from the network.
+func BenchmarkFSPushPull(b *testing.B) {
+	size := benchBytes(b)
+	dir := benchModel(b, size)
+	ctx := context.Background()
+	var tPush, tPull time.Duration
+	b.SetBytes(size)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r := newReg(b, storetest.NewFS(b), DefaultChunkSize)
+		r.opt.NoCache = true
+		t0 := time.Now()
+		if _, err := r.Push(ctx, "bench/model:v1", dir, PushOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		tPush += time.Since(t0)
+		t0 = time.Now()
+		if _, err := r.Pull(ctx, "bench/model:v1", filepath.Join(b.TempDir(), "o")); err != nil {
+			b.Fatal(err)
+		}
+		tPull += time.Since(t0)
+	}
+	b.ReportMetric(float64(size)*float64(b.N)/tPush.Seconds()/1e6, "push_MB/s")
+	b.ReportMetric(float64(size)*float64(b.N)/tPull.Seconds()/1e6, "pull_MB/s")
+}

@@ -58,20 +58,23 @@ func (r *Registry) putBlob(ctx context.Context, d digest.Digest, raw []byte, ele
 
 // getBlob reads, decodes and re-hashes blob d. A blob whose decoded bytes do
 // not hash to d is reported as ErrCorrupt, never returned.
-func (r *Registry) getBlob(ctx context.Context, d digest.Digest) ([]byte, error) {
-	return r.getBlobDepth(ctx, d, 0)
+// sizeHint is the expected decoded size (from the manifest; -1 if unknown),
+// used to size the read buffer.
+func (r *Registry) getBlob(ctx context.Context, d digest.Digest, sizeHint int64) ([]byte, error) {
+	return r.getBlobDepth(ctx, d, sizeHint, 0)
 }
 
-func (r *Registry) getBlobDepth(ctx context.Context, d digest.Digest, depth int) ([]byte, error) {
+func (r *Registry) getBlobDepth(ctx context.Context, d digest.Digest, sizeHint int64, depth int) ([]byte, error) {
 	if depth > maxBaseDepth {
 		return nil, fmt.Errorf("blob %s: %w: XOR base chain deeper than %d", d, ErrCorrupt, maxBaseDepth)
 	}
-	frame, err := r.readAll(ctx, blobKey(d))
+	frame, err := r.readFrame(ctx, d, sizeHint)
 	if err != nil {
 		return nil, fmt.Errorf("blob %s: %w", d, err)
 	}
 	raw, err := r.codec.Decode(frame, func(bd digest.Digest) ([]byte, error) {
-		b, err := r.getBlobDepth(ctx, bd, depth+1)
+		// An XOR base has the same decoded length as the blob.
+		b, err := r.getBlobDepth(ctx, bd, sizeHint, depth+1)
 		if err != nil {
 			return nil, fmt.Errorf("xor base: %w", err)
 		}
@@ -87,6 +90,25 @@ func (r *Registry) getBlobDepth(ctx context.Context, d digest.Digest, depth int)
 		return nil, fmt.Errorf("blob %s: %w: decoded bytes hash to %s", d, ErrCorrupt, got)
 	}
 	return raw, nil
+}
+
+// readFrame reads a whole blob frame into a buffer sized up front for the
+// largest frame of a sizeHint-byte blob (a raw frame: header plus bytes):
+// io.ReadAll would grow it by doubling, copying a 64 MiB frame several times.
+func (r *Registry) readFrame(ctx context.Context, d digest.Digest, sizeHint int64) ([]byte, error) {
+	rc, err := r.b.Get(ctx, blobKey(d), 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	if sizeHint < 0 || sizeHint > r.opt.ChunkSize {
+		sizeHint = 0 // unknown: let the buffer grow
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, sizeHint+frameHeaderMax+bytes.MinRead))
+	if _, err := buf.ReadFrom(rc); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // blobBase returns the XOR base a stored blob's frame depends on, or "".

@@ -103,7 +103,7 @@ func (r *Registry) Pull(ctx context.Context, ref, dir string) (res *PullResult, 
 	mt := newMeter(r.opt.Progress, StageDownload, m.LogicalSize())
 	err = runPool(ctx, r.opt.Workers, len(jobs), func(ctx context.Context, i int) error {
 		j := jobs[i]
-		raw, err := r.getBlob(ctx, j.c.Digest)
+		raw, err := r.getBlob(ctx, j.c.Digest, j.c.Size)
 		if err != nil {
 			return err
 		}

@@ -296,7 +296,7 @@ func (p *pusher) do(ctx context.Context, j *pushJob) error {
 	}
 	var baseRaw []byte
 	if j.xorBase != "" && j.xorBase != d {
-		if baseRaw, err = p.r.getBlob(ctx, j.xorBase); err != nil {
+		if baseRaw, err = p.r.getBlob(ctx, j.xorBase, j.size); err != nil {
 			return fmt.Errorf("%s: base chunk for XOR: %w", j.file, err)
 		}
 	}

@@ -74,10 +74,12 @@ func (r *Registry) Verify(ctx context.Context, refs []string) (*VerifyResult, er
 	var mu sync.Mutex
 	err := runPool(ctx, r.opt.Workers, len(todo), func(ctx context.Context, i int) error {
 		d := todo[i]
-		raw, err := r.getBlob(ctx, d)
+		mu.Lock()
+		n := g.blobs[d]
+		mu.Unlock()
+		raw, err := r.getBlob(ctx, d, n.size)
 		mu.Lock()
 		defer mu.Unlock()
-		n := g.blobs[d]
 		switch {
 		case err == nil && n.size >= 0 && int64(len(raw)) != n.size:
 			g.problem(blobKey(d), fmt.Sprintf("corrupt blob: %d bytes, manifest says %d", len(raw), n.size))

@@ -123,17 +123,17 @@ func TestRegistryCLI(t *testing.T) {
 	// rm then gc frees the bytes once no ref is left.
 	cliJSON(t, 0, nil, "rm", R, "tiny/gpt2:v1")
 	cliJSON(t, 0, nil, "rm", R, "tiny/gpt2:prod")
-	var gc map[string]float64
+	var gc map[string]any
 	cliJSON(t, 0, &gc, "gc", R, "--dry-run", "--grace", "0s")
-	if gc["deleted_blobs"] == 0 {
+	if gc["deleted_blobs"] == 0.0 {
 		t.Fatalf("gc dry run %v", gc)
 	}
 	cliJSON(t, 0, &gc, "gc", R)
-	if gc["deleted_blobs"] != 0 {
+	if gc["deleted_blobs"] != 0.0 {
 		t.Fatalf("gc within default grace deleted %v", gc)
 	}
 	cliJSON(t, 0, &gc, "gc", R, "--grace=0s")
-	if gc["deleted_blobs"] == 0 || gc["deleted_bytes"] == 0 {
+	if gc["deleted_blobs"] == 0.0 || gc["deleted_bytes"] == 0.0 {
 		t.Fatalf("gc %v", gc)
 	}
 
