@@ -90,7 +90,7 @@ start() {
 	access=$(randhex 10)
 	secret=$(randhex 20)
 	for _ in 1 2 3 4 5; do
-		port=$((20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000))
+		port=$((10000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 22000)) # below the ephemeral range
 		port_free "$port" || continue
 		# Keys go through the environment, not argv, so `ps` does not show them.
 		ROOT_ACCESS_KEY_ID=$access ROOT_SECRET_ACCESS_KEY=$secret \
@@ -111,7 +111,7 @@ ENV
 				echo "s3server: versitygw $VERSION on http://127.0.0.1:$port (pid $pid), env in $dir/env" >&2
 				return 0
 			fi
-			ours "$pid" || break
+			kill -0 "$pid" 2>/dev/null || break # exited (e.g. the port was taken)
 			sleep 0.2
 		done
 		kill "$pid" 2>/dev/null || true
