@@ -202,7 +202,8 @@ func (c *Codec) rawFrame(raw []byte) []byte {
 
 func (c *Codec) encodeAs(enc *zstd.Encoder, h Header, raw, base []byte) ([]byte, error) {
 	h.RawLen = int64(len(raw))
-	f := appendHeader(nil, h)
+	// Room for the worst case (every plane stored) so appends never regrow.
+	f := appendHeader(make([]byte, 0, fixedHeaderLen+len(h.BaseDigest)+len(raw)+9*MaxElemSize+64), h)
 	switch h.Encoding {
 	case Zstd:
 		return enc.EncodeAll(raw, f), nil

@@ -39,10 +39,13 @@ func (c *Codec) appendPlanes(enc *zstd.Encoder, f, src []byte, h Header) []byte 
 	splitPlanes(planes, src, e, h.Rotated)
 	s := c.huff.Get().(*huff0.Scratch)
 	defer c.huff.Put(s)
-	var hf, z []byte
+	var z []byte
 	for _, p := range planes {
-		hf = appendHuff(hf[:0], p, s)
-		mode, best := byte(planeHuff), hf
+		// Huffman straight into f; the length is patched in afterwards.
+		rec := len(f)
+		f = append(f, planeHuff, 0, 0, 0, 0, 0, 0, 0, 0)
+		f = appendHuff(f, p, s)
+		best := len(f) - rec - 9
 		tryZstd := true
 		if len(p) > zstdProbe {
 			zs := enc.EncodeAll(p[:zstdProbe], z[:0])
@@ -51,19 +54,18 @@ func (c *Codec) appendPlanes(enc *zstd.Encoder, f, src []byte, h Header) []byte 
 		}
 		if tryZstd {
 			z = enc.EncodeAll(p, z[:0])
-			if len(z) < len(best) {
-				mode, best = planeZstd, z
+			if len(z) < best {
+				f = append(f[:rec], planeZstd, 0, 0, 0, 0, 0, 0, 0, 0)
+				f = append(f, z...)
+				best = len(z)
 			}
 		}
-		if n > 0 && len(best) < len(p)-len(p)/64 {
-			f = append(f, mode)
-			f = binary.LittleEndian.AppendUint64(f, uint64(len(best)))
-			f = append(f, best...)
-		} else {
-			f = append(f, planeStored)
-			f = binary.LittleEndian.AppendUint64(f, uint64(len(p)))
+		if n == 0 || best >= len(p)-len(p)/64 {
+			f = append(f[:rec], planeStored, 0, 0, 0, 0, 0, 0, 0, 0)
 			f = append(f, p...)
+			best = len(p)
 		}
+		binary.LittleEndian.PutUint64(f[rec+1:], uint64(best))
 	}
 	return append(f, src[n*e:]...)
 }

@@ -21,7 +21,17 @@ func splitPlanes(planes [][]byte, src []byte, e int, rot bool) {
 	switch {
 	case rot && e == 2:
 		p0, p1 := planes[0][:n], planes[1][:n]
-		for j := range p0 {
+		j := 0
+		// Four elements per step: rotate each 16-bit lane of a 64-bit word.
+		for ; j+4 <= n; j += 4 {
+			v := binary.LittleEndian.Uint64(src[2*j:])
+			v = (v<<1)&0xfffefffefffefffe | (v>>15)&0x0001000100010001
+			lo := v & 0x00ff00ff00ff00ff
+			hi := (v >> 8) & 0x00ff00ff00ff00ff
+			binary.LittleEndian.PutUint32(p0[j:], uint32(pack16(lo)))
+			binary.LittleEndian.PutUint32(p1[j:], uint32(pack16(hi)))
+		}
+		for ; j < n; j++ {
 			v := bits.RotateLeft16(binary.LittleEndian.Uint16(src[2*j:]), 1)
 			p0[j], p1[j] = byte(v), byte(v>>8)
 		}
@@ -60,7 +70,15 @@ func joinPlanes(dst []byte, planes [][]byte, e int, rot bool) {
 	switch {
 	case rot && e == 2:
 		p0, p1 := planes[0][:n], planes[1][:n]
-		for j := range p0 {
+		j := 0
+		for ; j+4 <= n; j += 4 {
+			lo := spread16(uint64(binary.LittleEndian.Uint32(p0[j:])))
+			hi := spread16(uint64(binary.LittleEndian.Uint32(p1[j:])))
+			v := lo | hi<<8
+			v = (v>>1)&0x7fff7fff7fff7fff | (v<<15)&0x8000800080008000
+			binary.LittleEndian.PutUint64(dst[2*j:], v)
+		}
+		for ; j < n; j++ {
 			v := uint16(p0[j]) | uint16(p1[j])<<8
 			binary.LittleEndian.PutUint16(dst[2*j:], bits.RotateLeft16(v, -1))
 		}
@@ -91,6 +109,20 @@ func joinPlanes(dst []byte, planes [][]byte, e int, rot bool) {
 			}
 		}
 	}
+}
+
+// pack16 gathers the low byte of each 16-bit lane of v (whose high bytes
+// are zero) into the low 32 bits.
+func pack16(v uint64) uint64 {
+	v = (v | v>>8) & 0x0000ffff0000ffff
+	return (v | v>>16) & 0xffffffff
+}
+
+// spread16 is the inverse of pack16: byte i of the low 32 bits goes to the
+// low byte of 16-bit lane i.
+func spread16(v uint64) uint64 {
+	v = (v | v<<16) & 0x0000ffff0000ffff
+	return (v | v<<8) & 0x00ff00ff00ff00ff
 }
 
 // xorInto sets dst[i] = a[i] ^ b[i]; all three have the same length.
