@@ -24,8 +24,9 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 // Work is split over blocks of rows or columns of C only, never over K, and
 // every element of C is computed by the same sequence of operations in
 // whichever tile and thread computes it. The result is therefore
-// bit-identical for every thread count (on a given kernel path: the
-// assembly paths use fused multiply-adds, the pure-Go path may not).
+// bit-identical for every thread count, and between the AVX2 and AVX-512
+// paths (both sum each K block as a chain of fused multiply-adds in the
+// same order); the pure-Go path rounds differently.
 func SgemmThreads(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if err := checkSgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc); err != nil {
 		panic(err)
@@ -37,7 +38,13 @@ func SgemmThreads(threads int, transA, transB bool, m, n, k int, alpha float32, 
 	if k == 0 || alpha == 0 {
 		return
 	}
-	sgemm(gemmKernelFor(Selected()), threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc)
+	kern := gemmKernelFor(Selected())
+	if kern.path == AVX512 && n <= 32 {
+		// Narrow C would waste most of a 64-wide tile; the 32-wide
+		// kernel computes the same bits (same FMA chain, same blocking).
+		kern = &kernNarrow
+	}
+	sgemm(kern, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc)
 }
 
 func checkSgemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) error {
@@ -91,15 +98,17 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 	}
 }
 
-// sgemm is the packed driver: C += alpha*op(A)*op(B).
+// sgemm is the driver: C += alpha*op(A)*op(B).
 //
-// Both operands are packed once into micro-panel order (A: ceil(m/mr)
-// panels of [k][mr], B: ceil(n/nr) panels of [k][nr], zero-padded), the
-// packing split over threads. Then each thread owns a range of C rows (or
-// columns, when C is short and wide), aligned to the tile grid, and walks
-// it BLIS-style: N blocks of nc columns (the B block, kc x nc, stays in
-// L2), K blocks of kc, then row panels (the A micro-panel, kc x mr, stays
-// in L1) and column panels. K blocks are the same for every thread count.
+// op(B) is packed once into ceil(n/nr) zero-padded [k][nr] panels, the
+// packing split over threads; A is read in place through strides (BLIS
+// "sup" style), which spares a copy of A through memory and makes skinny
+// products (a big matrix times a few columns) run at memory speed. Then
+// each thread owns a range of C rows (or columns, when C is short and
+// wide), aligned to the tile grid, and walks it: N blocks of nc columns
+// (the kc x nc slice of packed B stays in L2), K blocks of kc, row panels
+// (the mr x kc slice of A stays in L1), column panels. K blocks are the
+// same for every thread count.
 func sgemm(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	mr, nr := kern.mr, kern.nr
 	mp := (m + mr - 1) / mr
@@ -119,18 +128,14 @@ func sgemm(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alph
 		threads = min(threads, np)
 	}
 
-	bufA := getBuf(mp * mr * k)
+	// A is read in place by the micro-kernels (only a partial last row
+	// panel is copied); B is packed once into [k][nr] panels.
 	bufB := getBuf(np * nr * k)
-	defer putBuf(bufA)
 	defer putBuf(bufB)
-	pa, pb := *bufA, *bufB
+	pb := *bufB
 
 	parallelFor(threads, func(t int) {
-		lo, hi := splitAligned(mp, 1, threads, t)
-		for p := lo; p < hi; p++ {
-			packA(pa[p*mr*k:(p+1)*mr*k], transA, a, lda, p*mr, min(mr, m-p*mr), k, mr)
-		}
-		lo, hi = splitAligned(np, 1, threads, t)
+		lo, hi := splitAligned(np, 1, threads, t)
 		for p := lo; p < hi; p++ {
 			packB(pb[p*nr*k:(p+1)*nr*k], transB, b, ldb, p*nr, min(nr, n-p*nr), k, nr)
 		}
@@ -143,56 +148,122 @@ func sgemm(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alph
 		} else {
 			q0, q1 = splitAligned(np, 1, threads, t)
 		}
-		gemmBlock(kern, m, n, k, alpha, pa, pb, c, ldc, p0, p1, q0, q1)
+		src := aSource{trans: transA, a: a, lda: lda}
+		gemmBlock(kern, m, n, k, alpha, &src, pb, c, ldc, p0, p1, q0, q1)
 	})
 }
 
+// aSource is op(A) as the caller stored it.
+type aSource struct {
+	trans bool
+	a     []float32
+	lda   int
+}
+
 // gemmBlock runs the tiles of row panels [p0,p1) x column panels [q0,q1).
-func gemmBlock(kern *gemmKernel, m, n, k int, alpha float32, pa, pb, c []float32, ldc, p0, p1, q0, q1 int) {
-	mr, nr := kern.mr, kern.nr
-	var tmp [6 * 64]float32 // edge tile, big enough for every kernel
-	qn := max(1, kern.nc/nr)
+// The micro-kernels read A where it is, through strides; only a row panel
+// that runs past the last row of A is copied, zero-padded, into a small
+// packed buffer, so no tile reads outside A.
+//
+// Loop order: with several N blocks, K blocks sit outside the row panels
+// so each kc x nc slice of packed B is reused from L2 by every panel. With
+// one N block (C a few columns wide) B is small enough to stay in L2
+// anyway, and the row panels go outside so each panel's rows of A are
+// read start to end, the stream the hardware prefetcher follows best.
+// Either way every element sees the same K blocks in the same order.
+func gemmBlock(kern *gemmKernel, m, n, k int, alpha float32, src *aSource, pb, c []float32, ldc, p0, p1, q0, q1 int) {
+	g := gemmTiles{kern: kern, m: m, n: n, k: k, alpha: alpha, src: src, pb: pb, c: c, ldc: ldc}
+	g.rs, g.cs = src.lda, 1
+	if src.trans {
+		g.rs, g.cs = 1, src.lda
+	}
+	qn := max(1, kern.nc/kern.nr)
+	if q1-q0 <= qn {
+		for p := p0; p < p1; p++ {
+			for pc := 0; pc < k; pc += kern.kc {
+				g.run(p, pc, q0, q1)
+			}
+		}
+		return
+	}
 	for qc := q0; qc < q1; qc += qn {
 		qe := min(qc+qn, q1)
 		for pc := 0; pc < k; pc += kern.kc {
-			kc := min(kern.kc, k-pc)
 			for p := p0; p < p1; p++ {
-				ap := &pa[p*mr*k+pc*mr]
-				i0 := p * mr
-				rows := min(mr, m-i0)
-				for q := qc; q < qe; q++ {
-					bp := &pb[q*nr*k+pc*nr]
-					j0 := q * nr
-					cols := min(nr, n-j0)
-					if rows == mr && cols == nr {
-						kern.fn(kc, ap, bp, &c[i0*ldc+j0], ldc, alpha, 1)
-						continue
-					}
-					// Edge tile: run the same kernel on a copy so the
-					// arithmetic per element is exactly that of a full tile.
-					for i := 0; i < rows; i++ {
-						copy(tmp[i*nr:i*nr+cols], c[(i0+i)*ldc+j0:(i0+i)*ldc+j0+cols])
-					}
-					kern.fn(kc, ap, bp, &tmp[0], nr, alpha, 1)
-					for i := 0; i < rows; i++ {
-						copy(c[(i0+i)*ldc+j0:(i0+i)*ldc+j0+cols], tmp[i*nr:i*nr+cols])
-					}
-				}
+				g.run(p, pc, qc, qe)
 			}
 		}
 	}
 }
 
-// packA writes rows [i0,i0+rows) of op(A) (all k columns) as one [k][mr]
-// panel, zero-padding rows beyond the matrix.
-func packA(dst []float32, trans bool, a []float32, lda, i0, rows, k, mr int) {
+// gemmTiles is the state of one thread's share of a product.
+type gemmTiles struct {
+	kern   *gemmKernel
+	m, n   int
+	k      int
+	alpha  float32
+	src    *aSource
+	rs, cs int
+	pb, c  []float32
+	ldc    int
+	tmp    [6 * 64]float32 // edge tile, big enough for every kernel
+	edgeA  []float32
+}
+
+// run computes the K block starting at pc of the tiles of row panel p and
+// column panels [q0,q1).
+func (g *gemmTiles) run(p, pc, q0, q1 int) {
+	kern := g.kern
+	mr, nr := kern.mr, kern.nr
+	kc := min(kern.kc, g.k-pc)
+	i0 := p * mr
+	rows := min(mr, g.m-i0)
+	var ap *float32
+	rs, cs := g.rs, g.cs
+	switch {
+	case rows < mr:
+		if g.edgeA == nil {
+			g.edgeA = make([]float32, mr*kern.kc)
+		}
+		packA(g.edgeA, g.src.trans, g.src.a, g.src.lda, i0, rows, pc, kc, mr)
+		ap, rs, cs = &g.edgeA[0], 1, mr
+	case g.src.trans:
+		ap = &g.src.a[pc*g.src.lda+i0]
+	default:
+		ap = &g.src.a[i0*g.src.lda+pc]
+	}
+	c, ldc := g.c, g.ldc
+	for q := q0; q < q1; q++ {
+		bp := &g.pb[q*nr*g.k+pc*nr]
+		j0 := q * nr
+		cols := min(nr, g.n-j0)
+		if rows == mr && cols == nr {
+			kern.fn(kc, ap, bp, &c[i0*ldc+j0], ldc, g.alpha, 1, rs, cs)
+			continue
+		}
+		// Edge tile: run the same kernel on a copy so the arithmetic per
+		// element is exactly that of a full tile.
+		tmp := g.tmp[:]
+		for i := 0; i < rows; i++ {
+			copy(tmp[i*nr:i*nr+cols], c[(i0+i)*ldc+j0:(i0+i)*ldc+j0+cols])
+		}
+		kern.fn(kc, ap, bp, &tmp[0], nr, g.alpha, 1, rs, cs)
+		for i := 0; i < rows; i++ {
+			copy(c[(i0+i)*ldc+j0:(i0+i)*ldc+j0+cols], tmp[i*nr:i*nr+cols])
+		}
+	}
+}
+
+// packA writes rows [i0,i0+rows) and columns [p0,p0+kc) of op(A) as one
+// [kc][mr] panel, zero-padding rows beyond the matrix.
+func packA(dst []float32, trans bool, a []float32, lda, i0, rows, p0, kc, mr int) {
 	if rows < mr {
-		clear(dst)
+		clear(dst[:kc*mr])
 	}
 	if !trans {
 		// A[i][p] at a[i*lda+p]: read rows sequentially, write strided.
 		for i := 0; i < rows; i++ {
-			row := a[(i0+i)*lda : (i0+i)*lda+k]
+			row := a[(i0+i)*lda+p0 : (i0+i)*lda+p0+kc]
 			for p, v := range row {
 				dst[p*mr+i] = v
 			}
@@ -200,8 +271,8 @@ func packA(dst []float32, trans bool, a []float32, lda, i0, rows, k, mr int) {
 		return
 	}
 	// op(A)[i][p] = a[p*lda+i]: each p contributes a contiguous run.
-	for p := 0; p < k; p++ {
-		copy(dst[p*mr:p*mr+rows], a[p*lda+i0:p*lda+i0+rows])
+	for p := 0; p < kc; p++ {
+		copy(dst[p*mr:p*mr+rows], a[(p0+p)*lda+i0:(p0+p)*lda+i0+rows])
 	}
 }
 

@@ -5,10 +5,10 @@ package kernels
 // Assembly kernels; see gemm_amd64.s and merge_amd64.s for their contracts.
 
 //go:noescape
-func gemmKern6x64AVX512(k int, a, b, c *float32, ldc int, alpha float32, mode int)
+func gemmKern6x64AVX512(k int, a, b, c *float32, ldc int, alpha float32, mode, rs, cs int)
 
 //go:noescape
-func gemmKern6x16AVX2(k int, a, b, c *float32, ldc int, alpha float32, mode int)
+func gemmKern6x16AVX2(k int, a, b, c *float32, ldc int, alpha float32, mode, rs, cs int)
 
 //go:noescape
 func mergeAddF32AVX2(dst, src *byte, d *float32, n int)
@@ -33,3 +33,6 @@ func mergeKern6x64BF16AVX512(k int, a, b *float32, dst, src *byte, ldw int)
 
 //go:noescape
 func mergeKern6x64F16AVX512(k int, a, b *float32, dst, src *byte, ldw int)
+
+//go:noescape
+func gemmKern6x32AVX512(k int, a, b, c *float32, ldc int, alpha float32, mode, rs, cs int)

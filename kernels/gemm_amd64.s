@@ -4,21 +4,29 @@
 
 // GEMM micro-kernels. Each computes one MR x NR tile of C from packed panels:
 //
-//	acc[i][j] = sum over p in [0,k) of a[p*MR+i] * b[p*NR+j]
+//	acc[i][j] = sum over p in [0,k) of a[i*rs+p*cs] * b[p*NR+j]
 //
+// (a packed panel has rs = 1, cs = MR; an unpacked row-major A has rs =
+// lda, cs = 1; a transposed one rs = 1, cs = lda; rs and cs in floats)
 // as a chain of fused multiply-adds starting from +0, p in increasing order
 // (so every element is bit-identical whatever tile or thread computes it).
 // Then, mode 0 stores acc into C; mode 1 stores fma(alpha, acc, C) into C.
 // C rows are ldc floats apart; a tile never reads or writes outside MR x NR.
 
-// func gemmKern6x64AVX512(k int, a, b, c *float32, ldc int, alpha float32, mode int)
-TEXT ·gemmKern6x64AVX512(SB), NOSPLIT, $0-56
+// func gemmKern6x64AVX512(k int, a, b, c *float32, ldc int, alpha float32, mode, rs, cs int)
+TEXT ·gemmKern6x64AVX512(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
 	MOVQ c+24(FP), DI
 	MOVQ ldc+32(FP), DX
 	SHLQ $2, DX
+	MOVQ rs+56(FP), R8
+	SHLQ $2, R8
+	LEAQ (R8)(R8*2), R9
+	LEAQ (R8)(R8*4), R10
+	MOVQ cs+64(FP), R11
+	SHLQ $2, R11
 
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -56,7 +64,7 @@ g512loop:
 	PREFETCHT0 1024(BX)
 
 	VBROADCASTSS 0(AX), Z28
-	VBROADCASTSS 4(AX), Z29
+	VBROADCASTSS (AX)(R8*1), Z29
 	VFMADD231PS  Z24, Z28, Z0
 	VFMADD231PS  Z25, Z28, Z1
 	VFMADD231PS  Z26, Z28, Z2
@@ -66,8 +74,8 @@ g512loop:
 	VFMADD231PS  Z26, Z29, Z6
 	VFMADD231PS  Z27, Z29, Z7
 
-	VBROADCASTSS 8(AX), Z30
-	VBROADCASTSS 12(AX), Z31
+	VBROADCASTSS (AX)(R8*2), Z30
+	VBROADCASTSS (AX)(R9*1), Z31
 	VFMADD231PS  Z24, Z30, Z8
 	VFMADD231PS  Z25, Z30, Z9
 	VFMADD231PS  Z26, Z30, Z10
@@ -77,8 +85,8 @@ g512loop:
 	VFMADD231PS  Z26, Z31, Z14
 	VFMADD231PS  Z27, Z31, Z15
 
-	VBROADCASTSS 16(AX), Z28
-	VBROADCASTSS 20(AX), Z29
+	VBROADCASTSS (AX)(R8*4), Z28
+	VBROADCASTSS (AX)(R10*1), Z29
 	VFMADD231PS  Z24, Z28, Z16
 	VFMADD231PS  Z25, Z28, Z17
 	VFMADD231PS  Z26, Z28, Z18
@@ -88,7 +96,7 @@ g512loop:
 	VFMADD231PS  Z26, Z29, Z22
 	VFMADD231PS  Z27, Z29, Z23
 
-	ADDQ $24, AX
+	ADDQ R11, AX
 	ADDQ $256, BX
 	DECQ CX
 	JNZ  g512loop
@@ -188,14 +196,20 @@ g512plain:
 	VZEROUPPER
 	RET
 
-// func gemmKern6x16AVX2(k int, a, b, c *float32, ldc int, alpha float32, mode int)
-TEXT ·gemmKern6x16AVX2(SB), NOSPLIT, $0-56
+// func gemmKern6x16AVX2(k int, a, b, c *float32, ldc int, alpha float32, mode, rs, cs int)
+TEXT ·gemmKern6x16AVX2(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
 	MOVQ c+24(FP), DI
 	MOVQ ldc+32(FP), DX
 	SHLQ $2, DX
+	MOVQ rs+56(FP), R8
+	SHLQ $2, R8
+	LEAQ (R8)(R8*2), R9
+	LEAQ (R8)(R8*4), R10
+	MOVQ cs+64(FP), R11
+	SHLQ $2, R11
 
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
@@ -217,24 +231,24 @@ g256loop:
 	VMOVUPS      0(BX), Y12
 	VMOVUPS      32(BX), Y13
 	VBROADCASTSS 0(AX), Y14
-	VBROADCASTSS 4(AX), Y15
+	VBROADCASTSS (AX)(R8*1), Y15
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y1
 	VFMADD231PS  Y12, Y15, Y2
 	VFMADD231PS  Y13, Y15, Y3
-	VBROADCASTSS 8(AX), Y14
-	VBROADCASTSS 12(AX), Y15
+	VBROADCASTSS (AX)(R8*2), Y14
+	VBROADCASTSS (AX)(R9*1), Y15
 	VFMADD231PS  Y12, Y14, Y4
 	VFMADD231PS  Y13, Y14, Y5
 	VFMADD231PS  Y12, Y15, Y6
 	VFMADD231PS  Y13, Y15, Y7
-	VBROADCASTSS 16(AX), Y14
-	VBROADCASTSS 20(AX), Y15
+	VBROADCASTSS (AX)(R8*4), Y14
+	VBROADCASTSS (AX)(R10*1), Y15
 	VFMADD231PS  Y12, Y14, Y8
 	VFMADD231PS  Y13, Y14, Y9
 	VFMADD231PS  Y12, Y15, Y10
 	VFMADD231PS  Y13, Y15, Y11
-	ADDQ         $24, AX
+	ADDQ         R11, AX
 	ADDQ         $64, BX
 	DECQ         CX
 	JNZ          g256loop
@@ -295,5 +309,119 @@ g256plain:
 	ADDQ    DX, DI
 	VMOVUPS Y10, 0(DI)
 	VMOVUPS Y11, 32(DI)
+	VZEROUPPER
+	RET
+
+
+// func gemmKern6x32AVX512(k int, a, b, c *float32, ldc int, alpha float32, mode, rs, cs int)
+// A 6x32 tile for narrow C (few columns), same contract as above. Six
+// rows of A keep within the L1 associativity even when lda is a multiple
+// of 4 KiB, which rules out taller tiles that read A in place.
+TEXT ·gemmKern6x32AVX512(SB), NOSPLIT, $0-72
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), DX
+	SHLQ $2, DX
+	MOVQ rs+56(FP), R8
+	SHLQ $2, R8
+	LEAQ (R8)(R8*2), R9
+	LEAQ (R8)(R8*4), R10
+	MOVQ cs+64(FP), R11
+	SHLQ $2, R11
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	TESTQ CX, CX
+	JZ    g632store
+g632loop:
+	VMOVUPS (BX), Z12
+	VMOVUPS 64(BX), Z13
+	VBROADCASTSS 0(AX), Z14
+	VBROADCASTSS (AX)(R8*1), Z15
+	VBROADCASTSS (AX)(R8*2), Z16
+	VBROADCASTSS (AX)(R9*1), Z17
+	VBROADCASTSS (AX)(R8*4), Z18
+	VBROADCASTSS (AX)(R10*1), Z19
+	VFMADD231PS Z12, Z14, Z0
+	VFMADD231PS Z13, Z14, Z1
+	VFMADD231PS Z12, Z15, Z2
+	VFMADD231PS Z13, Z15, Z3
+	VFMADD231PS Z12, Z16, Z4
+	VFMADD231PS Z13, Z16, Z5
+	VFMADD231PS Z12, Z17, Z6
+	VFMADD231PS Z13, Z17, Z7
+	VFMADD231PS Z12, Z18, Z8
+	VFMADD231PS Z13, Z18, Z9
+	VFMADD231PS Z12, Z19, Z10
+	VFMADD231PS Z13, Z19, Z11
+	ADDQ R11, AX
+	ADDQ $128, BX
+	DECQ CX
+	JNZ  g632loop
+g632store:
+	MOVQ  mode+48(FP), CX
+	TESTQ CX, CX
+	JZ    g632plain
+	VBROADCASTSS alpha+40(FP), Z14
+	VFMADD213PS 0(DI), Z14, Z0
+	VMOVUPS Z0, 0(DI)
+	VFMADD213PS 64(DI), Z14, Z1
+	VMOVUPS Z1, 64(DI)
+	ADDQ DX, DI
+	VFMADD213PS 0(DI), Z14, Z2
+	VMOVUPS Z2, 0(DI)
+	VFMADD213PS 64(DI), Z14, Z3
+	VMOVUPS Z3, 64(DI)
+	ADDQ DX, DI
+	VFMADD213PS 0(DI), Z14, Z4
+	VMOVUPS Z4, 0(DI)
+	VFMADD213PS 64(DI), Z14, Z5
+	VMOVUPS Z5, 64(DI)
+	ADDQ DX, DI
+	VFMADD213PS 0(DI), Z14, Z6
+	VMOVUPS Z6, 0(DI)
+	VFMADD213PS 64(DI), Z14, Z7
+	VMOVUPS Z7, 64(DI)
+	ADDQ DX, DI
+	VFMADD213PS 0(DI), Z14, Z8
+	VMOVUPS Z8, 0(DI)
+	VFMADD213PS 64(DI), Z14, Z9
+	VMOVUPS Z9, 64(DI)
+	ADDQ DX, DI
+	VFMADD213PS 0(DI), Z14, Z10
+	VMOVUPS Z10, 0(DI)
+	VFMADD213PS 64(DI), Z14, Z11
+	VMOVUPS Z11, 64(DI)
+	VZEROUPPER
+	RET
+g632plain:
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS Z1, 64(DI)
+	ADDQ DX, DI
+	VMOVUPS Z2, 0(DI)
+	VMOVUPS Z3, 64(DI)
+	ADDQ DX, DI
+	VMOVUPS Z4, 0(DI)
+	VMOVUPS Z5, 64(DI)
+	ADDQ DX, DI
+	VMOVUPS Z6, 0(DI)
+	VMOVUPS Z7, 64(DI)
+	ADDQ DX, DI
+	VMOVUPS Z8, 0(DI)
+	VMOVUPS Z9, 64(DI)
+	ADDQ DX, DI
+	VMOVUPS Z10, 0(DI)
+	VMOVUPS Z11, 64(DI)
 	VZEROUPPER
 	RET

@@ -7,20 +7,25 @@ import (
 
 // gemmKernel describes one micro-kernel and the blocking that suits it.
 //
-// fn computes an mr x nr tile from packed panels a ([k][mr]) and b
-// ([k][nr]): acc = sum_p a[p][i]*b[p][j] as a chain of fused multiply-adds
-// from +0 in increasing p; mode 0 stores acc into c, mode 1 stores
-// fma(alpha, acc, c). Rows of c are ldc floats apart.
+// fn computes an mr x nr tile from an A panel (element (i, p) at
+// a[i*rs+p*cs]: packed [k][mr] is rs=1, cs=mr; row-major A is rs=lda,
+// cs=1; transposed A is rs=1, cs=lda) and a packed B panel b ([k][nr]):
+// acc = sum_p a(i,p)*b[p][j] as a chain of fused multiply-adds from +0 in
+// increasing p; mode 0 stores acc into c, mode 1 stores fma(alpha, acc, c).
+// Rows of c are ldc floats apart.
 type gemmKernel struct {
 	path   Path
 	mr, nr int
 	kc, nc int // K block (panel slice kept in L1/L2) and N block (B block in L2)
-	fn     func(k int, a, b, c *float32, ldc int, alpha float32, mode int)
+	fn     func(k int, a, b, c *float32, ldc int, alpha float32, mode, rs, cs int)
 }
 
 var (
-	kernAVX512  = gemmKernel{path: AVX512, mr: 6, nr: 64, kc: 256, nc: 512, fn: gemmKern6x64AVX512}
-	kernAVX2    = gemmKernel{path: AVX2, mr: 6, nr: 16, kc: 256, nc: 512, fn: gemmKern6x16AVX2}
+	kernAVX512 = gemmKernel{path: AVX512, mr: 6, nr: 64, kc: 256, nc: 512, fn: gemmKern6x64AVX512}
+	kernAVX2   = gemmKernel{path: AVX2, mr: 6, nr: 16, kc: 256, nc: 512, fn: gemmKern6x16AVX2}
+	// kernNarrow serves the AVX-512 path when C has few columns, where a
+	// 64-wide tile would mostly compute padding.
+	kernNarrow  = gemmKernel{path: AVX512, mr: 6, nr: 32, kc: 256, nc: 512, fn: gemmKern6x32AVX512}
 	kernGeneric = gemmKernel{path: Generic, mr: 4, nr: 4, kc: 256, nc: 512, fn: gemmKern4x4Go}
 )
 
@@ -43,16 +48,24 @@ func gemmKernelFor(p Path) *gemmKernel {
 // float32 arithmetic, which the compiler may fuse; mode 0 (the LoRA delta)
 // emulates the exact float32 FMA chain so the delta is bit-identical to the
 // assembly paths.
-func gemmKern4x4Go(k int, ap, bp, cp *float32, ldc int, alpha float32, mode int) {
-	a := unsafe.Slice(ap, 4*k)
+func gemmKern4x4Go(k int, ap, bp, cp *float32, ldc int, alpha float32, mode, rs, cs int) {
 	b := unsafe.Slice(bp, 4*k)
 	c := unsafe.Slice(cp, 3*ldc+4)
+	if k == 0 {
+		if mode == 0 {
+			for i := 0; i < 4; i++ {
+				clear(c[i*ldc : i*ldc+4])
+			}
+		}
+		return
+	}
+	a := unsafe.Slice(ap, 3*rs+(k-1)*cs+1)
 	if mode == 0 {
 		for i := 0; i < 4; i++ {
 			for j := 0; j < 4; j++ {
 				var acc float32
 				for p := 0; p < k; p++ {
-					acc = fma32(a[p*4+i], b[p*4+j], acc)
+					acc = fma32(a[i*rs+p*cs], b[p*4+j], acc)
 				}
 				c[i*ldc+j] = acc
 			}
@@ -62,25 +75,25 @@ func gemmKern4x4Go(k int, ap, bp, cp *float32, ldc int, alpha float32, mode int)
 	var c00, c01, c02, c03, c10, c11, c12, c13 float32
 	var c20, c21, c22, c23, c30, c31, c32, c33 float32
 	for p := 0; p < k; p++ {
-		aa := a[p*4 : p*4+4 : p*4+4]
 		bb := b[p*4 : p*4+4 : p*4+4]
 		b0, b1, b2, b3 := bb[0], bb[1], bb[2], bb[3]
-		a0 := aa[0]
+		o := p * cs
+		a0 := a[o]
 		c00 += a0 * b0
 		c01 += a0 * b1
 		c02 += a0 * b2
 		c03 += a0 * b3
-		a1 := aa[1]
+		a1 := a[o+rs]
 		c10 += a1 * b0
 		c11 += a1 * b1
 		c12 += a1 * b2
 		c13 += a1 * b3
-		a2 := aa[2]
+		a2 := a[o+2*rs]
 		c20 += a2 * b0
 		c21 += a2 * b1
 		c22 += a2 * b2
 		c23 += a2 * b3
-		a3 := aa[3]
+		a3 := a[o+3*rs]
 		c30 += a3 * b0
 		c31 += a3 * b1
 		c32 += a3 * b2

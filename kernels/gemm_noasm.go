@@ -8,11 +8,11 @@ package kernels
 
 const haveAsm = false
 
-func gemmKern6x64AVX512(k int, a, b, c *float32, ldc int, alpha float32, mode int) {
+func gemmKern6x64AVX512(k int, a, b, c *float32, ldc int, alpha float32, mode, rs, cs int) {
 	panic("kernels: assembly kernel called in a build without assembly")
 }
 
-func gemmKern6x16AVX2(k int, a, b, c *float32, ldc int, alpha float32, mode int) {
+func gemmKern6x16AVX2(k int, a, b, c *float32, ldc int, alpha float32, mode, rs, cs int) {
 	panic("kernels: assembly kernel called in a build without assembly")
 }
 
@@ -41,5 +41,9 @@ func mergeKern6x64BF16AVX512(k int, a, b *float32, dst, src *byte, ldw int) {
 }
 
 func mergeKern6x64F16AVX512(k int, a, b *float32, dst, src *byte, ldw int) {
+	panic("kernels: assembly kernel called in a build without assembly")
+}
+
+func gemmKern6x32AVX512(k int, a, b, c *float32, ldc int, alpha float32, mode, rs, cs int) {
 	panic("kernels: assembly kernel called in a build without assembly")
 }

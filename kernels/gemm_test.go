@@ -185,9 +185,33 @@ func TestSgemmPanicsOnBadArgs(t *testing.T) {
 }
 
 // TestSgemmThreadInvariance checks the determinism promise: the same path
-// gives the same bits for any thread count.
+// gives the same bits for any thread count, and the two assembly paths
+// give the same bits as each other.
 func TestSgemmThreadInvariance(t *testing.T) {
+	var asmRef map[int][]float32 // by n
 	forEachPath(t, func(t *testing.T, p Path) {
+		for _, n := range []int{157, 24} {
+			rng := rand.New(rand.NewPCG(3, 3))
+			m, k := 203, 517
+			a, b := randSlice(rng, m*k), randSlice(rng, k*n)
+			c := make([]float32, m*n)
+			SgemmThreads(2, false, true, m, n, k, 1.5, a, k, b, k, 0, c, n)
+			if p == Generic {
+				continue
+			}
+			if asmRef == nil {
+				asmRef = map[int][]float32{}
+			}
+			if ref, ok := asmRef[n]; ok {
+				for i := range c {
+					if math.Float32bits(c[i]) != math.Float32bits(ref[i]) {
+						t.Fatalf("n=%d: %v gives C[%d]=%v, the other assembly path %v", n, p, i, c[i], ref[i])
+					}
+				}
+			} else {
+				asmRef[n] = c
+			}
+		}
 		rng := rand.New(rand.NewPCG(3, 3))
 		m, n, k := 203, 157, 517
 		a, b := randSlice(rng, m*k), randSlice(rng, k*n)
@@ -234,3 +258,26 @@ func benchSgemm(b *testing.B, n int) {
 func BenchmarkSgemm512(b *testing.B)  { benchSgemm(b, 512) }
 func BenchmarkSgemm2048(b *testing.B) { benchSgemm(b, 2048) }
 func BenchmarkSgemm4096(b *testing.B) { benchSgemm(b, 4096) }
+
+// BenchmarkSgemmSkinny is the randomized-SVD product: a 4096x4096 matrix
+// times 4096x24, bound by reading the big operand once (GB/s of it).
+func BenchmarkSgemmSkinny(b *testing.B) {
+	const m, n, k = 4096, 24, 4096
+	for _, p := range []Path{AVX2, AVX512} {
+		if p > Best() || !haveAsm {
+			continue
+		}
+		b.Run(p.String(), func(b *testing.B) {
+			b.Setenv(EnvPath, p.String())
+			rng := rand.New(rand.NewPCG(6, 6))
+			x, y := randSlice(rng, m*k), randSlice(rng, k*n)
+			c := make([]float32, m*n)
+			b.SetBytes(4 * m * k)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				Sgemm(false, false, m, n, k, 1, x, k, y, n, 0, c, n)
+			}
+			b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}

@@ -260,7 +260,7 @@ func loraApply(kern *gemmKernel, threads, rows, cols int, b, a []float32, r int,
 							continue
 						}
 						e0 = min(e0, j)
-						kern.fn(r, ap, bp, &scratch[j], cw, 1, 0)
+						kern.fn(r, ap, bp, &scratch[j], cw, 1, 0, 1, mr)
 					}
 					if e0 < w {
 						for i := 0; i < mr && p*mr+i < rows; i++ {
