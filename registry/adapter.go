@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/deltactl/deltactl/format"
+	"github.com/deltactl/deltactl/format/peft"
 )
 
 // ErrBaseMismatch is returned (wrapped) when a delta does not fit its base:
@@ -24,7 +25,7 @@ func checkAdapter(dir string, base *Manifest, baseRef string) (method string, co
 	if config, err = decodeJSON(raw); err != nil {
 		return "", nil, fmt.Errorf("%s: %w", filepath.Join(dir, "adapter_config.json"), err)
 	}
-	ad, err := peftLoad(dir)
+	ad, err := peft.Load(dir)
 	if err != nil {
 		return "", nil, err
 	}
@@ -41,7 +42,7 @@ func checkAdapter(dir string, base *Manifest, baseRef string) (method string, co
 	idx := base.tensorIndex()
 	has := func(n string) bool { _, ok := idx[n]; return ok }
 	find := func(target string) (*Tensor, error) {
-		name, ok := peftResolveTarget(target, has)
+		name, ok := peft.ResolveTarget(target, has)
 		if !ok {
 			return nil, fmt.Errorf("%w: target weight %q is missing from base %s", ErrBaseMismatch, target, baseRef)
 		}
