@@ -1,0 +1,277 @@
+package train
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// ErrData is returned (wrapped, naming the file and line) for training or
+// evaluation data the model cannot use.
+var ErrData = errors.New("bad training data")
+
+// Record is one training sequence: its tokens, the index of the first token
+// that is a target of the loss (after a prompt; 1 when the whole record
+// counts) and where it came from.
+type Record struct {
+	Tokens   []int32
+	LossFrom int
+	Line     int
+}
+
+// Dataset is tokenised training or evaluation data. A .txt file becomes one
+// byte stream sampled in windows; JSONL becomes one Record per line.
+type Dataset struct {
+	Path string
+	// Kind is "text" (a .txt stream), "jsonl-text", "prompt-completion" or
+	// "input-ids".
+	Kind    string
+	Stream  []int32
+	Records []Record
+}
+
+// Tokens is the number of tokens in the data set.
+func (d *Dataset) Tokens() int64 {
+	n := int64(len(d.Stream))
+	for _, r := range d.Records {
+		n += int64(len(r.Tokens))
+	}
+	return n
+}
+
+// IsByteVocab reports whether c's vocabulary is byte-level: ids 0..255 are
+// the bytes, and up to 256 further ids may be special tokens. Text data is
+// only accepted for such models, since deltactl carries no tokenizer.
+func (c Config) IsByteVocab() bool { return c.VocabSize >= 256 && c.VocabSize <= 512 }
+
+// LoadData reads a data file for a model with config c: a .txt file (bytes
+// as tokens), or JSONL where every line has "text", "prompt" and
+// "completion" (loss on the completion only) or "input_ids". Errors name
+// the file and line: an empty file, a token id outside the vocabulary, a
+// sequence longer than max_position_embeddings, text for a model without a
+// byte vocabulary.
+func LoadData(path string, c Config) (*Dataset, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("train: data: %w", err)
+	}
+	d := &Dataset{Path: path}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, fmt.Errorf("train: %s: %w: file is empty", path, ErrData)
+	}
+	ext := strings.ToLower(filepath.Ext(path))
+	if ext != ".jsonl" && ext != ".json" {
+		if !c.IsByteVocab() {
+			return nil, fmt.Errorf("train: %s: %w: plain text needs a byte-vocabulary model (vocab_size 256..512), this one has %d: give JSONL with input_ids", path, ErrData, c.VocabSize)
+		}
+		d.Kind = "text"
+		d.Stream = make([]int32, len(raw))
+		for i, b := range raw {
+			d.Stream[i] = int32(b)
+		}
+		if len(d.Stream) < 2 {
+			return nil, fmt.Errorf("train: %s: %w: need at least 2 bytes", path, ErrData)
+		}
+		return d, nil
+	}
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	sc.Buffer(make([]byte, 1<<20), 1<<30)
+	line := 0
+	for sc.Scan() {
+		line++
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		rec, kind, err := parseRecord(b, c)
+		if err != nil {
+			return nil, fmt.Errorf("train: %s:%d: %w: %v", path, line, ErrData, err)
+		}
+		if d.Kind == "" {
+			d.Kind = kind
+		} else if d.Kind != kind {
+			return nil, fmt.Errorf("train: %s:%d: %w: record is %s but earlier ones are %s", path, line, ErrData, kind, d.Kind)
+		}
+		if len(rec.Tokens) > c.MaxPositions {
+			return nil, fmt.Errorf("train: %s:%d: %w: %d tokens, longer than the model allows (max_position_embeddings %d)", path, line, ErrData, len(rec.Tokens), c.MaxPositions)
+		}
+		rec.Line = line
+		d.Records = append(d.Records, rec)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("train: %s:%d: %w", path, line+1, err)
+	}
+	if len(d.Records) == 0 {
+		return nil, fmt.Errorf("train: %s: %w: no records", path, ErrData)
+	}
+	return d, nil
+}
+
+func parseRecord(b []byte, c Config) (Record, string, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return Record{}, "", fmt.Errorf("not a JSON object: %v", err)
+	}
+	str := func(k string) (string, bool, error) {
+		v, ok := m[k]
+		if !ok {
+			return "", false, nil
+		}
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			return "", true, fmt.Errorf("%q is not a string", k)
+		}
+		return s, true, nil
+	}
+	needBytes := func() error {
+		if !c.IsByteVocab() {
+			return fmt.Errorf("text needs a byte-vocabulary model (vocab_size 256..512), this one has %d: use input_ids", c.VocabSize)
+		}
+		return nil
+	}
+	toks := func(s string) []int32 {
+		out := make([]int32, len(s))
+		for i := 0; i < len(s); i++ {
+			out[i] = int32(s[i])
+		}
+		return out
+	}
+	if v, ok := m["input_ids"]; ok {
+		var ids []int64
+		if err := json.Unmarshal(v, &ids); err != nil {
+			return Record{}, "", fmt.Errorf(`"input_ids" is not a list of integers`)
+		}
+		r := Record{Tokens: make([]int32, len(ids)), LossFrom: 1}
+		for i, id := range ids {
+			if id < 0 || id >= int64(c.VocabSize) {
+				return Record{}, "", fmt.Errorf("token id %d at position %d is outside the vocabulary (0..%d)", id, i, c.VocabSize-1)
+			}
+			r.Tokens[i] = int32(id)
+		}
+		if len(r.Tokens) < 2 {
+			return Record{}, "", fmt.Errorf("need at least 2 tokens, have %d", len(r.Tokens))
+		}
+		return r, "input-ids", nil
+	}
+	p, hasP, err := str("prompt")
+	if err != nil {
+		return Record{}, "", err
+	}
+	comp, hasC, err := str("completion")
+	if err != nil {
+		return Record{}, "", err
+	}
+	if hasP || hasC {
+		if !hasP || !hasC {
+			return Record{}, "", fmt.Errorf(`need both "prompt" and "completion"`)
+		}
+		if err := needBytes(); err != nil {
+			return Record{}, "", err
+		}
+		if len(p) == 0 || len(comp) == 0 {
+			return Record{}, "", fmt.Errorf(`empty "prompt" or "completion"`)
+		}
+		return Record{Tokens: toks(p + comp), LossFrom: len(p)}, "prompt-completion", nil
+	}
+	txt, hasT, err := str("text")
+	if err != nil {
+		return Record{}, "", err
+	}
+	if !hasT {
+		return Record{}, "", fmt.Errorf(`record has none of "text", "prompt"+"completion", "input_ids"`)
+	}
+	if err := needBytes(); err != nil {
+		return Record{}, "", err
+	}
+	if len(txt) < 2 {
+		return Record{}, "", fmt.Errorf(`"text" needs at least 2 bytes`)
+	}
+	return Record{Tokens: toks(txt), LossFrom: 1}, "jsonl-text", nil
+}
+
+// maxRecordLen is the longest record in tokens (0 for a stream).
+func (d *Dataset) maxRecordLen() int {
+	n := 0
+	for _, r := range d.Records {
+		n = max(n, len(r.Tokens))
+	}
+	return n
+}
+
+// checkSeq reports a record that cannot fit a training window of T
+// positions (T+1 tokens), naming its line.
+func (d *Dataset) checkSeq(T int) error {
+	if d.Stream != nil && len(d.Stream) < T+1 {
+		return fmt.Errorf("train: %s: %w: %d tokens, fewer than one window of --seq %d + 1", d.Path, ErrData, len(d.Stream), T)
+	}
+	for _, r := range d.Records {
+		if len(r.Tokens) > T+1 {
+			return fmt.Errorf("train: %s:%d: %w: %d tokens, longer than --seq %d + 1 (raise --seq)", d.Path, r.Line, ErrData, len(r.Tokens), T)
+		}
+	}
+	return nil
+}
+
+// fillRow writes record r as one row of T inputs and targets: targets
+// before LossFrom and past the end are ignored, padding inputs are 0.
+func fillRow(r Record, T int, tokens, targets []int32) {
+	for t := 0; t < T; t++ {
+		tokens[t], targets[t] = 0, ignoreIndex
+		if t < len(r.Tokens) {
+			tokens[t] = r.Tokens[t]
+		}
+		if t+1 < len(r.Tokens) && t+1 >= r.LossFrom {
+			targets[t] = r.Tokens[t+1]
+		}
+	}
+}
+
+// sampler draws training batches deterministically from the seed: window
+// offsets for a stream, a fresh permutation of records per epoch.
+type sampler struct {
+	d     *Dataset
+	seed  uint64
+	perm  []int
+	epoch int
+}
+
+// batch fills B rows of T positions for global row index start (rows are
+// numbered across all steps, so a resumed run draws the same rows).
+func (s *sampler) batch(start, B, T int, tokens, targets []int32) {
+	for b := 0; b < B; b++ {
+		row := start + b
+		tk, tg := tokens[b*T:(b+1)*T], targets[b*T:(b+1)*T]
+		if s.d.Stream != nil {
+			span := uint64(len(s.d.Stream) - T)
+			o := int(splitmix64(s.seed^0x5bd1e995+uint64(row)) % span)
+			copy(tk, s.d.Stream[o:o+T])
+			copy(tg, s.d.Stream[o+1:o+T+1])
+			continue
+		}
+		n := len(s.d.Records)
+		ep := row / n
+		if s.perm == nil || ep != s.epoch {
+			s.perm = permutation(n, splitmix64(s.seed^0x1234567+uint64(ep)))
+			s.epoch = ep
+		}
+		fillRow(s.d.Records[s.perm[row%n]], T, tk, tg)
+	}
+}
+
+// permutation is a Fisher-Yates shuffle of 0..n-1 from a counter stream.
+func permutation(n int, key uint64) []int {
+	p := make([]int, n)
+	for i := range p {
+		p[i] = i
+	}
+	for i := n - 1; i > 0; i-- {
+		j := int(splitmix64(key+uint64(i)) % uint64(i+1))
+		p[i], p[j] = p[j], p[i]
+	}
+	return p
+}

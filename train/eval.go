@@ -1,0 +1,221 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/deltactl/deltactl/format"
+	"github.com/deltactl/deltactl/kernels"
+)
+
+// EvalResult is the loss of a model (and delta) on a data set.
+type EvalResult struct {
+	// Loss is the mean next-token cross-entropy in nats per target token.
+	Loss       float64 `json:"loss"`
+	Perplexity float64 `json:"perplexity"`
+	Tokens     int64   `json:"tokens"`
+	// Accuracy is, for prompt/completion data, the fraction of records whose
+	// completion greedy decoding reproduces exactly. Under teacher forcing
+	// that is "the argmax at every completion position is the target",
+	// which is what is computed.
+	Accuracy *float64 `json:"accuracy,omitempty"`
+	Records  int      `json:"records,omitempty"`
+}
+
+// evalNet evaluates d on nt (forward only) in batches of nt's shape;
+// maxBatches > 0 stops early (periodic evaluation during training).
+func evalNet[F Float](nt *net[F], d *Dataset, maxBatches int) EvalResult {
+	B, T, n := nt.spec.B, nt.spec.T, nt.n
+	tokens, targets := make([]int32, n), make([]int32, n)
+	correct := make([]bool, n)
+	var sum float64
+	var count int64
+	var exact, records int
+	batches := 0
+	flush := func(rows int) {
+		nt.forward(tokens, false, 0)
+		s, c := crossEntropy(nt.spec.threads, n, nt.cfg.VocabSize, nt.logits, targets, 0, correct)
+		sum += s
+		count += int64(c)
+		if d.Kind == "prompt-completion" {
+			for b := 0; b < rows; b++ {
+				ok := true
+				for _, c := range correct[b*T : (b+1)*T] {
+					ok = ok && c
+				}
+				if ok {
+					exact++
+				}
+				records++
+			}
+		}
+		batches++
+	}
+	fillEmpty := func(b int) {
+		for t := b * T; t < (b+1)*T; t++ {
+			tokens[t], targets[t] = 0, ignoreIndex
+		}
+	}
+	if d.Stream != nil {
+		row := 0
+		for o := 0; o+1 < len(d.Stream); o += T {
+			r := Record{Tokens: d.Stream[o:min(o+T+1, len(d.Stream))], LossFrom: 1}
+			fillRow(r, T, tokens[row*T:(row+1)*T], targets[row*T:(row+1)*T])
+			row++
+			if row == B {
+				flush(B)
+				row = 0
+				if maxBatches > 0 && batches >= maxBatches {
+					break
+				}
+			}
+		}
+		if row > 0 && (maxBatches <= 0 || batches < maxBatches) {
+			for b := row; b < B; b++ {
+				fillEmpty(b)
+			}
+			flush(row)
+		}
+	} else {
+		row := 0
+		for i, r := range d.Records {
+			fillRow(r, T, tokens[row*T:(row+1)*T], targets[row*T:(row+1)*T])
+			row++
+			if row == B || i == len(d.Records)-1 {
+				for b := row; b < B; b++ {
+					fillEmpty(b)
+				}
+				flush(row)
+				row = 0
+				if maxBatches > 0 && batches >= maxBatches {
+					break
+				}
+			}
+		}
+	}
+	res := EvalResult{Tokens: count}
+	if count > 0 {
+		res.Loss = sum / float64(count)
+		res.Perplexity = math.Exp(res.Loss)
+	}
+	if d.Kind == "prompt-completion" && records > 0 {
+		a := float64(exact) / float64(records)
+		res.Accuracy, res.Records = &a, records
+	}
+	return res
+}
+
+// EvalOptions configures Evaluate.
+type EvalOptions struct {
+	Threads int
+	// Batch rows per forward pass (default 8); Seq positions per row for
+	// text streams (default min(256, max_position_embeddings)); record data
+	// uses its longest record.
+	Batch, Seq int
+
+	sgemm sgemmFunc
+}
+
+// Evaluate computes the loss of base, with delta applied if not nil (LoRA
+// updates kept unmerged, as PEFT runs them, or bottleneck adapters), on d.
+func Evaluate(ctx context.Context, base *Model, delta *format.Delta, d *Dataset, o EvalOptions) (*EvalResult, error) {
+	if o.Threads < 1 {
+		o.Threads = 1
+	}
+	if o.Batch < 1 {
+		o.Batch = 8
+	}
+	if o.sgemm == nil {
+		o.sgemm = kernels.SgemmThreads
+	}
+	T := o.Seq
+	if d.Stream == nil {
+		T = d.maxRecordLen() - 1
+	} else if T < 1 {
+		T = min(256, base.Config.MaxPositions)
+	}
+	if T < 1 {
+		return nil, fmt.Errorf("train: %s: %w: records too short", d.Path, ErrData)
+	}
+	nt, err := newNet[float32](base, netSpec{B: o.Batch, T: T, threads: o.Threads}, o.sgemm)
+	if err != nil {
+		return nil, err
+	}
+	if delta != nil {
+		if err := applyDelta(nt, delta); err != nil {
+			return nil, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r := evalNet(nt, d, 0)
+	return &r, nil
+}
+
+// applyDelta attaches a delta's LoRA updates and adapters to nt.
+func applyDelta[F Float](nt *net[F], d *format.Delta) error {
+	if len(d.IA3) > 0 || len(d.Full) > 0 || len(d.Replace) > 0 {
+		return errors.New("train: delta has IA3, full or replaced tensors: eval supports LoRA and bottleneck adapters")
+	}
+	for _, l := range d.LoRA {
+		if l.FanInFanOut || l.Embedding || l.Magnitude != nil || l.Bias != nil {
+			return fmt.Errorf("train: LoRA for %q: fan_in_fan_out, embedding, DoRA and LoRA bias are not supported", l.Target)
+		}
+		a, err := tensorFloat32s(l.A)
+		if err != nil {
+			return fmt.Errorf("train: LoRA for %q: %w", l.Target, err)
+		}
+		b, err := tensorFloat32s(l.B)
+		if err != nil {
+			return fmt.Errorf("train: LoRA for %q: %w", l.Target, err)
+		}
+		module := trimSuffix(l.Target, ".weight")
+		if err := nt.attachLoRA(module, l.Rank(), l.Scale, 0, a, b, false); err != nil {
+			return err
+		}
+	}
+	for _, ad := range d.Adapters {
+		li, where, err := parsePlacement(ad.Placement)
+		if err != nil {
+			return err
+		}
+		vals := make([][]float32, 4)
+		for i, t := range []*format.Tensor{ad.Down, ad.DownBias, ad.Up, ad.UpBias} {
+			if t == nil {
+				continue
+			}
+			if vals[i], err = tensorFloat32s(t); err != nil {
+				return fmt.Errorf("train: adapter %q: %w", ad.Placement, err)
+			}
+		}
+		if ad.Down == nil || ad.Up == nil || len(ad.Down.Shape) != 2 {
+			return fmt.Errorf("train: adapter %q: missing down or up weight", ad.Placement)
+		}
+		if err := nt.attachAdapter(li, where, int(ad.Down.Shape[0]), ad.Act, vals[0], vals[1], vals[2], vals[3], false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func trimSuffix(s, suf string) string {
+	if len(s) >= len(suf) && s[len(s)-len(suf):] == suf {
+		return s[:len(s)-len(suf)]
+	}
+	return s
+}
+
+// parsePlacement splits "model.layers.3.attn_adapter" into (3, attn_adapter).
+func parsePlacement(p string) (int, string, error) {
+	var li int
+	var where string
+	if _, err := fmt.Sscanf(p, "model.layers.%d.%s", &li, &where); err != nil || (where != placeAttn && where != placeMLP) {
+		return 0, "", fmt.Errorf("train: adapter placement %q: want model.layers.N.%s or model.layers.N.%s", p, placeAttn, placeMLP)
+	}
+	return li, where, nil
+}
+
+func sqrt(x float64) float64 { return math.Sqrt(x) }
