@@ -36,7 +36,7 @@ func BenchmarkReduce4096R64To16(b *testing.B) {
 func decayMatrix(b *testing.B, n, rank int) ([]float32, []float64) {
 	orthoCols := func(seed uint64) []float32 {
 		g := gaussian(n*rank, seed)
-		return orth32(g, n, rank)
+		return orthonormalize(g, n, rank, false).formQ()
 	}
 	u, v := orthoCols(1), orthoCols(2)
 	s := make([]float64, rank)

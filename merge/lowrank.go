@@ -94,11 +94,13 @@ func (t Truncation) RelErr() float64 {
 
 // TruncateProduct returns the best rank-k approximation (Eckart–Young) of
 // f.B·f.A, with k chosen by rule, without forming the Rows×Cols product:
-// QR B = Q_B R_B and QR Aᵀ = Q_A R_A, SVD of the small core R_B R_Aᵀ =
-// U Σ Vᵀ, then B' = Q_B U_k Σ_k^½ and A' = Σ_k^½ V_kᵀ Q_Aᵀ. The square
-// root of Σ goes to both sides (as mergekit's distribute_scale) so neither
-// factor carries the whole dynamic range. Cost O((Rows+Cols)·Rank²).
-// Work is float64 (the factors are small); the result is float32.
+// B = Q_B R_B and Aᵀ = Q_A R_A (orthonormalize: CholeskyQR2 on the
+// float32 GEMM, Householder when the factors are too ill-conditioned for
+// it), SVD of the small core R_B R_Aᵀ = U Σ Vᵀ in float64, then
+// B' = Q_B U_k Σ_k^½ and A' = Σ_k^½ V_kᵀ Q_Aᵀ. The square root of Σ goes
+// to both sides (as mergekit's distribute_scale) so neither factor carries
+// the whole dynamic range. Cost O((Rows+Cols)·Rank²), all of it in a few
+// GEMMs; the result is float32.
 func TruncateProduct(f Factors, rule RankRule) (Factors, Truncation, error) {
 	if err := rule.Validate(); err != nil {
 		return Factors{}, Truncation{}, err
@@ -111,15 +113,15 @@ func TruncateProduct(f Factors, rule RankRule) (Factors, Truncation, error) {
 	if r == 0 || m == 0 || n == 0 {
 		return Factors{Rows: m, Cols: n}, tr, nil
 	}
-	qb := newQR(to64(f.B), m, r)                    // B: m×r
-	qa := newQR(transpose64(to64(f.A), r, n), n, r) // Aᵀ: n×r
-	kb, ka := qb.rank(), qa.rank()
-	// core = R_B (kb×r) · R_Aᵀ (r×ka)
-	core := matmul64(qb.r(), kb, r, transpose64(qa.r(), ka, r), ka)
-	u, s, vt, ok := svdSmall(core, kb, ka)
+	qb := orthonormalize(f.B, m, r, false) // B: m×r
+	qa := orthonormalize(f.A, n, r, true)  // Aᵀ: n×r, held as A
+	core := matmul64(qb.r, r, r, transpose64(qa.r, r, r), r)
+	u, s, vt, ok := svdSmall(core, r, r)
 	if !ok {
-		return Factors{}, tr, fmt.Errorf("merge: SVD of the %dx%d core did not converge", kb, ka)
+		return Factors{}, tr, fmt.Errorf("merge: SVD of the %dx%d core did not converge", r, r)
 	}
+	// A rank above min(Rows, Cols) would only add zero singular values.
+	s = s[:min(r, m, n)]
 	for _, v := range s {
 		tr.Total += v * v
 	}
@@ -129,24 +131,17 @@ func TruncateProduct(f Factors, rule RankRule) (Factors, Truncation, error) {
 	for _, v := range s[:k] {
 		tr.KeptE += v * v
 	}
-	ns := len(s)
-	// Left: U_k Σ_k^½ (kb×k) -> Q_B · that (m×k).
-	left := make([]float64, kb*k)
-	for i := 0; i < kb; i++ {
+	// Left: U_k Σ_k^½ and right: V_k Σ_k^½ (both r×k).
+	left := make([]float64, r*k)
+	right := make([]float64, r*k)
+	for i := 0; i < r; i++ {
 		for j := 0; j < k; j++ {
-			left[i*k+j] = u[i*ns+j] * math.Sqrt(s[j])
+			h := math.Sqrt(s[j])
+			left[i*k+j] = u[i*r+j] * h
+			right[i*k+j] = vt[j*r+i] * h
 		}
 	}
-	// Right: V_k Σ_k^½ (ka×k) -> Q_A · that (n×k) = A'ᵀ.
-	right := make([]float64, ka*k)
-	for i := 0; i < ka; i++ {
-		for j := 0; j < k; j++ {
-			right[i*k+j] = vt[j*ka+i] * math.Sqrt(s[j])
-		}
-	}
-	bOut := qb.applyQ(left, k)
-	atOut := qa.applyQ(right, k)
-	return Factors{Rows: m, Cols: n, Rank: k, B: to32(bOut), A: to32(transpose64(atOut, n, k))}, tr, nil
+	return Factors{Rows: m, Cols: n, Rank: k, B: qb.mulQ(left, k), A: qa.mulQ(right, k)}, tr, nil
 }
 
 func (f Factors) check() error {

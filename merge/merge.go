@@ -79,7 +79,7 @@ func Merge(ctx context.Context, base *Folder, inputs []Input, outDir string, opt
 	if opt.DType != format.Invalid && !mergeable(opt.DType) {
 		return nil, fmt.Errorf("merge: output dtype %s: want F32, F16 or BF16", opt.DType)
 	}
-	plans, err := buildPlan(inputs, base.Names(), folderMeta(base))
+	plans, err := buildPlan(inputs, folderMeta(base))
 	if err != nil {
 		return nil, fmt.Errorf("merge: %w", err)
 	}

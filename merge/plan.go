@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/deltactl/deltactl/format"
+	"github.com/deltactl/deltactl/format/peft"
 )
 
 // Input is one delta with its user weight w: merge adds w·(the delta).
@@ -62,44 +63,14 @@ type tensorPlan struct {
 	ops        []op
 }
 
-// resolveTarget maps a delta's target name to a base tensor name: exactly,
-// or after dropping leading components the base does not have (an adapter
-// for "transformer.h.0.attn.c_attn.weight" on a GPT2Model whose names start
-// at "h.0"), or by adding a prefix when exactly one base name ends with it.
-func resolveTarget(target string, has func(string) bool, names []string) (string, bool) {
-	if has(target) {
-		return target, true
-	}
-	for t := target; ; {
-		i := strings.IndexByte(t, '.')
-		if i < 0 {
-			break
-		}
-		t = t[i+1:]
-		if strings.Count(t, ".") < 1 {
-			break // never match on a bare "weight"
-		}
-		if has(t) {
-			return t, true
-		}
-	}
-	found := ""
-	for _, n := range names {
-		if strings.HasSuffix(n, "."+target) {
-			if found != "" {
-				return "", false
-			}
-			found = n
-		}
-	}
-	return found, found != ""
-}
-
 func shapeStr(s []int64) string { return strings.ReplaceAll(fmt.Sprint(s), " ", ",") }
 
 // buildPlan checks every delta against the base and returns the updates
 // per base tensor name. Errors name the delta, the tensor and both shapes.
-func buildPlan(inputs []Input, names []string, meta func(string) (tensorMeta, bool)) (map[string]*tensorPlan, error) {
+// Target names are matched to base names by peft.ResolveTarget (the one
+// place that rule lives), so an adapter trained on GPT2LMHeadModel
+// ("transformer.h.0...") applies to a GPT2Model checkpoint ("h.0...").
+func buildPlan(inputs []Input, meta func(string) (tensorMeta, bool)) (map[string]*tensorPlan, error) {
 	has := func(n string) bool { _, ok := meta(n); return ok }
 	plans := map[string]*tensorPlan{}
 	get := func(name string, m tensorMeta) (*tensorPlan, error) {
@@ -136,7 +107,7 @@ func buildPlan(inputs []Input, names []string, meta func(string) (tensorMeta, bo
 			return nil, fail("bottleneck adapter at %q: %w (it adds layers and a non-linearity; serve it unmerged)", d.Adapters[0].Placement, ErrNotMergeable)
 		}
 		resolve := func(target string) (string, tensorMeta, error) {
-			name, ok := resolveTarget(target, has, names)
+			name, ok := peft.ResolveTarget(target, has)
 			if !ok {
 				return "", tensorMeta{}, fail("tensor %q: %w", target, ErrNoTarget)
 			}

@@ -66,36 +66,28 @@ func randomizedSVD(d dense, k int, opt RSVDOptions) (rsvdResult, error) {
 	z := make([]float32, n*l)
 	// Y = D Ω
 	sgemm(false, false, m, l, n, 1, d.data, n, omega, l, 0, y, l)
-	q := orth32(y, m, l)
+	q := orthonormalize(y, m, l, false).formQ()
 	for it := 0; it < opt.PowerIters; it++ {
-		// Z = Dᵀ Q, re-orthonormalised; Y = D Z, re-orthonormalised.
+		// Z = Dᵀ Q, re-orthonormalised; Y = D Z, re-orthonormalised
+		// (without it float32 power iterations lose every direction but
+		// the first to rounding).
 		sgemm(true, false, n, l, m, 1, d.data, n, q, l, 0, z, l)
-		qz := orth32(z, n, l)
+		qz := orthonormalize(z, n, l, false).formQ()
 		sgemm(false, false, m, l, n, 1, d.data, n, qz, l, 0, y, l)
-		q = orth32(y, m, l)
+		q = orthonormalize(y, m, l, false).formQ()
 	}
 	// Bᵀ = Dᵀ Q (n×l); D ≈ Q B. Factor Bᵀ = Q2 R2, so B = R2ᵀ Q2ᵀ and
 	// SVD(R2ᵀ) = Ur Σ Vrᵀ gives D ≈ (Q Ur) Σ (Q2 Vr)ᵀ.
 	sgemm(true, false, n, l, m, 1, d.data, n, q, l, 0, z, l)
-	qr2 := newQR(to64(z), n, l)
-	r2 := qr2.r() // l×l (n ≥ l)
-	ur, s, vrt, ok := svdSmall(transpose64(r2, l, l), l, l)
+	f2 := orthonormalize(z, n, l, false)
+	ur, s, vrt, ok := svdSmall(transpose64(f2.r, l, l), l, l)
 	if !ok {
 		return rsvdResult{}, fmt.Errorf("merge: SVD of the %dx%d sketch core did not converge", l, l)
 	}
-	// U = Q Ur (m×l), in f64 would cost m·l² flops: do it in f32 GEMM.
 	u := make([]float32, m*l)
 	sgemm(false, false, m, l, l, 1, q, l, to32(ur), l, 0, u, l)
-	// V = Q2 Vr: apply the reflectors to Vr (l×l) padded to n×l.
-	v := to32(qr2.applyQ(transpose64(vrt, l, l), l))
+	v := f2.mulQ(transpose64(vrt, l, l), l)
 	return rsvdResult{l: l, u: u, v: v, s: s}, nil
-}
-
-// orth32 returns an orthonormal basis (p×c) of the columns of x (p×c),
-// by Householder QR in float64: power iterations make x badly conditioned,
-// which Gram/Cholesky-based orthonormalisation would not survive.
-func orth32(x []float32, p, c int) []float32 {
-	return to32(newQR(to64(x), p, c).thinQ())
 }
 
 // factorsFromSVD builds B = U_k Σ_k^½ (rows×k) and A = Σ_k^½ V_kᵀ (k×cols).

@@ -37,7 +37,7 @@ type UnmergeReport struct {
 // round(W' − d) in W”s dtype, an approximation whose bound is reported,
 // and DoRA or replaced tensors are refused (their originals are gone).
 func Unmerge(ctx context.Context, merged *Folder, inputs []Input, outDir string) (*UnmergeReport, error) {
-	plans, err := buildPlan(inputs, merged.Names(), folderMeta(merged))
+	plans, err := buildPlan(inputs, folderMeta(merged))
 	if err != nil {
 		return nil, fmt.Errorf("unmerge: %w", err)
 	}

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/deltactl/deltactl/merge"
 	"os"
 	"strings"
+
+	"github.com/deltactl/deltactl/format"
+	"github.com/deltactl/deltactl/format/peft"
+	"github.com/deltactl/deltactl/merge"
 )
 
 // errRegistryRefs is returned for a SRC that is not a local path.
@@ -51,7 +54,15 @@ func loadInputs(ctx context.Context, g *globals, srcs []string, weights []float6
 			return nil, nil, err
 		}
 		cleanups = append(cleanups, cleanup)
-		d, err := loadPEFTDelta(p)
+		a, err := peft.Load(p)
+		if err != nil {
+			done()
+			return nil, nil, fmt.Errorf("delta %s: %w", src, err)
+		}
+		// The delta's tensors alias the adapter's memory map: close it
+		// only when the command is done with them.
+		cleanups = append(cleanups, func() { a.Close() })
+		d, err := a.Delta()
 		if err != nil {
 			done()
 			return nil, nil, fmt.Errorf("delta %s: %w", src, err)
@@ -88,4 +99,16 @@ func printModules(g *globals, reps []merge.ModuleReport) {
 		}
 		g.printf("  %-50s rank %4d -> %-4d rel.err %.3e  kept energy %.6f\n", r.Target, r.FromRank, r.Rank, r.RelErr, r.Energy)
 	}
+}
+
+// writePEFTDelta writes d as a PEFT adapter folder (peft.FromDelta: lora_alpha
+// = r per module with the scale folded into B, rank_pattern/alpha_pattern
+// where ranks differ), atomically, as adapter_model.safetensors. base
+// becomes base_model_name_or_path.
+func writePEFTDelta(ctx context.Context, dir string, d *format.Delta, base string) error {
+	cfg, tensors, err := peft.FromDelta(d, base)
+	if err != nil {
+		return err
+	}
+	return peft.Write(ctx, dir, cfg, tensors, true)
 }
