@@ -10,6 +10,22 @@ import "math"
 // sum lands on a float32 halfway point that the exact sum was not on. TwoSum
 // recovers the float64 rounding error e, and its sign breaks such ties.
 func fma32(x, y, z float32) float32 {
+	// x*y is exact in float64, so s is the exact sum rounded once (fused
+	// or not). float32(s) is then the correctly rounded result unless s
+	// sits exactly on a float32 halfway point (low 29 mantissa bits
+	// 1000...0) or in the float32 subnormal range, where halfway points are
+	// coarser; only those go the slow way. Small enough to inline.
+	s := float64(x)*float64(y) + float64(z)
+	b := math.Float64bits(s)
+	if b&(1<<29-1) != 1<<28 && b&0x7ff0000000000000 >= 0x3810000000000000 {
+		return float32(s)
+	}
+	return fma32Slow(x, y, z)
+}
+
+// fma32Slow is fma32 for the sums that land on a float32 halfway point or
+// below the float32 normal range.
+func fma32Slow(x, y, z float32) float32 {
 	p := float64(x) * float64(y)
 	zz := float64(z)
 	s := p + zz

@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"math"
 	"sync"
 	"unsafe"
 )
@@ -65,7 +66,14 @@ func gemmKern4x4Go(k int, ap, bp, cp *float32, ldc int, alpha float32, mode, rs,
 			for j := 0; j < 4; j++ {
 				var acc float32
 				for p := 0; p < k; p++ {
-					acc = fma32(a[i*rs+p*cs], b[p*4+j], acc)
+					// fma32, with its fast path inlined by hand.
+					x, y := a[i*rs+p*cs], b[p*4+j]
+					s := float64(x)*float64(y) + float64(acc)
+					if u := math.Float64bits(s); u&(1<<29-1) != 1<<28 && u&0x7ff0000000000000 >= 0x3810000000000000 {
+						acc = float32(s)
+					} else {
+						acc = fma32Slow(x, y, acc)
+					}
 				}
 				c[i*ldc+j] = acc
 			}
