@@ -36,3 +36,12 @@ func mergeKern6x64F16AVX512(k int, a, b *float32, dst, src *byte, ldw int)
 
 //go:noescape
 func gemmKern6x32AVX512(k int, a, b, c *float32, ldc int, alpha float32, mode, rs, cs int)
+
+//go:noescape
+func mergeKern6x16F32AVX2(k int, a, b *float32, dst, src *byte, ldw int)
+
+//go:noescape
+func mergeKern6x16BF16AVX2(k int, a, b *float32, dst, src *byte, ldw int)
+
+//go:noescape
+func mergeKern6x16F16AVX2(k int, a, b *float32, dst, src *byte, ldw int)

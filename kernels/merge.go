@@ -57,11 +57,12 @@ var ErrMergeArgs = errors.New("kernels: bad LoRA merge arguments")
 //
 // The product b*a is never materialised and W is read once and written
 // once. W is processed in panels of 6 rows, split over
-// runtime.GOMAXPROCS(0) threads (MergeLoRAThreads). On the AVX-512 path a
-// fused kernel keeps a 6x64 delta tile in registers and widens, adds,
-// rounds and stores the matching W tile; elsewhere (and at the right and
-// bottom edges) the GEMM micro-kernel writes the delta of a 512-column
-// chunk into a small L1-resident scratch that a SIMD epilogue adds at once.
+// runtime.GOMAXPROCS(0) threads (MergeLoRAThreads). On the SIMD paths a
+// fused kernel keeps a 6x64 (AVX-512) or 6x16 (AVX2) delta tile in
+// registers and widens, adds, rounds and stores the matching W tile; at
+// the right and bottom edges (and on the pure-Go path) the GEMM
+// micro-kernel writes the delta of a 512-column chunk into a small
+// L1-resident scratch that an epilogue adds at once.
 // Both give the same bits: the delta is LoRADelta's, the add and the
 // rounding are the same IEEE operations.
 //
@@ -105,14 +106,14 @@ func MergeLoRAThreads(threads int, dst, src []byte, elem Elem, rows, cols int, b
 	rowBytes := cols * es
 	kern := gemmKernelFor(path)
 	var fused func(i0, j0 int, ap, bp *float32)
-	if kern.path == AVX512 {
-		fk := mergeKern6x64F32AVX512
-		switch elem {
-		case ElemBF16:
-			fk = mergeKern6x64BF16AVX512
-		case ElemF16:
-			fk = mergeKern6x64F16AVX512
+	if kern.path != Generic {
+		fks := [3]func(k int, a, b *float32, dst, src *byte, ldw int){
+			mergeKern6x64F32AVX512, mergeKern6x64F16AVX512, mergeKern6x64BF16AVX512}
+		if kern.path == AVX2 {
+			fks = [3]func(k int, a, b *float32, dst, src *byte, ldw int){
+				mergeKern6x16F32AVX2, mergeKern6x16F16AVX2, mergeKern6x16BF16AVX2}
 		}
+		fk := fks[elem]
 		fused = func(i0, j0 int, ap, bp *float32) {
 			off := i0*rowBytes + j0*es
 			fk(r, ap, bp, &dst[off], &src[off], rowBytes)
