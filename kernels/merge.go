@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 )
 
 // Elem is the element type of a weight matrix handed to MergeLoRA.
@@ -92,6 +93,9 @@ func MergeLoRAThreads(threads int, dst, src []byte, elem Elem, rows, cols int, b
 	}
 	if rows == 0 || cols == 0 {
 		return nil
+	}
+	if partialOverlap(dst[:n], src[:n]) {
+		return fmt.Errorf("kernels: MergeLoRA: dst and src overlap without being the same memory: %w", ErrMergeArgs)
 	}
 	path := Selected()
 	if r == 0 {
@@ -272,6 +276,15 @@ func loraApply(kern *gemmKernel, threads, rows, cols int, b, a []float32, r int,
 			}
 		}
 	})
+}
+
+// partialOverlap reports whether a and b (both non-empty) share memory
+// without starting at the same address; a tile-wise in-place update would
+// then read bytes it has already overwritten.
+func partialOverlap(a, b []byte) bool {
+	pa := uintptr(unsafe.Pointer(unsafe.SliceData(a)))
+	pb := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return pa != pb && pa < pb+uintptr(len(b)) && pb < pa+uintptr(len(a))
 }
 
 // mergeRow writes dst[j] = round(widen(src[j]) + d[j]) for j < len(d).

@@ -338,6 +338,7 @@ func TestMergeLoRAErrors(t *testing.T) {
 		{"short b", MergeLoRA(w, w, ElemF32, 2, 2, make([]float32, 1), make([]float32, 2), 1, 1)},
 		{"negative", MergeLoRA(w, w, ElemF32, -2, 2, nil, nil, 1, 1)},
 		{"delta short dst", LoRADelta(make([]float32, 3), 2, 2, make([]float32, 2), make([]float32, 2), 1, 1)},
+		{"partial overlap", MergeLoRA(w[4:], w[:12], ElemF32, 1, 3, make([]float32, 1), make([]float32, 3), 1, 1)},
 	}
 	for _, c := range cases {
 		if c.err == nil || !errors.Is(c.err, ErrMergeArgs) {
