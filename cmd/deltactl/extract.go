@@ -13,8 +13,9 @@ func newExtractCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "extract --base SRC --tuned SRC (--rank R | --energy F) --out DIR",
 		Short: "Recover a LoRA from a full fine-tune by randomized SVD of W_tuned - W_base",
-		Long: `extract fits every changed 2-D weight with a LoRA (randomized SVD, 10 oversampling
-columns, --power-iters power iterations); changed 1-D tensors and embeddings are
+		Long: `extract fits every changed 2-D weight with a LoRA (randomized SVD with at least
+10 oversampling columns and --power-iters power iterations, error within a few
+percent of the optimal truncation); changed 1-D tensors and embeddings are
 kept whole as modules_to_save. With --energy the spectrum is estimated by growing
 the sketch until it holds the fraction F of ||D||_F^2 (exact). The relative
 Frobenius error of each module is printed.`,
@@ -38,6 +39,12 @@ Frobenius error of each module is printed.`,
 				return err
 			}
 			defer closeT()
+			if iters < 0 {
+				return usagef("--power-iters %d: must be 0 or more", iters)
+			}
+			if iters == 0 {
+				iters = -1 // the library reads 0 as "default"
+			}
 			opt := merge.ExtractOptions{Rule: rule, RSVD: merge.RSVDOptions{PowerIters: iters}, FanInFanOut: isConv1DModel(b)}
 			d, reps, err := merge.Extract(ctx, b, t, opt)
 			if err != nil {
@@ -59,7 +66,7 @@ Frobenius error of each module is printed.`,
 	f.StringVar(&tuned, "tuned", "", "fine-tuned model: folder or registry ref")
 	f.IntVar(&rank, "rank", 0, "LoRA rank per module")
 	f.Float64Var(&energy, "energy", 0, "keep the smallest rank reaching this fraction of ||D||_F^2")
-	f.IntVar(&iters, "power-iters", 2, "power iterations of the randomized SVD")
+	f.IntVar(&iters, "power-iters", 1, "power iterations of the randomized SVD (each costs two passes over the matrix)")
 	f.StringVar(&out, "out", "", "output PEFT folder (must not exist)")
 	return c
 }
