@@ -22,10 +22,14 @@ import (
 //     of bytes or files, every multipart part, every GET/HEAD/LIST/DELETE):
 //     network errors, 408/429/5xx and S3 codes such as InternalError or
 //     SlowDown; it waits 200ms*2^i, capped at 1s, with full jitter.
-//   - this policy then retries the whole operation (a Put, including a whole
-//     multipart upload; a Get's remaining range; a List from the last key
-//     seen) on the same kinds of errors, at most Attempts times in all,
-//     waiting Base*2^i capped at Cap with full jitter.
+//   - this policy then retries one step at a time (a single PUT; each
+//     multipart part, the initiation and the completion; a Get's remaining
+//     range; a List from the last key seen; a Stat, Delete or Swap) on the
+//     same kinds of errors, at most Attempts times in all, waiting
+//     Base*2^i capped at Cap with full jitter. A stream too large to buffer
+//     (over 16 MiB, not seekable) is not replayed for a single PUT, but it
+//     never needs to be: anything over one part goes up as a multipart
+//     upload whose parts are buffered.
 //
 // So one operation makes at most Attempts*RequestRetries tries of each
 // request, and each try is bounded by the transport timeouts (S3Options).

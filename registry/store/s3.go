@@ -36,10 +36,11 @@ type S3Options struct {
 	// CreateBucket makes the bucket when it does not exist.
 	CreateBucket bool
 
-	// PartSize is the multipart part size (default 32 MiB, at least 5 MiB).
-	// Objects up to one part go up in a single atomic PUT. Memory held by
-	// one upload is at most Threads*PartSize when the input is a plain
-	// stream; files and byte slices are read in place.
+	// PartSize is the multipart part size (default 32 MiB, at least 5 MiB;
+	// raised for objects over 10,000 parts). Objects up to one part go up
+	// in a single atomic PUT. Memory held by one upload is at most
+	// (Threads+1)*PartSize when the input is a plain stream; files, byte
+	// slices and other io.ReaderAt+io.Seeker inputs are read in place.
 	PartSize uint64
 	// Threads is the number of parts uploaded at once (default 4).
 	Threads uint
@@ -74,17 +75,23 @@ type S3Options struct {
 // was lost and a retry was refused), Swap reports success.
 //
 // Servers that ignore conditional writes. Before its first write the backend
-// probes the server once: it creates a probe key (under "PREFIX/.probe/",
-// never listed) with If-None-Match: *, tries again, and tries an If-Match
-// with a wrong ETag; both second tries must be refused. If the server
-// accepts either, the backend falls back to a protocol that stays safe:
-//   - Put checks existence first and then writes without a condition. Two
-//     writers racing on one key can both write; for content-addressed keys
-//     (blobs, manifests) they write identical bytes, so nothing is lost.
-//   - Swap refuses with ErrUnsupported. Moving a ref on such a server would
-//     be a silent last-writer-wins race, so the backend does not pretend;
-//     use a server with conditional writes (AWS S3, MinIO, versitygw...) or
-//     a folder registry for refs.
+// probes the server once, on a probe key under "PREFIX/.probe/" (never
+// listed, deleted afterwards): it creates the key with If-None-Match: *,
+// tries that again, tries an If-Match with a wrong ETag, and completes a
+// one-part multipart upload onto the key with If-None-Match: *. Each second
+// try must be refused. Where the server does not refuse, the backend falls
+// back to a protocol that stays safe, and says so:
+//   - Put (single PUT without If-None-Match support, or a multipart upload
+//     without it: versitygw v1.8.0 ignores it on multipart uploads) checks
+//     that the key is absent first, then writes. Two writers racing on one
+//     key between the check and the write can both write; registry keys
+//     written with Put are content-addressed (a blob or manifest is named by
+//     the digest of its decoded bytes), so either version is the same
+//     content, and each write is atomic, so a reader never sees a mix.
+//   - Swap refuses with ErrUnsupported when If-None-Match or If-Match on a
+//     PUT is ignored. Moving a ref there would be a silent last-writer-wins
+//     race, so the backend does not pretend; use a server with conditional
+//     writes (AWS S3, MinIO, versitygw...) or a folder registry for refs.
 type S3 struct {
 	client   *minio.Client
 	core     minio.Core
@@ -95,7 +102,7 @@ type S3 struct {
 
 	probeMu sync.Mutex
 	probed  bool
-	cond    bool
+	cond    Conditional
 }
 
 const (
@@ -316,12 +323,23 @@ func isPrecondition(err error) bool {
 		r.StatusCode == http.StatusNotModified // MinIO once answered 304 (minio/minio#19442)
 }
 
-// conditional reports whether the server honours conditional writes,
-// probing it once (see the type's doc). A probe that fails on a transient
-// error is repeated at the next write.
-func (s *S3) conditional(ctx context.Context) (bool, error) {
+// Conditional is what the probe found the server honours.
+type Conditional struct {
+	// Put: If-None-Match: * on a single PUT refuses an existing key.
+	Put bool
+	// Match: If-Match with a stale ETag refuses a PUT.
+	Match bool
+	// Multipart: If-None-Match: * on a multipart upload (sent on its
+	// initiation and completion) refuses an existing key. versitygw v1.8.0
+	// honours Put and Match but not this.
+	Multipart bool
+}
+
+// conditional probes the server once (see the type's doc); a probe that
+// fails on an error is repeated at the next write.
+func (s *S3) conditional(ctx context.Context) (Conditional, error) {
 	if s.opt.DisableConditional {
-		return false, nil
+		return Conditional{}, nil
 	}
 	s.probeMu.Lock()
 	defer s.probeMu.Unlock()
@@ -331,37 +349,73 @@ func (s *S3) conditional(ctx context.Context) (bool, error) {
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	key := s.prefix + ".probe/" + hex.EncodeToString(rnd[:])
-	put := func(opts minio.PutObjectOptions) error {
-		return s.opt.Retry.do(ctx, func(int) error {
+	defer s.client.RemoveObject(context.WithoutCancel(ctx), s.bucket, key, minio.RemoveObjectOptions{})
+	fail := func(err error) (Conditional, error) {
+		return Conditional{}, s.errorf("probe conditional writes", "", err)
+	}
+	put := func(opts minio.PutObjectOptions) (bool, error) {
+		err := s.opt.Retry.do(ctx, func(int) error {
 			_, err := s.client.PutObject(ctx, s.bucket, key, bytes.NewReader([]byte("probe")), 5, opts)
 			return err
 		})
+		if isPrecondition(err) {
+			return true, nil
+		}
+		return false, err
 	}
 	create := minio.PutObjectOptions{}
 	create.SetMatchETagExcept("*")
-	if err := put(create); err != nil && !isPrecondition(err) {
-		return false, s.errorf("probe conditional writes", "", err)
+	if _, err := put(create); err != nil {
+		return fail(err)
 	}
-	defer s.client.RemoveObject(context.WithoutCancel(ctx), s.bucket, key, minio.RemoveObjectOptions{})
-	err := put(create)
-	createOnly := isPrecondition(err)
-	if err != nil && !createOnly {
-		return false, s.errorf("probe conditional writes", "", err)
+	var c Conditional
+	var err error
+	if c.Put, err = put(create); err != nil {
+		return fail(err)
 	}
 	stale := minio.PutObjectOptions{}
 	stale.SetMatchETag("00000000000000000000000000000000")
-	err = put(stale)
-	ifMatch := isPrecondition(err)
-	if err != nil && !ifMatch {
-		return false, s.errorf("probe conditional writes", "", err)
+	if c.Match, err = put(stale); err != nil {
+		return fail(err)
 	}
-	s.probed, s.cond = true, createOnly && ifMatch
-	return s.cond, nil
+	if c.Multipart, err = s.probeMultipart(ctx, key, create); err != nil {
+		return fail(err)
+	}
+	s.probed, s.cond = true, c
+	return c, nil
 }
 
-// ConditionalWrites reports whether the server honours If-None-Match and
-// If-Match on PUT (probing it if that has not happened yet).
-func (s *S3) ConditionalWrites(ctx context.Context) (bool, error) { return s.conditional(ctx) }
+// probeMultipart completes a one-part multipart upload onto the existing
+// key with opts (If-None-Match: *) and reports whether it was refused.
+func (s *S3) probeMultipart(ctx context.Context, key string, opts minio.PutObjectOptions) (refused bool, err error) {
+	id, err := s.core.NewMultipartUpload(ctx, s.bucket, key, opts)
+	if isPrecondition(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	completed := false
+	defer func() {
+		if !completed {
+			s.core.AbortMultipartUpload(context.WithoutCancel(ctx), s.bucket, key, id)
+		}
+	}()
+	part, err := s.core.PutObjectPart(ctx, s.bucket, key, id, 1, bytes.NewReader([]byte("probe")), 5, minio.PutObjectPartOptions{})
+	if err != nil {
+		return false, err
+	}
+	_, err = s.core.CompleteMultipartUpload(ctx, s.bucket, key, id, []minio.CompletePart{{PartNumber: 1, ETag: part.ETag}}, opts)
+	if isPrecondition(err) {
+		return true, nil
+	}
+	completed = err == nil
+	return false, err
+}
+
+// ConditionalWrites reports which conditional writes the server honours,
+// probing it if that has not happened yet.
+func (s *S3) ConditionalWrites(ctx context.Context) (Conditional, error) { return s.conditional(ctx) }
 
 func (s *S3) putOptions(size int64) minio.PutObjectOptions {
 	part := s.opt.PartSize
@@ -379,7 +433,9 @@ func (s *S3) putOptions(size int64) minio.PutObjectOptions {
 }
 
 // Put implements Backend. See S3 for the create-only protocol and
-// RetryPolicy for retries.
+// RetryPolicy for retries. Objects up to one part go up in one PUT; larger
+// ones, and streams of unknown size longer than a part, as a multipart
+// upload (multipart.go).
 func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	if err := ValidKey(key); err != nil {
 		return s.errorf("put", "", err)
@@ -388,7 +444,24 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error
 	if err != nil {
 		return s.errorf("put", key, err)
 	}
-	if !cond {
+	part := int64(s.putOptions(size).PartSize)
+	if size < 0 {
+		// Read one part ahead: a short stream becomes a single PUT of
+		// known size, a long one a multipart upload.
+		var head bytes.Buffer
+		n, err := io.CopyN(&head, ctxReader{ctx, r}, part)
+		switch {
+		case err == io.EOF:
+			r, size = bytes.NewReader(head.Bytes()), n
+		case err != nil:
+			return s.errorf("put", key, fmt.Errorf("reading input: %w", err))
+		default:
+			r = io.MultiReader(bytes.NewReader(head.Bytes()), r)
+		}
+	}
+	multipart := size < 0 || size > part
+	if !cond.Put || multipart && !cond.Multipart {
+		// The server will not refuse an existing key: look first.
 		if _, err := s.Stat(ctx, key); err == nil {
 			return s.errorf("put", key, ErrExists)
 		} else if !errors.Is(err, ErrNotFound) {
@@ -399,6 +472,12 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error
 	if err != nil {
 		return s.errorf("put", key, err)
 	}
+	if multipart {
+		if err := s.putMultipart(ctx, key, body, size, part, cond.Multipart); err != nil {
+			return s.errorf("put", key, err)
+		}
+		return nil
+	}
 	err = s.opt.Retry.do(ctx, func(attempt int) error {
 		if attempt > 0 {
 			if err := rewind(); err != nil {
@@ -406,7 +485,7 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error
 			}
 		}
 		opts := s.putOptions(size)
-		if cond {
+		if cond.Put {
 			opts.SetMatchETagExcept("*")
 		}
 		info, err := s.client.PutObject(ctx, s.bucket, s.obj(key), body, size, opts)
@@ -416,7 +495,7 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error
 			}
 			return err
 		}
-		if size >= 0 && info.Size != size {
+		if info.Size != size {
 			return fmt.Errorf("stored %d bytes, want %d", info.Size, size)
 		}
 		return nil
@@ -428,9 +507,10 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error
 }
 
 // replayable returns a reader for r and a function that rewinds it for a
-// retry: seekable inputs seek back; small streams are buffered; large
-// streams cannot be replayed, so the Put is not retried as a whole (its
-// parts still are, by minio-go, from their buffers).
+// retry: seekable inputs seek back (and, with a known size, come back as a
+// section that multipart uploads read in parallel); small streams are
+// buffered; large streams cannot be replayed as a whole (their parts are,
+// from their buffers).
 func replayable(r io.Reader, size int64) (io.Reader, func() error, error) {
 	if sk, ok := r.(io.ReadSeeker); ok {
 		start, err := sk.Seek(0, io.SeekCurrent)
@@ -586,7 +666,7 @@ func (s *S3) Swap(ctx context.Context, key, oldETag string, data []byte) (string
 	if err != nil {
 		return "", s.errorf("swap", key, err)
 	}
-	if !cond {
+	if !cond.Put || !cond.Match {
 		return "", s.errorf("swap", key, fmt.Errorf("%w: server %s ignores conditional writes (If-Match / If-None-Match), so a ref cannot be moved without risking a lost update", ErrUnsupported, s.location))
 	}
 	var etag string

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -37,8 +38,8 @@ func faultyS3(t *testing.T) (*store.S3, *faultproxy.Proxy) {
 		o.Retry = store.RetryPolicy{Attempts: 4, Base: 10 * time.Millisecond, Cap: 100 * time.Millisecond}
 	})
 	// Probe conditional writes now, before any rule is set.
-	if ok, err := b.ConditionalWrites(context.Background()); err != nil || !ok {
-		t.Fatalf("conditional writes through the proxy: %v %v", ok, err)
+	if c, err := b.ConditionalWrites(context.Background()); err != nil || !c.Put || !c.Match {
+		t.Fatalf("conditional writes through the proxy: %+v %v", c, err)
 	}
 	return b, p
 }
@@ -180,6 +181,43 @@ func TestS3FaultsCutPartRetried(t *testing.T) {
 	}
 	mustRead(t, b, "blobs/onecut", data)
 	if p.Injected()[faultproxy.CutBody] != 1 {
+		t.Fatalf("faults injected: %v", p.Injected())
+	}
+}
+
+// TestS3FaultsStreamPartRetried: the same with a plain stream of unknown
+// size, whose parts are retried from their buffers.
+func TestS3FaultsStreamPartRetried(t *testing.T) {
+	b, p := faultyS3(t)
+	ctx := context.Background()
+	data := storetest.Payload(17<<20, 11)
+	p.SetRule(onKey("blobs/stream", faultproxy.CutBody, 2, isPartUpload))
+	if err := b.Put(ctx, "blobs/stream", struct{ io.Reader }{bytes.NewReader(data)}, -1); err != nil {
+		t.Fatalf("stream put with two cut parts: %v", err)
+	}
+	mustRead(t, b, "blobs/stream", data)
+	if p.Injected()[faultproxy.CutBody] != 2 {
+		t.Fatalf("faults injected: %v", p.Injected())
+	}
+}
+
+// TestS3FaultsLostCompletion: the server completes the multipart upload
+// but its answer is lost; the retried completion finds no upload, and Put
+// reports ErrExists (the object is the one it wrote).
+func TestS3FaultsLostCompletion(t *testing.T) {
+	b, p := faultyS3(t)
+	ctx := context.Background()
+	data := storetest.Payload(11<<20, 12)
+	isComplete := func(r *http.Request) bool {
+		return r.Method == http.MethodPost && r.URL.Query().Get("uploadId") != ""
+	}
+	p.SetRule(onKey("blobs/complete", faultproxy.LoseAnswer, 1, isComplete))
+	err := b.Put(ctx, "blobs/complete", bytes.NewReader(data), int64(len(data)))
+	if err != nil && !errors.Is(err, store.ErrExists) {
+		t.Fatalf("put with a lost completion answer: %v", err)
+	}
+	mustRead(t, b, "blobs/complete", data)
+	if p.Injected()[faultproxy.LoseAnswer] != 1 {
 		t.Fatalf("faults injected: %v", p.Injected())
 	}
 }

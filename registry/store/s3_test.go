@@ -12,10 +12,11 @@ import (
 
 func TestS3ProbeFindsConditionalWrites(t *testing.T) {
 	b := storetest.NewS3(t, nil)
-	ok, err := b.ConditionalWrites(context.Background())
-	if err != nil || !ok {
-		t.Fatalf("versitygw v1.8.0 honours conditional writes, probe says %v (%v)", ok, err)
+	c, err := b.ConditionalWrites(context.Background())
+	if err != nil || !c.Put || !c.Match {
+		t.Fatalf("versitygw v1.8.0 honours conditional PUTs, probe says %+v (%v)", c, err)
 	}
+	t.Logf("conditional writes honoured: %+v", c)
 	// The probe leaves nothing a List would show.
 	n := 0
 	b.List(context.Background(), "", func(store.Info) error { n++; return nil })

@@ -45,17 +45,27 @@ type Info struct {
 // Put and Swap are the only writes. Put is create-only and atomic: a reader
 // sees either nothing or the whole object, never part of it, even if the
 // writer crashes. Swap is how mutable refs move.
+//
+// Every method validates its key (ValidKey) and fails with ErrBadKey before
+// touching storage. Errors name the backend's Location and the key, and wrap
+// the sentinels above. fs does not retry (local I/O errors are not
+// transient); s3 retries transient failures within the bounds documented
+// on RetryPolicy, so an error from it is final for that call.
 type Backend interface {
 	// Put stores size bytes from r under key if key does not exist yet.
 	// It returns ErrExists (wrapped) when key is already present, and then
 	// the stored object is left unchanged. size may be -1 when unknown.
 	Put(ctx context.Context, key string, r io.Reader, size int64) error
-	// Get reads length bytes of key starting at off; length < 0 reads to the end.
+	// Get reads length bytes of key starting at off; length < 0 reads to
+	// the end. A range running past the end is cut short; one starting
+	// past the end is an error. The caller closes the reader.
 	Get(ctx context.Context, key string, off, length int64) (io.ReadCloser, error)
 	// Stat describes key, or returns ErrNotFound.
 	Stat(ctx context.Context, key string) (Info, error)
-	// List calls fn for every key under prefix, in no particular order.
-	// Returning an error from fn stops the walk and returns that error.
+	// List calls fn for every key under prefix (a plain string prefix:
+	// "blobs/sha256/a" matches "blobs/sha256/ab/..."), in no particular
+	// order. Returning an error from fn stops the walk and returns that
+	// error. Info.ETag may be empty (fs); use Stat for an ETag.
 	List(ctx context.Context, prefix string, fn func(Info) error) error
 	// Delete removes key. Deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error

@@ -446,5 +446,23 @@ func Run(t *testing.T, b store.Backend) {
 		if got := ReadAll(t, b, "big/blob", 0, -1); !bytes.Equal(got, data) {
 			t.Fatal("big object differs")
 		}
+		// A plain stream of unknown size, longer than a part.
+		if err := b.Put(ctx, "big/stream", struct{ io.Reader }{bytes.NewReader(data)}, -1); err != nil {
+			t.Fatalf("put stream of unknown size: %v", err)
+		}
+		if info, err := b.Stat(ctx, "big/stream"); err != nil || info.Size != int64(len(data)) {
+			t.Fatalf("stat stream: %+v %v", info, err)
+		}
+		if got := ReadAll(t, b, "big/stream", int64(len(data))-5000, -1); !bytes.Equal(got, data[len(data)-5000:]) {
+			t.Fatal("tail of streamed object differs")
+		}
+		// Create-only holds for multipart uploads too.
+		other := Payload(len(data), 10)
+		if err := b.Put(ctx, "big/blob", bytes.NewReader(other), int64(len(other))); !errors.Is(err, store.ErrExists) {
+			t.Fatalf("second multipart put: %v, want ErrExists", err)
+		}
+		if got := ReadAll(t, b, "big/blob", 0, 1<<20); !bytes.Equal(got, data[:1<<20]) {
+			t.Fatal("refused multipart put changed the object")
+		}
 	})
 }
