@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"testing"
 	"time"
@@ -150,8 +151,10 @@ func copyFolder(src, dst string) error {
 }
 
 // BenchmarkWholeModelMergeBF16 merges a LoRA into every layer of a BF16
-// model and, for reference, copies the same files (with fsync, as merge
-// does); it reports both rates and merge/copy.
+// model and, for reference, copies the same files (io.Copy, which is
+// copy_file_range, with fsync, as merge does), alternating the two so
+// both see the same machine load. It reports the median of each and
+// merge-speed/copy-speed (issue 4 asks for at least 0.7).
 func BenchmarkWholeModelMergeBF16(b *testing.B) {
 	dir := b.TempDir()
 	in, bytes := benchModel(b, filepath.Join(dir, "base"))
@@ -161,25 +164,33 @@ func BenchmarkWholeModelMergeBF16(b *testing.B) {
 	}
 	defer base.Close()
 	b.SetBytes(bytes)
-	var copyDur time.Duration
+	var mergeT, copyT []time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		out := filepath.Join(dir, fmt.Sprintf("m%d", i))
+		t0 := time.Now()
 		if _, err := Merge(context.Background(), base, in, out, MergeOptions{}); err != nil {
 			b.Fatal(err)
 		}
+		mergeT = append(mergeT, time.Since(t0))
 		b.StopTimer()
 		os.RemoveAll(out)
-		t0 := time.Now()
+		t0 = time.Now()
 		if err := copyFolder(filepath.Join(dir, "base"), filepath.Join(dir, "c")); err != nil {
 			b.Fatal(err)
 		}
-		copyDur += time.Since(t0)
+		copyT = append(copyT, time.Since(t0))
 		os.RemoveAll(filepath.Join(dir, "c"))
 		b.StartTimer()
 	}
-	mergeRate := float64(bytes) * float64(b.N) / b.Elapsed().Seconds() / 1e9
-	copyRate := float64(bytes) * float64(b.N) / copyDur.Seconds() / 1e9
-	b.ReportMetric(copyRate, "copyGB/s")
-	b.ReportMetric(mergeRate/copyRate, "merge/copy")
+	mm, mc := median(mergeT), median(copyT)
+	b.ReportMetric(float64(bytes)/mm.Seconds()/1e9, "mergeGB/s")
+	b.ReportMetric(float64(bytes)/mc.Seconds()/1e9, "copyGB/s")
+	b.ReportMetric(mc.Seconds()/mm.Seconds(), "merge/copy")
+}
+
+func median(d []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
 }

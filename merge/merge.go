@@ -111,36 +111,46 @@ func Merge(ctx context.Context, base *Folder, inputs []Input, outDir string, opt
 			return nil, fmt.Errorf("merge: %w", err)
 		}
 	}
-	var buf buffers
 	weightMap := map[string]string{}
-	for _, s := range base.shards {
-		var infos []safetensors.TensorInfo
+	shardInfos := make([][]safetensors.TensorInfo, len(base.shards))
+	outDT := map[string]format.DType{}
+	for i, s := range base.shards {
 		for _, n := range s.names {
 			ti, _ := s.f.Info(n)
 			dt := ti.DType
 			if opt.DType != format.Invalid && mergeable(dt) {
 				dt = opt.DType
 			}
-			infos = append(infos, safetensors.TensorInfo{Name: n, DType: dt, Shape: ti.Shape})
+			shardInfos[i] = append(shardInfos[i], safetensors.TensorInfo{Name: n, DType: dt, Shape: ti.Shape})
 			weightMap[n] = s.file
+			outDT[n] = dt
 		}
-		n, err := writeShard(ctx, out.path(s.file), infos, s.f.Metadata(), func(w *safetensors.Writer, ti safetensors.TensorInfo) error {
-			src, err := s.f.Tensor(ti.Name)
-			if err != nil {
-				return err
+	}
+	pipe := startMergePipeline(base, plans, outDT, cw)
+	defer pipe.stop()
+	for i, s := range base.shards {
+		n, err := writeShard(ctx, out.path(s.file), shardInfos[i], s.f.Metadata(), func(w *safetensors.Writer, ti safetensors.TensorInfo) error {
+			r, ok := <-pipe.results
+			switch {
+			case !ok:
+				return fmt.Errorf("merge: tensor %q: pipeline ended early", ti.Name)
+			case r.err != nil:
+				return r.err
+			case r.name != ti.Name:
+				return fmt.Errorf("merge: tensor %q: pipeline produced %q (internal error)", ti.Name, r.name)
 			}
-			b, err := mergeTensor(src, ti.DType, plans[ti.Name], cw, &buf)
-			if err != nil {
-				return fmt.Errorf("merge: tensor %q: %w", ti.Name, err)
-			}
-			return w.WriteBytes(ti.Name, b)
+			err := w.WriteBytes(ti.Name, r.data)
+			pipe.release(r)
+			return err
 		})
 		if err != nil {
 			return nil, err
 		}
 		rep.Bytes += n
-		rep.Tensors += len(infos)
+		rep.Tensors += len(shardInfos[i])
 	}
+	// Every tensor went through: the producer is done with cw.
+	pipe.stop()
 	if base.index {
 		if err := writeIndex(out.path(hf.IndexName), rep.Bytes, weightMap); err != nil {
 			return nil, fmt.Errorf("merge: %w", err)
@@ -171,14 +181,14 @@ func Merge(ctx context.Context, base *Folder, inputs []Input, outDir string, opt
 	return rep, nil
 }
 
-// mergeTensor returns the output bytes of one tensor (aliasing src when it
-// passes through unchanged).
-func mergeTensor(src *format.Tensor, outDT format.DType, p *tensorPlan, cw *correctionWriter, buf *buffers) ([]byte, error) {
+// mergeTensor returns the output bytes of one tensor, in *out (grown as
+// needed) or, when the tensor passes through unchanged, src.Data itself.
+func mergeTensor(src *format.Tensor, outDT format.DType, p *tensorPlan, cw *correctionWriter, buf *buffers, out *[]byte) ([]byte, error) {
 	if p == nil && outDT == src.DType {
 		return src.Data, nil
 	}
 	n := int(src.NumElements())
-	outB := growB(&buf.out, n*outDT.Size())
+	outB := growB(out, n*outDT.Size())
 	if p != nil && p.loraOnly() && outDT == src.DType && cw == nil {
 		e, _ := elemOf(outDT)
 		o := &p.ops[0]
