@@ -48,9 +48,9 @@ func causalSoftmax[F Float](T int, P []F) {
 		}
 		var sum float64
 		for j := 0; j <= t; j++ {
-			e := math.Exp(float64(row[j] - mx))
-			row[j] = F(e)
-			sum += e
+			e := expF(row[j] - mx)
+			row[j] = e
+			sum += float64(e)
 		}
 		inv := F(1 / sum)
 		for j := 0; j <= t; j++ {

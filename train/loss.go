@@ -40,7 +40,7 @@ func crossEntropy[F Float](threads, n, V int, logits []F, targets []int32, gscal
 			}
 			var s float64
 			for _, x := range row {
-				s += math.Exp(float64(x - mx))
+				s += float64(expF(x - mx))
 			}
 			lse := float64(mx) + math.Log(s)
 			part[ci] += lse - float64(row[tgt])

@@ -1,14 +1,12 @@
 package train
 
-import "math"
-
 // swigluForward sets a = silu(g)·u elementwise (Llama's MLP nonlinearity,
 // between gate_proj/up_proj and down_proj).
 func swigluForward[F Float](threads int, g, u, a []F) {
 	parallelRange(threads, len(a), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			x := float64(g[i])
-			a[i] = F(x/(1+math.Exp(-x))) * u[i]
+			x := g[i]
+			a[i] = x / (1 + expF(-x)) * u[i]
 		}
 	})
 }
@@ -20,11 +18,11 @@ func swigluForward[F Float](threads int, g, u, a []F) {
 func swigluBackward[F Float](threads int, g, u, da, dg, du []F) {
 	parallelRange(threads, len(da), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			x := float64(g[i])
-			s := 1 / (1 + math.Exp(-x))
+			x := g[i]
+			s := 1 / (1 + expF(-x))
 			d := da[i]
-			dg[i] = d * u[i] * F(s*(1+x*(1-s)))
-			du[i] = d * F(x*s)
+			dg[i] = d * u[i] * (s * (1 + x*(1-s)))
+			du[i] = d * (x * s)
 		}
 	})
 }
