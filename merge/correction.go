@@ -2,6 +2,7 @@ package merge
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -205,7 +206,14 @@ type correctionReader struct {
 	count   int
 	total   int
 	maxSize int64
+	// stashed counts the payload bytes held for records read ahead; a
+	// file written by merge is read in order, so only a hostile or
+	// mismatched one comes near stashLimit.
+	stashed int64
 }
+
+// stashLimit bounds what a correction reader keeps of records read ahead.
+func (cr *correctionReader) stashLimit() int64 { return 4*cr.maxSize + 64<<20 }
 
 func newCorrectionReader(r io.Reader, path string, maxTensorBytes int64) (*correctionReader, error) {
 	zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<40))
@@ -247,22 +255,31 @@ func (cr *correctionReader) next() (*correctionEntry, error) {
 	if err := json.Unmarshal(js, &e.rec); err != nil {
 		return nil, cr.fail("bad record: %v", err)
 	}
-	if e.rec.XORBytes < 0 || e.rec.payloadLen() > cr.maxSize {
+	// Check every length before summing them (a hostile count must not
+	// overflow the total) and before allocating anything.
+	if e.rec.XORBytes < 0 || e.rec.XORBytes > cr.maxSize {
+		return nil, cr.fail("record %q: %d correction bytes is larger than any tensor", e.rec.Name, e.rec.XORBytes)
+	}
+	for _, l := range e.rec.NormLens {
+		if l < 0 || int64(l) > cr.maxSize/8 {
+			return nil, cr.fail("record %q: norm count %d out of range", e.rec.Name, l)
+		}
+	}
+	if e.rec.payloadLen() > cr.maxSize {
 		return nil, cr.fail("record %q: payload of %d bytes is larger than any tensor", e.rec.Name, e.rec.payloadLen())
 	}
-	e.xor = make([]byte, e.rec.XORBytes)
-	if _, err := io.ReadFull(cr.br, e.xor); err != nil {
+	// Read in bounded steps so a truncated file claiming a huge payload
+	// costs only what it holds.
+	var err error
+	if e.xor, err = readN(cr.br, e.rec.XORBytes); err != nil {
 		return nil, cr.fail("record %q truncated: %v", e.rec.Name, err)
 	}
 	for _, l := range e.rec.NormLens {
-		if l < 0 {
-			return nil, cr.fail("record %q: negative norm count", e.rec.Name)
-		}
-		v := make([]float64, l)
-		b := make([]byte, 8*l)
-		if _, err := io.ReadFull(cr.br, b); err != nil {
+		b, err := readN(cr.br, 8*int64(l))
+		if err != nil {
 			return nil, cr.fail("record %q truncated: %v", e.rec.Name, err)
 		}
+		v := make([]float64, l)
 		for i := range v {
 			v[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
 		}
@@ -271,11 +288,28 @@ func (cr *correctionReader) next() (*correctionEntry, error) {
 	return e, nil
 }
 
+// readN reads exactly n bytes, growing the buffer as data arrives.
+func readN(r io.Reader, n int64) ([]byte, error) {
+	const step = 1 << 20
+	if n <= step {
+		b := make([]byte, n)
+		_, err := io.ReadFull(r, b)
+		return b, err
+	}
+	var buf bytes.Buffer
+	got, err := io.CopyN(&buf, r, n)
+	if err == io.EOF && got < n {
+		err = io.ErrUnexpectedEOF
+	}
+	return buf.Bytes(), err
+}
+
 // get returns the record of tensor name, or nil when the merge recorded
 // none (the tensor was copied unchanged).
 func (cr *correctionReader) get(name string) (*correctionEntry, error) {
 	if e, ok := cr.stash[name]; ok {
 		delete(cr.stash, name)
+		cr.stashed -= e.rec.payloadLen()
 		return e, nil
 	}
 	for !cr.done {
@@ -294,6 +328,13 @@ func (cr *correctionReader) get(name string) (*correctionEntry, error) {
 			cr.count++
 			if e.rec.Name == name {
 				return e, nil
+			}
+			if _, dup := cr.stash[e.rec.Name]; dup {
+				return nil, cr.fail("two records for tensor %q", e.rec.Name)
+			}
+			cr.stashed += e.rec.payloadLen()
+			if cr.stashed > cr.stashLimit() {
+				return nil, cr.fail("records out of order beyond %d bytes (not written by merge for this model?)", cr.stashLimit())
 			}
 			cr.stash[e.rec.Name] = e
 		default:
