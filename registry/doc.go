@@ -7,8 +7,15 @@
 //     stored as a codec frame under blobs/sha256/<2 hex>/<64 hex>;
 //   - manifests: canonical JSON describing a model folder or a delta, addressed
 //     by the sha256 of their bytes, under manifests/sha256/<64 hex>;
-//   - refs: refs/<name>/<tag>, holding one manifest digest; the only mutable
-//     objects, moved by compare-and-swap.
+//   - refs: refs/<name>/_tags/<tag>, holding one manifest digest; the only
+//     mutable objects, moved by compare-and-swap.
+//
+// The "_tags" level is a deliberate deviation from DESIGN.md's
+// refs/<name>/<tag>: names nest ("team/gpt2"), so with a plain
+// refs/<name>/<tag> the ref "a:b" (file refs/a/b) and any tag of the name
+// "a/b" (folder refs/a/b/) would need the same path as a file and as a
+// folder. A name component cannot start with '_', so "_tags" never collides
+// with a name, and each name's tags sit in a folder of their own.
 //
 // Pushes write blobs, then the manifest, then the ref, so a crash leaves only
 // unreferenced objects that gc collects once they are older than its grace

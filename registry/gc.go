@@ -65,7 +65,7 @@ func (r *Registry) GC(ctx context.Context, opt GCOptions) (*GCResult, error) {
 		return nil, fmt.Errorf("gc: %w", err)
 	}
 	var refErr error
-	roots, err := r.listRefs(ctx, func(key string, err error) {
+	roots, err := r.listRefs(ctx, refPrefix, func(key string, err error) {
 		if refErr == nil {
 			refErr = fmt.Errorf("%w: %s: %v", ErrGCUnsafe, key, err)
 		}

@@ -82,7 +82,7 @@ func TestGCDuringPush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Delete(bg, "refs/inflight/v1"); err != nil {
+	if err := b.Delete(bg, refKey("inflight", "v1")); err != nil {
 		t.Fatal(err)
 	}
 	m, _ := r.Manifest(bg, res.Digest)

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"fmt"
+	"sort"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -28,8 +29,12 @@ func (r *Registry) List(ctx context.Context, name string) ([]RefInfo, error) {
 			return nil, err
 		}
 	}
+	prefix := refPrefix
+	if name != "" {
+		prefix = refNamePrefix(name)
+	}
 	var bad []RefInfo
-	roots, err := r.listRefs(ctx, func(key string, err error) {
+	roots, err := r.listRefs(ctx, prefix, func(key string, err error) {
 		if ref, ok := refFromKey(key); ok && (name == "" || ref.Name == name) {
 			bad = append(bad, RefInfo{Ref: ref.String(), Name: ref.Name, Tag: ref.Tag, Error: err.Error()})
 		}
@@ -53,6 +58,7 @@ func (r *Registry) List(ctx context.Context, name string) ([]RefInfo, error) {
 		out = append(out, ri)
 	}
 	out = append(out, bad...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Ref < out[j].Ref })
 	if name != "" && len(out) == 0 {
 		return nil, fmt.Errorf("ls %s: %w: no refs with this name in %s", name, ErrNotFound, r.b.Location())
 	}

@@ -94,11 +94,12 @@ func sortedKeys(m map[string]bool) []string {
 	return out
 }
 
-// listRefs returns every ref in the registry with the digest it holds. A ref
-// whose content is not a digest is reported through bad.
-func (r *Registry) listRefs(ctx context.Context, bad func(key string, err error)) ([]root, error) {
+// listRefs returns every ref under prefix (refPrefix for all of them) with
+// the digest it holds. A ref whose content is not a digest is reported
+// through bad.
+func (r *Registry) listRefs(ctx context.Context, prefix string, bad func(key string, err error)) ([]root, error) {
 	var keys []string
-	err := r.b.List(ctx, refPrefix, func(i store.Info) error {
+	err := r.b.List(ctx, prefix, func(i store.Info) error {
 		keys = append(keys, i.Key)
 		return nil
 	})
@@ -125,15 +126,20 @@ func (r *Registry) listRefs(ctx context.Context, bad func(key string, err error)
 	return out, nil
 }
 
-// refFromKey turns refs/<name>/<tag> back into a Ref.
+// refFromKey turns refs/<name>/_tags/<tag> back into a Ref.
 func refFromKey(key string) (Ref, bool) {
-	rest := strings.TrimPrefix(key, refPrefix)
-	i := strings.LastIndexByte(rest, '/')
+	rest, ok := strings.CutPrefix(key, refPrefix)
+	if !ok {
+		return Ref{}, false
+	}
+	sep := "/" + tagDir + "/"
+	i := strings.LastIndex(rest, sep)
 	if i <= 0 {
 		return Ref{}, false
 	}
-	ref, err := ParseRef(rest[:i] + ":" + rest[i+1:])
-	if err != nil || ref.Tag != rest[i+1:] {
+	name, tag := rest[:i], rest[i+len(sep):]
+	ref, err := ParseRef(name + ":" + tag)
+	if err != nil || ref.Name != name || ref.Tag != tag {
 		return Ref{}, false
 	}
 	return ref, true

@@ -40,7 +40,18 @@ func (r Ref) String() string {
 // key is the storage key of a tagged ref.
 func (r Ref) key() string { return refKey(r.Name, r.Tag) }
 
-func refKey(name, tag string) string { return "refs/" + name + "/" + tag }
+// tagDir is the folder segment between a name and its tags. A name
+// component must start with a lowercase letter or digit, so "_tags" can
+// never be part of a name, and a tag lives one level below it: the key of
+// "a:b" (refs/a/_tags/b) can never be the folder of another ref's key, as
+// "refs/a/b" would be for "a/b:latest" under a plain refs/<name>/<tag>.
+const tagDir = "_tags"
+
+// refKey is refs/<name>/_tags/<tag>.
+func refKey(name, tag string) string { return refPrefix + name + "/" + tagDir + "/" + tag }
+
+// refNamePrefix is the folder holding every tag of name.
+func refNamePrefix(name string) string { return refPrefix + name + "/" + tagDir + "/" }
 
 // ParseRef parses NAME[:TAG] or NAME@sha256:<64 hex>.
 //

@@ -2,6 +2,8 @@ package registry
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -45,12 +47,75 @@ func TestParseRef(t *testing.T) {
 }
 
 func TestRefFromKey(t *testing.T) {
-	r, ok := refFromKey("refs/team/gpt2/v1")
+	r, ok := refFromKey("refs/team/gpt2/_tags/v1")
 	if !ok || r.Name != "team/gpt2" || r.Tag != "v1" {
 		t.Fatalf("refFromKey = %+v %v", r, ok)
 	}
-	if _, ok := refFromKey("refs/x"); ok {
-		t.Fatal("refs/x has no tag")
+	for _, k := range []string{"refs/x", "refs/team/gpt2/v1", "refs/_tags/v1", "refs/a/_tags/b/c", "refs/a/_tags/", "locks/a/_tags/b"} {
+		if r, ok := refFromKey(k); ok {
+			t.Errorf("refFromKey(%q) = %+v, want not a ref", k, r)
+		}
+	}
+}
+
+// TestRefKeysNeverNest: no ref's key may be the folder of another's (a
+// folder registry cannot hold both, see store.Backend). Under a plain
+// refs/<name>/<tag>, "a:b" and "a/b:latest" clashed.
+func TestRefKeysNeverNest(t *testing.T) {
+	refs := []string{"a:b", "a/b:latest", "a/b:c", "a/b/c:d", "a:_tags", "a/b:_tags", "a/_tags:x"}
+	keys := map[string]string{}
+	for _, s := range refs {
+		r, err := ParseRef(s)
+		if err != nil {
+			if s == "a/_tags:x" {
+				continue // "_tags" is not a valid name component
+			}
+			t.Fatal(err)
+		}
+		keys[r.key()] = s
+	}
+	if _, err := ParseRef("a/_tags:x"); err == nil {
+		t.Fatal(`"_tags" must not be accepted as a name component`)
+	}
+	for k, s := range keys {
+		for k2, s2 := range keys {
+			if k != k2 && strings.HasPrefix(k2, k+"/") {
+				t.Errorf("key of %s (%s) is a folder of the key of %s (%s)", s, k, s2, k2)
+			}
+		}
+	}
+}
+
+// TestRefClashOnBackends pushes "a:b" and "a/b:latest" (and a tag below
+// that) to every backend: all three must be stored and listed.
+func TestRefClashOnBackends(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"x":1}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range testBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			r := newReg(t, b, 1<<20)
+			for _, ref := range []string{"a:b", "a/b:latest", "a/b/c:d"} {
+				if _, err := r.Push(bg, ref, dir, PushOptions{}); err != nil {
+					t.Fatalf("push %s: %v", ref, err)
+				}
+			}
+			ls, err := r.List(bg, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, ri := range ls {
+				got = append(got, ri.Ref)
+			}
+			if strings.Join(got, " ") != "a/b/c:d a/b:latest a:b" {
+				t.Fatalf("ls = %v", got)
+			}
+			if ls, err := r.List(bg, "a"); err != nil || len(ls) != 1 || ls[0].Ref != "a:b" {
+				t.Fatalf("ls a = %+v, %v", ls, err)
+			}
+		})
 	}
 }
 

@@ -57,7 +57,7 @@ func (r *Registry) Show(ctx context.Context, ref string) (*ShowResult, error) {
 	res := &ShowResult{Ref: tr.String(), Digest: d, Manifest: m, LogicalBytes: m.LogicalSize()}
 
 	tags := map[digest.Digest][]string{}
-	roots, err := r.listRefs(ctx, func(string, error) {})
+	roots, err := r.listRefs(ctx, refPrefix, func(string, error) {})
 	if err != nil {
 		return nil, err
 	}

@@ -28,7 +28,7 @@ func (r *Registry) Verify(ctx context.Context, refs []string) (*VerifyResult, er
 	var roots []root
 	if len(refs) == 0 {
 		var err error
-		roots, err = r.listRefs(ctx, func(key string, err error) {
+		roots, err = r.listRefs(ctx, refPrefix, func(key string, err error) {
 			g.problem(key, "bad ref: "+err.Error())
 			if ref, ok := refFromKey(key); ok {
 				g.reachedBy(key, ref.String())
