@@ -138,10 +138,18 @@ func Extract(ctx context.Context, base, tuned Model, opt ExtractOptions) (*forma
 		out.LoRA = append(out.LoRA, l)
 		reps = append(reps, ModuleReport{Target: name, FromRank: min(rows, cols), Rank: f.Rank, RelErr: tr.RelErr(), Energy: tr.KeptEnergy()})
 	}
+	common := 0
 	for _, n := range base.Names() {
 		if !seen[n] {
 			reps = append(reps, ModuleReport{Target: n, Note: "only in the base model: skipped"})
+		} else {
+			common++
 		}
+	}
+	if common == 0 && len(seen) > 0 {
+		// Not a fine-tune of this base (or names from another library):
+		// an empty LoRA would hide the mistake.
+		return nil, nil, fmt.Errorf("extract: the base and tuned models share no tensor name (tuned has e.g. %q): %w", tuned.Names()[0], ErrNoTarget)
 	}
 	return out, reps, nil
 }
