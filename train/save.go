@@ -150,7 +150,10 @@ func writeFileAtomic(path string, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	_, werr := tmp.Write(data)
+	werr := tmp.Chmod(0o644) // CreateTemp makes 0600; outputs are ordinary files
+	if werr == nil {
+		_, werr = tmp.Write(data)
+	}
 	if err := tmp.Close(); werr == nil {
 		werr = err
 	}
