@@ -1,23 +1,22 @@
 package main
 
 import (
+	"path/filepath"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/deltactl/deltactl/registry"
 	"os"
-	"strings"
 
 	"github.com/deltactl/deltactl/format"
 	"github.com/deltactl/deltactl/format/peft"
 	"github.com/deltactl/deltactl/merge"
 )
 
-// errRegistryRefs is returned for a SRC that is not a local path.
-var errRegistryRefs = errors.New("registry refs: not yet supported")
-
-// resolveSource turns a command-line SRC into a local path. Paths are used
-// as they are; anything else is a registry ref, which the registry's pull
-// will resolve (not wired yet). cleanup releases anything fetched.
+// resolveSource turns a command-line SRC into a local path. An existing file
+// or folder is used as it is; anything else must be a registry ref, which is
+// pulled (every digest verified) into a temporary folder that cleanup removes.
 func resolveSource(ctx context.Context, g *globals, src string) (localPath string, cleanup func(), err error) {
 	if err := ctx.Err(); err != nil {
 		return "", nil, err
@@ -25,10 +24,27 @@ func resolveSource(ctx context.Context, g *globals, src string) (localPath strin
 	if _, err := os.Stat(src); err == nil {
 		return src, func() {}, nil
 	}
-	if strings.HasPrefix(src, ".") || strings.HasPrefix(src, "/") || strings.Contains(src, string(os.PathSeparator)) && !strings.Contains(src, ":") {
-		return "", nil, fmt.Errorf("%s: no such file or folder", src)
+	if _, err := registry.ParseRef(src); err != nil {
+		return "", nil, fmt.Errorf("%s: no such file or folder, and not a registry ref", src)
 	}
-	return "", nil, fmt.Errorf("%s: %w", src, errRegistryRefs)
+	reg, err := g.openRegistry(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	defer reg.Close()
+	tmp, err := os.MkdirTemp("", "deltactl-src-")
+	if err != nil {
+		return "", nil, err
+	}
+	dir := filepath.Join(tmp, "src")
+	if _, err := reg.Pull(ctx, src, dir); err != nil {
+		os.RemoveAll(tmp)
+		if errors.Is(err, registry.ErrNotFound) {
+			return "", nil, fmt.Errorf("%s: no such file or folder, and not in the registry at %s: %w", src, reg.Location(), err)
+		}
+		return "", nil, err
+	}
+	return dir, func() { os.RemoveAll(tmp) }, nil
 }
 
 // loadInputs resolves and loads every --delta with its --weight (all 1 when
