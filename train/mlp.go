@@ -1,12 +1,17 @@
 package train
 
 // swigluForward sets a = silu(g)·u elementwise (Llama's MLP nonlinearity,
-// between gate_proj/up_proj and down_proj).
-func swigluForward[F Float](threads int, g, u, a []F) {
+// between gate_proj/up_proj and down_proj) and keeps σ(g) in sig (when not
+// nil) so that the backward pass needs no second exp.
+func swigluForward[F Float](threads int, g, u, a, sig []F) {
 	parallelRange(threads, len(a), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			x := g[i]
-			a[i] = x / (1 + expF(-x)) * u[i]
+			s := 1 / (1 + expF(-x))
+			if sig != nil {
+				sig[i] = s
+			}
+			a[i] = x * s * u[i]
 		}
 	})
 }
@@ -15,11 +20,11 @@ func swigluForward[F Float](threads int, g, u, a []F) {
 // for du: dg is written after du reads nothing from it).
 //
 //	du = da·silu(g), dg = da·u·σ(g)·(1 + g·(1 − σ(g)))
-func swigluBackward[F Float](threads int, g, u, da, dg, du []F) {
+func swigluBackward[F Float](threads int, g, u, sig, da, dg, du []F) {
 	parallelRange(threads, len(da), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			x := g[i]
-			s := 1 / (1 + expF(-x))
+			s := sig[i]
 			d := da[i]
 			dg[i] = d * u[i] * (s * (1 + x*(1-s)))
 			du[i] = d * (x * s)

@@ -39,6 +39,7 @@ type block[F Float] struct {
 	ad1, ad2                        *adapterMod[F] // after attention, after the MLP
 	xn1, r1, qb, kb, vb, p, att, h1 []F
 	xn2, r2, g, u, a, ao, mo        []F
+	sig                             []F // σ(gate), saved for the backward pass (training only)
 }
 
 // net is the Llama decoder for one batch shape, generic over the float type.
@@ -140,6 +141,9 @@ func newNet[F Float](m *Model, spec netSpec, sg sgemmFunc) (*net[F], error) {
 		b.att, b.h1 = make([]F, n*qd), make([]F, n*D)
 		b.xn2, b.r2 = make([]F, n*D), make([]F, n)
 		b.g, b.u, b.a = make([]F, n*Fd), make([]F, n*Fd), make([]F, n*Fd)
+		if spec.grads {
+			b.sig = make([]F, n*Fd)
+		}
 		nt.blocks = append(nt.blocks, b)
 	}
 	nt.rope = newRopeTable[F](spec.T, c.HeadDim, c.RopeTheta)
@@ -350,7 +354,7 @@ func (nt *net[F]) forward(tokens []int32, train bool, dropKey uint64) {
 		rmsNormForward(th, n, D, b.h1, b.ln2, c.RMSNormEps, b.xn2, b.r2)
 		b.gate.forward(nt.sg, th, n, b.xn2, b.g, train, key+5<<36)
 		b.up.forward(nt.sg, th, n, b.xn2, b.u, train, key+6<<36)
-		swigluForward(th, b.g, b.u, b.a)
+		swigluForward(th, b.g, b.u, b.a, b.sig)
 		if b.ad2 != nil {
 			b.down.forward(nt.sg, th, n, b.a, b.mo, train, key+7<<36)
 			b.ad2.forward(nt.sg, th, n, b.mo, nt.tmp)
@@ -385,7 +389,7 @@ func (nt *net[F]) backward(tokens []int32) {
 			dbr = nt.dtmp
 		}
 		b.down.backward(nt.sg, th, n, b.a, dbr, nt.du, 0)
-		swigluBackward(th, b.g, b.u, nt.du, nt.dg, nt.du)
+		swigluBackward(th, b.g, b.u, b.sig, nt.du, nt.dg, nt.du)
 		b.gate.backward(nt.sg, th, n, b.xn2, nt.dg, nt.dxn, 0)
 		b.up.backward(nt.sg, th, n, b.xn2, nt.du, nt.dxn, 1)
 		rmsNormBackward(th, n, D, b.h1, b.ln2, b.r2, nt.dxn, nt.dh, b.gln2, nt.normPart)
