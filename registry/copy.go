@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 
 	"github.com/deltactl/deltactl/registry/store"
@@ -50,6 +51,13 @@ func (r *Registry) Copy(ctx context.Context, dst *Registry, refs []string) (*Cop
 		return nil, fmt.Errorf("copy: source %s is damaged: %s: %s; run `deltactl verify`", r.Location(), ps[0].Object, ps[0].Problem)
 	}
 
+	// The destination sees existence checks and skipped blobs like a push.
+	lk, err := dst.pushLock(ctx, "copy "+strings.Join(refs, " "))
+	if err != nil {
+		return nil, err
+	}
+	defer lk.unlock()
+
 	var blobs []digest.Digest
 	for d := range g.blobs {
 		blobs = append(blobs, d)
@@ -58,7 +66,7 @@ func (r *Registry) Copy(ctx context.Context, dst *Registry, refs []string) (*Cop
 	var copied, skipped atomic.Int64
 	var bytes atomic.Int64
 	mt := newMeter(r.opt.Progress, StageCopy, 0)
-	err := runPool(ctx, r.opt.Workers, len(blobs), func(ctx context.Context, i int) error {
+	err = runPool(ctx, r.opt.Workers, len(blobs), func(ctx context.Context, i int) error {
 		key := blobKey(blobs[i])
 		if _, err := dst.b.Stat(ctx, key); err == nil {
 			skipped.Add(1)
@@ -121,6 +129,9 @@ func (r *Registry) Copy(ctx context.Context, dst *Registry, refs []string) (*Cop
 		if err := putChain(rt.d); err != nil {
 			return nil, fmt.Errorf("copy to %s: %w", dst.Location(), err)
 		}
+	}
+	if err := lk.check(); err != nil {
+		return nil, fmt.Errorf("copy to %s: %w", dst.Location(), err)
 	}
 	for i, ref := range parsed {
 		if ref.Digest == "" {

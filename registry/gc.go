@@ -29,6 +29,9 @@ type GCOptions struct {
 	// Grace keeps unreferenced objects younger than this (DefaultGrace
 	// when 0; a negative value means no grace, for tests and emergencies).
 	Grace time.Duration
+	// Wait is how long gc retries while pushes hold locks; 0 refuses at
+	// once with ErrLocked.
+	Wait time.Duration
 }
 
 // GCResult is what GC reports.
@@ -37,7 +40,9 @@ type GCResult struct {
 	DeletedBytes     int64 `json:"deleted_bytes"`
 	KeptBlobs        int   `json:"kept_blobs"`
 	DeletedManifests int   `json:"deleted_manifests"`
-	DryRun           bool  `json:"dry_run"`
+	// DeletedLocks counts stale locks (left by dead processes) removed.
+	DeletedLocks int  `json:"deleted_locks"`
+	DryRun       bool `json:"dry_run"`
 }
 
 // GC deletes blobs and manifests no ref reaches (through manifests, base
@@ -48,7 +53,17 @@ type GCResult struct {
 // its blobs; blobs younger than the grace period are never deleted, so a
 // push still uploading keeps them too. gc refuses to sweep if a reachable
 // manifest or blob header cannot be read (run verify).
+//
+// gc first takes the exclusive gc lock and refuses (ErrLocked, naming the
+// lock) while a push, tag or copy holds a fresh lock, since a push may have
+// found an old unreferenced blob present and be about to name it in a
+// manifest (see lock.go). Stale locks are deleted.
 func (r *Registry) GC(ctx context.Context, opt GCOptions) (*GCResult, error) {
+	lk, stale, err := r.gcLock(ctx, opt.Wait)
+	if err != nil {
+		return nil, err
+	}
+	defer lk.unlock()
 	grace := opt.Grace
 	if grace == 0 {
 		grace = DefaultGrace
@@ -91,7 +106,18 @@ func (r *Registry) GC(ctx context.Context, opt GCOptions) (*GCResult, error) {
 		}
 	}
 
+	if err := lk.check(); err != nil {
+		return nil, fmt.Errorf("gc: %w", err)
+	}
 	res := &GCResult{DryRun: opt.DryRun}
+	for _, li := range stale {
+		if !opt.DryRun {
+			if err := r.b.Delete(ctx, li.Key); err != nil {
+				return res, fmt.Errorf("gc: delete stale lock %s: %w", li.Key, err)
+			}
+		}
+		res.DeletedLocks++
+	}
 	// Manifests first, so no stored manifest ever names a deleted blob.
 	sort.Slice(manifests, func(i, j int) bool { return manifests[i].Key < manifests[j].Key })
 	for _, i := range manifests {
@@ -106,7 +132,14 @@ func (r *Registry) GC(ctx context.Context, opt GCOptions) (*GCResult, error) {
 		}
 		res.DeletedManifests++
 	}
-	for _, i := range blobs {
+	for n, i := range blobs {
+		// A sweep of millions of blobs outlives a lock that stopped being
+		// refreshed; pushes then no longer see it, so stop.
+		if n%1024 == 1023 {
+			if err := lk.check(); err != nil {
+				return res, fmt.Errorf("gc: %w", err)
+			}
+		}
 		d, ok := digestFromKey(i.Key)
 		if !ok {
 			continue

@@ -85,6 +85,13 @@ func (r *Registry) Push(ctx context.Context, ref, srcPath string, opt PushOption
 	if opt.Full && opt.Base == "" {
 		return nil, fmt.Errorf("push %s: --full needs --base REF (the model it was fine-tuned from)", ref)
 	}
+	// The lock comes before the first existence check (of the base, then
+	// of every blob): see lock.go.
+	lk, err := r.pushLock(ctx, "push "+tr.String())
+	if err != nil {
+		return nil, err
+	}
+	defer lk.unlock()
 	files, err := listFiles(srcPath)
 	if err != nil {
 		return nil, fmt.Errorf("push %s: %w", ref, err)
@@ -183,6 +190,9 @@ func (r *Registry) Push(ctx context.Context, ref, srcPath string, opt PushOption
 	if m.Kind == KindDelta {
 		m.Provenance = provenance(srcPath, files, meta)
 	}
+	if err := lk.check(); err != nil {
+		return nil, fmt.Errorf("push %s: %w", ref, err)
+	}
 	d, n, err := r.putManifest(ctx, m)
 	if err != nil {
 		return nil, fmt.Errorf("push %s: %w", ref, err)
@@ -272,6 +282,9 @@ func (p *pusher) do(ctx context.Context, j *pushJob) error {
 		if err != nil {
 			return err
 		}
+		if h := p.r.hooks.afterExists; h != nil {
+			h(*j.digest, ok)
+		}
 		if ok {
 			return nil
 		}
@@ -289,6 +302,9 @@ func (p *pusher) do(ctx context.Context, j *pushJob) error {
 		ok, err := p.r.statBlob(ctx, d)
 		if err != nil {
 			return err
+		}
+		if h := p.r.hooks.afterExists; h != nil {
+			h(d, ok)
 		}
 		if ok {
 			return nil

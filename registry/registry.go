@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/deltactl/deltactl/registry/codec"
 	"github.com/deltactl/deltactl/registry/store"
@@ -45,6 +46,12 @@ type Options struct {
 	NoCache bool
 	// Progress, when set, receives transfer progress.
 	Progress func(Progress)
+	// LockWait bounds how long a push, tag or copy waits for a running gc
+	// to finish (DefaultLockWait when 0; negative: do not wait). See lock.go.
+	LockWait time.Duration
+	// LockStale is how long a lock may go unrefreshed before it is taken
+	// as left by a dead process (DefaultLockStale when 0).
+	LockStale time.Duration
 }
 
 // Registry is a content-addressed store of models and deltas on a backend.
@@ -53,6 +60,7 @@ type Registry struct {
 	b     store.Backend
 	opt   Options
 	codec blobCodec
+	hooks testHooks
 }
 
 // blobCodec is what the registry needs of registry/codec.

@@ -21,12 +21,23 @@ func (r *Registry) Tag(ctx context.Context, src, dst string) (digest.Digest, err
 	if t.Digest != "" {
 		return "", fmt.Errorf("tag %s: %w: the destination must be NAME:TAG", dst, ErrBadRef)
 	}
+	// Tagging an unreferenced manifest (NAME@sha256:...) makes it live
+	// again: hold a push lock so gc cannot sweep it between the check and
+	// the ref.
+	lk, err := r.pushLock(ctx, "tag "+t.String())
+	if err != nil {
+		return "", err
+	}
+	defer lk.unlock()
 	d, err := r.resolve(ctx, s)
 	if err != nil {
 		return "", fmt.Errorf("tag: %w", err)
 	}
 	if _, err := r.Manifest(ctx, d); err != nil {
 		return "", fmt.Errorf("tag %s: %w", s, err)
+	}
+	if err := lk.check(); err != nil {
+		return "", fmt.Errorf("tag %s: %w", t, err)
 	}
 	if err := r.setRef(ctx, t, d); err != nil {
 		return "", fmt.Errorf("tag: %w", err)

@@ -13,10 +13,18 @@ func newGcCmd(g *globals) *cobra.Command {
 		Long: `gc marks everything reachable from every ref (manifests, base manifests,
 blobs, XOR bases) and deletes the rest, but only objects older than --grace,
 so a push in flight is never collected. It refuses to run if a reachable
-object is unreadable (run verify). --dry-run reports without deleting.`,
+object is unreadable (run verify). --dry-run reports without deleting.
+
+gc takes the registry's gc lock and refuses (exit 1, naming the lock) while a
+push, tag or copy holds a lock; with --wait it retries for that long. Locks
+not refreshed for 30 minutes are taken as left by dead processes, ignored and
+deleted.`,
 		Example: "  deltactl gc --dry-run\n  deltactl gc --grace 24h --json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if opt.Wait < 0 {
+				return usagef("--wait %s: must not be negative", opt.Wait)
+			}
 			if opt.Grace < 0 {
 				return usagef("--grace %s: must not be negative", opt.Grace)
 			}
@@ -45,5 +53,6 @@ object is unreadable (run verify). --dry-run reports without deleting.`,
 	}
 	cmd.Flags().BoolVar(&opt.DryRun, "dry-run", false, "report what would be deleted, delete nothing")
 	cmd.Flags().DurationVar(&opt.Grace, "grace", registry.DefaultGrace, "keep unreferenced objects younger than this")
+	cmd.Flags().DurationVar(&opt.Wait, "wait", 0, "wait up to this long for pushes in progress to finish instead of refusing")
 	return cmd
 }

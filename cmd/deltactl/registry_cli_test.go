@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deltactl/deltactl/internal/testutil"
 )
@@ -136,6 +137,22 @@ func TestRegistryCLI(t *testing.T) {
 	if gc["deleted_blobs"] == 0.0 || gc["deleted_bytes"] == 0.0 {
 		t.Fatalf("gc %v", gc)
 	}
+
+	// A push in progress (its lock object, written by hand as another
+	// process would) makes gc refuse with exit 1, naming the lock.
+	lockFile := filepath.Join(reg, "locks", "0123456789abcdef")
+	os.MkdirAll(filepath.Dir(lockFile), 0o755)
+	lockJSON := `{"kind":"push","op":"push other:v1","host":"h","pid":1,"created":"` + time.Now().UTC().Format(time.RFC3339) + `","refreshed":"` + time.Now().UTC().Format(time.RFC3339) + `"}`
+	if err := os.WriteFile(lockFile, []byte(lockJSON), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := cliRun(t, "gc", R, "--grace=0s"); code != 1 || !strings.Contains(errOut, "locks/0123456789abcdef") || !strings.Contains(errOut, "push other:v1") {
+		t.Fatalf("gc during a push: exit %d, stderr %s", code, errOut)
+	}
+	if code, _, errOut := cliRun(t, "gc", R, "--wait=-1s"); code != 2 {
+		t.Fatalf("gc --wait=-1s: exit %d, want 2: %s", code, errOut)
+	}
+	os.Remove(lockFile)
 
 	// verify of a damaged registry: exit 1, JSON still printed.
 	cliJSON(t, 0, &push, "push", R, "tiny/gpt2:v1", model)

@@ -1,0 +1,10 @@
+package registry
+
+import "github.com/opencontainers/go-digest"
+
+// testHooks let tests stop an operation at a chosen point to race another
+// against it. The zero value does nothing; nothing outside tests sets them.
+type testHooks struct {
+	// afterExists runs in a push right after the existence check of blob d.
+	afterExists func(d digest.Digest, present bool)
+}
