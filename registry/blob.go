@@ -128,3 +128,41 @@ func (r *Registry) blobBase(ctx context.Context, d digest.Digest) (digest.Digest
 	}
 	return h.BaseDigest, nil
 }
+
+// verifiedFrame reads blob d's stored frame and checks that it decodes to
+// bytes hashing to d (XOR bases are fetched and checked the same way). It
+// returns the frame as stored, for copying without re-encoding.
+func (r *Registry) verifiedFrame(ctx context.Context, d digest.Digest, sizeHint int64) ([]byte, error) {
+	frame, err := r.readFrame(ctx, d, sizeHint)
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", d, err)
+	}
+	if err := r.checkFrame(ctx, d, frame, sizeHint, 0); err != nil {
+		return nil, err
+	}
+	return frame, nil
+}
+
+// checkFrame decodes frame and re-hashes the result against d.
+func (r *Registry) checkFrame(ctx context.Context, d digest.Digest, frame []byte, sizeHint int64, depth int) error {
+	raw, err := r.codec.Decode(frame, func(bd digest.Digest) ([]byte, error) {
+		b, err := r.getBlobDepth(ctx, bd, sizeHint, depth+1)
+		if err != nil {
+			return nil, fmt.Errorf("xor base: %w", err)
+		}
+		return b, nil
+	})
+	if err != nil {
+		if errors.Is(err, codec.ErrCorrupt) {
+			return fmt.Errorf("blob %s: %w: %v", d, ErrCorrupt, err)
+		}
+		return fmt.Errorf("blob %s: %w", d, err)
+	}
+	if got := digest.FromBytes(raw); got != d {
+		return fmt.Errorf("blob %s: %w: decoded bytes hash to %s", d, ErrCorrupt, got)
+	}
+	if sizeHint >= 0 && int64(len(raw)) != sizeHint {
+		return fmt.Errorf("blob %s: %w: %d bytes, manifest says %d", d, ErrCorrupt, len(raw), sizeHint)
+	}
+	return nil
+}

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,7 +25,9 @@ type CopyResult struct {
 // manifests, blobs, XOR bases) from r into dst. Blobs already in dst are not
 // sent; blob frames travel as stored, without re-encoding. Order is blobs,
 // then manifests (bases first), then refs by compare-and-swap, so dst never
-// holds a ref to something missing. A damaged source is refused.
+// holds a ref to something missing. A damaged source is refused: every blob
+// sent is decoded and re-hashed first (and every manifest re-hashed), and
+// the error names the blob and the refs that reach it.
 func (r *Registry) Copy(ctx context.Context, dst *Registry, refs []string) (*CopyResult, error) {
 	if len(refs) == 0 {
 		return nil, fmt.Errorf("copy: %w: no refs given", ErrBadRef)
@@ -64,7 +67,7 @@ func (r *Registry) Copy(ctx context.Context, dst *Registry, refs []string) (*Cop
 	}
 	res := &CopyResult{}
 	var copied, skipped atomic.Int64
-	var bytes atomic.Int64
+	var sent atomic.Int64
 	mt := newMeter(r.opt.Progress, StageCopy, 0)
 	err = runPool(ctx, r.opt.Workers, len(blobs), func(ctx context.Context, i int) error {
 		key := blobKey(blobs[i])
@@ -74,16 +77,13 @@ func (r *Registry) Copy(ctx context.Context, dst *Registry, refs []string) (*Cop
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("blob %s: %w", blobs[i], err)
 		}
-		info, err := r.b.Stat(ctx, key)
+		// Read, decode and re-hash the source frame before it travels, so a
+		// blob corrupted at the source is refused, not replicated.
+		frame, err := r.verifiedFrame(ctx, blobs[i], g.blobs[blobs[i]].size)
 		if err != nil {
-			return fmt.Errorf("blob %s: %w", blobs[i], err)
+			return fmt.Errorf("%w (reached by %s)", err, strings.Join(sortedKeys(g.refsOf[key]), ", "))
 		}
-		rc, err := r.b.Get(ctx, key, 0, -1)
-		if err != nil {
-			return fmt.Errorf("blob %s: %w", blobs[i], err)
-		}
-		defer rc.Close()
-		err = dst.b.Put(ctx, key, rc, info.Size)
+		err = dst.b.Put(ctx, key, bytes.NewReader(frame), int64(len(frame)))
 		if errors.Is(err, store.ErrExists) {
 			skipped.Add(1)
 			return nil
@@ -92,14 +92,14 @@ func (r *Registry) Copy(ctx context.Context, dst *Registry, refs []string) (*Cop
 			return fmt.Errorf("blob %s: %w", blobs[i], err)
 		}
 		copied.Add(1)
-		bytes.Add(info.Size)
-		mt.add(info.Size)
+		sent.Add(int64(len(frame)))
+		mt.add(int64(len(frame)))
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("copy to %s: %w", dst.Location(), err)
 	}
-	res.CopiedBlobs, res.SkippedBlobs, res.CopiedBytes = int(copied.Load()), int(skipped.Load()), bytes.Load()
+	res.CopiedBlobs, res.SkippedBlobs, res.CopiedBytes = int(copied.Load()), int(skipped.Load()), sent.Load()
 
 	// Manifests, each base before the manifests that name it.
 	done := map[digest.Digest]bool{}
@@ -118,6 +118,10 @@ func (r *Registry) Copy(ctx context.Context, dst *Registry, refs []string) (*Cop
 		data, err := r.readAll(ctx, manifestKey(d))
 		if err != nil {
 			return fmt.Errorf("manifest %s: %w", d, err)
+		}
+		if got := digest.FromBytes(data); got != d {
+			return fmt.Errorf("manifest %s: %w: content hashes to %s (reached by %s)", d, ErrCorrupt, got,
+				strings.Join(sortedKeys(g.refsOf[manifestKey(d)]), ", "))
 		}
 		if _, err := dst.putObject(ctx, manifestKey(d), data); err != nil {
 			return fmt.Errorf("manifest %s: %w", d, err)

@@ -1,10 +1,15 @@
 package registry
 
 import (
+	"bytes"
+	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/deltactl/deltactl/internal/testutil"
+	"github.com/deltactl/deltactl/registry/codec"
+	"github.com/deltactl/deltactl/registry/store/storetest"
 )
 
 // TestCopy replicates a delta and its base into every backend; a second
@@ -48,6 +53,54 @@ func TestCopy(t *testing.T) {
 			if v, err := dst.Verify(bg, nil); err != nil || !v.OK {
 				t.Fatalf("verify copy: %+v %v", v, err)
 			}
+		})
+	}
+}
+
+// TestCopyRefusesCorruptSource: a blob whose frame was damaged at the source
+// (still a valid frame, decoding to the wrong bytes) is not replicated: copy
+// fails naming the blob and the ref, and the destination gets no ref.
+func TestCopyRefusesCorruptSource(t *testing.T) {
+	dir := t.TempDir()
+	writeST(t, filepath.Join(dir, "model.safetensors"), []stTensor{{name: "w", dtype: "F32", shape: []int64{128, 128}, data: randF32(5, 128*128)}}, nil)
+	sb := storetest.NewFS(t)
+	src := newReg(t, sb, 1<<20)
+	res, err := src.Push(bg, "team/m:v1", dir, PushOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := src.Manifest(bg, res.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Replace the tensor's blob with a well-formed raw frame of other bytes:
+	// only re-hashing the decoded bytes can tell.
+	victim := m.Files[0].Safetensors.Tensors[0].Chunks[0]
+	other := randF32(6, 128*128)
+	frame, err := src.codec.Encode(other, codec.EncodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Delete(bg, blobKey(victim.Digest)); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Put(bg, blobKey(victim.Digest), bytes.NewReader(frame), int64(len(frame))); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range testBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			dst := newReg(t, b, 1<<20)
+			_, err := src.Copy(bg, dst, []string{"team/m:v1"})
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), victim.Digest.String()) || !strings.Contains(err.Error(), "team/m:v1") {
+				t.Fatalf("copy of a corrupt source: %v; want ErrCorrupt naming %s and team/m:v1", err, victim.Digest)
+			}
+			if _, err := dst.Resolve(bg, "team/m:v1"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("destination got the ref: %v", err)
+			}
+			if _, err := b.Stat(bg, blobKey(victim.Digest)); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("corrupt blob replicated: %v", err)
+			}
+			assertNoLocks(t, dst)
 		})
 	}
 }
