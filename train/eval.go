@@ -111,7 +111,7 @@ func evalNet[F Float](nt *net[F], d *Dataset, maxBatches int) EvalResult {
 type EvalOptions struct {
 	Threads int
 	// Batch rows per forward pass (default 8); Seq positions per row for
-	// text streams (default min(256, max_position_embeddings)); record data
+	// text streams (default min(128, max_position_embeddings)); record data
 	// uses its longest record.
 	Batch, Seq int
 
@@ -134,7 +134,7 @@ func Evaluate(ctx context.Context, base *Model, delta *format.Delta, d *Dataset,
 	if d.Stream == nil {
 		T = d.maxRecordLen() - 1
 	} else if T < 1 {
-		T = min(256, base.Config.MaxPositions)
+		T = min(128, base.Config.MaxPositions)
 	}
 	if T < 1 {
 		return nil, fmt.Errorf("train: %s: %w: records too short", d.Path, ErrData)

@@ -71,6 +71,6 @@ whose completion greedy decoding reproduces exactly.`,
 	f.StringVar(&data, "data", "", "data: .txt (bytes) or .jsonl")
 	f.IntVar(&threads, "threads", runtime.GOMAXPROCS(0), "worker threads")
 	f.IntVar(&batch, "batch", 8, "sequences per forward pass")
-	f.IntVar(&seq, "seq", 0, "window length for text streams (default min(256, max_position_embeddings))")
+	f.IntVar(&seq, "seq", 0, "window length for text streams (default min(128, max_position_embeddings))")
 	return cmd
 }
