@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -10,12 +9,35 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/deltactl/deltactl/registry"
 	"github.com/deltactl/deltactl/train"
 )
 
-// pushOutput pushes a trained folder to ref with base as its lineage. The
-// registry wiring sets it; nil means --push is unavailable in this build.
-var pushOutput func(ctx context.Context, g *globals, dir, ref, base string) error
+// pushOutput pushes a trained folder to ref with base (a registry ref) as its
+// lineage: a LoRA or adapter folder as a delta, a full fine-tune as a
+// lossless delta.
+func pushOutput(ctx context.Context, g *globals, dir, ref, base, method string) (*registry.PushResult, error) {
+	r, err := g.openRegistry(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return r.Push(ctx, ref, dir, registry.PushOptions{Base: base, Full: method == train.MethodFull})
+}
+
+// checkPush refuses, before any training, a --push that could not succeed.
+func checkPush(push, base string) error {
+	if push == "" {
+		return nil
+	}
+	if _, err := registry.ParseRef(push); err != nil {
+		return usagef("train: --push: %v", err)
+	}
+	if _, err := os.Stat(base); err == nil {
+		return usagef("train: --push needs --base to be a registry ref so the delta records its base; push the base first (deltactl push NAME:TAG %s) and train with --base NAME:TAG", base)
+	}
+	return nil
+}
 
 // localSource resolves SRC (a path or a registry ref) through resolveSource.
 // TODO(lead): pass the cleanup on so pulled refs are removed after training.
@@ -66,6 +88,9 @@ weights (only with --method full); this is how testdata/tinyllama was made.`,
 			if o.Method != train.MethodLoRA && o.Method != train.MethodAdapter && o.Method != train.MethodFull {
 				return usagef("train: --method %q: want lora, adapter or full", o.Method)
 			}
+			if err := checkPush(push, base); err != nil {
+				return err
+			}
 			src, err := localSource(ctx, g, base)
 			if err != nil {
 				return err
@@ -103,16 +128,20 @@ weights (only with --method full); this is how testdata/tinyllama was made.`,
 			if err != nil {
 				return err
 			}
+			var pushed *registry.PushResult
 			if push != "" {
-				if pushOutput == nil {
-					return errors.New("train: --push: the registry is not wired into this build; push the folder with `deltactl push`")
-				}
-				if err := pushOutput(ctx, g, o.Out, push, base); err != nil {
-					return err
+				if pushed, err = pushOutput(ctx, g, o.Out, push, base, o.Method); err != nil {
+					return fmt.Errorf("train: wrote %s, but --push failed: %w", o.Out, err)
 				}
 			}
 			if g.json {
-				return g.printJSON(res)
+				return g.printJSON(struct {
+					*train.Result
+					Push *registry.PushResult `json:"push,omitempty"`
+				}{res, pushed})
+			}
+			if pushed != nil {
+				g.printf("pushed %s (%s, %s uploaded)\n", pushed.Ref, pushed.Digest, humanBytes(pushed.UploadedBytes))
 			}
 			g.printf("wrote %s (%s, %d trainable parameters)\n", res.Out, res.Method, res.TrainableParams)
 			g.printf("steps %d  tokens %d  final loss %.4f", res.Steps, res.Tokens, res.FinalLoss)
