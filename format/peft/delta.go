@@ -23,7 +23,10 @@ type loraParts struct {
 //     base bias), Magnitude = lora_magnitude_vector for DoRA;
 //   - IA3: one format.IA3 per module, FeedForward when the module matches
 //     feedforward_modules;
-//   - every other key (modules_to_save, trained biases) is a Replace tensor.
+//   - every other key (modules_to_save, trained biases) is a Replace tensor;
+//   - BOTTLENECK (deltactl's own type, see the package documentation): one
+//     format.Adapter per placement, Method "adapter", with Act from
+//     adapter_act; shapes are checked against adapter_size and hidden_size.
 //
 // Shapes are checked: A is [r, in, ...], B is [out, r, ...] with the same r,
 // which must equal the config's r for the module (rank_pattern included).
@@ -44,8 +47,10 @@ func (a *Adapter) delta() (*format.Delta, error) {
 		method = "lora"
 	case "IA3":
 		method = "ia3"
+	case PeftTypeBottleneck:
+		return a.bottleneck()
 	default:
-		return nil, fmt.Errorf("peft_type %q: %w (deltactl applies LORA and IA3 adapters)", cfg.PeftType, ErrUnsupported)
+		return nil, fmt.Errorf("peft_type %q: %w (deltactl applies LORA and IA3 adapters, and its own %s)", cfg.PeftType, ErrUnsupported, PeftTypeBottleneck)
 	}
 	d := &format.Delta{Method: method}
 	mods := map[string]*loraParts{}

@@ -19,4 +19,29 @@
 //     "<module>.weight" is the target; an adapter name left in a key
 //     (".lora_A.default.weight") is dropped; other keys are full
 //     replacement tensors (modules_to_save, trained biases).
+//
+// # Bottleneck adapters (a deltactl extension)
+//
+// PEFT has no bottleneck (Houlsby) adapter, so deltactl's trainer writes its
+// own in the same folder layout, and Load, Delta and Summary read it:
+//
+//   - adapter_config.json has "peft_type": "BOTTLENECK" and, beside
+//     task_type and base_model_name_or_path, "adapter_size" (m),
+//     "adapter_act" ("relu", "gelu" in its exact erf form, or "silu"),
+//     "placements" (a subset of ["attn_adapter", "mlp_adapter"]; both when
+//     absent), and optionally "hidden_size" and "num_hidden_layers" of the
+//     base (see BottleneckConfig, NewBottleneckConfig);
+//   - adapter_model.safetensors holds, for every decoder layer N and
+//     placement P, model.layers.N.P.down.weight [m, hidden],
+//     model.layers.N.P.down.bias [m], model.layers.N.P.up.weight [hidden, m]
+//     and model.layers.N.P.up.bias [hidden] (biases optional; a leading
+//     "base_model.model." is accepted);
+//   - the adapter maps the output y of layer N's attention block
+//     (attn_adapter) or MLP (mlp_adapter), before that block's residual
+//     add, to y + up(act(down·y + down.bias)) + up.bias.
+//
+// Delta returns one format.Adapter per placement with Method "adapter".
+// Such a delta adds layers and a non-linearity, so it cannot be merged into
+// the base weights and has no PEFT form (FromDelta refuses it); it is
+// evaluated unmerged.
 package peft

@@ -18,6 +18,9 @@ type Summary struct {
 	UseRSLoRA     bool `json:"use_rslora"`
 	UseDoRA       bool `json:"use_dora"`
 	FanInFanOut   bool `json:"fan_in_fan_out"`
+	// AdapterSize and AdapterAct describe a BOTTLENECK adapter.
+	AdapterSize int    `json:"adapter_size,omitempty"`
+	AdapterAct  string `json:"adapter_act,omitempty"`
 	// Targets lists every base weight the adapter changes, in file order.
 	Targets []TargetSummary `json:"targets"`
 	// Unsupported explains why Targets is empty for a peft_type deltactl
@@ -28,8 +31,12 @@ type Summary struct {
 // TargetSummary is one changed base weight.
 type TargetSummary struct {
 	Target string `json:"target"`
-	// Kind is "lora", "dora", "lora_embedding", "ia3" or "replace".
-	Kind  string  `json:"kind"`
+	// Kind is "lora", "dora", "lora_embedding", "ia3", "replace" or
+	// "adapter" (a bottleneck adapter; Target is then its placement, such
+	// as "model.layers.0.attn_adapter", which adds a layer rather than
+	// changing a base weight).
+	Kind string `json:"kind"`
+	// Rank is the LoRA rank, or for an adapter its bottleneck size m.
 	Rank  int     `json:"r,omitempty"`
 	Alpha float64 `json:"alpha,omitempty"`
 	Scale float64 `json:"scale,omitempty"`
@@ -46,8 +53,13 @@ func (a *Adapter) Summary() (*Summary, error) {
 		UseRSLoRA:     c.UseRSLoRA, UseDoRA: c.UseDoRA, FanInFanOut: c.FanInFanOut,
 		Targets: []TargetSummary{},
 	}
-	if strings.EqualFold(c.PeftType, "LORA") {
+	switch {
+	case strings.EqualFold(c.PeftType, "LORA"):
 		s.R, s.LoraAlpha = c.R, c.LoraAlpha
+	case strings.EqualFold(c.PeftType, PeftTypeBottleneck):
+		if bc, err := c.Bottleneck(); err == nil {
+			s.AdapterSize, s.AdapterAct = bc.Size, bc.Act
+		}
 	}
 	d, err := a.Delta()
 	if errors.Is(err, ErrUnsupported) {
@@ -70,6 +82,9 @@ func (a *Adapter) Summary() (*Summary, error) {
 	}
 	for _, v := range d.IA3 {
 		s.Targets = append(s.Targets, TargetSummary{Target: v.Target, Kind: "ia3"})
+	}
+	for _, ad := range d.Adapters {
+		s.Targets = append(s.Targets, TargetSummary{Target: ad.Placement, Kind: "adapter", Rank: int(ad.Down.Shape[0])})
 	}
 	for _, r := range d.Replace {
 		s.Targets = append(s.Targets, TargetSummary{Target: r.Name, Kind: "replace"})
