@@ -30,10 +30,16 @@ func saveCheckpoint(ctx context.Context, dir string, step int, params []param[fl
 	}
 	var ts []*format.Tensor
 	for i, p := range params {
-		ts = append(ts,
-			float32Tensor("param."+p.name, format.F32, p.shape, p.w),
-			float32Tensor("adam_m."+p.name, format.F32, p.shape, opt.m[i]),
-			float32Tensor("adam_v."+p.name, format.F32, p.shape, opt.v[i]))
+		for _, x := range []struct {
+			prefix string
+			v      []float32
+		}{{"param.", p.w}, {"adam_m.", opt.m[i]}, {"adam_v.", opt.v[i]}} {
+			t, err := format.FromFloat32(x.prefix+p.name, format.F32, p.shape, x.v)
+			if err != nil {
+				return fmt.Errorf("train: checkpoint: %w", err)
+			}
+			ts = append(ts, t)
+		}
 	}
 	losses, _ := json.Marshal(res.Losses)
 	evals, _ := json.Marshal(res.EvalLosses)
@@ -93,7 +99,7 @@ func loadCheckpoint(ctx context.Context, dir string, params []param[float32], op
 			if !format.ShapeEqual(t.Shape, p.shape) || t.DType != format.F32 {
 				return nil, fmt.Errorf("train: resume: %s: tensor %q is %s %v, want F32 %v", path, t.Name, t.DType, t.Shape, p.shape)
 			}
-			v, err := tensorFloat32s(t)
+			v, err := t.Float32s()
 			if err != nil {
 				return nil, fmt.Errorf("train: resume: %s: %w", path, err)
 			}

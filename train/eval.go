@@ -164,11 +164,11 @@ func applyDelta[F Float](nt *net[F], d *format.Delta) error {
 		if l.FanInFanOut || l.Embedding || l.Magnitude != nil || l.Bias != nil {
 			return fmt.Errorf("train: LoRA for %q: fan_in_fan_out, embedding, DoRA and LoRA bias are not supported", l.Target)
 		}
-		a, err := tensorFloat32s(l.A)
+		a, err := l.A.Float32s()
 		if err != nil {
 			return fmt.Errorf("train: LoRA for %q: %w", l.Target, err)
 		}
-		b, err := tensorFloat32s(l.B)
+		b, err := l.B.Float32s()
 		if err != nil {
 			return fmt.Errorf("train: LoRA for %q: %w", l.Target, err)
 		}
@@ -187,7 +187,7 @@ func applyDelta[F Float](nt *net[F], d *format.Delta) error {
 			if t == nil {
 				continue
 			}
-			if vals[i], err = tensorFloat32s(t); err != nil {
+			if vals[i], err = t.Float32s(); err != nil {
 				return fmt.Errorf("train: adapter %q: %w", ad.Placement, err)
 			}
 		}
@@ -217,5 +217,3 @@ func parsePlacement(p string) (int, string, error) {
 	}
 	return li, where, nil
 }
-
-func sqrt(x float64) float64 { return math.Sqrt(x) }

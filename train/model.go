@@ -2,13 +2,13 @@ package train
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
 	"strings"
 
 	"github.com/deltactl/deltactl/format"
+	"github.com/deltactl/deltactl/format/safetensors"
 )
 
 // Model is a Llama-family model held in memory as float32 weights under
@@ -71,16 +71,20 @@ func (c Config) weightSpecs() []weightSpec {
 	return s
 }
 
-// tensorSource is what building a Model needs from a model folder.
-type tensorSource interface {
-	Has(name string) bool
+// TensorSource is what building a Model needs from a model folder; an
+// opened *hf.Model is one.
+type TensorSource interface {
+	// Info reports whether the tensor exists (and its header entry).
+	Info(name string) (safetensors.TensorInfo, bool)
+	// Tensor returns the tensor; its Data may alias a memory map, since
+	// NewModel copies it.
 	Tensor(name string) (*format.Tensor, error)
 }
 
 // NewModel builds a Model from config.json bytes and a source of tensors,
 // converting every weight to float32 and checking its shape. Unexpected
 // extra tensors (rotary inv_freq buffers) are ignored.
-func NewModel(ctx context.Context, configJSON []byte, src tensorSource, source string) (*Model, error) {
+func NewModel(ctx context.Context, configJSON []byte, src TensorSource, source string) (*Model, error) {
 	cfg, err := ParseConfig(configJSON)
 	if err != nil {
 		return nil, fmt.Errorf("train: %s: %w", source, err)
@@ -91,7 +95,7 @@ func NewModel(ctx context.Context, configJSON []byte, src tensorSource, source s
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if !src.Has(ws.name) {
+		if _, ok := src.Info(ws.name); !ok {
 			if ws.optional {
 				continue
 			}
@@ -104,7 +108,7 @@ func NewModel(ctx context.Context, configJSON []byte, src tensorSource, source s
 		if !format.ShapeEqual(t.Shape, ws.shape) {
 			return nil, fmt.Errorf("train: %s: tensor %q has shape %v, config.json implies %v: %w", source, ws.name, t.Shape, ws.shape, format.ErrShape)
 		}
-		v, err := tensorFloat32s(t)
+		v, err := t.Float32s()
 		if err != nil {
 			return nil, fmt.Errorf("train: %s: %w", source, err)
 		}
@@ -163,83 +167,4 @@ func (m *Model) NumParams() int64 {
 		n += int64(len(v))
 	}
 	return n
-}
-
-// tensorFloat32s converts a floating-point tensor to float32 (exact for
-// F16, BF16 and F32; F64 rounds to nearest even).
-func tensorFloat32s(t *format.Tensor) ([]float32, error) {
-	if err := t.Check(); err != nil {
-		return nil, err
-	}
-	n := int(t.NumElements())
-	out := make([]float32, n)
-	d := t.Data
-	switch t.DType {
-	case format.F32:
-		for i := range out {
-			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(d[4*i:]))
-		}
-	case format.F64:
-		for i := range out {
-			out[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(d[8*i:])))
-		}
-	case format.BF16:
-		for i := range out {
-			out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(d[2*i:])) << 16)
-		}
-	case format.F16:
-		for i := range out {
-			out[i] = f16ToF32(binary.LittleEndian.Uint16(d[2*i:]))
-		}
-	default:
-		return nil, fmt.Errorf("tensor %q: dtype %s is not a float type the trainer reads", t.Name, t.DType)
-	}
-	return out, nil
-}
-
-// f16ToF32 widens an IEEE half exactly.
-func f16ToF32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	man := uint32(h) & 0x3ff
-	switch {
-	case exp == 0x1f:
-		return math.Float32frombits(sign | 0x7f800000 | man<<13)
-	case exp == 0 && man == 0:
-		return math.Float32frombits(sign)
-	case exp == 0:
-		f := float32(man) / (1 << 24)
-		if sign != 0 {
-			f = -f
-		}
-		return f
-	}
-	return math.Float32frombits(sign | (exp+112)<<23 | man<<13)
-}
-
-// float32Tensor encodes v as a tensor of dtype dt (F32 or BF16, rounding to
-// nearest even; NaN stays NaN).
-func float32Tensor(name string, dt format.DType, shape []int64, v []float32) *format.Tensor {
-	t := &format.Tensor{Name: name, DType: dt, Shape: slices.Clone(shape)}
-	switch dt {
-	case format.BF16:
-		t.Data = make([]byte, 2*len(v))
-		for i, x := range v {
-			b := math.Float32bits(x)
-			var h uint16
-			if x != x {
-				h = uint16(b>>16) | 0x40
-			} else {
-				h = uint16((b + 0x7fff + (b>>16)&1) >> 16)
-			}
-			binary.LittleEndian.PutUint16(t.Data[2*i:], h)
-		}
-	default:
-		t.DType = format.F32
-		t.Data = make([]byte, 4*len(v))
-		for i, x := range v {
-			binary.LittleEndian.PutUint32(t.Data[4*i:], math.Float32bits(x))
-		}
-	}
-	return t
 }

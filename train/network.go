@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/deltactl/deltactl/format/peft"
 )
 
 // Methods a run can train.
@@ -266,10 +268,10 @@ func (nt *net[F]) linearByName(module string) *linear[F] {
 	return nil
 }
 
-// Adapter placements inside a layer.
+// Adapter placements inside a layer (the names package peft reads).
 const (
-	placeAttn = "attn_adapter"
-	placeMLP  = "mlp_adapter"
+	placeAttn = peft.PlacementAttn
+	placeMLP  = peft.PlacementMLP
 )
 
 // attachAdapter inserts a bottleneck adapter of size m after the attention

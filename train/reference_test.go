@@ -35,7 +35,7 @@ func f64s(t *testing.T, tn *format.Tensor) []float64 {
 	if tn == nil {
 		return nil
 	}
-	v, err := tensorFloat32s(tn)
+	v, err := tn.Float32s()
 	if err != nil {
 		t.Fatal(err)
 	}

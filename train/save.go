@@ -7,22 +7,23 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 
 	"github.com/deltactl/deltactl/format"
+	"github.com/deltactl/deltactl/format/peft"
 	"github.com/deltactl/deltactl/format/safetensors"
 )
 
 // Output file names.
 const (
-	AdapterConfigFile  = "adapter_config.json"
-	AdapterWeightsFile = "adapter_model.safetensors"
+	AdapterConfigFile  = peft.ConfigFile
+	AdapterWeightsFile = peft.SafetensorsFile
 	ModelWeightsFile   = "model.safetensors"
 	TrainingLogFile    = "training_log.json"
 	LossCurveFile      = "loss_curve.png"
 	// PeftTypeBottleneck marks a deltactl bottleneck-adapter folder in
-	// adapter_config.json's peft_type (PEFT itself has no such type).
-	PeftTypeBottleneck = "BOTTLENECK"
+	// adapter_config.json's peft_type (PEFT itself has no such type; the
+	// layout is documented in package peft).
+	PeftTypeBottleneck = peft.PeftTypeBottleneck
 )
 
 // trainingLog is training_log.json: everything about the run that is
@@ -76,7 +77,11 @@ func writeOutput(ctx context.Context, base *Model, nt *net[float32], o *Options,
 		var ts []*format.Tensor
 		for _, ws := range base.Config.weightSpecs() {
 			if v, ok := base.Weights[ws.name]; ok {
-				ts = append(ts, float32Tensor(ws.name, dt, ws.shape, v))
+				t, err := format.FromFloat32(ws.name, dt, ws.shape, v)
+				if err != nil {
+					return nil, fmt.Errorf("train: %w", err)
+				}
+				ts = append(ts, t)
 			}
 		}
 		if err := write("config.json", base.ConfigJSON); err != nil {
@@ -89,11 +94,17 @@ func writeOutput(ctx context.Context, base *Model, nt *net[float32], o *Options,
 	default:
 		var ts []*format.Tensor
 		for _, p := range nt.params {
-			ts = append(ts, float32Tensor(p.name, format.F32, p.shape, p.w))
+			t, err := format.FromFloat32(p.name, format.F32, p.shape, p.w)
+			if err != nil {
+				return nil, fmt.Errorf("train: %w", err)
+			}
+			ts = append(ts, t)
 		}
-		cfg := adapterConfig(base, o)
-		b, _ := json.MarshalIndent(cfg, "", "  ")
-		if err := write(AdapterConfigFile, append(b, '\n')); err != nil {
+		b, err := adapterConfig(base, o)
+		if err != nil {
+			return nil, err
+		}
+		if err := write(AdapterConfigFile, b); err != nil {
 			return nil, err
 		}
 		files = append(files, AdapterWeightsFile)
@@ -116,32 +127,36 @@ func writeOutput(ctx context.Context, base *Model, nt *net[float32], o *Options,
 }
 
 // adapterConfig is adapter_config.json for a LoRA (PEFT LoraConfig fields,
-// loadable by PEFT) or a bottleneck adapter (deltactl's own type).
-func adapterConfig(base *Model, o *Options) map[string]any {
+// loadable by PEFT) or a bottleneck adapter (deltactl's own type, see
+// package peft). Both render deterministically (sorted keys).
+func adapterConfig(base *Model, o *Options) ([]byte, error) {
+	var cfg *peft.Config
 	if o.Method == MethodLoRA {
 		targets := []string{}
-		for _, t := range LoRATargets {
+		for _, t := range LoRATargets { // fixed order, whatever order the user gave
 			if slices.Contains(o.LoRA.Targets, t) {
 				targets = append(targets, t)
 			}
 		}
-		return map[string]any{
-			"peft_type": "LORA", "task_type": "CAUSAL_LM", "base_model_name_or_path": base.Source,
-			"r": o.LoRA.Rank, "lora_alpha": o.LoRA.Alpha, "lora_dropout": o.LoRA.Dropout,
-			"use_rslora": o.LoRA.RSLoRA, "target_modules": targets, "bias": "none",
-			"fan_in_fan_out": false, "inference_mode": true, "init_lora_weights": true,
-			"use_dora": false, "modules_to_save": nil, "rank_pattern": map[string]any{},
-			"alpha_pattern": map[string]any{}, "layers_to_transform": nil, "layers_pattern": nil,
-			"revision": nil,
+		cfg = peft.NewLoRAConfig()
+		cfg.R, cfg.LoraAlpha, cfg.LoraDropout, cfg.UseRSLoRA = o.LoRA.Rank, o.LoRA.Alpha, o.LoRA.Dropout, o.LoRA.RSLoRA
+		cfg.TargetModules = peft.ModuleList(targets...)
+	} else {
+		var err error
+		cfg, err = peft.NewBottleneckConfig(peft.BottleneckConfig{Size: o.Adapter.Size, Act: o.Adapter.Act,
+			Placements: []string{placeAttn, placeMLP}, HiddenSize: base.Config.HiddenSize, NumLayers: base.Config.NumLayers})
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
 		}
+		// For whoever opens the folder without deltactl at hand.
+		cfg.SetExtra("formula", json.RawMessage(`"y = x + up(act(down(x) + down.bias)) + up.bias, on the output of self_attn (attn_adapter) and of mlp (mlp_adapter), before the residual add"`))
 	}
-	return map[string]any{
-		"peft_type": PeftTypeBottleneck, "task_type": "CAUSAL_LM", "base_model_name_or_path": base.Source,
-		"adapter_size": o.Adapter.Size, "adapter_act": o.Adapter.Act,
-		"placements":  []string{placeAttn, placeMLP},
-		"hidden_size": base.Config.HiddenSize, "num_hidden_layers": base.Config.NumLayers,
-		"formula": "y = x + up(act(down(x) + down.bias)) + up.bias, on the output of self_attn (attn_adapter) and of mlp (mlp_adapter), before the residual add",
+	cfg.TaskType, cfg.BaseModelNameOrPath = "CAUSAL_LM", base.Source
+	b, err := cfg.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
 	}
+	return b, nil
 }
 
 // writeFileAtomic writes data to path through a temporary file and rename.
@@ -167,108 +182,45 @@ func writeFileAtomic(path string, data []byte) error {
 	return nil
 }
 
-// ReadDelta reads a delta folder for Evaluate: a PEFT LoRA folder
-// (adapter_config.json with peft_type LORA + adapter_model.safetensors) or
-// a deltactl bottleneck-adapter folder (peft_type BOTTLENECK).
+// ReadDelta reads a delta folder for Evaluate with peft.Load: a PEFT LoRA
+// folder (rank_pattern, alpha_pattern and rsLoRA resolved by package peft)
+// or a deltactl bottleneck-adapter folder (peft_type BOTTLENECK). The
+// tensors are copied out of the file's memory map, which is closed before
+// ReadDelta returns.
 func ReadDelta(ctx context.Context, dir string) (*format.Delta, error) {
-	cb, err := os.ReadFile(filepath.Join(dir, AdapterConfigFile))
+	a, err := peft.Load(dir)
 	if err != nil {
 		return nil, fmt.Errorf("train: delta: %w", err)
 	}
-	var cfg struct {
-		PeftType     string             `json:"peft_type"`
-		R            int                `json:"r"`
-		Alpha        float64            `json:"lora_alpha"`
-		RSLoRA       bool               `json:"use_rslora"`
-		FanInFanOut  bool               `json:"fan_in_fan_out"`
-		RankPattern  map[string]float64 `json:"rank_pattern"`
-		AlphaPattern map[string]float64 `json:"alpha_pattern"`
-		Act          string             `json:"adapter_act"`
-	}
-	if err := json.Unmarshal(cb, &cfg); err != nil {
-		return nil, fmt.Errorf("train: %s: %w", filepath.Join(dir, AdapterConfigFile), err)
-	}
-	f, err := safetensors.Open(filepath.Join(dir, AdapterWeightsFile))
+	defer a.Close()
+	d, err := a.Delta()
 	if err != nil {
-		return nil, fmt.Errorf("train: delta %s: %w", dir, err)
+		return nil, fmt.Errorf("train: delta: %w", err)
 	}
-	defer f.Close()
-	get := func(name string) (*format.Tensor, error) {
-		if _, ok := f.Info(name); !ok {
-			return nil, nil
-		}
-		t, err := f.Tensor(name)
-		if err != nil {
-			return nil, err
-		}
-		return &format.Tensor{Name: t.Name, DType: t.DType, Shape: t.Shape, Data: slices.Clone(t.Data)}, nil
+	for _, l := range d.LoRA {
+		l.A, l.B, l.Bias, l.Magnitude = own(l.A), own(l.B), own(l.Bias), own(l.Magnitude)
 	}
-	d := &format.Delta{}
-	switch cfg.PeftType {
-	case "LORA":
-		d.Method = MethodLoRA
-		if len(cfg.RankPattern) > 0 || len(cfg.AlphaPattern) > 0 {
-			return nil, fmt.Errorf("train: %s: rank_pattern/alpha_pattern are not supported here", dir)
+	for _, v := range d.IA3 {
+		v.Vector = own(v.Vector)
+	}
+	for _, ad := range d.Adapters {
+		ad.Down, ad.DownBias, ad.Up, ad.UpBias = own(ad.Down), own(ad.DownBias), own(ad.Up), own(ad.UpBias)
+	}
+	for _, ts := range [][]*format.Tensor{d.Full, d.Replace} {
+		for i, t := range ts {
+			ts[i] = own(t)
 		}
-		const pre, sa = "base_model.model.", ".lora_A.weight"
-		for _, ti := range f.Infos() {
-			n := ti.Name
-			if len(n) < len(pre)+len(sa) || n[:len(pre)] != pre || n[len(n)-len(sa):] != sa {
-				continue
-			}
-			module := n[len(pre) : len(n)-len(sa)]
-			a, err := get(n)
-			if err != nil {
-				return nil, err
-			}
-			b, err := get(pre + module + ".lora_B.weight")
-			if err != nil || b == nil {
-				return nil, fmt.Errorf("train: %s: tensor %q has no lora_B", dir, n)
-			}
-			r := float64(a.Shape[0])
-			scale := cfg.Alpha / r
-			if cfg.RSLoRA {
-				scale = cfg.Alpha / sqrt(r)
-			}
-			d.LoRA = append(d.LoRA, &format.LoRA{Target: module + ".weight", A: a, B: b, Scale: scale, FanInFanOut: cfg.FanInFanOut})
-		}
-		if len(d.LoRA) == 0 {
-			return nil, fmt.Errorf("train: %s: no lora_A tensors", dir)
-		}
-	case PeftTypeBottleneck:
-		d.Method = MethodAdapter
-		for l := 0; ; l++ {
-			found := false
-			for _, where := range []string{placeAttn, placeMLP} {
-				p := "model.layers." + strconv.Itoa(l) + "." + where
-				down, err := get(p + ".down.weight")
-				if err != nil {
-					return nil, err
-				}
-				if down == nil {
-					continue
-				}
-				found = true
-				ad := &format.Adapter{Placement: p, Down: down, Act: cfg.Act}
-				for _, x := range []struct {
-					dst **format.Tensor
-					n   string
-				}{{&ad.DownBias, ".down.bias"}, {&ad.Up, ".up.weight"}, {&ad.UpBias, ".up.bias"}} {
-					if *x.dst, err = get(p + x.n); err != nil {
-						return nil, err
-					}
-				}
-				d.Adapters = append(d.Adapters, ad)
-			}
-			if !found {
-				break
-			}
-		}
-		if len(d.Adapters) == 0 {
-			return nil, fmt.Errorf("train: %s: no adapter tensors", dir)
-		}
-	default:
-		return nil, fmt.Errorf("train: %s: peft_type %q: want LORA or %s", dir, cfg.PeftType, PeftTypeBottleneck)
 	}
 	return d, ctx.Err()
+}
+
+// own returns a copy of t whose Data no memory map backs (nil for nil).
+func own(t *format.Tensor) *format.Tensor {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	c.Shape = slices.Clone(t.Shape)
+	c.Data = slices.Clone(t.Data)
+	return &c
 }
