@@ -62,3 +62,40 @@ func runPool(ctx context.Context, workers, n int, fn func(ctx context.Context, i
 	wg.Wait()
 	return firstErr
 }
+
+// inFlight is how many chunks push and pull work on at once: Workers
+// transfers plus one chunk per CPU token, so while every CPU hashes,
+// encodes or decodes, Workers other chunks are on the wire.
+func (r *Registry) inFlight() int { return r.opt.Workers + cap(r.cpu) }
+
+// getBuf returns a buffer of length n, from the pool when n fits a chunk
+// buffer. Give it back with putBuf.
+func (r *Registry) getBuf(n int) []byte {
+	if n > r.bufCap {
+		return make([]byte, n)
+	}
+	if p, ok := r.bufs.Get().(*[]byte); ok {
+		return (*p)[:n]
+	}
+	return make([]byte, n, r.bufCap)
+}
+
+// putBuf returns a buffer from getBuf to the pool. The caller must not
+// keep any slice of it.
+func (r *Registry) putBuf(b []byte) {
+	if cap(b) == r.bufCap {
+		b = b[:0]
+		r.bufs.Put(&b)
+	}
+}
+
+// withCPU runs fn holding a CPU token.
+func (r *Registry) withCPU(ctx context.Context, fn func() error) error {
+	select {
+	case r.cpu <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-r.cpu }()
+	return fn()
+}

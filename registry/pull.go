@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/deltactl/deltactl/registry/codec"
 	"io"
 	"os"
 	"path/filepath"
@@ -101,16 +102,9 @@ func (r *Registry) Pull(ctx context.Context, ref, dir string) (res *PullResult, 
 		}
 	}
 	mt := newMeter(r.opt.Progress, StageDownload, m.LogicalSize())
-	err = runPool(ctx, r.opt.Workers, len(jobs), func(ctx context.Context, i int) error {
+	err = runPool(ctx, r.inFlight(), len(jobs), func(ctx context.Context, i int) error {
 		j := jobs[i]
-		raw, err := r.getBlob(ctx, j.c.Digest, j.c.Size)
-		if err != nil {
-			return err
-		}
-		if int64(len(raw)) != j.c.Size {
-			return fmt.Errorf("blob %s: %w: %d bytes, manifest says %d", j.c.Digest, ErrCorrupt, len(raw), j.c.Size)
-		}
-		if _, err := j.f.WriteAt(raw, j.off); err != nil {
+		if err := r.pullBlob(ctx, j.c, j.f, j.off); err != nil {
 			return err
 		}
 		mt.add(j.c.Size)
@@ -119,6 +113,8 @@ func (r *Registry) Pull(ctx context.Context, ref, dir string) (res *PullResult, 
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", tr, err)
 	}
+	// One fsync per file; startWriteback has been pushing each chunk to
+	// disk since it was written, so this mostly waits for the last ones.
 	for i, f := range open {
 		mode := os.FileMode(m.Files[i].Mode) & os.ModePerm
 		if mode == 0 {
@@ -176,4 +172,119 @@ func syncDir(dir string) {
 		f.Sync()
 		f.Close()
 	}
+}
+
+// pullBlob writes blob c at off in f, verified: the bytes written must hash
+// to c.Digest, or an error wrapping ErrCorrupt is returned (the caller then
+// throws the whole temporary folder away, so nothing unverified is ever
+// renamed into place).
+//
+// A raw frame is streamed: each piece is hashed and written at its offset
+// as it arrives, so the download, the hash and the write overlap and no
+// chunk-sized buffer is needed. Other frames are read whole into a pooled
+// buffer (bounded by the largest frame a blob of c.Size bytes can have) and
+// decoded and hashed holding a CPU token.
+func (r *Registry) pullBlob(ctx context.Context, c Chunk, f *os.File, off int64) error {
+	rc, err := r.b.Get(ctx, blobKey(c.Digest), 0, -1)
+	if err != nil {
+		return fmt.Errorf("blob %s: %w", c.Digest, err)
+	}
+	defer rc.Close()
+	corrupt := func(format string, a ...any) error {
+		return fmt.Errorf("blob %s: %w: %s", c.Digest, ErrCorrupt, fmt.Sprintf(format, a...))
+	}
+	var hdr [rawHeaderLen]byte
+	if _, err := io.ReadFull(rc, hdr[:]); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return corrupt("stored frame is shorter than a frame header")
+		}
+		return fmt.Errorf("blob %s: %w", c.Digest, err)
+	}
+	if h, err := codec.ParseHeader(hdr[:]); err == nil && h.Encoding == codec.Raw {
+		if h.RawLen != c.Size {
+			return corrupt("%d bytes, manifest says %d", h.RawLen, c.Size)
+		}
+		return r.streamRaw(ctx, c, rc, f, off)
+	}
+	// Any valid frame of a c.Size-byte blob is at most a raw frame's size
+	// plus the longest header; more is damage, and is not read.
+	limit := int(c.Size) + frameHeaderMax
+	buf := r.getBuf(limit + 1)
+	defer r.putBuf(buf)
+	n := copy(buf, hdr[:])
+	m, err := io.ReadFull(rc, buf[n:])
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+	case err != nil:
+		return fmt.Errorf("blob %s: %w", c.Digest, err)
+	default:
+		return corrupt("stored frame is larger than any frame of a %d-byte blob", c.Size)
+	}
+	frame := buf[:n+m]
+	return r.withCPU(ctx, func() error {
+		raw, err := r.decodeOnly(ctx, c.Digest, frame, c.Size)
+		if err != nil {
+			return err
+		}
+		if int64(len(raw)) != c.Size {
+			return corrupt("%d bytes, manifest says %d", len(raw), c.Size)
+		}
+		// Hash and write piece by piece, each piece while it is still in
+		// cache, rather than two passes over the whole chunk.
+		h := digest.SHA256.Digester()
+		for p := 0; p < len(raw); p += streamPiece {
+			piece := raw[p:min(p+streamPiece, len(raw))]
+			h.Hash().Write(piece)
+			if _, err := f.WriteAt(piece, off+int64(p)); err != nil {
+				return fmt.Errorf("blob %s: write %s: %w", c.Digest, f.Name(), err)
+			}
+		}
+		if got := h.Digest(); got != c.Digest {
+			return corrupt("decoded bytes hash to %s", got)
+		}
+		startWriteback(f, off, c.Size)
+		return nil
+	})
+}
+
+// streamPiece is how much of a raw frame is hashed and written at a time.
+const streamPiece = 1 << 20
+
+// streamRaw copies the payload of a raw frame from rc to f at off, hashing
+// it on the way, and checks length and digest at the end.
+func (r *Registry) streamRaw(ctx context.Context, c Chunk, rc io.Reader, f *os.File, off int64) error {
+	buf := r.getBuf(min(streamPiece, r.bufCap))
+	defer r.putBuf(buf)
+	h := digest.SHA256.Digester()
+	var done int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := io.ReadFull(rc, buf)
+		if n > 0 {
+			if done+int64(n) > c.Size {
+				return fmt.Errorf("blob %s: %w: raw payload longer than %d bytes", c.Digest, ErrCorrupt, c.Size)
+			}
+			h.Hash().Write(buf[:n])
+			if _, werr := f.WriteAt(buf[:n], off+done); werr != nil {
+				return fmt.Errorf("blob %s: write %s: %w", c.Digest, f.Name(), werr)
+			}
+			done += int64(n)
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("blob %s: %w", c.Digest, err)
+		}
+	}
+	if done != c.Size {
+		return fmt.Errorf("blob %s: %w: raw payload is %d bytes, manifest says %d", c.Digest, ErrCorrupt, done, c.Size)
+	}
+	if got := h.Digest(); got != c.Digest {
+		return fmt.Errorf("blob %s: %w: decoded bytes hash to %s", c.Digest, ErrCorrupt, got)
+	}
+	startWriteback(f, off, c.Size)
+	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"sync/atomic"
@@ -168,7 +167,7 @@ func (r *Registry) Push(ctx context.Context, ref, srcPath string, opt PushOption
 
 	total := m.LogicalSize()
 	p.meter = newMeter(r.opt.Progress, StageUpload, total)
-	if err := runPool(ctx, r.opt.Workers, len(p.jobs), func(ctx context.Context, i int) error {
+	if err := runPool(ctx, r.inFlight(), len(p.jobs), func(ctx context.Context, i int) error {
 		return p.do(ctx, &p.jobs[i])
 	}); err != nil {
 		return nil, fmt.Errorf("push %s: %w", ref, err)
@@ -274,7 +273,9 @@ func sameBoundaries(a, b []Chunk) bool {
 }
 
 // do hashes one blob (unless the cache knew its digest), checks whether it
-// is stored, and uploads it if not.
+// is stored, and uploads it if not. The chunk is read into a pooled buffer;
+// hashing and encoding hold a CPU token, the existence check and upload do
+// not, so with more jobs in flight than CPUs the two overlap across chunks.
 func (p *pusher) do(ctx context.Context, j *pushJob) error {
 	defer p.meter.add(j.size)
 	if j.known {
@@ -289,11 +290,16 @@ func (p *pusher) do(ctx context.Context, j *pushJob) error {
 			return nil
 		}
 	}
-	raw, err := readRange(j.file, j.off, j.size)
-	if err != nil {
+	raw := p.r.getBuf(int(j.size))
+	defer p.r.putBuf(raw)
+	var d digest.Digest
+	if err := p.r.withCPU(ctx, func() error {
+		var err error
+		d, err = readHashInto(raw, j.file, j.off)
+		return err
+	}); err != nil {
 		return err
 	}
-	d := digest.FromBytes(raw)
 	if j.known && d != *j.digest {
 		return fmt.Errorf("%s: changed while being pushed (bytes at %d hash to %s, expected %s); push again", j.file, j.off, d, *j.digest)
 	}
@@ -312,6 +318,7 @@ func (p *pusher) do(ctx context.Context, j *pushJob) error {
 	}
 	var baseRaw []byte
 	if j.xorBase != "" && j.xorBase != d {
+		var err error
 		if baseRaw, err = p.r.getBlob(ctx, j.xorBase, j.size); err != nil {
 			return fmt.Errorf("%s: base chunk for XOR: %w", j.file, err)
 		}
@@ -324,18 +331,23 @@ func (p *pusher) do(ctx context.Context, j *pushJob) error {
 	return nil
 }
 
-// readRange reads n bytes of a file at off.
-func readRange(file string, off, n int64) ([]byte, error) {
+// readHashInto fills buf from file at off and returns its sha256, reading
+// and hashing a piece at a time so each piece is hashed while in cache.
+func readHashInto(buf []byte, file string, off int64) (digest.Digest, error) {
 	f, err := os.Open(file)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	defer f.Close()
-	buf := make([]byte, n)
-	if _, err := f.ReadAt(buf, off); err != nil && !(errors.Is(err, io.EOF) && n == 0) {
-		return nil, fmt.Errorf("%s: read %d bytes at %d: %w", file, n, off, err)
+	h := digest.SHA256.Digester()
+	for p := 0; p < len(buf); p += streamPiece {
+		piece := buf[p:min(p+streamPiece, len(buf))]
+		if _, err := f.ReadAt(piece, off+int64(p)); err != nil {
+			return "", fmt.Errorf("%s: read %d bytes at %d: %w", file, len(piece), off+int64(p), err)
+		}
+		h.Hash().Write(piece)
 	}
-	return buf, nil
+	return h.Digest(), nil
 }
 
 // provenance gathers what a delta folder says about how it was made: each
