@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/deltactl/deltactl/format"
 	"github.com/deltactl/deltactl/format/peft"
@@ -83,6 +84,11 @@ func checkAdapter(dir string, base *Manifest, baseRef string) (method string, co
 			return "", nil, mismatch(v.Target, fmt.Sprintf("with a dimension of %d", n), bt)
 		}
 	}
+	for _, ad := range delta.Adapters {
+		if err := checkBottleneck(ad, find, baseRef); err != nil {
+			return "", nil, err
+		}
+	}
 	for _, ts := range [][]*format.Tensor{delta.Full, delta.Replace} {
 		for _, t := range ts {
 			bt, err := find(t.Name)
@@ -95,4 +101,36 @@ func checkAdapter(dir string, base *Manifest, baseRef string) (method string, co
 		}
 	}
 	return method, config, nil
+}
+
+// checkBottleneck checks that a bottleneck adapter (deltactl's BOTTLENECK
+// folder, see package peft) fits the base: the block it sits on, the
+// attention output projection for attn_adapter or the MLP's down
+// projection for mlp_adapter of the same layer, must exist in the base and
+// produce the hidden size the adapter reads (peft has already checked the
+// adapter's own shapes).
+func checkBottleneck(ad *format.Adapter, find func(string) (*Tensor, error), baseRef string) error {
+	i := strings.LastIndexByte(ad.Placement, '.')
+	if i < 0 || ad.Down == nil || len(ad.Down.Shape) != 2 {
+		return fmt.Errorf("bottleneck adapter %q: malformed", ad.Placement)
+	}
+	layer, where := ad.Placement[:i], ad.Placement[i+1:]
+	var out string
+	switch where {
+	case peft.PlacementAttn:
+		out = layer + ".self_attn.o_proj.weight"
+	case peft.PlacementMLP:
+		out = layer + ".mlp.down_proj.weight"
+	default:
+		return fmt.Errorf("bottleneck adapter %q: unknown placement %q", ad.Placement, where)
+	}
+	bt, err := find(out)
+	if err != nil {
+		return fmt.Errorf("bottleneck adapter %q: %w", ad.Placement, err)
+	}
+	if hidden := ad.Down.Shape[1]; len(bt.Shape) != 2 || bt.Shape[0] != hidden {
+		return fmt.Errorf("%w: bottleneck adapter %q reads hidden size %d, base %s has %q with shape %v",
+			ErrBaseMismatch, ad.Placement, hidden, baseRef, bt.Name, bt.Shape)
+	}
+	return nil
 }
