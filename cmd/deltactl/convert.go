@@ -18,6 +18,8 @@ func newConvertCmd(g *globals) *cobra.Command {
 		Long: `convert rewrites weights into safetensors:
 
   - a torch .bin/.pt/.pth file into a .safetensors file;
+  - a HF model folder saved as pytorch_model.bin (one file or shards) into
+    one with safetensors weights;
   - a PEFT adapter folder with adapter_model.bin into one with
     adapter_model.safetensors (every other file is kept as it is);
   - a .safetensors file, HF model folder or PEFT folder into another dtype

@@ -1,5 +1,6 @@
 // Package convert rewrites weights from one file layout or dtype to another:
-// legacy torch .bin/.pt files to safetensors, PEFT folders with
+// legacy torch .bin/.pt files to safetensors (also whole Hugging Face
+// folders saved as pytorch_model.bin, sharded or not), PEFT folders with
 // adapter_model.bin to ones with adapter_model.safetensors, float dtype
 // conversion, and resharding of Hugging Face model folders.
 //
@@ -68,6 +69,16 @@ func Path(ctx context.Context, src, dst string, opt Options) (*Result, error) {
 				return nil, fmt.Errorf("convert: %s: --shard-size applies to model folders, not PEFT adapters: %w", src, ErrUnsupported)
 			}
 			return adapterFolder(ctx, src, dst, opt)
+		}
+		// Like transformers, prefer safetensors weights when both exist.
+		if !hasSafetensors(src) {
+			shards, ok, err := hf.TorchShards(src)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				return torchFolder(ctx, src, dst, shards, opt)
+			}
 		}
 		return modelFolder(ctx, src, dst, opt)
 	}
@@ -329,4 +340,13 @@ func largestShard(m *hf.Model) int64 {
 		}
 	}
 	return max
+}
+
+func hasSafetensors(dir string) bool {
+	for _, name := range []string{hf.SingleName, hf.IndexName} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return true
+		}
+	}
+	return false
 }

@@ -63,6 +63,13 @@ func Path(path string) (*Report, error) {
 		case exists(filepath.Join(path, hf.SingleName)), exists(filepath.Join(path, hf.IndexName)):
 			return modelReport(path)
 		}
+		shards, ok, err := hf.TorchShards(path)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return torchFolderReport(path, shards)
+		}
 		return nil, fmt.Errorf("inspect: %s: folder has neither %s nor model.safetensors nor %s: %w", path, peft.ConfigFile, hf.IndexName, ErrUnrecognized)
 	}
 	switch ext := strings.ToLower(filepath.Ext(path)); ext {
@@ -102,6 +109,22 @@ func modelReport(dir string) (*Report, error) {
 	for _, name := range m.Names() {
 		ti, _ := m.Info(name)
 		r.add(ti.Name, ti.DType, ti.Shape)
+	}
+	return r, nil
+}
+
+// torchFolderReport describes a HF folder saved as pytorch_model.bin
+// (one file or shards).
+func torchFolderReport(dir string, shards []string) (*Report, error) {
+	r := &Report{Path: dir, Format: KindHFModel}
+	for _, sh := range shards {
+		sd, err := torchpickle.Load(filepath.Join(dir, sh))
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range sd.Tensors {
+			r.add(t.Name, t.DType, t.Shape)
+		}
 	}
 	return r, nil
 }

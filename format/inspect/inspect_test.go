@@ -63,6 +63,24 @@ func TestSharedData(t *testing.T) {
 	}
 }
 
+func TestTorchFolder(t *testing.T) {
+	dir := t.TempDir()
+	src := testutil.SharedData(t, "pytorch_pickle/burn/state_dict.pt")
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte("{}"), 0o644)
+	os.WriteFile(filepath.Join(dir, "pytorch_model.bin"), b, 0o644)
+	r, err := Path(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Format != KindHFModel || len(r.Tensors) != 4 || r.Parameters != 21 {
+		t.Errorf("report %+v", r)
+	}
+}
+
 func TestAdapterSummary(t *testing.T) {
 	r, err := Path(testutil.SharedData(t, "adapters/peft_lora_roberta-base_mrpc_ckpt460"))
 	if err != nil {
