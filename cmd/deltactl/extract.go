@@ -19,6 +19,8 @@ percent of the optimal truncation); changed 1-D tensors and embeddings are
 kept whole as modules_to_save. With --energy the spectrum is estimated by growing
 the sketch until it holds the fraction F of ||D||_F^2 (exact). The relative
 Frobenius error of each module is printed.`,
+		Example: `  deltactl extract --base ./Llama-3.2-1B --tuned ./Llama-3.2-1B-sft --rank 32 --out ./lora-sft
+  deltactl extract --base team/llama:base --tuned ./full-ft --energy 0.9 --out ./lora-sft --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if base == "" || tuned == "" || out == "" {

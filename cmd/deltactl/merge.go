@@ -20,6 +20,8 @@ weight is computed in float32 and rounded once (nearest even) into its dtype.
 LoRA (every scale rule, fan_in_fan_out, lora_B.bias, embeddings), DoRA, IA3 and
 modules_to_save are supported; bottleneck adapters are refused. --correction
 records what the rounding destroyed so unmerge can restore the base bit for bit.`,
+		Example: `  deltactl merge --base ./Llama-3.2-1B --delta ./lora-support --out ./merged
+  deltactl merge --base team/llama:base --delta team/llama:support --delta team/llama:sql --weight 0.7 --weight 0.3 --dtype BF16 --correction --out ./merged`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if base == "" || out == "" {

@@ -13,7 +13,14 @@ func newReduceCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "reduce --delta SRC (--rank R | --energy F) --out DIR",
 		Short: "Lower a LoRA's rank per module with the optimal (Eckart-Young) error",
-		Args:  cobra.NoArgs,
+		Long: `reduce lowers the rank of every LoRA module to --rank R, or to the smallest
+rank that keeps --energy F of the squared singular values. It never forms
+the dense update: a QR of each factor and an SVD of the small r x r core give
+the optimal truncation in O((in+out) r^2) per module. It reports, per module,
+the relative Frobenius error and the energy kept.`,
+		Example: `  deltactl reduce --delta ./lora-r64 --rank 16 --out ./lora-r16
+  deltactl reduce --delta team/llama:support --energy 0.95 --out ./lora-small --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if src == "" || out == "" {
 				return usagef("reduce needs --delta and --out")

@@ -23,6 +23,9 @@ scale folded in, rank_pattern/alpha_pattern where ranks differ).
   ties, dare_linear, dare_ties, magnitude_prune
                   in delta space with --density and --seed, then back to --rank;
                   --semantics picks PEFT's or mergekit's variant of the details.`,
+		Example: `  deltactl stack --delta ./lora-a --delta ./lora-b --method cat --out ./lora-ab
+  deltactl stack --delta ./lora-a --delta ./lora-b --weight 0.5 --weight 0.5 --method svd --rank 16 --out ./lora-ab16
+  deltactl stack --delta ./lora-a --delta ./lora-b --method ties --density 0.3 --rank 16 --seed 7 --semantics mergekit --out ./lora-ties`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" || method == "" {

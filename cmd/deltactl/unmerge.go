@@ -16,6 +16,8 @@ func newUnmergeCmd(g *globals) *cobra.Command {
 		Long: `unmerge undoes merge. When the merged folder holds the merge's correction file
 the base comes back bit for bit (checked); otherwise the result is approximate
 and the bound on its error is printed.`,
+		Example: `  deltactl unmerge --merged ./merged --delta ./lora-support --out ./base-again
+  deltactl unmerge --merged ./merged --delta team/llama:support --delta team/llama:sql --weight 0.7 --weight 0.3 --out ./base-again --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if merged == "" || out == "" {
