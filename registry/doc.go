@@ -17,8 +17,22 @@
 // folder. A name component cannot start with '_', so "_tags" never collides
 // with a name, and each name's tags sit in a folder of their own.
 //
+// A fourth kind, locks/<random>, holds short-lived JSON lock objects: push,
+// tag and copy write one before their first existence check and gc writes
+// an exclusive one before it lists anything, so gc never sweeps a blob that
+// a push found present and is about to reference (lock.go has the protocol).
+//
 // Pushes write blobs, then the manifest, then the ref, so a crash leaves only
 // unreferenced objects that gc collects once they are older than its grace
 // period. Pulls re-hash every byte they write and rename a finished folder
 // into place, so a pulled folder is either complete and verified or absent.
+//
+// Transfers are pipelined across chunks (16 MiB by default, see
+// DefaultChunkSize): Workers+GOMAXPROCS chunks are in flight, hashing,
+// encoding and decoding hold one of GOMAXPROCS CPU tokens, so CPU work on
+// some chunks overlaps the network I/O of others. Push picks a chunk's
+// encoding on a small sample and stores incompressible chunks raw without
+// compressing them; raw frames travel without being copied. Pull writes each
+// chunk at its offset in the final file (pwrite), starts its write-back at
+// once, and fsyncs each file once at the end. BENCHMARKS.md has the numbers.
 package registry
