@@ -10,7 +10,8 @@
 //     written as a PEFT LoRA folder;
 //   - "adapter": bottleneck adapters y + up(act(down(y))) on the output of
 //     every attention block and every MLP, written as a deltactl adapter
-//     folder (adapter_config.json with "peft_type": "BOTTLENECK");
+//     folder (adapter_config.json with "peft_type": "BOTTLENECK", the layout
+//     package peft documents and reads);
 //   - "full": every weight, written as a Hugging Face model folder.
 //
 // There is no general autograd: every layer has an explicit forward and

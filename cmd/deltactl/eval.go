@@ -1,11 +1,17 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 
 	"github.com/spf13/cobra"
 
 	"github.com/deltactl/deltactl/format"
+	"github.com/deltactl/deltactl/format/hf"
+	"github.com/deltactl/deltactl/format/peft"
 	"github.com/deltactl/deltactl/train"
 )
 
@@ -47,6 +53,9 @@ whose completion greedy decoding reproduces exactly.`,
 					return err
 				}
 				if d, err = train.ReadDelta(ctx, dsrc); err != nil {
+					if _, serr := os.Stat(filepath.Join(dsrc, hf.ConfigName)); errors.Is(err, peft.ErrNotPEFT) && serr == nil {
+						return fmt.Errorf("%w (%s looks like a model folder: evaluate a full fine-tune with --base %s)", err, delta, delta)
+					}
 					return err
 				}
 			}

@@ -217,6 +217,13 @@ func TestTrainCLIMethods(t *testing.T) {
 				}
 			}
 
+			if method == "full" {
+				// A full fine-tune is not a delta: eval says how to use it.
+				if code, _, stderr := cliRun(t, "eval", "--base", base, "--delta", r.Out, "--data", evalTxt); code != 1 || !strings.Contains(stderr, "--base "+r.Out) {
+					t.Errorf("eval --delta <full model>: exit %d, %s", code, stderr)
+				}
+			}
+
 			// deltactl eval on the written folder, with the run's window
 			// shape, gives the run's final eval loss. A full fine-tune is
 			// saved in the base's dtype (BF16), so it only comes close.
