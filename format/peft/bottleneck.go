@@ -68,7 +68,7 @@ func NewBottleneckConfig(b BottleneckConfig) (*Config, error) {
 }
 
 // Bottleneck reads the bottleneck fields of a BOTTLENECK config. An absent
-// placements field means both placements.
+// or null placements field means both placements.
 func (c *Config) Bottleneck() (BottleneckConfig, error) {
 	var b BottleneckConfig
 	if !strings.EqualFold(c.PeftType, PeftTypeBottleneck) {
@@ -87,7 +87,7 @@ func (c *Config) Bottleneck() (BottleneckConfig, error) {
 			return b, fmt.Errorf("%w: adapter_config.json: field %q: %v", ErrInvalid, f.key, err)
 		}
 	}
-	if c.raw["placements"] == nil {
+	if b.Placements == nil { // absent or null
 		b.Placements = []string{PlacementAttn, PlacementMLP}
 	}
 	if err := b.validate(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -203,4 +204,41 @@ func TestBottleneckErrors(t *testing.T) {
 	if _, err := lora.Bottleneck(); !errors.Is(err, ErrInvalid) {
 		t.Errorf("LoRA config Bottleneck() = %v", err)
 	}
+}
+
+// FuzzBottleneckConfig: any adapter_config.json either fails to parse or
+// to validate with an error, or yields a BottleneckConfig that
+// NewBottleneckConfig renders back to an equal config.
+func FuzzBottleneckConfig(f *testing.F) {
+	for _, s := range []string{
+		`{"peft_type":"BOTTLENECK","adapter_size":16,"adapter_act":"relu","placements":["attn_adapter","mlp_adapter"],"hidden_size":192,"num_hidden_layers":4}`,
+		`{"peft_type":"BOTTLENECK","adapter_size":2,"adapter_act":"gelu"}`,
+		`{"peft_type":"BOTTLENECK","adapter_size":-1,"adapter_act":"silu","placements":null}`,
+		`{"peft_type":"BOTTLENECK","adapter_size":1.5,"adapter_act":7,"placements":"mlp_adapter"}`,
+		`{"peft_type":"LORA","r":8}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := ParseConfig(data)
+		if err != nil {
+			return
+		}
+		bc, err := c.Bottleneck()
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Bottleneck error %v does not wrap ErrInvalid", err)
+			}
+			return
+		}
+		c2, err := NewBottleneckConfig(bc)
+		if err != nil {
+			t.Fatalf("valid %+v refused by NewBottleneckConfig: %v", bc, err)
+		}
+		bc2, err := c2.Bottleneck()
+		if err != nil || bc2.Size != bc.Size || bc2.Act != bc.Act || !slices.Equal(bc2.Placements, bc.Placements) ||
+			bc2.HiddenSize != bc.HiddenSize || bc2.NumLayers != bc.NumLayers {
+			t.Fatalf("round trip %+v -> %+v, %v", bc, bc2, err)
+		}
+	})
 }
