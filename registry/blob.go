@@ -245,7 +245,7 @@ func (r *Registry) decodeFrame(ctx context.Context, d digest.Digest, frame []byt
 }
 
 func (r *Registry) decodeFrameDepth(ctx context.Context, d digest.Digest, frame []byte, sizeHint int64, depth int) ([]byte, error) {
-	raw, err := r.decodeOnlyDepth(ctx, d, frame, sizeHint, depth)
+	raw, err := r.decodeOnlyDepth(ctx, d, frame, nil, sizeHint, depth)
 	if err != nil {
 		return nil, err
 	}
@@ -255,15 +255,34 @@ func (r *Registry) decodeFrameDepth(ctx context.Context, d digest.Digest, frame 
 	return raw, nil
 }
 
-// decodeOnly decodes a frame of blob d WITHOUT re-hashing the result; the
-// caller must hash it (pull does, fused with writing). XOR bases are
-// fetched through getBlobDepth, which does hash them.
-func (r *Registry) decodeOnly(ctx context.Context, d digest.Digest, frame []byte, sizeHint int64) ([]byte, error) {
-	return r.decodeOnlyDepth(ctx, d, frame, sizeHint, 0)
+// xorBaseOf fetches (verified) the XOR base frame names, or returns nil
+// when frame is not an XOR frame. Pull calls it before taking a CPU token,
+// so a token is never held while waiting on the network.
+func (r *Registry) xorBaseOf(ctx context.Context, frame []byte, sizeHint int64) ([]byte, error) {
+	h, err := codec.ParseHeader(frame)
+	if err != nil || h.Encoding != codec.XOR {
+		return nil, nil // Decode reports a bad header
+	}
+	b, err := r.getBlobDepth(ctx, h.BaseDigest, sizeHint, 1)
+	if err != nil {
+		return nil, fmt.Errorf("xor base: %w", err)
+	}
+	return b, nil
 }
 
-func (r *Registry) decodeOnlyDepth(ctx context.Context, d digest.Digest, frame []byte, sizeHint int64, depth int) ([]byte, error) {
+// decodeOnly decodes a frame of blob d WITHOUT re-hashing the result; the
+// caller must hash it (pull does, fused with writing). base, if not nil,
+// is the frame's XOR base already fetched by xorBaseOf; otherwise XOR bases
+// are fetched through getBlobDepth, which hashes them.
+func (r *Registry) decodeOnly(ctx context.Context, d digest.Digest, frame, base []byte, sizeHint int64) ([]byte, error) {
+	return r.decodeOnlyDepth(ctx, d, frame, base, sizeHint, 0)
+}
+
+func (r *Registry) decodeOnlyDepth(ctx context.Context, d digest.Digest, frame, base []byte, sizeHint int64, depth int) ([]byte, error) {
 	raw, err := r.codec.Decode(frame, func(bd digest.Digest) ([]byte, error) {
+		if base != nil {
+			return base, nil
+		}
 		// An XOR base has the same decoded length as the blob.
 		b, err := r.getBlobDepth(ctx, bd, sizeHint, depth+1)
 		if err != nil {

@@ -185,3 +185,20 @@ func TestPullDamagedFrames(t *testing.T) {
 	}
 	sameTree(t, src, out)
 }
+
+// TestChunkBuffersArePooled: every buffer push and pull ask for on a
+// full-size chunk (the chunk itself, and the largest frame plus the byte
+// that detects an oversized one) comes from, and goes back to, the pool.
+func TestChunkBuffersArePooled(t *testing.T) {
+	r := newReg(t, storetest.NewFS(t), 1<<20)
+	for _, n := range []int{1 << 20, 1<<20 + frameHeaderMax + 1, streamPiece} {
+		b := r.getBuf(n)
+		if len(b) != n || cap(b) != r.bufCap {
+			t.Fatalf("getBuf(%d): len %d cap %d, want a pooled buffer of cap %d", n, len(b), cap(b), r.bufCap)
+		}
+		r.putBuf(b)
+	}
+	if b := r.getBuf(r.bufCap + 1); len(b) != r.bufCap+1 {
+		t.Fatalf("oversized getBuf: len %d", len(b))
+	}
+}

@@ -221,8 +221,12 @@ func (r *Registry) pullBlob(ctx context.Context, c Chunk, f *os.File, off int64)
 		return corrupt("stored frame is larger than any frame of a %d-byte blob", c.Size)
 	}
 	frame := buf[:n+m]
+	base, err := r.xorBaseOf(ctx, frame, c.Size)
+	if err != nil {
+		return fmt.Errorf("blob %s: %w", c.Digest, err)
+	}
 	return r.withCPU(ctx, func() error {
-		raw, err := r.decodeOnly(ctx, c.Digest, frame, c.Size)
+		raw, err := r.decodeOnly(ctx, c.Digest, frame, base, c.Size)
 		if err != nil {
 			return err
 		}

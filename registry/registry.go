@@ -106,7 +106,9 @@ func New(b store.Backend, opt Options) (*Registry, error) {
 		return nil, err
 	}
 	return &Registry{b: b, opt: opt, codec: c,
-		bufCap: int(opt.ChunkSize) + frameHeaderMax,
+		// Room for the largest valid frame of a full chunk plus the one
+		// byte pull reads to detect an oversized frame.
+		bufCap: int(opt.ChunkSize) + frameHeaderMax + 1,
 		cpu:    make(chan struct{}, runtime.GOMAXPROCS(0)),
 	}, nil
 }
