@@ -53,10 +53,14 @@ func printInspect(g *globals, r *inspect.Report) {
 		if a.Unsupported != "" {
 			fmt.Fprintf(w, "unsupported:\t%s\n", a.Unsupported)
 		}
-		fmt.Fprintf(w, "r / lora_alpha:\t%d / %g\n", a.R, a.LoraAlpha)
-		fmt.Fprintf(w, "target_modules:\t%v\n", a.TargetModules)
-		fmt.Fprintf(w, "use_rslora:\t%v\n", a.UseRSLoRA)
-		fmt.Fprintf(w, "fan_in_fan_out:\t%v\n", a.FanInFanOut)
+		if a.AdapterSize > 0 {
+			fmt.Fprintf(w, "adapter_size / act:\t%d / %s\n", a.AdapterSize, a.AdapterAct)
+		} else {
+			fmt.Fprintf(w, "r / lora_alpha:\t%d / %g\n", a.R, a.LoraAlpha)
+			fmt.Fprintf(w, "target_modules:\t%v\n", a.TargetModules)
+			fmt.Fprintf(w, "use_rslora:\t%v\n", a.UseRSLoRA)
+			fmt.Fprintf(w, "fan_in_fan_out:\t%v\n", a.FanInFanOut)
+		}
 	}
 	w.Flush()
 	fmt.Fprintln(g.stdout)
