@@ -59,7 +59,7 @@ func (r *Registry) putBlob(ctx context.Context, d digest.Digest, raw []byte, ele
 	var size int64
 	if frame == nil {
 		// Stored raw: send a header and the caller's buffer as they are,
-		// rather than copy 16 MiB into a frame.
+		// rather than copy a whole chunk into a frame.
 		fr := newFrameReader(rawFrameHeader(int64(len(raw))), raw)
 		body, size = fr, fr.Size()
 	} else {
@@ -80,7 +80,7 @@ const (
 	// probeMin: chunks from this size on are probed on a sample first.
 	probeMin = 1 << 20
 	// probePieces evenly spread pieces of probePiece bytes make the sample
-	// (256 KiB: 1.6% of a 16 MiB chunk per candidate tried).
+	// (256 KiB: under 1% of a 32 MiB chunk per candidate tried).
 	probePieces = 4
 	probePiece  = 64 << 10
 	// skipRatio: when the best encoding of the sample is larger than this

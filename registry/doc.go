@@ -27,7 +27,7 @@
 // period. Pulls re-hash every byte they write and rename a finished folder
 // into place, so a pulled folder is either complete and verified or absent.
 //
-// Transfers are pipelined across chunks (16 MiB by default, see
+// Transfers are pipelined across chunks (32 MiB by default, see
 // DefaultChunkSize): Workers+GOMAXPROCS chunks are in flight, hashing,
 // encoding and decoding hold one of GOMAXPROCS CPU tokens, so CPU work on
 // some chunks overlaps the network I/O of others. Push picks a chunk's
