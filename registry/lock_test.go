@@ -268,3 +268,26 @@ func TestUnreadableLockBlocksGC(t *testing.T) {
 		t.Fatalf("gc with an unreadable lock: %v", err)
 	}
 }
+
+// TestCopyHoldsDestinationLock: copy checks which blobs the destination
+// has, so it holds a push lock there and refuses while gc runs on it.
+func TestCopyHoldsDestinationLock(t *testing.T) {
+	dir := t.TempDir()
+	writeST(t, filepath.Join(dir, "model.safetensors"), []stTensor{{name: "w", dtype: "F32", shape: []int64{64, 64}, data: randF32(9, 64*64)}}, nil)
+	src := newReg(t, storetest.NewFS(t), 1<<20)
+	if _, err := src.Push(bg, "m:v1", dir, PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dst := newReg(t, storetest.NewFS(t), 1<<20)
+	dst.opt.LockWait = -1
+	gcKey := putLock(t, dst, LockGC, "gc", time.Now())
+	if _, err := src.Copy(bg, dst, []string{"m:v1"}); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), gcKey) {
+		t.Fatalf("copy into a registry under gc: %v", err)
+	}
+	if ls, _ := dst.Locks(bg); len(ls) != 1 {
+		t.Fatalf("refused copy left its lock: %+v", ls)
+	}
+	if ls, _ := src.Locks(bg); len(ls) != 0 {
+		t.Fatalf("copy locked its source: %+v", ls)
+	}
+}
