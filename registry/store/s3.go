@@ -107,6 +107,7 @@ type S3 struct {
 
 const (
 	defaultPartSize = 32 << 20
+	singlePutSlack  = 1 << 20
 	minPartSize     = 5 << 20
 	// replayBuffer: a stream this small is buffered so a Put can be retried.
 	replayBuffer = 16 << 20
@@ -433,7 +434,7 @@ func (s *S3) putOptions(size int64) minio.PutObjectOptions {
 }
 
 // Put implements Backend. See S3 for the create-only protocol and
-// RetryPolicy for retries. Objects up to one part go up in one PUT; larger
+// RetryPolicy for retries. Objects up to one part (plus 1 MiB) go up in one PUT; larger
 // ones, and streams of unknown size longer than a part, as a multipart
 // upload (multipart.go).
 func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error {
@@ -459,7 +460,10 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error
 			r = io.MultiReader(bytes.NewReader(head.Bytes()), r)
 		}
 	}
-	multipart := size < 0 || size > part
+	// A known size a little over one part still goes up in one PUT: the
+	// registry's frames are a chunk plus a small header, and splitting them
+	// into a part and a sliver would double the requests.
+	multipart := size < 0 || size > part+singlePutSlack
 	if !cond.Put || multipart && !cond.Multipart {
 		// The server will not refuse an existing key: look first.
 		if _, err := s.Stat(ctx, key); err == nil {
