@@ -45,6 +45,7 @@ var provenanceFiles = map[string]bool{
 	"trainer_state.json": true, "training_args.json": true, "train_config.json": true,
 	"training_config.json": true, "metrics.json": true, "all_results.json": true,
 	"train_results.json": true, "eval_results.json": true,
+	"training_log.json": true, // deltactl train: options, losses, metrics
 }
 
 // maxProvenanceFile caps the size of a JSON file copied into provenance.
