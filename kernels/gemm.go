@@ -38,6 +38,10 @@ func SgemmThreads(threads int, transA, transB bool, m, n, k int, alpha float32, 
 	if k == 0 || alpha == 0 {
 		return
 	}
+	if n > inPlaceMaxN {
+		sgemmPacked(packedKernelFor(Selected()), threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc)
+		return
+	}
 	kern := gemmKernelFor(Selected())
 	if kern.path == AVX512 && n <= 32 {
 		// Narrow C would waste most of a 64-wide tile; the 32-wide
@@ -261,6 +265,10 @@ func packA(dst []float32, trans bool, a []float32, lda, i0, rows, p0, kc, mr int
 		clear(dst[:kc*mr])
 	}
 	if !trans {
+		if rows == 12 && mr == 12 {
+			packA12(dst[:kc*12], a, lda, i0, p0, kc)
+			return
+		}
 		// A[i][p] at a[i*lda+p]: read rows sequentially, write strided.
 		for i := 0; i < rows; i++ {
 			row := a[(i0+i)*lda+p0 : (i0+i)*lda+p0+kc]
@@ -294,5 +302,30 @@ func packB(dst []float32, trans bool, b []float32, ldb, j0, cols, k, nr int) {
 		for p, v := range row {
 			dst[p*nr+j] = v
 		}
+	}
+}
+
+// packA12 is packA for a full 12-row panel of row-major A (the AVX-512
+// packed driver's case): twelve row streams read in step, one contiguous
+// write stream, no bounds checks in the loop.
+func packA12(dst []float32, a []float32, lda, i0, p0, kc int) {
+	o := i0*lda + p0
+	r0 := a[o : o+kc : o+kc]
+	r1 := a[o+lda : o+lda+kc : o+lda+kc]
+	r2 := a[o+2*lda : o+2*lda+kc : o+2*lda+kc]
+	r3 := a[o+3*lda : o+3*lda+kc : o+3*lda+kc]
+	r4 := a[o+4*lda : o+4*lda+kc : o+4*lda+kc]
+	r5 := a[o+5*lda : o+5*lda+kc : o+5*lda+kc]
+	r6 := a[o+6*lda : o+6*lda+kc : o+6*lda+kc]
+	r7 := a[o+7*lda : o+7*lda+kc : o+7*lda+kc]
+	r8 := a[o+8*lda : o+8*lda+kc : o+8*lda+kc]
+	r9 := a[o+9*lda : o+9*lda+kc : o+9*lda+kc]
+	r10 := a[o+10*lda : o+10*lda+kc : o+10*lda+kc]
+	r11 := a[o+11*lda : o+11*lda+kc : o+11*lda+kc]
+	for p := range r0 {
+		d := dst[p*12 : p*12+12 : p*12+12]
+		d[0], d[1], d[2], d[3] = r0[p], r1[p], r2[p], r3[p]
+		d[4], d[5], d[6], d[7] = r4[p], r5[p], r6[p], r7[p]
+		d[8], d[9], d[10], d[11] = r8[p], r9[p], r10[p], r11[p]
 	}
 }

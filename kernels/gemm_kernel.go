@@ -18,6 +18,7 @@ type gemmKernel struct {
 	path   Path
 	mr, nr int
 	kc, nc int // K block (panel slice kept in L1/L2) and N block (B block in L2)
+	mc     int // rows of op(A) packed per block by the packed driver (gemm_packed.go)
 	fn     func(k int, a, b, c *float32, ldc int, alpha float32, mode, rs, cs int)
 }
 

@@ -281,3 +281,56 @@ func BenchmarkSgemmSkinny(b *testing.B) {
 		})
 	}
 }
+
+// TestSgemmDriversAgree checks that the packed-A driver (wide C) and the
+// in-place driver (skinny C) give the same bits on every path, and that
+// the AVX2 and AVX-512 packed kernels (6x16 and 12x32 tiles) agree: the
+// driver is picked by the width of C, so a caller must not see the
+// rounding change with it.
+func TestSgemmDriversAgree(t *testing.T) {
+	asmRef := map[int][]float32{}
+	forEachPath(t, func(t *testing.T, p Path) {
+		rng := rand.New(rand.NewPCG(7, 7))
+		for ci, tc := range []struct {
+			tA, tB  bool
+			m, n, k int
+		}{
+			{false, false, 131, 97, 600},
+			{true, false, 25, 200, 257},
+			{false, true, 300, 70, 513},
+			{true, true, 13, 33, 40},
+		} {
+			ar, ac := tc.m, tc.k
+			if tc.tA {
+				ar, ac = tc.k, tc.m
+			}
+			br, bc := tc.k, tc.n
+			if tc.tB {
+				br, bc = tc.n, tc.k
+			}
+			a, b := randSlice(rng, ar*ac), randSlice(rng, br*bc)
+			c0 := randSlice(rng, tc.m*tc.n)
+			c1 := append([]float32(nil), c0...)
+			sgemm(gemmKernelFor(p), 2, tc.tA, tc.tB, tc.m, tc.n, tc.k, 0.75, a, ac, b, bc, c0, tc.n)
+			sgemmPacked(packedKernelFor(p), 3, tc.tA, tc.tB, tc.m, tc.n, tc.k, 0.75, a, ac, b, bc, c1, tc.n)
+			for i := range c0 {
+				if math.Float32bits(c0[i]) != math.Float32bits(c1[i]) {
+					t.Fatalf("%+v: in-place C[%d]=%v, packed %v", tc, i, c0[i], c1[i])
+				}
+			}
+			if p == Generic {
+				continue
+			}
+			ref, ok := asmRef[ci]
+			if !ok {
+				asmRef[ci] = c1
+				continue
+			}
+			for i := range c1 {
+				if math.Float32bits(c1[i]) != math.Float32bits(ref[i]) {
+					t.Fatalf("%+v: %v gives C[%d]=%v, the other assembly path %v", tc, p, i, c1[i], ref[i])
+				}
+			}
+		}
+	})
+}
