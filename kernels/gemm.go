@@ -102,7 +102,9 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 	}
 }
 
-// sgemm is the driver: C += alpha*op(A)*op(B).
+// sgemm is the in-place driver, for C at most inPlaceMaxN columns wide
+// (wider C goes to sgemmPacked, which gives the same bits): C +=
+// alpha*op(A)*op(B).
 //
 // op(B) is packed once into ceil(n/nr) zero-padded [k][nr] panels, the
 // packing split over threads; A is read in place through strides (BLIS

@@ -1,14 +1,14 @@
 package kernels
 
-// The packed-A SGEMM driver, for products whose C is more than a few
-// column panels wide. There every row of op(A) is used by many column
-// panels, so copying A once per K block into contiguous [kc][mr] panels
-// pays: the micro-kernel then reads A as one sequential stream instead of
-// mr strided row streams (with lda a multiple of 4 KiB those rows all map
-// to the same L1 set), and can be taller (12 rows on AVX-512), which
-// halves the B bandwidth per FMA. Skinny products (C a few columns wide)
-// keep the in-place driver in gemm.go, where A is read once at memory
-// speed and packing it would double its traffic.
+// The packed SGEMM driver, for products whose C is more than a few column
+// panels wide. There every row of op(A) is used by many column panels, so
+// copying A once per K block into contiguous [kc][mr] panels pays: the
+// micro-kernel then reads A as one sequential stream instead of mr strided
+// row streams (with lda a multiple of 4 KiB those rows all map to the same
+// L1 set), and can be taller (12 rows on AVX-512), which halves the B
+// bandwidth per FMA. Skinny products (C a few columns wide) keep the
+// in-place driver in gemm.go, where A is read once at memory speed and
+// packing it would double its traffic.
 //
 // The arithmetic per element is the one every SGEMM path here shares: the
 // K blocks of kc (the same for every kernel and thread count), each summed
@@ -18,13 +18,17 @@ package kernels
 
 // Packed-driver kernels. kc must equal the in-place kernels' kc (256): it
 // fixes the rounding of every result.
+//
+// Blocking (measured on Zen 5: L1 48 KiB, L2 1 MiB per core): the mr x kc
+// A panel (12 KiB for 12x32) stays in L1 while it meets the nc/nr column
+// panels of a kc x nc block of packed B (512 KiB), which stays in L2 while
+// the mc/mr row panels of an A block pass over it.
 var (
 	// 12x32 on AVX-512: 24 zmm accumulators; per k, 2 loads of B and 12
-	// broadcasts of A feed 24 FMAs. The kc x 32 slice of a B panel (32 KiB)
-	// stays in L1 while the mc x kc block of packed A (in L2) streams past.
-	kernPacked512 = gemmKernel{path: AVX512, mr: 12, nr: 32, kc: 256, mc: 240, nc: 1 << 30, fn: gemmKern12x32AVX512}
-	kernPacked2   = gemmKernel{path: AVX2, mr: 6, nr: 16, kc: 256, mc: 144, nc: 1 << 30, fn: gemmKern6x16AVX2}
-	kernPackedGo  = gemmKernel{path: Generic, mr: 4, nr: 4, kc: 256, mc: 128, nc: 1 << 30, fn: gemmKern4x4Go}
+	// broadcasts of A feed 24 FMAs (half the B traffic of a 6x64 tile).
+	kernPacked512 = gemmKernel{path: AVX512, mr: 12, nr: 32, kc: 256, mc: 240, nc: 512, fn: gemmKern12x32AVX512}
+	kernPacked2   = gemmKernel{path: AVX2, mr: 6, nr: 16, kc: 256, mc: 240, nc: 512, fn: gemmKern6x16AVX2}
+	kernPackedGo  = gemmKernel{path: Generic, mr: 4, nr: 4, kc: 256, mc: 128, nc: 256, fn: gemmKern4x4Go}
 )
 
 // inPlaceMaxN is the widest C the in-place driver takes: up to one AVX-512
@@ -46,14 +50,16 @@ func packedKernelFor(p Path) *gemmKernel {
 	return &kernPackedGo
 }
 
-// sgemmPacked is the packed-A driver: C += alpha*op(A)*op(B).
+// sgemmPacked is the packed driver: C += alpha*op(A)*op(B).
 //
-// op(B) is packed once into [k][nr] panels shared by all threads (the
-// packing split over threads). Each thread owns a range of row panels (or
-// of column panels when C is short and wide) and walks: K blocks of kc;
-// blocks of mc rows of op(A), packed into its own [kc][mr] panels (L2);
-// column panels (each kc x nr slice of packed B is loaded into L1 once per
-// A block); row panels of the block (micro-kernel).
+// For each K block of kc: the threads pack the block's kc rows of op(B)
+// into zero-padded [kc][nr] panels, shared by all of them (kc x n floats,
+// which stays in L3 where a whole packed B of a big product would not);
+// then each thread, owning a range of row panels (or of column panels when
+// C is short and wide), walks blocks of mc rows of op(A), packing each into
+// its own [kc][mr] panels, then N blocks of nc columns, row panels, column
+// panels (micro-kernel). Threads meet between K blocks, which is what lets
+// them share one packed block of B.
 func sgemmPacked(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	mr, nr := kern.mr, kern.nr
 	mp := (m + mr - 1) / mr
@@ -70,81 +76,112 @@ func sgemmPacked(kern *gemmKernel, threads int, transA, transB bool, m, n, k int
 	} else {
 		threads = min(threads, np)
 	}
-
-	bufB := getBuf(np * nr * k)
-	defer putBuf(bufB)
-	pb := *bufB
-	parallelFor(threads, func(t int) {
-		lo, hi := splitAligned(np, 1, threads, t)
-		for q := lo; q < hi; q++ {
-			packB(pb[q*nr*k:(q+1)*nr*k], transB, b, ldb, q*nr, min(nr, n-q*nr), k, nr)
-		}
-	})
-
-	parallelFor(threads, func(t int) {
-		p0, p1, q0, q1 := 0, mp, 0, np
+	split := func(t int) (p0, p1, q0, q1 int) {
+		p0, p1, q0, q1 = 0, mp, 0, np
 		if splitM {
 			p0, p1 = splitAligned(mp, 1, threads, t)
 		} else {
 			q0, q1 = splitAligned(np, 1, threads, t)
 		}
-		if p0 >= p1 || q0 >= q1 {
-			return
-		}
-		mcP := max(1, kern.mc/mr)
-		bufA := getBuf(min(mcP, p1-p0) * mr * min(kern.kc, k))
-		defer putBuf(bufA)
-		g := packedTiles{kern: kern, m: m, n: n, k: k, alpha: alpha, pa: *bufA, pb: pb, c: c, ldc: ldc}
-		g.run(transA, a, lda, p0, p1, q0, q1)
-	})
-}
+		return p0, p1, q0, q1
+	}
 
-// packedTiles is one thread's share of a packed-A product.
-type packedTiles struct {
-	kern  *gemmKernel
-	m, n  int
-	k     int
-	alpha float32
-	pa    []float32 // packed block of op(A): [panel][kb][mr]
-	pb    []float32 // packed op(B): [panel][k][nr]
-	c     []float32
-	ldc   int
-	tmp   [12 * 64]float32 // edge tile, big enough for every kernel
-}
-
-// run computes the tiles of row panels [p0,p1) x column panels [q0,q1).
-func (g *packedTiles) run(transA bool, a []float32, lda, p0, p1, q0, q1 int) {
-	kern := g.kern
-	mr := kern.mr
+	kc := min(kern.kc, k)
 	mcP := max(1, kern.mc/mr)
-	ncP := max(1, kern.nc/kern.nr)
-	for pc := 0; pc < g.k; pc += kern.kc {
-		kb := min(kern.kc, g.k-pc)
-		for ib := p0; ib < p1; ib += mcP {
-			ie := min(ib+mcP, p1)
-			for p := ib; p < ie; p++ {
-				i0 := p * mr
-				packA(g.pa[(p-ib)*mr*kb:(p-ib+1)*mr*kb], transA, a, lda, i0, min(mr, g.m-i0), pc, kb, mr)
+	tiles := make([]packedTiles, threads)
+	for t := range tiles {
+		p0, p1, _, _ := split(t)
+		bufA := getBuf(max(1, min(mcP, p1-p0)) * mr * kc)
+		defer putBuf(bufA)
+		tiles[t] = packedTiles{kern: kern, m: m, n: n, alpha: alpha, transA: transA, a: a, lda: lda, pa: *bufA, c: c, ldc: ldc}
+	}
+	bufB := getBuf(np * nr * kc)
+	defer putBuf(bufB)
+	pb := *bufB
+	for pc := 0; pc < k; pc += kc {
+		kb := min(kc, k-pc)
+		parallelFor(threads, func(t int) {
+			lo, hi := splitAligned(np, 1, threads, t)
+			for q := lo; q < hi; q++ {
+				packBBlock(pb[q*nr*kb:(q+1)*nr*kb], transB, b, ldb, q*nr, min(nr, n-q*nr), pc, kb, nr)
 			}
-			for jb := q0; jb < q1; jb += ncP {
-				je := min(jb+ncP, q1)
+		})
+		parallelFor(threads, func(t int) {
+			p0, p1, q0, q1 := split(t)
+			if p0 < p1 && q0 < q1 {
+				tiles[t].run(pc, kb, pb, p0, p1, q0, q1)
+			}
+		})
+	}
+}
+
+// packBBlock writes rows [p0,p0+kb) of columns [j0,j0+cols) of op(B) as
+// one [kb][nr] panel, zero-padding columns beyond the matrix.
+func packBBlock(dst []float32, trans bool, b []float32, ldb, j0, cols, p0, kb, nr int) {
+	if cols < nr {
+		clear(dst[:kb*nr])
+	}
+	if !trans {
+		for p := 0; p < kb; p++ {
+			copy(dst[p*nr:p*nr+cols], b[(p0+p)*ldb+j0:(p0+p)*ldb+j0+cols])
+		}
+		return
+	}
+	// op(B)[p][j] = b[j*ldb+p].
+	for j := 0; j < cols; j++ {
+		row := b[(j0+j)*ldb+p0 : (j0+j)*ldb+p0+kb]
+		for p, v := range row {
+			dst[p*nr+j] = v
+		}
+	}
+}
+
+// packedTiles is one thread's share of a packed product.
+type packedTiles struct {
+	kern   *gemmKernel
+	m, n   int
+	alpha  float32
+	transA bool
+	a      []float32
+	lda    int
+	pa     []float32 // packed block of op(A): [panel][kb][mr]
+	c      []float32
+	ldc    int
+	tmp    [12 * 64]float32 // edge tile, big enough for every kernel
+}
+
+// run adds the K block [pc, pc+kb) of the tiles of row panels [p0,p1) x
+// column panels [q0,q1) into C; pb holds the block of op(B) as [kb][nr]
+// panels.
+func (g *packedTiles) run(pc, kb int, pb []float32, p0, p1, q0, q1 int) {
+	kern := g.kern
+	mr, nr := kern.mr, kern.nr
+	mcP := max(1, kern.mc/mr)
+	ncP := max(1, kern.nc/nr)
+	for ib := p0; ib < p1; ib += mcP {
+		ie := min(ib+mcP, p1)
+		for p := ib; p < ie; p++ {
+			i0 := p * mr
+			packA(g.pa[(p-ib)*mr*kb:(p-ib+1)*mr*kb], g.transA, g.a, g.lda, i0, min(mr, g.m-i0), pc, kb, mr)
+		}
+		for jb := q0; jb < q1; jb += ncP {
+			je := min(jb+ncP, q1)
+			for p := ib; p < ie; p++ {
+				ap := &g.pa[(p-ib)*mr*kb]
 				for q := jb; q < je; q++ {
-					for p := ib; p < ie; p++ {
-						g.tile(p, q, pc, kb, &g.pa[(p-ib)*mr*kb])
-					}
+					g.tile(p, q, kb, ap, &pb[q*nr*kb])
 				}
 			}
 		}
 	}
 }
 
-// tile adds the K block [pc, pc+kb) of tile (p, q) into C.
-func (g *packedTiles) tile(p, q, pc, kb int, ap *float32) {
+// tile adds a K block of kb of tile (p, q) into C.
+func (g *packedTiles) tile(p, q, kb int, ap, bp *float32) {
 	kern := g.kern
 	mr, nr := kern.mr, kern.nr
 	i0, j0 := p*mr, q*nr
 	rows, cols := min(mr, g.m-i0), min(nr, g.n-j0)
-	bp := &g.pb[q*nr*g.k+pc*nr]
 	c, ldc := g.c, g.ldc
 	if rows == mr && cols == nr {
 		kern.fn(kb, ap, bp, &c[i0*ldc+j0], ldc, g.alpha, 1, 1, mr)
