@@ -136,9 +136,14 @@ var bufPool sync.Pool
 
 // getBuf returns a float32 slice of length n (contents undefined).
 func getBuf(n int) *[]float32 {
-	if v, ok := bufPool.Get().(*[]float32); ok && cap(*v) >= n {
-		*v = (*v)[:n]
-		return v
+	if v, ok := bufPool.Get().(*[]float32); ok {
+		if cap(*v) >= n {
+			*v = (*v)[:n]
+			return v
+		}
+		// Too small for this request, but the next one (a driver asks
+		// for a big B buffer and small per-thread A buffers) may fit.
+		bufPool.Put(v)
 	}
 	s := make([]float32, n)
 	return &s

@@ -26,6 +26,8 @@ package kernels
 var (
 	// 12x32 on AVX-512: 24 zmm accumulators; per k, 2 loads of B and 12
 	// broadcasts of A feed 24 FMAs (half the B traffic of a 6x64 tile).
+	// Its kernel takes packed A and mode 1 only, which is all this driver
+	// asks; it must not be handed to loraApply or the in-place driver.
 	kernPacked512 = gemmKernel{path: AVX512, mr: 12, nr: 32, kc: 256, mc: 240, nc: 512, fn: gemmKern12x32AVX512}
 	kernPacked2   = gemmKernel{path: AVX2, mr: 6, nr: 16, kc: 256, mc: 240, nc: 512, fn: gemmKern6x16AVX2}
 	kernPackedGo  = gemmKernel{path: Generic, mr: 4, nr: 4, kc: 256, mc: 128, nc: 256, fn: gemmKern4x4Go}
