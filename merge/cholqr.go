@@ -41,9 +41,16 @@ func orthonormalize(x []float32, p, c int, trans bool) *orthFactor {
 }
 
 func cholQR2(x []float32, p, c int, trans bool) (*orthFactor, bool) {
-	r1, ok := cholesky(gram32(x, p, c, trans), c)
+	g := gram32(x, p, c, trans)
+	r1, ok := cholesky(g, c)
 	if !ok {
 		return nil, false
+	}
+	if onePassOK(g, r1, p, c) {
+		// Q = X·R1⁻¹ is already orthonormal to well below what any caller
+		// can see: keep X itself and fold R1⁻¹ into the next product,
+		// which saves forming Q1, its Gram matrix and a p×c×c product.
+		return &orthFactor{p: p, c: c, trans: trans, q: x, post: invUpper(r1, c), r: r1}, true
 	}
 	q1 := mulInvR(x, p, c, trans, r1)
 	r2, ok := cholesky(gram32(q1, p, c, trans), c)
@@ -191,4 +198,85 @@ func identity64(n int) []float64 {
 		out[i*n+i] = 1
 	}
 	return out
+}
+
+// onePassTol bounds the estimated loss of orthogonality ||QᵀQ − I||₂
+// accepted from a single CholeskyQR pass (see onePassOK). A truncation
+// through such a Q misjudges ||Q·X||_F by a weighted average of the
+// diagonal of QᵀQ − I, so its error stays within about that relative
+// amount of Eckart–Young; the randomized SVD only needs the span.
+const onePassTol = 1e-4
+
+// onePassOK reports whether one CholeskyQR pass (Q = X·R⁻¹ with R from the
+// float32 Gram matrix g = RᵀR) is orthonormal to onePassTol, so the second
+// pass of CholeskyQR2 can be skipped. Cholesky is invariant under column
+// scaling, and the float32 Gram matrix errs entry by entry by about
+// u·√p·||x_i||·||x_j|| (u = 2⁻²⁴, rounding errors of a length-p FMA chain
+// adding up like a random walk: Higham & Mary 2019), so what matters is
+// the column-scaled Gram matrix G_s = D⁻¹GD⁻¹ (D = diag ||x_j||): the loss
+// is about ||ΔG_s||₂·||G_s⁻¹||₂ with ||ΔG_s||₂ ≈ 2√c·u·√p for c×c
+// independent errors (Yamamoto et al. 2015, with the scaling). At
+// 4096×64 with independent random columns (LoRA factors) ||G_s⁻¹||₂ ≈ 1.3
+// and the estimate is 8e-5, which passes (measured ||QᵀQ − I||_F: 9e-7, the
+// same as after two passes); power-iteration sketches, whose columns are
+// nearly parallel, get the second pass. ||G_s⁻¹||₂ = 1/λ_min(G_s) is
+// estimated by inverse iteration with R_s = R·D⁻¹.
+func onePassOK(g, r []float64, p, c int) bool {
+	const u = 1.0 / (1 << 24)
+	budget := onePassTol / (2 * math.Sqrt(float64(c)) * u * math.Sqrt(float64(p)))
+	if budget < 1 {
+		return false // even orthonormal columns would not do
+	}
+	// R_s = R·D⁻¹ (upper triangular, unit-norm columns).
+	d := make([]float64, c)
+	for j := range d {
+		d[j] = math.Sqrt(g[j*c+j])
+	}
+	rs := make([]float64, c*c)
+	for i := 0; i < c; i++ {
+		for j := i; j < c; j++ {
+			rs[i*c+j] = r[i*c+j] / d[j]
+		}
+	}
+	// Inverse iteration v ← G_s⁻¹v = R_s⁻¹R_s⁻ᵀv from a fixed start
+	// with every component nonzero. The Rayleigh quotient bounds
+	// ||G_s⁻¹||₂ from below; it is taken with a 10% margin, and the
+	// iteration stops early once even the lower bound is over budget.
+	v := make([]float64, c)
+	w := make([]float64, c)
+	for i := range v {
+		v[i] = 1 + 0.37*float64(i%7) - 0.11*float64(i%3)
+	}
+	est := 0.0
+	for it := 0; it < 8; it++ {
+		nv := math.Sqrt(sumSq64(v))
+		for i := range v {
+			v[i] /= nv
+		}
+		// w ← R_s⁻ᵀ v (forward substitution, R_sᵀ is lower triangular)
+		for i := 0; i < c; i++ {
+			s := v[i]
+			for k := 0; k < i; k++ {
+				s -= rs[k*c+i] * w[k]
+			}
+			w[i] = s / rs[i*c+i]
+		}
+		// w ← R_s⁻¹ w (back substitution)
+		for i := c - 1; i >= 0; i-- {
+			s := w[i]
+			for k := i + 1; k < c; k++ {
+				s -= rs[i*c+k] * w[k]
+			}
+			w[i] = s / rs[i*c+i]
+		}
+		est = 0
+		for i := range w {
+			est += w[i] * v[i]
+		}
+		if !(1.1*est <= budget) {
+			return false
+		}
+		v, w = w, v
+	}
+	return true
 }

@@ -121,6 +121,24 @@ func svdSmall(a []float64, m, n int) (u, s, vt []float64, ok bool) {
 	return u, s, vt, ok
 }
 
+// svdLeft computes the singular values (descending) and left singular
+// vectors (u, n×n) of a row-major n×n matrix a (overwritten). Leaving out
+// the right vectors halves the rotations gonum's bidiagonal QR applies,
+// which dominate a 64×64 SVD; callers recover V_k Σ_k = aᵀU_k.
+func svdLeft(a []float64, n int) (u, s []float64, ok bool) {
+	u = make([]float64, n*n)
+	s = make([]float64, n)
+	if n == 0 {
+		return u, s, true
+	}
+	ag, ug, vg := general(n, n, a), general(n, n, u), general(0, n, nil)
+	work := []float64{0}
+	lapack64.Gesvd(lapack.SVDStore, lapack.SVDNone, ag, ug, vg, s, work, -1)
+	work = make([]float64, int(work[0]))
+	ok = lapack64.Gesvd(lapack.SVDStore, lapack.SVDNone, ag, ug, vg, s, work, len(work))
+	return u, s, ok
+}
+
 // matmul64 returns a·b for row-major a (m×k) and b (k×n).
 func matmul64(a []float64, m, k int, b []float64, n int) []float64 {
 	c := make([]float64, m*n)

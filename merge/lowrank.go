@@ -116,7 +116,7 @@ func TruncateProduct(f Factors, rule RankRule) (Factors, Truncation, error) {
 	qb := orthonormalize(f.B, m, r, false) // B: m×r
 	qa := orthonormalize(f.A, n, r, true)  // Aᵀ: n×r, held as A
 	core := matmul64(qb.r, r, r, transpose64(qa.r, r, r), r)
-	u, s, vt, ok := svdSmall(core, r, r)
+	u, s, ok := svdLeft(append([]float64(nil), core...), r)
 	if !ok {
 		return Factors{}, tr, fmt.Errorf("merge: SVD of the %dx%d core did not converge", r, r)
 	}
@@ -131,14 +131,24 @@ func TruncateProduct(f Factors, rule RankRule) (Factors, Truncation, error) {
 	for _, v := range s[:k] {
 		tr.KeptE += v * v
 	}
-	// Left: U_k Σ_k^½ and right: V_k Σ_k^½ (both r×k).
+	// Left: U_k Σ_k^½ and right: V_k Σ_k^½ = coreᵀ U_k Σ_k^-½ (both r×k).
+	// The right side's rounding, about ε₆₄·σ₁/√σ_j, meets √σ_j on the
+	// left, so each kept rank-1 term is exact to ε₆₄·σ₁ however small σ_j
+	// is; an exactly zero σ_j contributes nothing and gets zero columns.
 	left := make([]float64, r*k)
-	right := make([]float64, r*k)
 	for i := 0; i < r; i++ {
 		for j := 0; j < k; j++ {
-			h := math.Sqrt(s[j])
-			left[i*k+j] = u[i*r+j] * h
-			right[i*k+j] = vt[j*r+i] * h
+			left[i*k+j] = u[i*r+j] * math.Sqrt(s[j])
+		}
+	}
+	right := matmul64(transpose64(core, r, r), r, r, left, k)
+	for j := 0; j < k; j++ {
+		inv := 0.0
+		if s[j] > 0 {
+			inv = 1 / s[j]
+		}
+		for i := 0; i < r; i++ {
+			right[i*k+j] *= inv
 		}
 	}
 	return Factors{Rows: m, Cols: n, Rank: k, B: qb.mulQ(left, k), A: qa.mulQ(right, k)}, tr, nil
