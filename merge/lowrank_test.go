@@ -186,3 +186,44 @@ func TestLowRankApprox(t *testing.T) {
 		t.Errorf("kept energy %g", tr.KeptEnergy())
 	}
 }
+
+// TestLowRankApproxPasses checks every pass count, odd ones (which
+// project D on the right) included: the error is near optimal and the
+// reported error is the measured one.
+func TestLowRankApproxPasses(t *testing.T) {
+	const m, n, k = 150, 110, 8
+	f := randFactors(m, n, 40, 13)
+	ref := denseOf64(f)
+	rng := rand.New(rand.NewPCG(6, 6))
+	d := make([]float32, m*n)
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			v := float32(ref.At(i, j) + 1e-3*rng.NormFloat64())
+			d[i*n+j] = v
+			ref.Set(i, j, float64(v))
+		}
+	}
+	opt, norm, _ := optimalErr(t, ref, k)
+	prev := math.Inf(1)
+	for passes := 2; passes <= 6; passes++ {
+		g, tr, err := LowRankApprox(d, m, n, RankRule{Rank: k}, RSVDOptions{Passes: passes, Seed: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.Rank != k {
+			t.Fatalf("passes %d: rank %d", passes, g.Rank)
+		}
+		got := approxErr(ref, g)
+		if got > opt*1.05 || got < opt*(1-1e-6) {
+			t.Errorf("passes %d: err %g vs optimal %g (ratio %g)", passes, got, opt, got/opt)
+		}
+		if math.Abs(tr.RelErr()-got/norm) > 1e-3*got/norm {
+			t.Errorf("passes %d: reported rel err %g, measured %g", passes, tr.RelErr(), got/norm)
+		}
+		// More passes never make it much worse (same seed, nested sketches).
+		if got > prev*1.01 {
+			t.Errorf("passes %d: err %g after %g with one pass fewer", passes, got, prev)
+		}
+		prev = got
+	}
+}

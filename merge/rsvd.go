@@ -22,6 +22,12 @@ type RSVDOptions struct {
 	// torch.svd_lowrank(q=16, niter=2) with 4 passes instead of 6.
 	// Negative means 0.
 	PowerIters int
+	// Passes, when positive, sets the number of passes over the matrix
+	// directly (at least 2) and overrides PowerIters: 2q+2 passes are q
+	// power iterations; an odd count 2q+3 ends on the product with D of
+	// the next iteration and projects D on the right instead, saving the
+	// final pass (see randomizedSVD).
+	Passes int
 	// Seed seeds the Gaussian test matrix, so results are reproducible.
 	Seed uint64
 }
@@ -57,7 +63,24 @@ type rsvdResult struct {
 	s    []float64
 }
 
+// passes returns the number of passes over D the options ask for.
+func (o RSVDOptions) passes() int {
+	if o.Passes > 0 {
+		return max(2, o.Passes)
+	}
+	return 2*o.PowerIters + 2
+}
+
 // randomizedSVD sketches d with l = min(k+p, rows, cols) columns.
+//
+// The passes over D alternate: Y = DΩ, Z = DᵀQ, Y = DQ̃, ... with every
+// product re-orthonormalised (without it float32 power iterations lose
+// every direction but the first to rounding). After an even number of
+// passes the last product is Z = DᵀQ with Q an orthonormal basis of the
+// column sketch, and D ≈ Q·Zᵀ = QQᵀD; after an odd number it is Y = DQ̃
+// with Q̃ a basis of the row sketch, and D ≈ Y·Q̃ᵀ = DQ̃Q̃ᵀ. Either way the
+// approximation is an orthogonal projection of D, so ||D||² − Σσ² is its
+// exact error, and the small factor is split by a thin QR and an l×l SVD.
 func randomizedSVD(d dense, k int, opt RSVDOptions) (rsvdResult, error) {
 	opt = opt.withDefaults(k)
 	m, n := d.rows, d.cols
@@ -65,30 +88,46 @@ func randomizedSVD(d dense, k int, opt RSVDOptions) (rsvdResult, error) {
 	if l <= 0 {
 		return rsvdResult{}, nil
 	}
+	passes := opt.passes()
 	y := make([]float32, m*l)
 	z := make([]float32, n*l)
-	// Y = D Ω, then q power iterations Z = Dᵀ Q, Y = D Z, every product
-	// re-orthonormalised (without it float32 power iterations lose every
-	// direction but the first to rounding). Q spans (D Dᵀ)^q D Ω.
 	sgemm(false, false, m, l, n, 1, d.data, n, gaussian(n*l, opt.Seed), l, 0, y, l)
-	q := orthonormalize(y, m, l, false).formQ()
-	for it := 0; it < opt.PowerIters; it++ {
-		sgemm(true, false, n, l, m, 1, d.data, n, q, l, 0, z, l)
-		qz := orthonormalize(z, n, l, false).formQ()
-		sgemm(false, false, m, l, n, 1, d.data, n, qz, l, 0, y, l)
-		q = orthonormalize(y, m, l, false).formQ()
+	var q, qt []float32 // orthonormal bases of the column and row sketches
+	for p := 2; ; p++ {
+		if p%2 == 0 {
+			q = orthonormalize(y, m, l, false).formQ()
+			sgemm(true, false, n, l, m, 1, d.data, n, q, l, 0, z, l)
+		} else {
+			qt = orthonormalize(z, n, l, false).formQ()
+			sgemm(false, false, m, l, n, 1, d.data, n, qt, l, 0, y, l)
+		}
+		if p == passes {
+			break
+		}
 	}
-	// Bᵀ = Dᵀ Q (n×l); D ≈ Q B. Factor Bᵀ = Q2 R2, so B = R2ᵀ Q2ᵀ and
-	// SVD(R2ᵀ) = Ur Σ Vrᵀ gives D ≈ (Q Ur) Σ (Q2 Vr)ᵀ.
-	sgemm(true, false, n, l, m, 1, d.data, n, q, l, 0, z, l)
-	f2 := orthonormalize(z, n, l, false)
-	ur, s, vrt, ok := svdSmall(transpose64(f2.r, l, l), l, l)
+	// Even: D ≈ Q·Zᵀ; factor Z = Q2·R2, so D ≈ Q·R2ᵀ·Q2ᵀ and the SVD
+	// R2ᵀ = Ur·Σ·Vrᵀ gives D ≈ (Q·Ur)·Σ·(Q2·Vr)ᵀ. Odd: D ≈ Y·Q̃ᵀ; factor
+	// Y = Q1·R1 and R1 = Ur·Σ·Vrᵀ gives D ≈ (Q1·Ur)·Σ·(Q̃·Vr)ᵀ.
+	var u, v []float32
+	if passes%2 == 0 {
+		f2 := orthonormalize(z, n, l, false)
+		ur, s, vrt, ok := svdSmall(transpose64(f2.r, l, l), l, l)
+		if !ok {
+			return rsvdResult{}, fmt.Errorf("merge: SVD of the %dx%d sketch core did not converge", l, l)
+		}
+		u = make([]float32, m*l)
+		sgemm(false, false, m, l, l, 1, q, l, to32(ur), l, 0, u, l)
+		v = f2.mulQ(transpose64(vrt, l, l), l)
+		return rsvdResult{l: l, u: u, v: v, s: s}, nil
+	}
+	f1 := orthonormalize(y, m, l, false)
+	ur, s, vrt, ok := svdSmall(append([]float64(nil), f1.r...), l, l)
 	if !ok {
 		return rsvdResult{}, fmt.Errorf("merge: SVD of the %dx%d sketch core did not converge", l, l)
 	}
-	u := make([]float32, m*l)
-	sgemm(false, false, m, l, l, 1, q, l, to32(ur), l, 0, u, l)
-	v := f2.mulQ(transpose64(vrt, l, l), l)
+	u = f1.mulQ(ur, l)
+	v = make([]float32, n*l)
+	sgemm(false, false, n, l, l, 1, qt, l, to32(transpose64(vrt, l, l)), l, 0, v, l)
 	return rsvdResult{l: l, u: u, v: v, s: s}, nil
 }
 
@@ -115,7 +154,7 @@ func residualEnergy(d dense, f Factors) float64 {
 	if f.Rank > 0 {
 		sgemm(false, false, d.rows, d.cols, f.Rank, -1, f.B, f.Rank, f.A, d.cols, 1, res, d.cols)
 	}
-	return sumSq32(res)
+	return sumSq32Par(res)
 }
 
 // LowRankApprox approximates the dense rows×cols matrix d by a rank chosen
@@ -134,7 +173,7 @@ func LowRankApprox(data []float32, rows, cols int, rule RankRule, opt RSVDOption
 		return Factors{}, Truncation{}, fmt.Errorf("merge: dense %dx%d has %d values: %w", rows, cols, len(data), errShape)
 	}
 	d := dense{rows: rows, cols: cols, data: data}
-	total := sumSq32(data)
+	total := sumSq32Par(data)
 	tr := Truncation{FromRank: min(rows, cols), Total: total}
 	full := min(rows, cols)
 	if full == 0 {
