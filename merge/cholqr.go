@@ -17,10 +17,15 @@ type orthFactor struct {
 	r     []float64 // upper triangular
 }
 
-// cholCondLimit is the largest diagonal ratio of R (a cheap estimate of
-// cond(X)) for which CholeskyQR2 in a float32 Gram matrix is trusted:
-// the first pass loses orthogonality like eps32·cond², which the second
-// pass repairs only while that is well below 1 (Yamamoto et al. 2015).
+// cholCondLimit bounds 1/min_j(R_jj/||x_j||), a cheap estimate of the
+// condition number of X with its columns scaled to unit norm (R_jj/||x_j||
+// is the sine of the angle between x_j and the previous columns). That
+// scaled condition is what CholeskyQR2 in a float32 Gram matrix depends
+// on, Cholesky being invariant under column scaling: the first pass loses
+// orthogonality like u·cond², which the second pass repairs only while it
+// is well below 1 (Yamamoto et al. 2015). Factors whose column norms
+// merely differ a lot (a LoRA with nearly dead directions) stay on the
+// fast path.
 const cholCondLimit = 500
 
 // orthonormalize factors x (p×c, or its transpose when trans) by
@@ -28,9 +33,9 @@ const cholCondLimit = 500
 // Q1 = X·R1⁻¹, and once more on Q1 to restore orthogonality. It costs four
 // p×c×c products on kernels.Sgemm instead of a Householder QR in float64
 // through gonum (ten times slower at 4096×64). When X is rank-deficient or
-// too badly conditioned for that (the Cholesky fails or R's diagonal
-// spreads more than cholCondLimit), and when p < c, it falls back to the
-// Householder QR.
+// too badly conditioned for that (the Cholesky fails or a column is
+// within 1/cholCondLimit of the span of the previous ones), and when
+// p < c, it falls back to the Householder QR.
 func orthonormalize(x []float32, p, c int, trans bool) *orthFactor {
 	if p >= c && c > 0 {
 		if f, ok := cholQR2(x, p, c, trans); ok {
@@ -108,11 +113,11 @@ func gram32(x []float32, p, c int, trans bool) []float64 {
 }
 
 // cholesky returns the upper triangular R with G = RᵀR, or false when G is
-// not numerically positive definite or R's diagonal spreads more than
-// cholCondLimit.
+// not numerically positive definite or some R_jj/√G_jj is below
+// 1/cholCondLimit.
 func cholesky(g []float64, c int) ([]float64, bool) {
 	r := make([]float64, c*c)
-	maxD, minD := 0.0, math.Inf(1)
+	minS := math.Inf(1)
 	for j := 0; j < c; j++ {
 		s := g[j*c+j]
 		for k := 0; k < j; k++ {
@@ -123,7 +128,7 @@ func cholesky(g []float64, c int) ([]float64, bool) {
 		}
 		d := math.Sqrt(s)
 		r[j*c+j] = d
-		maxD, minD = math.Max(maxD, d), math.Min(minD, d)
+		minS = math.Min(minS, d/math.Sqrt(g[j*c+j]))
 		for i := j + 1; i < c; i++ {
 			s := g[j*c+i]
 			for k := 0; k < j; k++ {
@@ -132,7 +137,7 @@ func cholesky(g []float64, c int) ([]float64, bool) {
 			r[j*c+i] = s / d
 		}
 	}
-	if minD*cholCondLimit < maxD {
+	if minS*cholCondLimit < 1 {
 		return nil, false
 	}
 	return r, true
