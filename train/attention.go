@@ -46,13 +46,19 @@ func causalSoftmax[F Float](T int, P []F) {
 		for _, x := range row[1 : t+1] {
 			mx = max(mx, x)
 		}
-		var sum float64
-		for j := 0; j <= t; j++ {
-			e := expF(row[j] - mx)
-			row[j] = e
-			sum += float64(e)
+		var inv F
+		if is32[F]() {
+			r32 := as32(row[:t+1])
+			inv = F(1 / expShiftSum32(r32, r32, float32(mx)))
+		} else {
+			var sum float64
+			for j := 0; j <= t; j++ {
+				e := expF(row[j] - mx)
+				row[j] = e
+				sum += float64(e)
+			}
+			inv = F(1 / sum)
 		}
-		inv := F(1 / sum)
 		for j := 0; j <= t; j++ {
 			row[j] *= inv
 		}
@@ -95,11 +101,7 @@ func attentionBackward[F Float](sg sgemmFunc, threads int, s attnShape, q, k, v,
 				for t := 0; t < T; t++ {
 					pr := P[t*T : t*T+t+1]
 					dr := dP[t*T : (t+1)*T]
-					var dot float64
-					for j, pv := range pr {
-						dot += float64(pv * dr[j])
-					}
-					d := F(dot)
+					d := F(dot4(pr, dr[:len(pr)]))
 					for j, pv := range pr {
 						dr[j] = pv * (dr[j] - d) * scale
 					}
@@ -111,4 +113,23 @@ func attentionBackward[F Float](sg sgemmFunc, threads int, s attnShape, q, k, v,
 			}
 		}
 	})
+}
+
+// dot4 is Σ a[j]·b[j] in float64 over four interleaved partial sums
+// (combined in a fixed order): one chain of float64 adds would cost its
+// 4-cycle latency per element.
+func dot4[F Float](a, b []F) float64 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float64
+	j := 0
+	for ; j+4 <= len(a); j += 4 {
+		s0 += float64(a[j] * b[j])
+		s1 += float64(a[j+1] * b[j+1])
+		s2 += float64(a[j+2] * b[j+2])
+		s3 += float64(a[j+3] * b[j+3])
+	}
+	for ; j < len(a); j++ {
+		s0 += float64(a[j] * b[j])
+	}
+	return (s0 + s1) + (s2 + s3)
 }

@@ -20,3 +20,49 @@ func TestExp32(t *testing.T) {
 		t.Fatal("exp32 limits")
 	}
 }
+
+// TestExpLoops checks the written-out fast paths against exp32 bit for bit
+// over the range they are used in, and their clamping at the ends.
+func TestExpLoops(t *testing.T) {
+	var src []float32
+	for x := float32(-90); x < 88.3; x += 0.00731 {
+		src = append(src, x)
+	}
+	dst := make([]float32, len(src))
+	sum := expShiftSum32(dst, src, 0)
+	var want float32
+	for i, x := range src {
+		e := exp32(x)
+		if x < -87.33654 {
+			e = exp32(-87.33654)
+		}
+		if dst[i] != e {
+			t.Fatalf("expShiftSum32 at %g: %g, exp32 %g", x, dst[i], e)
+		}
+		want += e
+	}
+	if sum != want {
+		t.Fatalf("expShiftSum32 sum %g, want %g", sum, want)
+	}
+	g := make([]float32, len(src))
+	u := make([]float32, len(src))
+	for i, x := range src {
+		g[i] = -x
+		u[i] = 1 + float32(i%7)/8
+	}
+	a, sig := make([]float32, len(src)), make([]float32, len(src))
+	swiglu32(g, u, a, sig)
+	for i, x := range src {
+		s := 1 / (1 + exp32(max(x, -87.33654)))
+		if sig[i] != s || a[i] != g[i]*s*u[i] {
+			t.Fatalf("swiglu32 at g=%g: σ %g a %g, want %g %g", g[i], sig[i], a[i], s, g[i]*s*u[i])
+		}
+	}
+	for _, gv := range []float32{-200, -89, 89, 200} {
+		swiglu32([]float32{gv}, []float32{1}, a[:1], sig[:1])
+		w := 1 / (1 + math.Exp(-float64(gv)))
+		if math.Abs(float64(sig[0])-w) > 1e-30 {
+			t.Fatalf("swiglu32 σ(%g) = %g, want %g", gv, sig[0], w)
+		}
+	}
+}

@@ -5,6 +5,14 @@ package train
 // nil) so that the backward pass needs no second exp.
 func swigluForward[F Float](threads int, g, u, a, sig []F) {
 	parallelRange(threads, len(a), func(lo, hi int) {
+		if is32[F]() {
+			var sg []float32
+			if sig != nil {
+				sg = as32(sig[lo:hi])
+			}
+			swiglu32(as32(g[lo:hi]), as32(u[lo:hi]), as32(a[lo:hi]), sg)
+			return
+		}
 		for i := lo; i < hi; i++ {
 			x := g[i]
 			s := 1 / (1 + expF(-x))

@@ -11,10 +11,7 @@ func rmsNormForward[F Float](threads, n, d int, x, w []F, eps float64, y, rstd [
 	parallelRange(threads, n, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			row := x[i*d : (i+1)*d]
-			var ss float64
-			for _, v := range row {
-				ss += float64(v) * float64(v)
-			}
+			ss := sumSq4(row)
 			r := F(1 / math.Sqrt(ss/float64(d)+eps))
 			rstd[i] = r
 			out := y[i*d : (i+1)*d]
@@ -47,11 +44,7 @@ func rmsNormBackward[F Float](threads, n, d int, x, w, rstd, dy, dx, dw, partial
 			xr := x[i*d : (i+1)*d]
 			g := dy[i*d : (i+1)*d]
 			r := rstd[i]
-			var dot float64
-			for j, v := range xr {
-				dot += float64(g[j]*w[j]) * float64(v*r)
-			}
-			m := F(dot / float64(d))
+			m := F(normDot4(xr, g, w, r) / float64(d))
 			out := dx[i*d : (i+1)*d]
 			for j, v := range xr {
 				xh := v * r
@@ -71,4 +64,38 @@ func rmsNormBackward[F Float](threads, n, d int, x, w, rstd, dy, dx, dw, partial
 			}
 		}
 	}
+}
+
+// sumSq4 is Σ x² in float64 over four interleaved partial sums (a single
+// chain of float64 adds would be latency-bound).
+func sumSq4[F Float](x []F) float64 {
+	var s0, s1, s2, s3 float64
+	j := 0
+	for ; j+4 <= len(x); j += 4 {
+		a, b, c, e := float64(x[j]), float64(x[j+1]), float64(x[j+2]), float64(x[j+3])
+		s0 += a * a
+		s1 += b * b
+		s2 += c * c
+		s3 += e * e
+	}
+	for ; j < len(x); j++ {
+		s0 += float64(x[j]) * float64(x[j])
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// normDot4 is Σ (g·w)·(x·r) in float64 over four interleaved partial sums.
+func normDot4[F Float](x, g, w []F, r F) float64 {
+	g, w = g[:len(x)], w[:len(x)]
+	var s [4]float64
+	j := 0
+	for ; j+4 <= len(x); j += 4 {
+		for l := 0; l < 4; l++ {
+			s[l] += float64(g[j+l]*w[j+l]) * float64(x[j+l]*r)
+		}
+	}
+	for ; j < len(x); j++ {
+		s[0] += float64(g[j]*w[j]) * float64(x[j]*r)
+	}
+	return (s[0] + s[1]) + (s[2] + s[3])
 }
