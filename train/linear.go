@@ -29,10 +29,7 @@ type loraMod[F Float] struct {
 // or the dropout rate is zero, the LoRA branch sees x itself. dropKey selects
 // the dropout mask (it changes every micro-step).
 func (l *linear[F]) forward(sg sgemmFunc, threads, n int, x, y []F, train bool, dropKey uint64) {
-	gemm(sg, threads, false, true, n, l.out, l.in, 1, x, l.in, l.w, l.in, 0, y, l.out)
-	if l.b != nil {
-		addBias(threads, n, l.out, l.b, y)
-	}
+	l.forwardBase(sg, threads, n, x, y)
 	lr := l.lora
 	if lr == nil {
 		return
@@ -49,6 +46,28 @@ func (l *linear[F]) forward(sg sgemmFunc, threads, n int, x, y []F, train bool, 
 	// beta = 1 and B = 0 at initialisation leave y bit-for-bit unchanged,
 	// so step 0 of a LoRA run reproduces the base model exactly.
 	gemm(sg, threads, false, true, n, l.out, lr.r, lr.scale, lr.t, lr.r, lr.b, lr.r, 1, y, l.out)
+}
+
+// forwardBase computes y = x·Wᵀ (+ b) without the LoRA branch.
+func (l *linear[F]) forwardBase(sg sgemmFunc, threads, n int, x, y []F) {
+	gemm(sg, threads, false, true, n, l.out, l.in, 1, x, l.in, l.w, l.in, 0, y, l.out)
+	if l.b != nil {
+		addBias(threads, n, l.out, l.b, y)
+	}
+}
+
+// backwardBase is backward without the LoRA branch: the weight and bias
+// gradients that exist, and dx = dxBeta·dx + dy·W when dx is not nil.
+func (l *linear[F]) backwardBase(sg sgemmFunc, threads, n int, x, dy, dx []F, dxBeta F) {
+	if l.gw != nil {
+		gemm(sg, threads, true, false, l.out, l.in, n, 1, dy, l.out, x, l.in, 1, l.gw, l.in)
+	}
+	if l.gb != nil {
+		colSumAdd(threads, n, l.out, dy, l.gb)
+	}
+	if dx != nil {
+		gemm(sg, threads, false, false, n, l.in, l.out, 1, dy, l.out, l.w, l.in, dxBeta, dx, l.in)
+	}
 }
 
 // backward accumulates the weight gradients that exist (gw, gb, LoRA's ga,

@@ -38,16 +38,31 @@ func crossEntropy[F Float](threads, n, V int, logits []F, targets []int32, gscal
 					mx, am = x, j
 				}
 			}
+			if correct != nil {
+				correct[i] = am == tgt
+			}
+			cnt[ci]++
+			if gscale != 0 && is32[F]() {
+				// Training: the row is overwritten anyway, so exponentiate
+				// it in place once and scale by gscale/Σ, instead of a
+				// second exp per logit for the gradient.
+				xt := float64(row[tgt])
+				r32 := as32(row)
+				s := expShiftSum32(r32, r32, float32(mx))
+				part[ci] += float64(mx) + math.Log(float64(s)) - xt
+				f := float32(gscale / float64(s))
+				for j := range r32 {
+					r32[j] *= f
+				}
+				row[tgt] -= F(gscale)
+				continue
+			}
 			var s float64
 			for _, x := range row {
 				s += float64(expF(x - mx))
 			}
 			lse := float64(mx) + math.Log(s)
 			part[ci] += lse - float64(row[tgt])
-			cnt[ci]++
-			if correct != nil {
-				correct[i] = am == tgt
-			}
 			if gscale != 0 {
 				for j, x := range row {
 					row[j] = F(math.Exp(float64(x)-lse) * gscale)

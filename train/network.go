@@ -42,6 +42,12 @@ type block[F Float] struct {
 	xn1, r1, qb, kb, vb, p, att, h1 []F
 	xn2, r2, g, u, a, ao, mo        []F
 	sig                             []F // σ(gate), saved for the backward pass (training only)
+
+	// The projections by shared input (q,k,v; o; gate,up; down) and their
+	// LoRA groups, built on the first forward pass after a LoRA change.
+	lists   [4][]*linear[F]
+	groups  [4]*loraGroup[F]
+	grouped bool
 }
 
 // net is the Llama decoder for one batch shape, generic over the float type.
@@ -137,6 +143,7 @@ func newNet[F Float](m *Model, spec netSpec, sg sgemmFunc) (*net[F], error) {
 			down: mk(p+"mlp.down_proj", D, Fd),
 		}
 		b.gln1, b.gln2 = grad(b.ln1), grad(b.ln2)
+		b.lists = [4][]*linear[F]{{&b.q, &b.k, &b.v}, {&b.o}, {&b.gate, &b.up}, {&b.down}}
 		b.xn1, b.r1 = make([]F, n*D), make([]F, n)
 		b.qb, b.kb, b.vb = make([]F, n*qd), make([]F, n*kvd), make([]F, n*kvd)
 		b.p = make([]F, spec.B*c.NumHeads*spec.T*spec.T)
@@ -251,6 +258,9 @@ func (nt *net[F]) attachLoRA(module string, r int, scale, dropout float64, a, b 
 			param[F]{name: peft + ".lora_B.weight", shape: []int64{int64(l.out), int64(r)}, w: lr.b, g: lr.gb})
 	}
 	l.lora = lr
+	for _, b := range nt.blocks {
+		b.grouped = false
+	}
 	return nil
 }
 
@@ -339,29 +349,32 @@ func (nt *net[F]) forward(tokens []int32, train bool, dropKey uint64) {
 	for li, b := range nt.blocks {
 		x, out := nt.hs[li], nt.hs[li+1]
 		key := dropKey + uint64(li)<<40
+		if !b.grouped {
+			for i, list := range b.lists {
+				b.groups[i] = newLoRAGroup(n, list)
+			}
+			b.grouped = true
+		}
 		rmsNormForward(th, n, D, x, b.ln1, c.RMSNormEps, b.xn1, b.r1)
-		b.q.forward(nt.sg, th, n, b.xn1, b.qb, train, key+1<<36)
-		b.k.forward(nt.sg, th, n, b.xn1, b.kb, train, key+2<<36)
-		b.v.forward(nt.sg, th, n, b.xn1, b.vb, train, key+3<<36)
+		projForward(nt.sg, th, n, b.groups[0], b.lists[0], b.xn1, [][]F{b.qb, b.kb, b.vb}, train, key, 1)
 		ropeForward(th, &nt.rope, nt.spec.T, n, c.NumHeads, b.qb)
 		ropeForward(th, &nt.rope, nt.spec.T, n, c.NumKVHeads, b.kb)
 		attentionForward(nt.sg, th, as, b.qb, b.kb, b.vb, b.p, b.att)
 		if b.ad1 != nil {
-			b.o.forward(nt.sg, th, n, b.att, b.ao, train, key+4<<36)
+			projForward(nt.sg, th, n, b.groups[1], b.lists[1], b.att, [][]F{b.ao}, train, key, 4)
 			b.ad1.forward(nt.sg, th, n, b.ao, nt.tmp)
 		} else {
-			b.o.forward(nt.sg, th, n, b.att, nt.tmp, train, key+4<<36)
+			projForward(nt.sg, th, n, b.groups[1], b.lists[1], b.att, [][]F{nt.tmp}, train, key, 4)
 		}
 		addInto(th, x, nt.tmp, b.h1)
 		rmsNormForward(th, n, D, b.h1, b.ln2, c.RMSNormEps, b.xn2, b.r2)
-		b.gate.forward(nt.sg, th, n, b.xn2, b.g, train, key+5<<36)
-		b.up.forward(nt.sg, th, n, b.xn2, b.u, train, key+6<<36)
+		projForward(nt.sg, th, n, b.groups[2], b.lists[2], b.xn2, [][]F{b.g, b.u}, train, key, 5)
 		swigluForward(th, b.g, b.u, b.a, b.sig)
 		if b.ad2 != nil {
-			b.down.forward(nt.sg, th, n, b.a, b.mo, train, key+7<<36)
+			projForward(nt.sg, th, n, b.groups[3], b.lists[3], b.a, [][]F{b.mo}, train, key, 7)
 			b.ad2.forward(nt.sg, th, n, b.mo, nt.tmp)
 		} else {
-			b.down.forward(nt.sg, th, n, b.a, nt.tmp, train, key+7<<36)
+			projForward(nt.sg, th, n, b.groups[3], b.lists[3], b.a, [][]F{nt.tmp}, train, key, 7)
 		}
 		addInto(th, b.h1, nt.tmp, out)
 	}
@@ -390,10 +403,9 @@ func (nt *net[F]) backward(tokens []int32) {
 			b.ad2.backward(nt.sg, th, n, b.mo, nt.dh, nt.dtmp)
 			dbr = nt.dtmp
 		}
-		b.down.backward(nt.sg, th, n, b.a, dbr, nt.du, 0)
+		projBackward(nt.sg, th, n, b.groups[3], b.lists[3], b.a, [][]F{dbr}, nt.du, 0)
 		swigluBackward(th, b.g, b.u, b.sig, nt.du, nt.dg, nt.du)
-		b.gate.backward(nt.sg, th, n, b.xn2, nt.dg, nt.dxn, 0)
-		b.up.backward(nt.sg, th, n, b.xn2, nt.du, nt.dxn, 1)
+		projBackward(nt.sg, th, n, b.groups[2], b.lists[2], b.xn2, [][]F{nt.dg, nt.du}, nt.dxn, 0)
 		rmsNormBackward(th, n, D, b.h1, b.ln2, b.r2, nt.dxn, nt.dh, b.gln2, nt.normPart)
 		// Attention branch: h1 = x + branch(x).
 		dbr = nt.dh
@@ -401,7 +413,7 @@ func (nt *net[F]) backward(tokens []int32) {
 			b.ad1.backward(nt.sg, th, n, b.ao, nt.dh, nt.dtmp)
 			dbr = nt.dtmp
 		}
-		b.o.backward(nt.sg, th, n, b.att, dbr, nt.datt, 0)
+		projBackward(nt.sg, th, n, b.groups[1], b.lists[1], b.att, [][]F{dbr}, nt.datt, 0)
 		attentionBackward(nt.sg, th, as, b.qb, b.kb, b.vb, b.p, nt.datt, nt.dq, nt.dk, nt.dv, nt.attnScratch)
 		ropeBackward(th, &nt.rope, nt.spec.T, n, c.NumHeads, nt.dq)
 		ropeBackward(th, &nt.rope, nt.spec.T, n, c.NumKVHeads, nt.dk)
@@ -411,9 +423,7 @@ func (nt *net[F]) backward(tokens []int32) {
 		if li == 0 && nt.gembed == nil {
 			dxn = nil
 		}
-		b.q.backward(nt.sg, th, n, b.xn1, nt.dq, dxn, 0)
-		b.k.backward(nt.sg, th, n, b.xn1, nt.dk, dxn, 1)
-		b.v.backward(nt.sg, th, n, b.xn1, nt.dv, dxn, 1)
+		projBackward(nt.sg, th, n, b.groups[0], b.lists[0], b.xn1, [][]F{nt.dq, nt.dk, nt.dv}, dxn, 0)
 		if dxn != nil {
 			rmsNormBackward(th, n, D, x, b.ln1, b.r1, nt.dxn, nt.dh, b.gln1, nt.normPart)
 		}
