@@ -25,11 +25,12 @@ type loraMod[F Float] struct {
 	key     uint64
 }
 
-// forward computes y = x·Wᵀ (+ b) (+ LoRA) for n rows. When train is false
+// forward computes y = yBeta·y + x·Wᵀ (+ b) (+ LoRA) for n rows (yBeta 1
+// adds the projection onto a residual already in y, 0 overwrites y). When train is false
 // or the dropout rate is zero, the LoRA branch sees x itself. dropKey selects
 // the dropout mask (it changes every micro-step).
-func (l *linear[F]) forward(sg sgemmFunc, threads, n int, x, y []F, train bool, dropKey uint64) {
-	l.forwardBase(sg, threads, n, x, y)
+func (l *linear[F]) forward(sg sgemmFunc, threads, n int, x, y []F, yBeta F, train bool, dropKey uint64) {
+	l.forwardBase(sg, threads, n, x, y, yBeta)
 	lr := l.lora
 	if lr == nil {
 		return
@@ -48,9 +49,9 @@ func (l *linear[F]) forward(sg sgemmFunc, threads, n int, x, y []F, train bool, 
 	gemm(sg, threads, false, true, n, l.out, lr.r, lr.scale, lr.t, lr.r, lr.b, lr.r, 1, y, l.out)
 }
 
-// forwardBase computes y = x·Wᵀ (+ b) without the LoRA branch.
-func (l *linear[F]) forwardBase(sg sgemmFunc, threads, n int, x, y []F) {
-	gemm(sg, threads, false, true, n, l.out, l.in, 1, x, l.in, l.w, l.in, 0, y, l.out)
+// forwardBase computes y = yBeta·y + x·Wᵀ (+ b) without the LoRA branch.
+func (l *linear[F]) forwardBase(sg sgemmFunc, threads, n int, x, y []F, yBeta F) {
+	gemm(sg, threads, false, true, n, l.out, l.in, 1, x, l.in, l.w, l.in, yBeta, y, l.out)
 	if l.b != nil {
 		addBias(threads, n, l.out, l.b, y)
 	}

@@ -128,19 +128,20 @@ func (g *loraGroup[F]) backward(sg sgemmFunc, threads, n int, x, dx []F, dys [][
 	}
 }
 
-// projForward runs the projections in list on the shared input x into ys,
+// projForward runs the projections in list on the shared input x into ys
+// (ys = yBeta·ys + projection),
 // with their LoRA branches through g when there is one (g nil: each
 // projection on its own, which handles dropout). Projection i's dropout
 // key is key + (k0+i)<<36.
-func projForward[F Float](sg sgemmFunc, threads, n int, g *loraGroup[F], list []*linear[F], x []F, ys [][]F, train bool, key uint64, k0 int) {
+func projForward[F Float](sg sgemmFunc, threads, n int, g *loraGroup[F], list []*linear[F], x []F, ys [][]F, yBeta F, train bool, key uint64, k0 int) {
 	if g == nil {
 		for i, l := range list {
-			l.forward(sg, threads, n, x, ys[i], train, key+uint64(k0+i)<<36)
+			l.forward(sg, threads, n, x, ys[i], yBeta, train, key+uint64(k0+i)<<36)
 		}
 		return
 	}
 	for i, l := range list {
-		l.forwardBase(sg, threads, n, x, ys[i])
+		l.forwardBase(sg, threads, n, x, ys[i], yBeta)
 	}
 	g.forward(sg, threads, n, x, ys)
 }

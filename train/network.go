@@ -356,27 +356,32 @@ func (nt *net[F]) forward(tokens []int32, train bool, dropKey uint64) {
 			b.grouped = true
 		}
 		rmsNormForward(th, n, D, x, b.ln1, c.RMSNormEps, b.xn1, b.r1)
-		projForward(nt.sg, th, n, b.groups[0], b.lists[0], b.xn1, [][]F{b.qb, b.kb, b.vb}, train, key, 1)
+		projForward(nt.sg, th, n, b.groups[0], b.lists[0], b.xn1, [][]F{b.qb, b.kb, b.vb}, 0, train, key, 1)
 		ropeForward(th, &nt.rope, nt.spec.T, n, c.NumHeads, b.qb)
 		ropeForward(th, &nt.rope, nt.spec.T, n, c.NumKVHeads, b.kb)
 		attentionForward(nt.sg, th, as, b.qb, b.kb, b.vb, b.p, b.att)
 		if b.ad1 != nil {
-			projForward(nt.sg, th, n, b.groups[1], b.lists[1], b.att, [][]F{b.ao}, train, key, 4)
+			projForward(nt.sg, th, n, b.groups[1], b.lists[1], b.att, [][]F{b.ao}, 0, train, key, 4)
 			b.ad1.forward(nt.sg, th, n, b.ao, nt.tmp)
+			addInto(th, x, nt.tmp, b.h1)
 		} else {
-			projForward(nt.sg, th, n, b.groups[1], b.lists[1], b.att, [][]F{nt.tmp}, train, key, 4)
+			// The residual goes into h1 first and o_proj adds onto it
+			// (GEMM beta = 1): no separate sum pass, and no clearing of
+			// the GEMM's output.
+			copy(b.h1, x)
+			projForward(nt.sg, th, n, b.groups[1], b.lists[1], b.att, [][]F{b.h1}, 1, train, key, 4)
 		}
-		addInto(th, x, nt.tmp, b.h1)
 		rmsNormForward(th, n, D, b.h1, b.ln2, c.RMSNormEps, b.xn2, b.r2)
-		projForward(nt.sg, th, n, b.groups[2], b.lists[2], b.xn2, [][]F{b.g, b.u}, train, key, 5)
+		projForward(nt.sg, th, n, b.groups[2], b.lists[2], b.xn2, [][]F{b.g, b.u}, 0, train, key, 5)
 		swigluForward(th, b.g, b.u, b.a, b.sig)
 		if b.ad2 != nil {
-			projForward(nt.sg, th, n, b.groups[3], b.lists[3], b.a, [][]F{b.mo}, train, key, 7)
+			projForward(nt.sg, th, n, b.groups[3], b.lists[3], b.a, [][]F{b.mo}, 0, train, key, 7)
 			b.ad2.forward(nt.sg, th, n, b.mo, nt.tmp)
+			addInto(th, b.h1, nt.tmp, out)
 		} else {
-			projForward(nt.sg, th, n, b.groups[3], b.lists[3], b.a, [][]F{nt.tmp}, train, key, 7)
+			copy(out, b.h1)
+			projForward(nt.sg, th, n, b.groups[3], b.lists[3], b.a, [][]F{out}, 1, train, key, 7)
 		}
-		addInto(th, b.h1, nt.tmp, out)
 	}
 	rmsNormForward(th, n, D, nt.hs[c.NumLayers], nt.norm, c.RMSNormEps, nt.xnF, nt.rF)
 	gemm(nt.sg, th, false, true, n, c.VocabSize, D, 1, nt.xnF, D, nt.lmHead, D, 0, nt.logits, c.VocabSize)
@@ -447,10 +452,16 @@ func addInto[F Float](threads int, a, b, out []F) {
 	})
 }
 
-// zeroGrads clears every parameter gradient.
+// zeroGrads clears every parameter gradient, the large ones (a full
+// fine-tune's weight matrices) split over the threads.
 func (nt *net[F]) zeroGrads() {
 	for _, p := range nt.params {
-		clear(p.g)
+		g := p.g
+		if len(g) < 1<<16 {
+			clear(g)
+			continue
+		}
+		parallelRange(nt.spec.threads, len(g), func(lo, hi int) { clear(g[lo:hi]) })
 	}
 }
 
