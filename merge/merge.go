@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -126,31 +127,17 @@ func Merge(ctx context.Context, base *Folder, inputs []Input, outDir string, opt
 			outDT[n] = dt
 		}
 	}
-	pipe := startMergePipeline(base, plans, outDT, cw)
-	defer pipe.stop()
-	for i, s := range base.shards {
-		n, err := writeShard(ctx, out.path(s.file), shardInfos[i], s.f.Metadata(), func(w *safetensors.Writer, ti safetensors.TensorInfo) error {
-			r, ok := <-pipe.results
-			switch {
-			case !ok:
-				return fmt.Errorf("merge: tensor %q: pipeline ended early", ti.Name)
-			case r.err != nil:
-				return r.err
-			case r.name != ti.Name:
-				return fmt.Errorf("merge: tensor %q: pipeline produced %q (internal error)", ti.Name, r.name)
-			}
-			err := w.WriteBytes(ti.Name, r.data)
-			pipe.release(r)
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-		rep.Bytes += n
-		rep.Tensors += len(shardInfos[i])
+	n, err := writeShardsMapped(ctx, base, shardInfos, out, plans, outDT, cw)
+	if errors.Is(err, safetensors.ErrNoMapping) {
+		n, err = writeShardsPiped(ctx, base, shardInfos, out, plans, outDT, cw)
 	}
-	// Every tensor went through: the producer is done with cw.
-	pipe.stop()
+	if err != nil {
+		return nil, err
+	}
+	rep.Bytes = n
+	for _, infos := range shardInfos {
+		rep.Tensors += len(infos)
+	}
 	if base.index {
 		if err := writeIndex(out.path(hf.IndexName), rep.Bytes, weightMap); err != nil {
 			return nil, fmt.Errorf("merge: %w", err)
@@ -181,55 +168,154 @@ func Merge(ctx context.Context, base *Folder, inputs []Input, outDir string, opt
 	return rep, nil
 }
 
+// writeShardsMapped writes every output shard through a writable mapping:
+// each merged tensor is computed straight into the output file's page cache
+// (no user-space buffer, no write() copy), and tensors that pass through
+// unchanged are one memory copy from the input mapping. It returns the data
+// bytes written, or safetensors.ErrNoMapping where mappings are unavailable
+// (before anything is written).
+func writeShardsMapped(ctx context.Context, base *Folder, shardInfos [][]safetensors.TensorInfo, out *outFolder, plans map[string]*tensorPlan, outDT map[string]format.DType, cw *correctionWriter) (int64, error) {
+	var total int64
+	var buf buffers
+	// A finished shard is flushed to disk (fsync) while the next one is
+	// computed; at most one flush is pending, which bounds dirty memory.
+	flushed := make(chan error, 1)
+	flushing := false
+	waitFlush := func() error {
+		if !flushing {
+			return nil
+		}
+		flushing = false
+		return <-flushed
+	}
+	defer waitFlush()
+	for i, s := range base.shards {
+		mf, err := safetensors.CreateMapped(out.path(s.file), shardInfos[i], s.f.Metadata())
+		if err != nil {
+			return 0, err
+		}
+		for _, ti := range mf.Infos() {
+			if err := ctx.Err(); err != nil {
+				mf.Close()
+				return 0, err
+			}
+			src, err := s.f.Tensor(ti.Name)
+			if err == nil {
+				var dst []byte
+				if dst, err = mf.Data(ti.Name); err == nil {
+					err = mergeTensorInto(src, outDT[ti.Name], plans[ti.Name], cw, &buf, dst)
+				}
+			}
+			if err != nil {
+				mf.Close()
+				return 0, fmt.Errorf("merge: tensor %q: %w", ti.Name, err)
+			}
+			total += ti.Len()
+		}
+		if err := waitFlush(); err != nil {
+			mf.Close()
+			return 0, fmt.Errorf("merge: %w", err)
+		}
+		flushing = true
+		go func() { flushed <- mf.Close() }()
+	}
+	if err := waitFlush(); err != nil {
+		return 0, fmt.Errorf("merge: %w", err)
+	}
+	return total, nil
+}
+
+// writeShardsPiped is the fallback of writeShardsMapped: a producer
+// goroutine merges tensor i+1 into a pool buffer while tensor i is written.
+func writeShardsPiped(ctx context.Context, base *Folder, shardInfos [][]safetensors.TensorInfo, out *outFolder, plans map[string]*tensorPlan, outDT map[string]format.DType, cw *correctionWriter) (int64, error) {
+	pipe := startMergePipeline(base, plans, outDT, cw)
+	defer pipe.stop()
+	var total int64
+	for i, s := range base.shards {
+		n, err := writeShard(ctx, out.path(s.file), shardInfos[i], s.f.Metadata(), func(w *safetensors.Writer, ti safetensors.TensorInfo) error {
+			r, ok := <-pipe.results
+			switch {
+			case !ok:
+				return fmt.Errorf("merge: tensor %q: pipeline ended early", ti.Name)
+			case r.err != nil:
+				return r.err
+			case r.name != ti.Name:
+				return fmt.Errorf("merge: tensor %q: pipeline produced %q (internal error)", ti.Name, r.name)
+			}
+			err := w.WriteBytes(ti.Name, r.data)
+			pipe.release(r)
+			return err
+		})
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
 // mergeTensor returns the output bytes of one tensor, in *out (grown as
 // needed) or, when the tensor passes through unchanged, src.Data itself.
 func mergeTensor(src *format.Tensor, outDT format.DType, p *tensorPlan, cw *correctionWriter, buf *buffers, out *[]byte) ([]byte, error) {
 	if p == nil && outDT == src.DType {
 		return src.Data, nil
 	}
+	outB := growB(out, int(src.NumElements())*outDT.Size())
+	if err := mergeTensorInto(src, outDT, p, cw, buf, outB); err != nil {
+		return nil, err
+	}
+	return outB, nil
+}
+
+// mergeTensorInto writes the output bytes of one tensor into dst, which has
+// exactly their size.
+func mergeTensorInto(src *format.Tensor, outDT format.DType, p *tensorPlan, cw *correctionWriter, buf *buffers, dst []byte) error {
 	n := int(src.NumElements())
-	outB := growB(out, n*outDT.Size())
+	if len(dst) != n*outDT.Size() {
+		return fmt.Errorf("output of %d bytes for %d %s elements (internal error)", len(dst), n, outDT)
+	}
+	if p == nil && outDT == src.DType {
+		copy(dst, src.Data)
+		return nil
+	}
 	if p != nil && p.loraOnly() && outDT == src.DType && cw == nil {
 		e, _ := elemOf(outDT)
 		o := &p.ops[0]
-		if err := kernels.MergeLoRA(outB, src.Data, e, p.rows, p.cols, o.f.B, o.f.A, o.f.Rank, 1); err != nil {
-			return nil, err
-		}
-		return outB, nil
+		return kernels.MergeLoRA(dst, src.Data, e, p.rows, p.cols, o.f.B, o.f.A, o.f.Rank, 1)
 	}
 	acc := grow32(&buf.acc, n)
 	if err := decode(acc, src.Data, src.DType); err != nil {
-		return nil, err
+		return err
 	}
 	var norms [][]float64
 	if p != nil {
 		var err error
 		if norms, err = p.forward(acc, grow32(&buf.scratch, n)); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if err := encode(outB, acc, outDT); err != nil {
-		return nil, err
+	if err := encode(dst, acc, outDT); err != nil {
+		return err
 	}
 	if cw != nil {
 		inv := grow32(&buf.inv, n)
-		if err := decode(inv, outB, outDT); err != nil {
-			return nil, err
+		if err := decode(inv, dst, outDT); err != nil {
+			return err
 		}
 		if p != nil {
 			if _, err := p.inverse(inv, grow32(&buf.scratch, n), norms); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		restored := growB(&buf.restored, len(src.Data))
 		if err := encode(restored, inv, src.DType); err != nil {
-			return nil, err
+			return err
 		}
-		if err := cw.tensor(src.Name, src.DType, outDT, src.Shape, src.Data, restored, outB, norms); err != nil {
-			return nil, err
+		if err := cw.tensor(src.Name, src.DType, outDT, src.Shape, src.Data, restored, dst, norms); err != nil {
+			return err
 		}
 	}
-	return outB, nil
+	return nil
 }
 
 // writeShard writes one safetensors file from a plan, calling fill for

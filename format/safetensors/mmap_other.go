@@ -8,3 +8,6 @@ import "os"
 func mmapFile(f *os.File, size int64) ([]byte, error) { return nil, errNoMmap }
 
 func munmap(b []byte) error { return nil }
+
+// mmapWritable is unavailable here; CreateMapped reports ErrNoMapping.
+func mmapWritable(f *os.File, size int64) ([]byte, error) { return nil, ErrNoMapping }

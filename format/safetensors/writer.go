@@ -48,21 +48,9 @@ func NewWriter(w io.Writer, infos []TensorInfo, meta map[string]string) (*Writer
 
 // newWriter is NewWriter with the output's name for error messages.
 func newWriter(w io.Writer, infos []TensorInfo, meta map[string]string, name string) (*Writer, error) {
-	plan, err := layout(name, infos)
+	plan, header, err := planHeader(name, infos, meta)
 	if err != nil {
 		return nil, err
-	}
-	for k, v := range meta {
-		if err := checkUTF8(name, "metadata key", k); err != nil {
-			return nil, err
-		}
-		if err := checkUTF8(name, "metadata value", v); err != nil {
-			return nil, err
-		}
-	}
-	header := encodeHeader(plan, meta)
-	if len(header) > MaxHeaderSize {
-		return nil, fmt.Errorf("safetensors: %s: header of %d bytes exceeds the limit of %d: %w", name, len(header), MaxHeaderSize, ErrHeaderTooLarge)
 	}
 	bw := bufio.NewWriterSize(w, writeBufSize)
 	var prefix [8]byte
@@ -72,6 +60,28 @@ func newWriter(w io.Writer, infos []TensorInfo, meta map[string]string, name str
 		return nil, fmt.Errorf("safetensors: %s: write header: %w", name, err)
 	}
 	return &Writer{name: name, bw: bw, infos: plan}, nil
+}
+
+// planHeader validates a plan and metadata, assigns data_offsets and
+// encodes the header, as every writer of this package lays files out.
+func planHeader(name string, infos []TensorInfo, meta map[string]string) ([]TensorInfo, []byte, error) {
+	plan, err := layout(name, infos)
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, v := range meta {
+		if err := checkUTF8(name, "metadata key", k); err != nil {
+			return nil, nil, err
+		}
+		if err := checkUTF8(name, "metadata value", v); err != nil {
+			return nil, nil, err
+		}
+	}
+	header := encodeHeader(plan, meta)
+	if len(header) > MaxHeaderSize {
+		return nil, nil, fmt.Errorf("safetensors: %s: header of %d bytes exceeds the limit of %d: %w", name, len(header), MaxHeaderSize, ErrHeaderTooLarge)
+	}
+	return plan, header, nil
 }
 
 // Layout validates a plan and returns a copy with data_offsets assigned in
