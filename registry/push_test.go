@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/deltactl/deltactl/internal/testutil"
@@ -167,5 +168,32 @@ func TestPullRefusesAndIsAtomic(t *testing.T) {
 	}
 	if _, err := r.Pull(bg, "nope:v1", filepath.Join(parent, "n")); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("pull of missing ref: %v", err)
+	}
+}
+
+// A truncated .safetensors file is refused with an error naming it, and
+// nothing is left for the ref.
+func TestPushRefusesDamagedSafetensors(t *testing.T) {
+	src := testutil.SharedData(t, "models/lm-buddy-tiny_gpt2/model.safetensors")
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "model.safetensors")
+	if err := os.WriteFile(bad, b[:len(b)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, be := range testBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			r := newReg(t, be, 1024)
+			_, err := r.Push(bg, "broken/model:v1", bad, PushOptions{})
+			if err == nil || !strings.Contains(err.Error(), "model.safetensors") {
+				t.Fatalf("push of a truncated file: %v", err)
+			}
+			if _, err := r.Resolve(bg, "broken/model:v1"); !errors.Is(err, ErrNotFound) {
+				t.Errorf("ref after a refused push: %v", err)
+			}
+		})
 	}
 }

@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -108,10 +107,10 @@ func layoutFile(f localFile, chunkSize int64) (File, map[string]string, error) {
 			lay.Header = ""
 			out.Safetensors = lay
 			return out, st.Metadata(), nil
-		case errors.Is(err, safetensors.ErrInvalid):
-			// Not a valid safetensors file: keep it, byte for byte, as an
-			// opaque file rather than refuse the whole folder.
 		default:
+			// A damaged weights file (truncated, hostile header) is refused
+			// rather than stored: a pull would hand back a model that
+			// cannot load, and the error names the file and the rule.
 			return File{}, nil, err
 		}
 	}
