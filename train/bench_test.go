@@ -96,18 +96,18 @@ func TestTrainBenchChild(t *testing.T) {
 	steps, _ := strconv.Atoi(parts[2])
 	m := NewRandomModel(cfg, cfg.JSON(), 0, "bench")
 	o := DefaultOptions()
-	o.Method, o.Batch, o.Seq, o.Threads = method, 8, 128, 2
+	o.Method, o.Batch, o.Seq, o.Threads = method, 8, 128, benchThreads()
 	o.LoRA = LoRAOptions{Rank: 8, Alpha: 16, Targets: []string{"q_proj", "k_proj", "v_proj", "o_proj"}}
 	o.WeightDecay, o.MaxGradNorm = 0.01, 0
 	o.sgemm = kernels.SgemmThreads
 	if err := o.validate(cfg); err != nil {
 		t.Fatal(err)
 	}
-	nt, err := buildTrainNet(m, &o)
+	reps, err := newReplicas(m, &o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	opt := newAdamW(nt.params, o.WeightDecay)
+	opt := newAdamW(reps.params(), o.WeightDecay)
 	n := o.Batch * o.Seq
 	tokens, targets := make([]int32, n), make([]int32, n)
 	row := make([]int32, o.Seq+1)
@@ -126,11 +126,10 @@ func TestTrainBenchChild(t *testing.T) {
 			copy(targets[b*o.Seq:], row[1:])
 		}
 		t0 := time.Now()
-		nt.zeroGrads()
-		nt.forward(tokens, true, 1)
-		sum, cnt := crossEntropy(o.Threads, n, cfg.VocabSize, nt.logits, targets, 1/float64(n), nil)
-		nt.backward(tokens)
-		opt.update(o.Threads, nt.params, o.LR)
+		reps.zeroGrads()
+		sum, cnt := reps.step(tokens, targets, 1/float64(n), 1)
+		reps.reduceGrads()
+		opt.update(o.Threads, reps.params(), o.LR)
 		if s >= 3 {
 			times = append(times, time.Since(t0).Seconds())
 		}
@@ -169,4 +168,13 @@ func vmHWM() float64 {
 		}
 	}
 	return 0
+}
+
+// benchThreads is the benchmark's thread count: 2 (the workload's), or
+// DELTACTL_BENCH_THREADS to see how the step scales.
+func benchThreads() int {
+	if n, err := strconv.Atoi(os.Getenv("DELTACTL_BENCH_THREADS")); err == nil && n > 0 {
+		return n
+	}
+	return 2
 }

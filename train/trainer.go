@@ -235,10 +235,11 @@ func Train(ctx context.Context, base *Model, data, eval *Dataset, opts Options) 
 			return nil, err
 		}
 	}
-	nt, err := buildTrainNet(base, &o)
+	reps, err := newReplicas(base, &o)
 	if err != nil {
 		return nil, err
 	}
+	nt := reps.nets[0]
 	opt := newAdamW(nt.params, o.WeightDecay)
 	res := &Result{Method: o.Method, Out: o.Out}
 	for _, p := range nt.params {
@@ -262,7 +263,7 @@ func Train(ctx context.Context, base *Model, data, eval *Dataset, opts Options) 
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("train: step %d: %w", step, err)
 		}
-		nt.zeroGrads()
+		reps.zeroGrads()
 		var lossSum float64
 		var lossCount int
 		for micro := 0; micro < o.GradAccum; micro++ {
@@ -277,14 +278,13 @@ func Train(ctx context.Context, base *Model, data, eval *Dataset, opts Options) 
 			if cnt == 0 {
 				continue
 			}
-			nt.forward(tokens, true, splitmix64(o.Seed^uint64(step*o.GradAccum+micro+1)*0x2545f4914f6cdd1d)|1)
-			s, c := crossEntropy(o.Threads, n, nt.cfg.VocabSize, nt.logits, targets, 1/float64(cnt*o.GradAccum), nil)
-			nt.backward(tokens)
+			s, c := reps.step(tokens, targets, 1/float64(cnt*o.GradAccum), splitmix64(o.Seed^uint64(step*o.GradAccum+micro+1)*0x2545f4914f6cdd1d)|1)
 			lossSum += s / float64(c)
 			lossCount++
 			trained += int64(n)
 		}
 		loss := lossSum / float64(max(lossCount, 1))
+		reps.reduceGrads()
 		clipGradNorm(o.Threads, nt.params, o.MaxGradNorm)
 		lr := learningRate(step, o.Steps, o.Warmup, o.LR, o.MinLRRatio)
 		opt.update(o.Threads, nt.params, lr)
@@ -296,7 +296,7 @@ func Train(ctx context.Context, base *Model, data, eval *Dataset, opts Options) 
 			if last {
 				limit = 0
 			}
-			er := evalNet(nt, eval, limit)
+			er := reps.evalNet(eval, limit)
 			evalLoss = er.Loss
 			res.EvalLosses = append(res.EvalLosses, [2]float64{float64(step + 1), er.Loss})
 			if last {

@@ -1,0 +1,89 @@
+package train
+
+import (
+	"math"
+	"testing"
+
+	"github.com/deltactl/deltactl/kernels"
+)
+
+// TestReplicasMatchOneNet checks that a step split over data-parallel
+// replicas gives the loss and summed gradients of one network on the whole
+// batch (up to float32 summation order), that the replicas share parameter
+// values, and that repeating the step gives identical bits.
+func TestReplicasMatchOneNet(t *testing.T) {
+	cfg := Config{ModelType: "llama", HiddenSize: 32, IntermediateSize: 64, NumLayers: 2, NumHeads: 4, NumKVHeads: 2, HeadDim: 8, VocabSize: 256, MaxPositions: 16, RMSNormEps: 1e-5, RopeTheta: 10000, InitializerRange: 0.02}
+	for _, method := range []string{MethodLoRA, MethodAdapter, MethodFull} {
+		t.Run(method, func(t *testing.T) {
+			run := func(threads int) ([]param[float32], float64, *replicas) {
+				m := NewRandomModel(cfg, cfg.JSON(), 3, "test")
+				o := DefaultOptions()
+				o.Method, o.Batch, o.Seq, o.Threads = method, 5, 16, threads
+				o.LoRA = LoRAOptions{Rank: 4, Alpha: 8, Targets: []string{"q_proj", "v_proj", "o_proj", "up_proj"}}
+				o.Adapter.Size = 8
+				o.sgemm = kernels.SgemmThreads
+				if err := o.validate(cfg); err != nil {
+					t.Fatal(err)
+				}
+				r, err := newReplicas(m, &o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Non-zero LoRA B and adapter up so every gradient is exercised.
+				for i, p := range r.params() {
+					for j := range p.w {
+						if p.w[j] == 0 {
+							p.w[j] = float32(math.Sin(float64(i*131+j))) * 0.05
+						}
+					}
+				}
+				n := o.Batch * o.Seq
+				tok, tgt := make([]int32, n), make([]int32, n)
+				for i := range tok {
+					tok[i] = int32(splitmix64(uint64(i)) % 256)
+					tgt[i] = int32(splitmix64(uint64(i)+999) % 256)
+				}
+				tgt[7] = ignoreIndex
+				r.zeroGrads()
+				s, c := r.step(tok, tgt, 1/float64(n-1), 1)
+				r.reduceGrads()
+				return r.params(), s / float64(c), r
+			}
+			one, l1, _ := run(1)
+			two, l2, r2 := run(2)
+			if len(r2.nets) != 2 {
+				t.Fatalf("%d replicas for 2 threads, want 2", len(r2.nets))
+			}
+			for i := range r2.nets[1].params {
+				if &r2.nets[1].params[i].w[0] != &r2.nets[0].params[i].w[0] {
+					t.Fatalf("replica 1 parameter %s does not share replica 0's values", r2.nets[1].params[i].name)
+				}
+			}
+			if math.Abs(l1-l2) > 1e-6*math.Abs(l1) {
+				t.Fatalf("loss %v on one net, %v on two replicas", l1, l2)
+			}
+			for i := range one {
+				var num, den float64
+				for j := range one[i].g {
+					d := float64(one[i].g[j] - two[i].g[j])
+					num += d * d
+					den += float64(one[i].g[j]) * float64(one[i].g[j])
+				}
+				if den == 0 || math.Sqrt(num/den) > 1e-4 {
+					t.Fatalf("%s: gradient differs between one net and two replicas: rel %g (norm² %g)", one[i].name, math.Sqrt(num/max(den, 1e-300)), den)
+				}
+			}
+			again, l3, _ := run(2)
+			if l3 != l2 {
+				t.Fatalf("loss not reproducible: %v then %v", l2, l3)
+			}
+			for i := range again {
+				for j := range again[i].g {
+					if math.Float32bits(again[i].g[j]) != math.Float32bits(two[i].g[j]) {
+						t.Fatalf("%s[%d]: gradient not reproducible", again[i].name, j)
+					}
+				}
+			}
+		})
+	}
+}
