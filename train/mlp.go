@@ -30,6 +30,10 @@ func swigluForward[F Float](threads int, g, u, a, sig []F) {
 //	du = da·silu(g), dg = da·u·σ(g)·(1 + g·(1 − σ(g)))
 func swigluBackward[F Float](threads int, g, u, sig, da, dg, du []F) {
 	parallelRange(threads, len(da), func(lo, hi int) {
+		if is32[F]() {
+			swigluBack32(as32(g[lo:hi]), as32(u[lo:hi]), as32(sig[lo:hi]), as32(da[lo:hi]), as32(dg[lo:hi]), as32(du[lo:hi]))
+			return
+		}
 		for i := lo; i < hi; i++ {
 			x := g[i]
 			s := sig[i]
@@ -38,4 +42,16 @@ func swigluBackward[F Float](threads int, g, u, sig, da, dg, du []F) {
 			du[i] = d * (x * s)
 		}
 	})
+}
+
+// swigluBack32 is swigluBackward's loop for float32 on equal-length slices
+// (re-sliced up front so the loop runs without bounds checks).
+func swigluBack32(g, u, sig, da, dg, du []float32) {
+	n := len(g)
+	u, sig, da, dg, du = u[:n], sig[:n], da[:n], dg[:n], du[:n]
+	for i := 0; i < n; i++ {
+		x, s, d := g[i], sig[i], da[i]
+		dg[i] = d * u[i] * (s * (1 + x*(1-s)))
+		du[i] = d * (x * s)
+	}
 }
