@@ -42,15 +42,17 @@ func attentionForward[F Float](sg sgemmFunc, threads int, s attnShape, q, k, v, 
 func causalSoftmax[F Float](T int, P []F) {
 	for t := 0; t < T; t++ {
 		row := P[t*T : (t+1)*T]
+		if is32[F]() {
+			softmaxRow32(as32(row[:t+1]))
+			clear(row[t+1:])
+			continue
+		}
 		mx := row[0]
 		for _, x := range row[1 : t+1] {
 			mx = max(mx, x)
 		}
 		var inv F
-		if is32[F]() {
-			r32 := as32(row[:t+1])
-			inv = F(1 / expShiftSum32(r32, r32, float32(mx)))
-		} else {
+		{
 			var sum float64
 			for j := 0; j <= t; j++ {
 				e := expF(row[j] - mx)
@@ -132,4 +134,45 @@ func dot4[F Float](a, b []F) float64 {
 		s0 += float64(a[j] * b[j])
 	}
 	return (s0 + s1) + (s2 + s3)
+}
+
+// softmaxRow32 replaces row by its softmax. The maximum is taken over four
+// interleaved running maxima with plain comparisons (Go's max on floats
+// spends several instructions on NaN and signed zeros per element; a NaN
+// score gives a NaN row either way, through the sum).
+func softmaxRow32(row []float32) {
+	m0, m1, m2, m3 := row[0], row[0], row[0], row[0]
+	j := 0
+	for ; j+4 <= len(row); j += 4 {
+		if x := row[j]; x > m0 {
+			m0 = x
+		}
+		if x := row[j+1]; x > m1 {
+			m1 = x
+		}
+		if x := row[j+2]; x > m2 {
+			m2 = x
+		}
+		if x := row[j+3]; x > m3 {
+			m3 = x
+		}
+	}
+	for ; j < len(row); j++ {
+		if x := row[j]; x > m0 {
+			m0 = x
+		}
+	}
+	if m1 > m0 {
+		m0 = m1
+	}
+	if m3 > m2 {
+		m2 = m3
+	}
+	if m2 > m0 {
+		m0 = m2
+	}
+	inv := 1 / expShiftSum32(row, row, m0)
+	for j := range row {
+		row[j] *= inv
+	}
 }
