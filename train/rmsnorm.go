@@ -87,15 +87,16 @@ func sumSq4[F Float](x []F) float64 {
 // normDot4 is Σ (g·w)·(x·r) in float64 over four interleaved partial sums.
 func normDot4[F Float](x, g, w []F, r F) float64 {
 	g, w = g[:len(x)], w[:len(x)]
-	var s [4]float64
+	var s0, s1, s2, s3 float64
 	j := 0
 	for ; j+4 <= len(x); j += 4 {
-		for l := 0; l < 4; l++ {
-			s[l] += float64(g[j+l]*w[j+l]) * float64(x[j+l]*r)
-		}
+		s0 += float64(g[j]*w[j]) * float64(x[j]*r)
+		s1 += float64(g[j+1]*w[j+1]) * float64(x[j+1]*r)
+		s2 += float64(g[j+2]*w[j+2]) * float64(x[j+2]*r)
+		s3 += float64(g[j+3]*w[j+3]) * float64(x[j+3]*r)
 	}
 	for ; j < len(x); j++ {
-		s[0] += float64(g[j]*w[j]) * float64(x[j]*r)
+		s0 += float64(g[j]*w[j]) * float64(x[j]*r)
 	}
-	return (s[0] + s[1]) + (s[2] + s[3])
+	return (s0 + s1) + (s2 + s3)
 }
