@@ -27,5 +27,9 @@
 // Determinism: for the same inputs, seed and thread count every output file is
 // byte-identical. Work is split over threads in fixed partitions, reductions
 // run in a fixed order, and all randomness (initialisation, data sampling,
-// dropout) comes from counter-based generators keyed by the seed.
+// dropout) comes from counter-based generators keyed by the seed. With T
+// threads a training batch runs as min(T, batch) data-parallel replicas of
+// the network, one thread each, whose gradients are summed in replica
+// order (replicas.go): runs with different thread counts therefore agree
+// only up to float32 summation order.
 package train
