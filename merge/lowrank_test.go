@@ -227,3 +227,32 @@ func TestLowRankApproxPasses(t *testing.T) {
 		prev = got
 	}
 }
+
+// TestMulDT checks the blocked Dᵀ·Q against one Sgemm call (the same K
+// blocks, so the same bits while the kernels block K by tBlock) and a
+// float64 product.
+func TestMulDT(t *testing.T) {
+	const m, n, l = 1000, 300, 24
+	d := dense{rows: m, cols: n, data: randVals(m*n, 1, 31)}
+	q := randVals(m*l, 1, 32)
+	z := randVals(n*l, 1, 33) // garbage that must be overwritten
+	mulDT(d, q, l, z)
+	one := make([]float32, n*l)
+	sgemm(true, false, n, l, m, 1, d.data, n, q, l, 0, one, l)
+	same := true
+	for i := range z {
+		if z[i] != one[i] {
+			same = false
+		}
+		var s float64
+		for r := 0; r < m; r++ {
+			s += float64(d.data[r*n+i/l]) * float64(q[r*l+i%l])
+		}
+		if math.Abs(float64(z[i])-s) > 1e-4*math.Sqrt(m) {
+			t.Fatalf("z[%d] = %g, want %g", i, z[i], s)
+		}
+	}
+	if !same {
+		t.Log("blocked Dᵀ·Q differs in rounding from one call (kernels' K block changed?)")
+	}
+}
