@@ -34,12 +34,19 @@ func SgemmThreads(threads int, transA, transB bool, m, n, k int, alpha float32, 
 	if m == 0 || n == 0 {
 		return
 	}
+	packed := n > inPlaceMaxN && k > 0 && alpha != 0
+	if packed && beta == 0 {
+		// The first K block's tiles write C without reading it, which
+		// spares a pass over C and gives the bits of clearing it first.
+		sgemmPacked(packedKernelFor(Selected()), threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc, true)
+		return
+	}
 	scaleC(m, n, beta, c, ldc)
 	if k == 0 || alpha == 0 {
 		return
 	}
-	if n > inPlaceMaxN {
-		sgemmPacked(packedKernelFor(Selected()), threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc)
+	if packed {
+		sgemmPacked(packedKernelFor(Selected()), threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc, false)
 		return
 	}
 	kern := gemmKernelFor(Selected())

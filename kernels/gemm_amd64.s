@@ -10,7 +10,9 @@
 // lda, cs = 1; a transposed one rs = 1, cs = lda; rs and cs in floats)
 // as a chain of fused multiply-adds starting from +0, p in increasing order
 // (so every element is bit-identical whatever tile or thread computes it).
-// Then, mode 0 stores acc into C; mode 1 stores fma(alpha, acc, C) into C.
+// Then, mode 0 stores acc into C; mode 1 stores fma(alpha, acc, C) into C;
+// mode 2 (6x16 and 12x32 only) stores fma(alpha, acc, +0), the value mode 1
+// would store over a cleared C, without reading C.
 // C rows are ldc floats apart; a tile never reads or writes outside MR x NR.
 
 // func gemmKern6x64AVX512(k int, a, b, c *float32, ldc int, alpha float32, mode, rs, cs int)
@@ -257,6 +259,8 @@ g256store:
 	MOVQ  mode+48(FP), CX
 	TESTQ CX, CX
 	JZ    g256plain
+	CMPQ  CX, $2
+	JEQ   g256zero
 
 	VBROADCASTSS alpha+40(FP), Y14
 	VFMADD213PS  0(DI), Y14, Y0
@@ -286,6 +290,41 @@ g256store:
 	ADDQ         DX, DI
 	VFMADD213PS  0(DI), Y14, Y10
 	VFMADD213PS  32(DI), Y14, Y11
+	VMOVUPS      Y10, 0(DI)
+	VMOVUPS      Y11, 32(DI)
+	VZEROUPPER
+	RET
+
+g256zero:
+	VBROADCASTSS alpha+40(FP), Y14
+	VXORPS       Y15, Y15, Y15
+	VFMADD213PS  Y15, Y14, Y0
+	VFMADD213PS  Y15, Y14, Y1
+	VFMADD213PS  Y15, Y14, Y2
+	VFMADD213PS  Y15, Y14, Y3
+	VFMADD213PS  Y15, Y14, Y4
+	VFMADD213PS  Y15, Y14, Y5
+	VFMADD213PS  Y15, Y14, Y6
+	VFMADD213PS  Y15, Y14, Y7
+	VFMADD213PS  Y15, Y14, Y8
+	VFMADD213PS  Y15, Y14, Y9
+	VFMADD213PS  Y15, Y14, Y10
+	VFMADD213PS  Y15, Y14, Y11
+	VMOVUPS      Y0, 0(DI)
+	VMOVUPS      Y1, 32(DI)
+	ADDQ         DX, DI
+	VMOVUPS      Y2, 0(DI)
+	VMOVUPS      Y3, 32(DI)
+	ADDQ         DX, DI
+	VMOVUPS      Y4, 0(DI)
+	VMOVUPS      Y5, 32(DI)
+	ADDQ         DX, DI
+	VMOVUPS      Y6, 0(DI)
+	VMOVUPS      Y7, 32(DI)
+	ADDQ         DX, DI
+	VMOVUPS      Y8, 0(DI)
+	VMOVUPS      Y9, 32(DI)
+	ADDQ         DX, DI
 	VMOVUPS      Y10, 0(DI)
 	VMOVUPS      Y11, 32(DI)
 	VZEROUPPER
@@ -429,8 +468,9 @@ g632plain:
 // func gemmKern12x32AVX512(k int, a, b, c *float32, ldc int, alpha float32, mode, rs, cs int)
 // A 12x32 tile for the packed-A driver: a must be a packed [k][12] panel
 // (rs = 1, cs = 12; rs and cs are ignored), b a packed [k][32] panel, and
-// mode must be 1 (C = fma(alpha, acc, C)). Same FMA chain per element as
-// the kernels above; k is unrolled by 4.
+// mode must be 1 (C = fma(alpha, acc, C)) or 2 (C = fma(alpha, acc, +0),
+// C not read). Same FMA chain per element as the kernels above; k is
+// unrolled by 4.
 TEXT ·gemmKern12x32AVX512(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
@@ -716,6 +756,9 @@ k12loop1:
 	DECQ CX
 	JNZ  k12loop1
 k12store:
+	MOVQ mode+48(FP), CX
+	CMPQ CX, $2
+	JEQ  k12zero
 	VBROADCASTSS alpha+40(FP), Z26
 	VFMADD213PS 0(DI), Z26, Z0
 	VFMADD213PS 64(DI), Z26, Z1
@@ -774,6 +817,70 @@ k12store:
 	ADDQ DX, DI
 	VFMADD213PS 0(DI), Z26, Z22
 	VFMADD213PS 64(DI), Z26, Z23
+	VMOVUPS Z22, 0(DI)
+	VMOVUPS Z23, 64(DI)
+	VZEROUPPER
+	RET
+k12zero:
+	VBROADCASTSS alpha+40(FP), Z26
+	VPXORD Z27, Z27, Z27
+	VFMADD213PS Z27, Z26, Z0
+	VFMADD213PS Z27, Z26, Z1
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS Z1, 64(DI)
+	ADDQ DX, DI
+	VFMADD213PS Z27, Z26, Z2
+	VFMADD213PS Z27, Z26, Z3
+	VMOVUPS Z2, 0(DI)
+	VMOVUPS Z3, 64(DI)
+	ADDQ DX, DI
+	VFMADD213PS Z27, Z26, Z4
+	VFMADD213PS Z27, Z26, Z5
+	VMOVUPS Z4, 0(DI)
+	VMOVUPS Z5, 64(DI)
+	ADDQ DX, DI
+	VFMADD213PS Z27, Z26, Z6
+	VFMADD213PS Z27, Z26, Z7
+	VMOVUPS Z6, 0(DI)
+	VMOVUPS Z7, 64(DI)
+	ADDQ DX, DI
+	VFMADD213PS Z27, Z26, Z8
+	VFMADD213PS Z27, Z26, Z9
+	VMOVUPS Z8, 0(DI)
+	VMOVUPS Z9, 64(DI)
+	ADDQ DX, DI
+	VFMADD213PS Z27, Z26, Z10
+	VFMADD213PS Z27, Z26, Z11
+	VMOVUPS Z10, 0(DI)
+	VMOVUPS Z11, 64(DI)
+	ADDQ DX, DI
+	VFMADD213PS Z27, Z26, Z12
+	VFMADD213PS Z27, Z26, Z13
+	VMOVUPS Z12, 0(DI)
+	VMOVUPS Z13, 64(DI)
+	ADDQ DX, DI
+	VFMADD213PS Z27, Z26, Z14
+	VFMADD213PS Z27, Z26, Z15
+	VMOVUPS Z14, 0(DI)
+	VMOVUPS Z15, 64(DI)
+	ADDQ DX, DI
+	VFMADD213PS Z27, Z26, Z16
+	VFMADD213PS Z27, Z26, Z17
+	VMOVUPS Z16, 0(DI)
+	VMOVUPS Z17, 64(DI)
+	ADDQ DX, DI
+	VFMADD213PS Z27, Z26, Z18
+	VFMADD213PS Z27, Z26, Z19
+	VMOVUPS Z18, 0(DI)
+	VMOVUPS Z19, 64(DI)
+	ADDQ DX, DI
+	VFMADD213PS Z27, Z26, Z20
+	VFMADD213PS Z27, Z26, Z21
+	VMOVUPS Z20, 0(DI)
+	VMOVUPS Z21, 64(DI)
+	ADDQ DX, DI
+	VFMADD213PS Z27, Z26, Z22
+	VFMADD213PS Z27, Z26, Z23
 	VMOVUPS Z22, 0(DI)
 	VMOVUPS Z23, 64(DI)
 	VZEROUPPER

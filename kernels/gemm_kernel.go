@@ -12,7 +12,9 @@ import (
 // a[i*rs+p*cs]: packed [k][mr] is rs=1, cs=mr; row-major A is rs=lda,
 // cs=1; transposed A is rs=1, cs=lda) and a packed B panel b ([k][nr]):
 // acc = sum_p a(i,p)*b[p][j] as a chain of fused multiply-adds from +0 in
-// increasing p; mode 0 stores acc into c, mode 1 stores fma(alpha, acc, c).
+// increasing p; mode 0 stores acc into c, mode 1 stores fma(alpha, acc, c),
+// mode 2 (packed-driver kernels only) stores what mode 1 would over a
+// cleared c, without reading c.
 // Rows of c are ldc floats apart.
 type gemmKernel struct {
 	path   Path
@@ -80,6 +82,11 @@ func gemmKern4x4Go(k int, ap, bp, cp *float32, ldc int, alpha float32, mode, rs,
 			}
 		}
 		return
+	}
+	if mode == 2 {
+		for i := 0; i < 4; i++ {
+			clear(c[i*ldc : i*ldc+4])
+		}
 	}
 	var c00, c01, c02, c03, c10, c11, c12, c13 float32
 	var c20, c21, c22, c23, c30, c31, c32, c33 float32

@@ -26,7 +26,7 @@ package kernels
 var (
 	// 12x32 on AVX-512: 24 zmm accumulators; per k, 2 loads of B and 12
 	// broadcasts of A feed 24 FMAs (half the B traffic of a 6x64 tile).
-	// Its kernel takes packed A and mode 1 only, which is all this driver
+	// Its kernel takes packed A and modes 1 and 2 only, which is all this driver
 	// asks; it must not be handed to loraApply or the in-place driver.
 	kernPacked512 = gemmKernel{path: AVX512, mr: 12, nr: 32, kc: 256, mc: 240, nc: 512, fn: gemmKern12x32AVX512}
 	kernPacked2   = gemmKernel{path: AVX2, mr: 6, nr: 16, kc: 256, mc: 240, nc: 512, fn: gemmKern6x16AVX2}
@@ -55,7 +55,9 @@ func packedKernelFor(p Path) *gemmKernel {
 	return &kernPackedGo
 }
 
-// sgemmPacked is the packed driver: C += alpha*op(A)*op(B).
+// sgemmPacked is the packed driver: C += alpha*op(A)*op(B), or C =
+// alpha*op(A)*op(B) with the bits of clearing C first if zeroC (C is then
+// never read).
 //
 // For each K block of kc: the threads pack the block's kc rows of op(B)
 // into zero-padded [kc][nr] panels, shared by all of them (kc x n floats,
@@ -65,7 +67,7 @@ func packedKernelFor(p Path) *gemmKernel {
 // its own [kc][mr] panels, then N blocks of nc columns, row panels, column
 // panels (micro-kernel). Threads meet between K blocks, which is what lets
 // them share one packed block of B.
-func sgemmPacked(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+func sgemmPacked(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, zeroC bool) {
 	mr, nr := kern.mr, kern.nr
 	mp := (m + mr - 1) / mr
 	np := (n + nr - 1) / nr
@@ -109,10 +111,14 @@ func sgemmPacked(kern *gemmKernel, threads int, transA, transB bool, m, n, k int
 			lo, hi := splitAligned(np, 1, threads, t)
 			packBPanels(pb, transB, b, ldb, n, pc, kb, nr, lo, hi)
 		})
+		mode := 1
+		if zeroC && pc == 0 {
+			mode = 2
+		}
 		parallelFor(threads, func(t int) {
 			p0, p1, q0, q1 := split(t)
 			if p0 < p1 && q0 < q1 {
-				tiles[t].run(pc, kb, pb, p0, p1, q0, q1)
+				tiles[t].run(pc, kb, mode, pb, p0, p1, q0, q1)
 			}
 		})
 	}
@@ -190,9 +196,9 @@ type packedTiles struct {
 }
 
 // run adds the K block [pc, pc+kb) of the tiles of row panels [p0,p1) x
-// column panels [q0,q1) into C; pb holds the block of op(B) as [kb][nr]
-// panels.
-func (g *packedTiles) run(pc, kb int, pb []float32, p0, p1, q0, q1 int) {
+// column panels [q0,q1) into C (kernel mode 1; mode 2 writes C as if it
+// were cleared first); pb holds the block of op(B) as [kb][nr] panels.
+func (g *packedTiles) run(pc, kb, mode int, pb []float32, p0, p1, q0, q1 int) {
 	kern := g.kern
 	mr, nr := kern.mr, kern.nr
 	mcP := max(1, kern.mc/mr)
@@ -208,7 +214,7 @@ func (g *packedTiles) run(pc, kb int, pb []float32, p0, p1, q0, q1 int) {
 			for p := ib; p < ie; p++ {
 				ap := &g.pa[(p-ib)*mr*kb]
 				for q := jb; q < je; q++ {
-					g.tile(p, q, kb, ap, &pb[q*nr*kb])
+					g.tile(p, q, kb, mode, ap, &pb[q*nr*kb])
 				}
 			}
 		}
@@ -216,14 +222,14 @@ func (g *packedTiles) run(pc, kb int, pb []float32, p0, p1, q0, q1 int) {
 }
 
 // tile adds a K block of kb of tile (p, q) into C.
-func (g *packedTiles) tile(p, q, kb int, ap, bp *float32) {
+func (g *packedTiles) tile(p, q, kb, mode int, ap, bp *float32) {
 	kern := g.kern
 	mr, nr := kern.mr, kern.nr
 	i0, j0 := p*mr, q*nr
 	rows, cols := min(mr, g.m-i0), min(nr, g.n-j0)
 	c, ldc := g.c, g.ldc
 	if rows == mr && cols == nr {
-		kern.fn(kb, ap, bp, &c[i0*ldc+j0], ldc, g.alpha, 1, 1, mr)
+		kern.fn(kb, ap, bp, &c[i0*ldc+j0], ldc, g.alpha, mode, 1, mr)
 		return
 	}
 	// Edge tile: the same kernel on a copy, so each element gets exactly
@@ -232,7 +238,7 @@ func (g *packedTiles) tile(p, q, kb int, ap, bp *float32) {
 	for i := 0; i < rows; i++ {
 		copy(tmp[i*nr:i*nr+cols], c[(i0+i)*ldc+j0:(i0+i)*ldc+j0+cols])
 	}
-	kern.fn(kb, ap, bp, &tmp[0], nr, g.alpha, 1, 1, mr)
+	kern.fn(kb, ap, bp, &tmp[0], nr, g.alpha, mode, 1, mr)
 	for i := 0; i < rows; i++ {
 		copy(c[(i0+i)*ldc+j0:(i0+i)*ldc+j0+cols], tmp[i*nr:i*nr+cols])
 	}

@@ -312,10 +312,25 @@ func TestSgemmDriversAgree(t *testing.T) {
 			c0 := randSlice(rng, tc.m*tc.n)
 			c1 := append([]float32(nil), c0...)
 			sgemm(gemmKernelFor(p), 2, tc.tA, tc.tB, tc.m, tc.n, tc.k, 0.75, a, ac, b, bc, c0, tc.n)
-			sgemmPacked(packedKernelFor(p), 3, tc.tA, tc.tB, tc.m, tc.n, tc.k, 0.75, a, ac, b, bc, c1, tc.n)
+			sgemmPacked(packedKernelFor(p), 3, tc.tA, tc.tB, tc.m, tc.n, tc.k, 0.75, a, ac, b, bc, c1, tc.n, false)
 			for i := range c0 {
 				if math.Float32bits(c0[i]) != math.Float32bits(c1[i]) {
 					t.Fatalf("%+v: in-place C[%d]=%v, packed %v", tc, i, c0[i], c1[i])
+				}
+			}
+			// beta = 0: the packed driver writes C without reading it
+			// (NaNs there must not leak) and must give the bits of
+			// clearing C first.
+			z0 := make([]float32, tc.m*tc.n)
+			z1 := make([]float32, tc.m*tc.n)
+			for i := range z1 {
+				z1[i] = float32(math.NaN())
+			}
+			sgemm(gemmKernelFor(p), 2, tc.tA, tc.tB, tc.m, tc.n, tc.k, -1.25, a, ac, b, bc, z0, tc.n)
+			sgemmPacked(packedKernelFor(p), 2, tc.tA, tc.tB, tc.m, tc.n, tc.k, -1.25, a, ac, b, bc, z1, tc.n, true)
+			for i := range z0 {
+				if math.Float32bits(z0[i]) != math.Float32bits(z1[i]) {
+					t.Fatalf("%+v: beta=0: in-place on cleared C[%d]=%v, packed %v", tc, i, z0[i], z1[i])
 				}
 			}
 			if p == Generic {
