@@ -275,7 +275,17 @@ func packA(dst []float32, trans bool, a []float32, lda, i0, rows, p0, kc, mr int
 	}
 	if !trans {
 		if rows == 12 && mr == 12 {
-			packA12(dst[:kc*12], a, lda, i0, p0, kc)
+			// Only the AVX-512 packed kernel is 12 rows tall, so the
+			// assembly packer can run whenever that kernel does.
+			done := 0
+			if haveAsm && kc >= 16 {
+				done = kc &^ 15
+				_ = a[(i0+11)*lda+p0+done-1] // the last element read
+				packA12AVX512(&dst[0], &a[i0*lda+p0], lda, done)
+			}
+			if done < kc {
+				packA12(dst[done*12:kc*12], a, lda, i0, p0+done, kc-done)
+			}
 			return
 		}
 		// A[i][p] at a[i*lda+p]: read rows sequentially, write strided.

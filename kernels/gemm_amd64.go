@@ -35,6 +35,9 @@ func mergeKern6x64BF16AVX512(k int, a, b *float32, dst, src *byte, ldw int)
 func mergeKern6x64F16AVX512(k int, a, b *float32, dst, src *byte, ldw int)
 
 //go:noescape
+func packA12AVX512(dst, a *float32, lda, n int)
+
+//go:noescape
 func gemmKern12x32AVX512(k int, a, b, c *float32, ldc int, alpha float32, mode, rs, cs int)
 
 //go:noescape

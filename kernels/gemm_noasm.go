@@ -63,3 +63,7 @@ func mergeKern6x16F16AVX2(k int, a, b *float32, dst, src *byte, ldw int) {
 func gemmKern12x32AVX512(k int, a, b, c *float32, ldc int, alpha float32, mode, rs, cs int) {
 	panic("kernels: assembly kernel called in a build without assembly")
 }
+
+func packA12AVX512(dst, a *float32, lda, n int) {
+	panic("kernels: assembly kernel called in a build without assembly")
+}

@@ -349,3 +349,24 @@ func TestSgemmDriversAgree(t *testing.T) {
 		}
 	})
 }
+
+// TestPackA12 checks the 12-row panel packer (assembly on amd64) against
+// the definition, for widths around its 16-column step.
+func TestPackA12(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	const lda = 300
+	a := randSlice(rng, 40*lda)
+	for _, kc := range []int{1, 15, 16, 17, 40, 256} {
+		for _, p0 := range []int{0, 3} {
+			dst := randSlice(rng, kc*12)
+			packA(dst, false, a, lda, 5, 12, p0, kc, 12)
+			for p := 0; p < kc; p++ {
+				for i := 0; i < 12; i++ {
+					if got, want := dst[p*12+i], a[(5+i)*lda+p0+p]; got != want {
+						t.Fatalf("kc=%d p0=%d: dst[%d][%d]=%v want %v", kc, p0, p, i, got, want)
+					}
+				}
+			}
+		}
+	}
+}
