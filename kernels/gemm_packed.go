@@ -33,13 +33,14 @@ var (
 	kernPackedGo  = gemmKernel{path: Generic, mr: 4, nr: 4, kc: 256, mc: 128, nc: 256, fn: gemmKern4x4Go}
 )
 
-// inPlaceMaxN is the widest C the in-place driver takes: one of its N
-// blocks, which it walks panel by panel reading each row of A start to end
-// (the stream the prefetcher follows best). Up to there it beats the
-// packed driver, which re-reads A in kc pieces to pack it: on Zen 5 with
-// m = k = 4096 and 2 threads, n = 24: 107 vs 34 GFLOP/s, n = 256: 383 vs
-// 303, n = 512: 418 vs 405; from n = 1024 on they tie or packing wins.
-const inPlaceMaxN = 512
+// inPlaceMaxN is the widest C the in-place driver takes. It walks each
+// row panel of A start to end (the stream the prefetcher follows best)
+// and never copies A, which wins for skinny C; the packed driver re-reads
+// A in kc pieces to pack it, which pays once C is wide enough. Measured on
+// Zen 5, 2 threads, m = k = 4096, in-place vs packed GFLOP/s: n = 24: 107
+// vs 34; n = 256: 433 vs 395; n = 512: 404 vs 440 (a tie within noise on
+// reruns); n = 2048 (square): 346 vs 445.
+const inPlaceMaxN = 256
 
 // packedKernelFor returns the packed-driver kernel of path p.
 func packedKernelFor(p Path) *gemmKernel {
