@@ -58,6 +58,22 @@ func TestStep0ReproducesBase(t *testing.T) {
 				t.Fatalf("%s: logit %d = %v, base %v", method, i, v, want[i])
 			}
 		}
+		// The trainer's own path: data-parallel replicas (one row each
+		// here).
+		reps, err := newReplicas(m, &o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		off := 0
+		for ri, rn := range reps.nets {
+			rn.forward(tok[off:off+rn.n], true, 77)
+			for i, v := range rn.logits {
+				if math.Float32bits(v) != math.Float32bits(want[off*m.Config.VocabSize+i]) {
+					t.Fatalf("%s: replica %d: logit %d = %v, base %v", method, ri, i, v, want[off*m.Config.VocabSize+i])
+				}
+			}
+			off += rn.n
+		}
 	}
 }
 
