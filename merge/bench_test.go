@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"testing"
@@ -159,7 +160,7 @@ func extractMatrices(b *testing.B, n, k int) []extractMatrix {
 }
 
 // refOptimum estimates the Eckart–Young error ||D − D_k||_F² as ||D||² minus
-// the top-k energy of a randomized SVD with l = 128 columns and 10 power
+// the top-k energy of a randomized SVD with l = 256 columns and 10 power
 // iterations (22 passes). It also runs 7 iterations and returns the
 // relative change of the optimum as the estimate's accuracy: the top-k
 // energy only grows with iterations, so an unconverged reference would
@@ -167,7 +168,7 @@ func extractMatrices(b *testing.B, n, k int) []extractMatrix {
 func refOptimum(d []float32, n, k int) (float64, string) {
 	total := sumSq32Par(d)
 	kept := func(q int) float64 {
-		r, err := randomizedSVD(dense{rows: n, cols: n, data: d}, 128, RSVDOptions{Oversample: -1, PowerIters: q, Seed: 7})
+		r, err := randomizedSVD(dense{rows: n, cols: n, data: d}, 256, RSVDOptions{Oversample: -1, PowerIters: q, Seed: 7})
 		if err != nil {
 			panic(err)
 		}
@@ -178,7 +179,7 @@ func refOptimum(d []float32, n, k int) (float64, string) {
 		return e
 	}
 	o10, o7 := total-kept(10), total-kept(7)
-	return o10, fmt.Sprintf("ref l=128 q=10; q=7 differs by %.1e", math.Abs(o7-o10)/o10)
+	return o10, fmt.Sprintf("ref l=256 q=10; q=7 differs by %.1e", math.Abs(o7-o10)/o10)
 }
 
 // orthoRows replaces x (n×n, row-major) by T·x with T = ∏ (H/√n)·S_j·P_j
@@ -228,16 +229,22 @@ func BenchmarkExtract4096r16(b *testing.B) {
 		b.Run(m.name, func(b *testing.B) {
 			var f Factors
 			var tr Truncation
+			var ts []time.Duration
 			for i := 0; i < b.N; i++ {
 				var err error
+				t0 := time.Now()
 				if f, tr, err = LowRankApprox(m.d, n, n, RankRule{Rank: k}, RSVDOptions{Seed: uint64(i)}); err != nil {
 					b.Fatal(err)
 				}
+				ts = append(ts, time.Since(t0))
 			}
 			b.StopTimer()
 			res := residualEnergy(dense{rows: n, cols: n, data: m.d}, f)
-			b.ReportMetric(float64(b.Elapsed().Microseconds())/1e3/float64(b.N), "ms/op")
+			// Median and best, like the peer's table (the machine is shared).
+			b.ReportMetric(float64(median(ts).Microseconds())/1e3, "median-ms")
+			b.ReportMetric(float64(slices.Min(ts).Microseconds())/1e3, "best-ms")
 			b.ReportMetric(math.Sqrt(res/m.opt), "err/opt")
+			b.Logf("%s: err/opt %.5f (seed %d)", m.name, math.Sqrt(res/m.opt), b.N-1)
 			// The reported error must be the measured one.
 			total := sumSq32(m.d)
 			b.ReportMetric(math.Abs(tr.RelErr()-math.Sqrt(res/total))/math.Sqrt(res/total), "relerr-reported-vs-measured")

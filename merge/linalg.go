@@ -141,6 +141,22 @@ func svdLeft(a []float64, n int) (u, s []float64, ok bool) {
 	return u, s, ok
 }
 
+// symEig returns the eigenvectors (columns of h, n×n) and ascending
+// eigenvalues of the symmetric n×n matrix a (upper triangle read, copied).
+func symEig(a []float64, n int) (h, w []float64, ok bool) {
+	h = append([]float64(nil), a...)
+	w = make([]float64, n)
+	if n == 0 {
+		return h, w, true
+	}
+	sy := blas64.Symmetric{N: n, Stride: n, Data: h, Uplo: blas.Upper}
+	work := []float64{0}
+	lapack64.Syev(lapack.EVCompute, sy, w, work, -1)
+	work = make([]float64, int(work[0]))
+	ok = lapack64.Syev(lapack.EVCompute, sy, w, work, len(work))
+	return h, w, ok
+}
+
 // matmul64 returns a·b for row-major a (m×k) and b (k×n).
 func matmul64(a []float64, m, k int, b []float64, n int) []float64 {
 	c := make([]float64, m*n)

@@ -256,3 +256,47 @@ func TestMulDT(t *testing.T) {
 		t.Log("blocked Dᵀ·Q differs in rounding from one call (kernels' K block changed?)")
 	}
 }
+
+// TestKrylovExtend checks the widened basis: orthonormal, containing the
+// old basis, and its Dᵀ product equal to a direct one.
+func TestKrylovExtend(t *testing.T) {
+	const m, n, l = 300, 200, 12
+	d := dense{rows: m, cols: n, data: randVals(m*n, 1, 41)}
+	q0 := orthonormalize(randVals(m*l, 1, 42), m, l, false).formQ()
+	// q overlaps q0 in half its directions, so some of q0 is dropped.
+	mix := randVals(m*l, 1, 43)
+	for i := 0; i < m; i++ {
+		for j := 0; j < l/2; j++ {
+			mix[i*l+j] = q0[i*l+j] + 1e-3*mix[i*l+j]
+		}
+	}
+	q := orthonormalize(mix, m, l, false).formQ()
+	z0, z := make([]float32, n*l), make([]float32, n*l)
+	mulDT(d, q0, l, z0)
+	mulDT(d, q, l, z)
+	w, zw, c := krylovExtend(q, z, q0, z0, m, n, l)
+	if c <= l || c > 2*l-l/2+1 {
+		t.Fatalf("width %d, want in (%d, %d]", c, l, 2*l-l/2+1)
+	}
+	f := &orthFactor{p: m, c: c, q: w}
+	if e := orthLoss(f); e > 1e-5 {
+		t.Errorf("||WᵀW − I||_F = %g", e)
+	}
+	direct := make([]float32, n*c)
+	mulDT(d, w, c, direct)
+	var num, den float64
+	for i := range direct {
+		e := float64(direct[i] - zw[i])
+		num += e * e
+		den += float64(direct[i]) * float64(direct[i])
+	}
+	if r := math.Sqrt(num / den); r > 1e-5 {
+		t.Errorf("Dᵀ·W off by %g relative", r)
+	}
+	// span(W) ⊇ span(q): ||Wᵀq||_F² = l.
+	wq := make([]float32, c*l)
+	sgemm(true, false, c, l, m, 1, w, c, q, l, 0, wq, l)
+	if s := sumSq32(wq); math.Abs(s-l) > 1e-4 {
+		t.Errorf("||Wᵀq||² = %g, want %d", s, l)
+	}
+}
