@@ -101,8 +101,9 @@ func randomizedSVD(d dense, k int, opt RSVDOptions) (rsvdResult, error) {
 	// block Krylov space [D·X, (DDᵀ)·D·X] whose image under Dᵀ is already
 	// known, and projecting D on all of it costs no pass and beats the
 	// last basis alone where the spectrum is flat (Musco & Musco 2015).
-	krylov := passes >= 4 && passes%2 == 0 && 2*l <= min(m, n)
-	var q0, z0 []float32
+	// Likewise with five passes or more (odd) on the row side.
+	krylov := passes >= 4 && 2*l <= min(m, n)
+	var q0, z0, qt0, y0 []float32
 	for p := 2; ; p++ {
 		// The bases used to build the factors must be orthonormal to
 		// f32 accuracy; the ones before only carry a span to the next
@@ -117,6 +118,9 @@ func randomizedSVD(d dense, k int, opt RSVDOptions) (rsvdResult, error) {
 		} else {
 			qt = sketchBasis(z, n, l, last)
 			sgemm(false, false, m, l, n, 1, d.data, n, qt, l, 0, y, l)
+			if krylov && p == passes-2 {
+				qt0, y0 = qt, append([]float32(nil), y...)
+			}
 		}
 		if p == passes {
 			break
@@ -141,14 +145,18 @@ func randomizedSVD(d dense, k int, opt RSVDOptions) (rsvdResult, error) {
 		v := f2.mulQ(rightVectors(core, ur, s, c), c)
 		return rsvdResult{l: c, u: u, v: v, s: s}, nil
 	}
-	f1 := orthonormalize(y, m, l, false)
-	ur, s, vrt, ok := svdSmall(append([]float64(nil), f1.r...), l, l)
-	if !ok {
-		return rsvdResult{}, fmt.Errorf("merge: SVD of the %dx%d sketch core did not converge", l, l)
+	c := l
+	if krylov {
+		qt, y, c = krylovExtend(qt, y, qt0, y0, n, m, l)
 	}
-	v := make([]float32, n*l)
-	sgemm(false, false, n, l, l, 1, qt, l, to32(transpose64(vrt, l, l)), l, 0, v, l)
-	return rsvdResult{l: l, u: f1.mulQ(ur, l), v: v, s: s}, nil
+	f1 := orthonormalize(y, m, c, false)
+	ur, s, vrt, ok := svdSmall(append([]float64(nil), f1.r...), c, c)
+	if !ok {
+		return rsvdResult{}, fmt.Errorf("merge: SVD of the %dx%d sketch core did not converge", c, c)
+	}
+	v := make([]float32, n*c)
+	sgemm(false, false, n, c, c, 1, qt, c, to32(transpose64(vrt, c, c)), c, 0, v, c)
+	return rsvdResult{l: c, u: f1.mulQ(ur, c), v: v, s: s}, nil
 }
 
 // rightVectors returns V = coreᵀ·U·Σ⁻¹ (c×c) from the left singular
