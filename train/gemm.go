@@ -29,6 +29,10 @@ func as32[F Float](x []F) []float32 {
 	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(x))), len(x))
 }
 
+// gemmMaxCols is the widest C the trainer hands the GEMM in one call (the
+// width up to which kernels keeps its in-place driver).
+const gemmMaxCols = 512
+
 // gemm dispatches one matrix product: float32 goes to sg (the fast kernel),
 // float64 to a plain reference loop (used only by the gradient checks).
 func gemm[F Float](sg sgemmFunc, threads int, transA, transB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
@@ -36,7 +40,26 @@ func gemm[F Float](sg sgemmFunc, threads int, transA, transB bool, m, n, k int, 
 		return
 	}
 	if is32[F]() {
-		sg(threads, transA, transB, m, n, k, float32(alpha), as32(a), lda, as32(b), ldb, float32(beta), as32(c), ldc)
+		a32, b32, c32 := as32(a), as32(b), as32(c)
+		if n <= gemmMaxCols {
+			sg(threads, transA, transB, m, n, k, float32(alpha), a32, lda, b32, ldb, float32(beta), c32, ldc)
+			return
+		}
+		// Wide C in column blocks of at most gemmMaxCols (multiples of
+		// 64): kernels runs those on its in-place driver, which here is
+		// as fast per flop as its packed driver for wide C and keeps no
+		// large packing buffers between calls. Each element of C is
+		// still one product over the whole of K.
+		parts := (n + gemmMaxCols - 1) / gemmMaxCols
+		w := ((n+parts-1)/parts + 63) / 64 * 64
+		for j := 0; j < n; j += w {
+			nj := min(w, n-j)
+			bj := b32[j:]
+			if transB {
+				bj = b32[j*ldb:]
+			}
+			sg(threads, transA, transB, m, nj, k, float32(alpha), a32, lda, bj, ldb, float32(beta), c32[j:], ldc)
+		}
 		return
 	}
 	naiveGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
