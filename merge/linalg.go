@@ -244,19 +244,57 @@ func sumSq32(x []float32) float64 {
 	return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 }
 
+// sumSqFast is the sum of squares of x with groups of 16 squares added in
+// float32 (a tree of depth 4, every term positive, so each group is within
+// 5u ≈ 3e-7 of its exact value) and the groups accumulated in float64:
+// 2.5× sumSq32's speed, enough to keep up with memory (values whose
+// squares leave float32's normal range go through sumSq32). The total carries
+// the same ≤ 3e-7 relative bound, typically far less (roundings cancel).
+func sumSqFast(x []float32) float64 {
+	var s0, s1 float64
+	i := 0
+	for ; i+32 <= len(x); i += 32 {
+		v := x[i : i+32 : i+32]
+		s0 += float64(sq16(v[:16:16]))
+		s1 += float64(sq16(v[16:32:32]))
+	}
+	for ; i < len(x); i++ {
+		s0 += float64(x[i]) * float64(x[i])
+	}
+	s := s0 + s1
+	// Squares beyond float32's range (|x| > 1.8e19 overflows, |x| < 1e-19
+	// loses precision) are left to the float64 loop.
+	if math.IsInf(s, 0) || math.IsNaN(s) || s < 1e-30*float64(len(x)) {
+		return sumSq32(x)
+	}
+	return s
+}
+
+func sq16(v []float32) float32 {
+	a0 := v[0]*v[0] + v[8]*v[8]
+	a1 := v[1]*v[1] + v[9]*v[9]
+	a2 := v[2]*v[2] + v[10]*v[10]
+	a3 := v[3]*v[3] + v[11]*v[11]
+	a4 := v[4]*v[4] + v[12]*v[12]
+	a5 := v[5]*v[5] + v[13]*v[13]
+	a6 := v[6]*v[6] + v[14]*v[14]
+	a7 := v[7]*v[7] + v[15]*v[15]
+	return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+}
+
 // sumSqChunk is the chunk length of sumSq32Par: large enough that a
 // goroutine's start is noise, fixed so the sum does not depend on the
 // thread count.
 const sumSqChunk = 1 << 18
 
-// sumSq32Par is sumSq32 over fixed chunks summed in order, the chunks
+// sumSq32Par is sumSqFast over fixed chunks summed in order, the chunks
 // shared by GOMAXPROCS goroutines: the same bits on any machine, at memory
 // speed on a large dense matrix.
 func sumSq32Par(x []float32) float64 {
 	nc := (len(x) + sumSqChunk - 1) / sumSqChunk
 	threads := min(runtime.GOMAXPROCS(0), nc)
 	if threads <= 1 {
-		return sumSq32(x)
+		return sumSqFast(x)
 	}
 	part := make([]float64, nc)
 	var wg sync.WaitGroup
@@ -265,7 +303,7 @@ func sumSq32Par(x []float32) float64 {
 		go func(t int) {
 			defer wg.Done()
 			for c := t; c < nc; c += threads {
-				part[c] = sumSq32(x[c*sumSqChunk : min((c+1)*sumSqChunk, len(x))])
+				part[c] = sumSqFast(x[c*sumSqChunk : min((c+1)*sumSqChunk, len(x))])
 			}
 		}(t)
 	}

@@ -300,3 +300,23 @@ func TestKrylovExtend(t *testing.T) {
 		t.Errorf("||Wᵀq||² = %g, want %d", s, l)
 	}
 }
+
+// TestSumSqFast checks the fast sum of squares against float64 on values
+// of very different magnitudes and lengths not a multiple of its groups.
+func TestSumSqFast(t *testing.T) {
+	for _, n := range []int{0, 1, 31, 33, 1000, 1 << 19} {
+		x := randVals(n, 1, uint64(n))
+		for i := range x {
+			x[i] *= float32(math.Pow(10, float64(i%9-4)))
+		}
+		var want float64
+		for _, v := range x {
+			want += float64(v) * float64(v)
+		}
+		for name, got := range map[string]float64{"fast": sumSqFast(x), "par": sumSq32Par(x)} {
+			if math.Abs(got-want) > 3e-7*want {
+				t.Errorf("n=%d %s: %g, want %g (rel %g)", n, name, got, want, (got-want)/want)
+			}
+		}
+	}
+}

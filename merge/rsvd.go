@@ -17,13 +17,15 @@ type RSVDOptions struct {
 	// accuracy. Negative means 0.
 	Oversample int
 	// PowerIters is q, the number of power iterations; each costs two
-	// passes over the matrix. The default is 1 (four passes): with the
-	// wider sketch and the block Krylov projection (see randomizedSVD) it
-	// measured err/opt 1.0007, 1.012 and 1.0016 at rank 16 on the three
-	// 4096×4096 test matrices of bench/bench_extract.py (decay,
-	// lora+noise, gauss); torch.svd_lowrank(q=16, niter=2), six passes,
-	// has 1.054, 1.025 and 1.0015. Two iterations (six passes) reach
-	// 1.0000, 1.010 and 1.0013. Negative means 0.
+	// passes over the matrix, and the sketch takes 2q+2 passes. Negative
+	// means 0. When both PowerIters and Passes are 0 the default is five
+	// passes (Passes 5: two iterations whose last Dᵀ product is replaced
+	// by the block Krylov projection, see randomizedSVD). At rank 16 on the
+	// three 4096×4096 matrices of bench/bench_extract.py (decay,
+	// lora+noise, gauss) it measured err/opt 1.0001, 1.011 and 1.0012,
+	// where torch.svd_lowrank(q=16, niter=2), six passes, has 1.054, 1.025
+	// and 1.0015; four passes (PowerIters 1) give 1.0007, 1.012, 1.0016 in
+	// about 15% less time.
 	PowerIters int
 	// Passes, when positive, sets the number of passes over the matrix
 	// directly (at least 2) and overrides PowerIters: 2q+2 passes are q
@@ -43,8 +45,8 @@ func (o RSVDOptions) withDefaults(k int) RSVDOptions {
 	if o.Oversample < 0 {
 		o.Oversample = 0
 	}
-	if o.PowerIters == 0 {
-		o.PowerIters = 1
+	if o.PowerIters == 0 && o.Passes == 0 {
+		o.Passes = 5
 	}
 	if o.PowerIters < 0 {
 		o.PowerIters = 0
