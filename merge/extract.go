@@ -118,17 +118,16 @@ func Extract(ctx context.Context, base, tuned Model, opt ExtractOptions) (*forma
 		}
 		rows, cols := int(tt.Shape[0]), int(tt.Shape[1])
 		emb := isEmbedding(name)
-		// PEFT orientation: (out, in). Embeddings and fan_in_fan_out weights
-		// are stored transposed.
-		transposed := emb || opt.FanInFanOut
-		d := wt
-		if transposed {
-			d = transpose32(wt, rows, cols)
-			rows, cols = cols, rows
-		}
-		f, tr, err := LowRankApprox(d, rows, cols, opt.Rule, opt.RSVD)
+		f, tr, err := LowRankApprox(wt, rows, cols, opt.Rule, opt.RSVD)
 		if err != nil {
 			return nil, nil, fmt.Errorf("tensor %q: %w", name, err)
+		}
+		// PEFT orientation: (out, in). Embeddings and fan_in_fan_out
+		// weights are stored transposed: D = W_storedᵀ ≈ (B·A)ᵀ = Aᵀ·Bᵀ,
+		// so the small factors are transposed rather than the matrix.
+		if emb || opt.FanInFanOut {
+			f = Factors{Rows: cols, Cols: rows, Rank: f.Rank, B: transpose32(f.A, f.Rank, cols), A: transpose32(f.B, rows, f.Rank)}
+			rows, cols = cols, rows
 		}
 		like := &format.LoRA{Target: name, FanInFanOut: opt.FanInFanOut && !emb, Embedding: emb}
 		l, err := loraFromFactors(like, f)
