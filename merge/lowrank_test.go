@@ -3,6 +3,8 @@ package merge
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
+	"slices"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -318,5 +320,26 @@ func TestSumSqFast(t *testing.T) {
 				t.Errorf("n=%d %s: %g, want %g (rel %g)", n, name, got, want, (got-want)/want)
 			}
 		}
+	}
+}
+
+// TestLowRankApproxDeterministic checks that a seed fixes the result bit
+// for bit, whatever GOMAXPROCS is (the GEMM and ||D||² split work the
+// same way on any thread count).
+func TestLowRankApproxDeterministic(t *testing.T) {
+	const m, n = 700, 530
+	d := randVals(m*n, 1, 51)
+	run := func(procs int) Factors {
+		old := runtime.GOMAXPROCS(procs)
+		defer runtime.GOMAXPROCS(old)
+		f, _, err := LowRankApprox(d, m, n, RankRule{Rank: 10}, RSVDOptions{Seed: 9})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	a, b := run(1), run(4)
+	if !slices.Equal(a.B, b.B) || !slices.Equal(a.A, b.A) {
+		t.Error("LowRankApprox differs between GOMAXPROCS 1 and 4")
 	}
 }
