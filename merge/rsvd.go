@@ -152,12 +152,12 @@ func randomizedSVD(d dense, k int, opt RSVDOptions) (rsvdResult, error) {
 		qt, y, c = krylovExtend(qt, y, qt0, y0, n, m, l)
 	}
 	f1 := orthonormalize(y, m, c, false)
-	ur, s, vrt, ok := svdSmall(append([]float64(nil), f1.r...), c, c)
+	ur, s, ok := svdLeft(append([]float64(nil), f1.r...), c)
 	if !ok {
 		return rsvdResult{}, fmt.Errorf("merge: SVD of the %dx%d sketch core did not converge", c, c)
 	}
 	v := make([]float32, n*c)
-	sgemm(false, false, n, c, c, 1, qt, c, to32(transpose64(vrt, c, c)), c, 0, v, c)
+	sgemm(false, false, n, c, c, 1, qt, c, to32(rightVectors(f1.r, ur, s, c)), c, 0, v, c)
 	return rsvdResult{l: c, u: f1.mulQ(ur, c), v: v, s: s}, nil
 }
 
