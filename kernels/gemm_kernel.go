@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"math"
+	"math/bits"
 	"sync"
 	"unsafe"
 )
@@ -137,23 +138,28 @@ func gemmKern4x4Go(k int, ap, bp, cp *float32, ldc int, alpha float32, mode, rs,
 	r[3] += alpha * c33
 }
 
-// bufPool recycles packing buffers between calls; packing a 2048x2048
-// operand into fresh memory would cost more than packing it.
-var bufPool sync.Pool
+// bufPools recycle packing buffers between calls, one pool per power-of-two
+// capacity: packing a 2048x2048 operand into fresh memory (page faults
+// included) would cost more than packing it, and one untyped pool would
+// hand a driver's small per-thread A buffer to its big B request and
+// reallocate B every other call. Package-level because the buffers are
+// scratch shared by every caller (no state survives a call), which is
+// what sync.Pool is for; each pool is safe for concurrent use.
+var bufPools [64]sync.Pool
 
-// getBuf returns a float32 slice of length n (contents undefined).
+// getBuf returns a float32 slice of length n (contents undefined), with
+// capacity n rounded up to a power of two.
 func getBuf(n int) *[]float32 {
-	if v, ok := bufPool.Get().(*[]float32); ok {
-		if cap(*v) >= n {
-			*v = (*v)[:n]
-			return v
-		}
-		// Too small for this request, but the next one (a driver asks
-		// for a big B buffer and small per-thread A buffers) may fit.
-		bufPool.Put(v)
+	class := bits.Len(uint(max(n, 1) - 1))
+	if v, ok := bufPools[class].Get().(*[]float32); ok {
+		*v = (*v)[:n]
+		return v
 	}
-	s := make([]float32, n)
+	s := make([]float32, n, 1<<class)
 	return &s
 }
 
-func putBuf(b *[]float32) { bufPool.Put(b) }
+// putBuf returns a buffer from getBuf to its pool.
+func putBuf(b *[]float32) {
+	bufPools[bits.Len(uint(cap(*b)-1))].Put(b)
+}
