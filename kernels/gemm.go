@@ -34,7 +34,7 @@ func SgemmThreads(threads int, transA, transB bool, m, n, k int, alpha float32, 
 	if m == 0 || n == 0 {
 		return
 	}
-	packed := n > inPlaceMaxN && k > 0 && alpha != 0
+	packed := usePacked(m, n, k) && alpha != 0
 	if packed && beta == 0 {
 		// The first K block's tiles write C without reading it, which
 		// spares a pass over C and gives the bits of clearing it first.
@@ -109,8 +109,8 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 	}
 }
 
-// sgemm is the in-place driver, for C at most inPlaceMaxN columns wide
-// (wider C goes to sgemmPacked, which gives the same bits): C +=
+// sgemm is the in-place driver, for skinny C or small A (see usePacked;
+// the rest goes to sgemmPacked, which gives the same bits): C +=
 // alpha*op(A)*op(B).
 //
 // op(B) is packed once into ceil(n/nr) zero-padded [k][nr] panels, the

@@ -33,14 +33,20 @@ var (
 	kernPackedGo  = gemmKernel{path: Generic, mr: 4, nr: 4, kc: 256, mc: 128, nc: 256, fn: gemmKern4x4Go}
 )
 
-// inPlaceMaxN is the widest C the in-place driver takes. It walks each
-// row panel of A start to end (the stream the prefetcher follows best)
-// and never copies A, which wins for skinny C; the packed driver re-reads
-// A in kc pieces to pack it, which pays once C is wide enough. Measured on
-// Zen 5, 2 threads, m = k = 4096, in-place vs packed GFLOP/s: n = 24: 107
-// vs 34; n = 256: 433 vs 395; n = 512: 404 vs 440 (a tie within noise on
-// reruns); n = 2048 (square): 346 vs 445.
-const inPlaceMaxN = 256
+// usePacked reports whether an m x n x k product goes to the packed driver.
+//
+// The in-place driver walks each row panel of A start to end (the stream
+// the prefetcher follows best) and never copies A, which wins for skinny
+// C, and also while A is small enough to be re-read cheaply from L3 for
+// each N block; the packed driver re-reads A in kc pieces to pack it,
+// which pays once C is wide and A big. Measured on Zen 5, 2 threads,
+// in-place vs packed GFLOP/s (m x n x k): 4096x24x4096: 107 vs 34;
+// 4096x256x4096: 433 vs 395; 4096x512x4096: 404 vs 440; 1024^3 (A 4 MiB):
+// 434 vs 413; 768^3: 452 vs 417; 512x2048x512: 400 vs 372; 1536^3 (A 9 MiB):
+// 392 vs 400; 2048x2048x1024: 351 vs 380; 2048^3: 346 vs 445.
+func usePacked(m, n, k int) bool {
+	return n > 256 && m*k > 1<<20
+}
 
 // packedKernelFor returns the packed-driver kernel of path p.
 func packedKernelFor(p Path) *gemmKernel {

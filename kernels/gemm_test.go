@@ -370,3 +370,43 @@ func TestPackA12(t *testing.T) {
 		}
 	}
 }
+
+// TestSgemmPackedDispatch runs products big enough for the packed driver
+// through the public entry point, for each kind of beta, against the
+// in-place driver (whose accuracy the tests above check) bit for bit.
+func TestSgemmPackedDispatch(t *testing.T) {
+	forEachPath(t, func(t *testing.T, p Path) {
+		rng := rand.New(rand.NewPCG(9, 9))
+		m, n, k := 1030, 270, 1030
+		if !usePacked(m, n, k) {
+			t.Fatalf("%dx%dx%d does not reach the packed driver", m, n, k)
+		}
+		for _, tA := range []bool{false, true} {
+			if tA && p == Generic {
+				continue // slow, and the packing is shared with the asm paths
+			}
+			lda := k
+			if tA {
+				lda = m
+			}
+			a, b := randSlice(rng, m*k), randSlice(rng, k*n)
+			for _, beta := range []float32{0, 1, -1.5} {
+				c0 := randSlice(rng, m*n)
+				c1 := append([]float32(nil), c0...)
+				if beta == 0 {
+					for i := range c1 {
+						c1[i] = float32(math.NaN())
+					}
+				}
+				SgemmThreads(2, tA, false, m, n, k, 0.5, a, lda, b, n, beta, c1, n)
+				scaleC(m, n, beta, c0, n)
+				sgemm(gemmKernelFor(p), 1, tA, false, m, n, k, 0.5, a, lda, b, n, c0, n)
+				for i := range c0 {
+					if math.Float32bits(c0[i]) != math.Float32bits(c1[i]) {
+						t.Fatalf("transA=%v beta=%v: C[%d]=%v, in-place driver %v", tA, beta, i, c1[i], c0[i])
+					}
+				}
+			}
+		}
+	})
+}
