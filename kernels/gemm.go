@@ -41,7 +41,11 @@ func SgemmThreads(threads int, transA, transB bool, m, n, k int, alpha float32, 
 		sgemmPacked(packedKernelFor(Selected()), threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc, true)
 		return
 	}
-	scaleC(m, n, beta, c, ldc)
+	kern := inplaceKernelFor(Selected(), n)
+	zeroC := beta == 0 && k > 0 && alpha != 0 && kern.path != Generic
+	if !zeroC {
+		scaleC(m, n, beta, c, ldc)
+	}
 	if k == 0 || alpha == 0 {
 		return
 	}
@@ -49,13 +53,19 @@ func SgemmThreads(threads int, transA, transB bool, m, n, k int, alpha float32, 
 		sgemmPacked(packedKernelFor(Selected()), threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc, false)
 		return
 	}
-	kern := gemmKernelFor(Selected())
+	sgemm(kern, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc, zeroC)
+}
+
+// inplaceKernelFor returns the in-place driver's micro-kernel of path p
+// for a C n columns wide.
+func inplaceKernelFor(p Path, n int) *gemmKernel {
+	kern := gemmKernelFor(p)
 	if kern.path == AVX512 && n <= 32 {
 		// Narrow C would waste most of a 64-wide tile; the 32-wide
 		// kernel computes the same bits (same FMA chain, same blocking).
 		kern = &kernNarrow
 	}
-	sgemm(kern, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc)
+	return kern
 }
 
 func checkSgemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) error {
@@ -122,24 +132,16 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 // (the kc x nc slice of packed B stays in L2), K blocks of kc, row panels
 // (the mr x kc slice of A stays in L1), column panels. K blocks are the
 // same for every thread count.
-func sgemm(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
-	mr, nr := kern.mr, kern.nr
-	mp := (m + mr - 1) / mr
+//
+// With zeroC (asm kernels only) C is not read: the first K block's tiles
+// store alpha·acc (kernel mode 0, then alpha·acc + 0 while the tile is in
+// L1 when alpha is not 1). An FMA chain from +0 never yields -0, so that
+// is fma(alpha, acc, +0), the bits of clearing C first, without a serial
+// clearing pass over C.
+func sgemm(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, zeroC bool) {
+	threads, _ = inplaceSplit(kern, threads, m, n, k)
+	nr := kern.nr
 	np := (n + nr - 1) / nr
-
-	if threads <= 0 {
-		threads = defaultThreads()
-	}
-	// Below roughly 64^3 a second thread costs more than it saves.
-	if m*n*k < 1<<18 {
-		threads = 1
-	}
-	splitM := mp >= 2*threads || mp >= np
-	if splitM {
-		threads = min(threads, mp)
-	} else {
-		threads = min(threads, np)
-	}
 
 	// A is read in place by the micro-kernels (only a partial last row
 	// panel is copied); B is packed once into [k][nr] panels.
@@ -153,7 +155,36 @@ func sgemm(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alph
 			packB(pb[p*nr*k:(p+1)*nr*k], transB, b, ldb, p*nr, min(nr, n-p*nr), k, nr)
 		}
 	})
+	sgemmRun(kern, threads, transA, m, n, k, alpha, a, lda, pb, c, ldc, zeroC)
+}
 
+// inplaceSplit returns the in-place driver's thread count for a product
+// and whether it splits C by rows (else by columns).
+func inplaceSplit(kern *gemmKernel, threads, m, n, k int) (int, bool) {
+	mp := (m + kern.mr - 1) / kern.mr
+	np := (n + kern.nr - 1) / kern.nr
+	if threads <= 0 {
+		threads = defaultThreads()
+	}
+	// Below roughly 64^3 a second thread costs more than it saves.
+	if m*n*k < 1<<18 {
+		threads = 1
+	}
+	splitM := mp >= 2*threads || mp >= np
+	if splitM {
+		threads = min(threads, mp)
+	} else {
+		threads = min(threads, np)
+	}
+	return threads, splitM
+}
+
+// sgemmRun is the in-place driver's compute phase over op(B) already
+// packed as [np][k][nr] panels in pb.
+func sgemmRun(kern *gemmKernel, threads int, transA bool, m, n, k int, alpha float32, a []float32, lda int, pb, c []float32, ldc int, zeroC bool) {
+	threads, splitM := inplaceSplit(kern, threads, m, n, k)
+	mp := (m + kern.mr - 1) / kern.mr
+	np := (n + kern.nr - 1) / kern.nr
 	parallelFor(threads, func(t int) {
 		p0, p1, q0, q1 := 0, mp, 0, np
 		if splitM {
@@ -162,7 +193,7 @@ func sgemm(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alph
 			q0, q1 = splitAligned(np, 1, threads, t)
 		}
 		src := aSource{trans: transA, a: a, lda: lda}
-		gemmBlock(kern, m, n, k, alpha, &src, pb, c, ldc, p0, p1, q0, q1)
+		gemmBlock(kern, m, n, k, alpha, &src, pb, c, ldc, p0, p1, q0, q1, zeroC)
 	})
 }
 
@@ -184,8 +215,8 @@ type aSource struct {
 // anyway, and the row panels go outside so each panel's rows of A are
 // read start to end, the stream the hardware prefetcher follows best.
 // Either way every element sees the same K blocks in the same order.
-func gemmBlock(kern *gemmKernel, m, n, k int, alpha float32, src *aSource, pb, c []float32, ldc, p0, p1, q0, q1 int) {
-	g := gemmTiles{kern: kern, m: m, n: n, k: k, alpha: alpha, src: src, pb: pb, c: c, ldc: ldc}
+func gemmBlock(kern *gemmKernel, m, n, k int, alpha float32, src *aSource, pb, c []float32, ldc, p0, p1, q0, q1 int, zeroC bool) {
+	g := gemmTiles{kern: kern, m: m, n: n, k: k, alpha: alpha, src: src, pb: pb, c: c, ldc: ldc, zeroC: zeroC}
 	g.rs, g.cs = src.lda, 1
 	if src.trans {
 		g.rs, g.cs = 1, src.lda
@@ -221,6 +252,7 @@ type gemmTiles struct {
 	ldc    int
 	tmp    [6 * 64]float32 // edge tile, big enough for every kernel
 	edgeA  []float32
+	zeroC  bool // the first K block writes C without reading it (see sgemm)
 }
 
 // run computes the K block starting at pc of the tiles of row panel p and
@@ -246,23 +278,48 @@ func (g *gemmTiles) run(p, pc, q0, q1 int) {
 		ap = &g.src.a[i0*g.src.lda+pc]
 	}
 	c, ldc := g.c, g.ldc
+	mode := 1
+	if g.zeroC && pc == 0 {
+		mode = 0
+	}
+	alpha := g.alpha
 	for q := q0; q < q1; q++ {
 		bp := &g.pb[q*nr*g.k+pc*nr]
 		j0 := q * nr
 		cols := min(nr, g.n-j0)
 		if rows == mr && cols == nr {
-			kern.fn(kc, ap, bp, &c[i0*ldc+j0], ldc, g.alpha, 1, rs, cs)
+			kern.fn(kc, ap, bp, &c[i0*ldc+j0], ldc, alpha, mode, rs, cs)
+			if mode == 0 && alpha != 1 {
+				scaleTile(c[i0*ldc+j0:], ldc, mr, nr, alpha)
+			}
 			continue
 		}
 		// Edge tile: run the same kernel on a copy so the arithmetic per
 		// element is exactly that of a full tile.
 		tmp := g.tmp[:]
-		for i := 0; i < rows; i++ {
-			copy(tmp[i*nr:i*nr+cols], c[(i0+i)*ldc+j0:(i0+i)*ldc+j0+cols])
+		if mode == 1 {
+			for i := 0; i < rows; i++ {
+				copy(tmp[i*nr:i*nr+cols], c[(i0+i)*ldc+j0:(i0+i)*ldc+j0+cols])
+			}
 		}
-		kern.fn(kc, ap, bp, &tmp[0], nr, g.alpha, 1, rs, cs)
+		kern.fn(kc, ap, bp, &tmp[0], nr, alpha, mode, rs, cs)
+		if mode == 0 && alpha != 1 {
+			scaleTile(tmp, nr, rows, cols, alpha)
+		}
 		for i := 0; i < rows; i++ {
 			copy(c[(i0+i)*ldc+j0:(i0+i)*ldc+j0+cols], tmp[i*nr:i*nr+cols])
+		}
+	}
+}
+
+// scaleTile sets each of rows x cols elements x of c (rows ldc apart) to
+// alpha·x + 0, which is fma(alpha, x, +0) whether or not the compiler
+// fuses it (one rounding either way; + 0 turns -0 into +0 as the FMA does).
+func scaleTile(c []float32, ldc, rows, cols int, alpha float32) {
+	for i := 0; i < rows; i++ {
+		row := c[i*ldc : i*ldc+cols]
+		for j, v := range row {
+			row[j] = alpha*v + 0
 		}
 	}
 }

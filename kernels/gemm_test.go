@@ -311,7 +311,7 @@ func TestSgemmDriversAgree(t *testing.T) {
 			a, b := randSlice(rng, ar*ac), randSlice(rng, br*bc)
 			c0 := randSlice(rng, tc.m*tc.n)
 			c1 := append([]float32(nil), c0...)
-			sgemm(gemmKernelFor(p), 2, tc.tA, tc.tB, tc.m, tc.n, tc.k, 0.75, a, ac, b, bc, c0, tc.n)
+			sgemm(gemmKernelFor(p), 2, tc.tA, tc.tB, tc.m, tc.n, tc.k, 0.75, a, ac, b, bc, c0, tc.n, false)
 			sgemmPacked(packedKernelFor(p), 3, tc.tA, tc.tB, tc.m, tc.n, tc.k, 0.75, a, ac, b, bc, c1, tc.n, false)
 			for i := range c0 {
 				if math.Float32bits(c0[i]) != math.Float32bits(c1[i]) {
@@ -326,7 +326,7 @@ func TestSgemmDriversAgree(t *testing.T) {
 			for i := range z1 {
 				z1[i] = float32(math.NaN())
 			}
-			sgemm(gemmKernelFor(p), 2, tc.tA, tc.tB, tc.m, tc.n, tc.k, -1.25, a, ac, b, bc, z0, tc.n)
+			sgemm(gemmKernelFor(p), 2, tc.tA, tc.tB, tc.m, tc.n, tc.k, -1.25, a, ac, b, bc, z0, tc.n, false)
 			sgemmPacked(packedKernelFor(p), 2, tc.tA, tc.tB, tc.m, tc.n, tc.k, -1.25, a, ac, b, bc, z1, tc.n, true)
 			for i := range z0 {
 				if math.Float32bits(z0[i]) != math.Float32bits(z1[i]) {
@@ -400,7 +400,7 @@ func TestSgemmPackedDispatch(t *testing.T) {
 				}
 				SgemmThreads(2, tA, false, m, n, k, 0.5, a, lda, b, n, beta, c1, n)
 				scaleC(m, n, beta, c0, n)
-				sgemm(gemmKernelFor(p), 1, tA, false, m, n, k, 0.5, a, lda, b, n, c0, n)
+				sgemm(gemmKernelFor(p), 1, tA, false, m, n, k, 0.5, a, lda, b, n, c0, n, false)
 				for i := range c0 {
 					if math.Float32bits(c0[i]) != math.Float32bits(c1[i]) {
 						t.Fatalf("transA=%v beta=%v: C[%d]=%v, in-place driver %v", tA, beta, i, c1[i], c0[i])
