@@ -62,7 +62,7 @@ func CreateMapped(path string, infos []TensorInfo, meta map[string]string) (*Map
 	if _, err := f.Write(append(prefix[:], header...)); err != nil {
 		return fail(fmt.Errorf("safetensors: %s: write header: %w", path, err))
 	}
-	if err := f.Truncate(total); err != nil {
+	if err := preallocate(f, total); err != nil {
 		return fail(fmt.Errorf("safetensors: %s: %w", path, err))
 	}
 	if data > 0 {

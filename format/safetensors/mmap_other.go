@@ -11,3 +11,6 @@ func munmap(b []byte) error { return nil }
 
 // mmapWritable is unavailable here; CreateMapped reports ErrNoMapping.
 func mmapWritable(f *os.File, size int64) ([]byte, error) { return nil, ErrNoMapping }
+
+// preallocate sets f's size.
+func preallocate(f *os.File, size int64) error { return f.Truncate(size) }
