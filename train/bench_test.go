@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/deltactl/deltactl/kernels"
 )
 
 // The training benchmarks run the exact workloads of
@@ -99,7 +97,8 @@ func TestTrainBenchChild(t *testing.T) {
 	o.Method, o.Batch, o.Seq, o.Threads = method, 8, 128, benchThreads()
 	o.LoRA = LoRAOptions{Rank: 8, Alpha: 16, Targets: []string{"q_proj", "k_proj", "v_proj", "o_proj"}}
 	o.WeightDecay, o.MaxGradNorm = 0.01, 0
-	o.sgemm = kernels.SgemmThreads
+	// o.sgemm left nil: validate picks kernels.SgemmThreads and the
+	// pre-packed frozen weights, as Train does.
 	if err := o.validate(cfg); err != nil {
 		t.Fatal(err)
 	}

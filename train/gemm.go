@@ -2,6 +2,8 @@ package train
 
 import (
 	"unsafe"
+
+	"github.com/deltactl/deltactl/kernels"
 )
 
 // sgemmFunc is the one matrix-multiply entry point of the trainer:
@@ -63,6 +65,17 @@ func gemm[F Float](sg sgemmFunc, threads int, transA, transB bool, m, n, k int, 
 		return
 	}
 	naiveGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// gemmW is gemm for a product whose B is a frozen weight: with pk (B
+// packed once per run, float32 only) the GEMM skips packing B, with the
+// same bits as kernels.SgemmThreads; without it, plain gemm.
+func gemmW[F Float](sg sgemmFunc, pk *kernels.PackedB, threads int, transA, transB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
+	if pk != nil && is32[F]() {
+		kernels.SgemmPacked(threads, transA, m, n, k, float32(alpha), as32(a), lda, pk, float32(beta), as32(c), ldc)
+		return
+	}
+	gemm(sg, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // naiveGemm is the straightforward triple loop, row-major, accumulating in F.

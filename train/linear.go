@@ -1,5 +1,7 @@
 package train
 
+import "github.com/deltactl/deltactl/kernels"
+
 // linear is one bias-optional projection y = x·Wᵀ + b with HF's [out, in]
 // weight layout, optionally carrying a LoRA branch. gw and gb are nil when
 // the weight is frozen: then backward computes no weight gradient at all,
@@ -10,6 +12,10 @@ type linear[F Float] struct {
 	w, b    []F
 	gw, gb  []F
 	lora    *loraMod[F]
+	// pw and pwT are the frozen weight packed once per run for the GEMM
+	// (nil when w trains or F is float64): pw as the forward's op(B) = Wᵀ,
+	// pwT as the backward's op(B) = W. Shared read-only by the replicas.
+	pw, pwT *kernels.PackedB
 }
 
 // loraMod is PEFT's LoRA branch: y += scale · B·A·dropout(x), with A [r, in]
@@ -51,7 +57,7 @@ func (l *linear[F]) forward(sg sgemmFunc, threads, n int, x, y []F, yBeta F, tra
 
 // forwardBase computes y = yBeta·y + x·Wᵀ (+ b) without the LoRA branch.
 func (l *linear[F]) forwardBase(sg sgemmFunc, threads, n int, x, y []F, yBeta F) {
-	gemm(sg, threads, false, true, n, l.out, l.in, 1, x, l.in, l.w, l.in, yBeta, y, l.out)
+	gemmW(sg, l.pw, threads, false, true, n, l.out, l.in, 1, x, l.in, l.w, l.in, yBeta, y, l.out)
 	if l.b != nil {
 		addBias(threads, n, l.out, l.b, y)
 	}
@@ -67,7 +73,7 @@ func (l *linear[F]) backwardBase(sg sgemmFunc, threads, n int, x, dy, dx []F, dx
 		colSumAdd(threads, n, l.out, dy, l.gb)
 	}
 	if dx != nil {
-		gemm(sg, threads, false, false, n, l.in, l.out, 1, dy, l.out, l.w, l.in, dxBeta, dx, l.in)
+		gemmW(sg, l.pwT, threads, false, false, n, l.in, l.out, 1, dy, l.out, l.w, l.in, dxBeta, dx, l.in)
 	}
 }
 
@@ -93,7 +99,7 @@ func (l *linear[F]) backward(sg sgemmFunc, threads, n int, x, dy, dx []F, dxBeta
 	if dx == nil {
 		return
 	}
-	gemm(sg, threads, false, false, n, l.in, l.out, 1, dy, l.out, l.w, l.in, dxBeta, dx, l.in)
+	gemmW(sg, l.pwT, threads, false, false, n, l.in, l.out, 1, dy, l.out, l.w, l.in, dxBeta, dx, l.in)
 	if lr == nil {
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/deltactl/deltactl/format/peft"
+	"github.com/deltactl/deltactl/kernels"
 )
 
 // Methods a run can train.
@@ -58,6 +59,7 @@ type net[F Float] struct {
 	n                  int // rows per batch: B·T
 	embed              []F
 	lmHead             []F
+	plm, plmT          *kernels.PackedB // lmHead packed (see linear.pw)
 	norm               []F
 	gembed, glm, gnorm []F
 	blocks             []*block[F]
@@ -384,7 +386,7 @@ func (nt *net[F]) forward(tokens []int32, train bool, dropKey uint64) {
 		}
 	}
 	rmsNormForward(th, n, D, nt.hs[c.NumLayers], nt.norm, c.RMSNormEps, nt.xnF, nt.rF)
-	gemm(nt.sg, th, false, true, n, c.VocabSize, D, 1, nt.xnF, D, nt.lmHead, D, 0, nt.logits, c.VocabSize)
+	gemmW(nt.sg, nt.plm, th, false, true, n, c.VocabSize, D, 1, nt.xnF, D, nt.lmHead, D, 0, nt.logits, c.VocabSize)
 }
 
 // backward propagates dlogits (held in nt.logits, as crossEntropy leaves
@@ -395,7 +397,7 @@ func (nt *net[F]) backward(tokens []int32) {
 	if nt.glm != nil {
 		gemm(nt.sg, th, true, false, V, D, n, 1, nt.logits, V, nt.xnF, D, 1, nt.glm, D)
 	}
-	gemm(nt.sg, th, false, false, n, D, V, 1, nt.logits, V, nt.lmHead, D, 0, nt.dxn, D)
+	gemmW(nt.sg, nt.plmT, th, false, false, n, D, V, 1, nt.logits, V, nt.lmHead, D, 0, nt.dxn, D)
 	clear(nt.dh)
 	rmsNormBackward(th, n, D, nt.hs[c.NumLayers], nt.norm, nt.rF, nt.dxn, nt.dh, nt.gnorm, nt.normPart)
 	as := attnShape{B: nt.spec.B, T: nt.spec.T, nq: c.NumHeads, nkv: c.NumKVHeads, hd: c.HeadDim}

@@ -7,6 +7,74 @@ import (
 	"github.com/deltactl/deltactl/kernels"
 )
 
+// TestPrepackedSameBits checks that packing the frozen weights once per
+// run (kernels.SgemmPacked) changes no bit of a step's loss or gradients
+// against the same run packing them on every product, for LoRA and
+// adapter runs on one and two threads, and that the replicas share one
+// set of packed weights.
+func TestPrepackedSameBits(t *testing.T) {
+	cfg := Config{ModelType: "llama", HiddenSize: 64, IntermediateSize: 96, NumLayers: 2, NumHeads: 4, NumKVHeads: 2, HeadDim: 16, VocabSize: 256, MaxPositions: 16, RMSNormEps: 1e-5, RopeTheta: 10000, InitializerRange: 0.02}
+	for _, method := range []string{MethodLoRA, MethodAdapter} {
+		for _, threads := range []int{1, 2} {
+			run := func(prepack bool) ([]param[float32], float64, *replicas) {
+				m := NewRandomModel(cfg, cfg.JSON(), 5, "test")
+				o := DefaultOptions()
+				o.Method, o.Batch, o.Seq, o.Threads = method, 4, 16, threads
+				o.LoRA = LoRAOptions{Rank: 4, Alpha: 8, Targets: []string{"q_proj", "k_proj", "v_proj", "o_proj"}}
+				o.Adapter.Size = 8
+				if !prepack {
+					o.sgemm = kernels.SgemmThreads
+				}
+				if err := o.validate(cfg); err != nil {
+					t.Fatal(err)
+				}
+				r, err := newReplicas(m, &o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, p := range r.params() {
+					for j := range p.w {
+						if p.w[j] == 0 {
+							p.w[j] = float32(math.Cos(float64(i*71+j))) * 0.05
+						}
+					}
+				}
+				n := o.Batch * o.Seq
+				tok, tgt := make([]int32, n), make([]int32, n)
+				for i := range tok {
+					tok[i] = int32(splitmix64(uint64(i)+7) % 256)
+					tgt[i] = int32(splitmix64(uint64(i)+77) % 256)
+				}
+				r.zeroGrads()
+				s, c := r.step(tok, tgt, 1/float64(n), 1)
+				r.reduceGrads()
+				return r.params(), s / float64(c), r
+			}
+			want, lw, _ := run(false)
+			got, lg, r := run(true)
+			for _, nt := range r.nets {
+				b := nt.blocks[1]
+				if b.down.pw == nil || b.down.pwT == nil || nt.plm == nil || nt.plmT == nil {
+					t.Fatalf("%s/%d threads: frozen weights not packed", method, threads)
+				}
+				if b.down.pw != r.nets[0].blocks[1].down.pw || nt.plmT != r.nets[0].plmT {
+					t.Fatalf("%s/%d threads: replicas do not share the packed weights", method, threads)
+				}
+			}
+			if math.Float64bits(lg) != math.Float64bits(lw) {
+				t.Fatalf("%s/%d threads: loss %v prepacked, %v without", method, threads, lg, lw)
+			}
+			for i := range want {
+				for j := range want[i].g {
+					if math.Float32bits(got[i].g[j]) != math.Float32bits(want[i].g[j]) {
+						t.Fatalf("%s/%d threads: %s[%d]: gradient %v prepacked, %v without", method, threads, want[i].name, j, got[i].g[j], want[i].g[j])
+					}
+				}
+			}
+		}
+	}
+}
+
 // TestReplicasMatchOneNet checks that a step split over data-parallel
 // replicas gives the loss and summed gradients of one network on the whole
 // batch (up to float32 summation order), that the replicas share parameter
@@ -21,7 +89,6 @@ func TestReplicasMatchOneNet(t *testing.T) {
 				o.Method, o.Batch, o.Seq, o.Threads = method, 5, 16, threads
 				o.LoRA = LoRAOptions{Rank: 4, Alpha: 8, Targets: []string{"q_proj", "v_proj", "o_proj", "up_proj"}}
 				o.Adapter.Size = 8
-				o.sgemm = kernels.SgemmThreads
 				if err := o.validate(cfg); err != nil {
 					t.Fatal(err)
 				}

@@ -74,6 +74,9 @@ type Options struct {
 	Progress func(Progress) `json:"-"`
 
 	sgemm sgemmFunc
+	// prepack is set when sgemm is kernels.SgemmThreads: then frozen
+	// weights may go to kernels.SgemmPacked, which gives the same bits.
+	prepack bool
 }
 
 // DefaultOptions are the defaults of `deltactl train`.
@@ -170,6 +173,7 @@ func (o *Options) validate(c Config) error {
 	}
 	if o.sgemm == nil {
 		o.sgemm = kernels.SgemmThreads
+		o.prepack = true
 	}
 	return nil
 }
