@@ -1,6 +1,9 @@
 package kernels
 
-import "fmt"
+import (
+	"fmt"
+	"sync"
+)
 
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C for row-major float32
 // matrices, with the semantics of cblas_sgemm(CblasRowMajor, ...):
@@ -216,7 +219,19 @@ type aSource struct {
 // read start to end, the stream the hardware prefetcher follows best.
 // Either way every element sees the same K blocks in the same order.
 func gemmBlock(kern *gemmKernel, m, n, k int, alpha float32, src *aSource, pb, c []float32, ldc, p0, p1, q0, q1 int, zeroC bool) {
-	g := gemmTiles{kern: kern, m: m, n: n, k: k, alpha: alpha, src: src, pb: pb, c: c, ldc: ldc, zeroC: zeroC}
+	// The per-thread state comes from a pool: a training step makes
+	// thousands of small products, and a fresh one per call (plus its
+	// edge buffer) was most of the trainer's garbage, which let the heap
+	// grow to the GC's goal of twice the live memory.
+	g, _ := tilesPool.Get().(*gemmTiles)
+	if g == nil {
+		g = new(gemmTiles)
+	}
+	defer func() {
+		*g = gemmTiles{edgeA: g.edgeA} // hold no caller memory while pooled
+		tilesPool.Put(g)
+	}()
+	*g = gemmTiles{kern: kern, m: m, n: n, k: k, alpha: alpha, src: src, pb: pb, c: c, ldc: ldc, zeroC: zeroC, edgeA: g.edgeA[:0]}
 	g.rs, g.cs = src.lda, 1
 	if src.trans {
 		g.rs, g.cs = 1, src.lda
@@ -239,6 +254,10 @@ func gemmBlock(kern *gemmKernel, m, n, k int, alpha float32, src *aSource, pb, c
 		}
 	}
 }
+
+// tilesPool recycles gemmTiles between products (package-level scratch
+// like bufPools; nothing survives a call but the edge buffer's memory).
+var tilesPool sync.Pool
 
 // gemmTiles is the state of one thread's share of a product.
 type gemmTiles struct {
@@ -267,9 +286,10 @@ func (g *gemmTiles) run(p, pc, q0, q1 int) {
 	rs, cs := g.rs, g.cs
 	switch {
 	case rows < mr:
-		if g.edgeA == nil {
+		if cap(g.edgeA) < mr*kern.kc {
 			g.edgeA = make([]float32, mr*kern.kc)
 		}
+		g.edgeA = g.edgeA[:mr*kern.kc]
 		packA(g.edgeA, g.src.trans, g.src.a, g.src.lda, i0, rows, pc, kc, mr)
 		ap, rs, cs = &g.edgeA[0], 1, mr
 	case g.src.trans:
