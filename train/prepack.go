@@ -10,8 +10,8 @@ import "github.com/deltactl/deltactl/kernels"
 // again by every replica on the same weights. Measured (CPU ms per step,
 // 2 threads, same session): LoRA medium 740-756 -> 672-680 (forward
 // orientation only: 702), small 114-116 -> 108-109. Costs two float32
-// copies of the frozen weights (about 2 x 108 MB for the medium workload:
-// peak RSS 964-1008 -> 1050-1086 MiB, under PyTorch's ~1,220); only
+// copies of the frozen weights (about 2 x 108 MB for the medium workload,
+// whose peak RSS is ~760 MiB with them, PyTorch's ~1,220); only
 // float32 nets with the kernels' SGEMM are packed (the results are the
 // same bits as without packing). Weights with a gradient are left alone:
 // they change every step.
