@@ -270,12 +270,16 @@ func (r *Registry) Locks(ctx context.Context) ([]LockInfo, error) {
 const maxLockSize = 64 << 10
 
 func (r *Registry) readLock(ctx context.Context, key string) (LockInfo, error) {
-	rc, err := r.b.Get(ctx, key, 0, maxLockSize)
-	if err != nil {
-		return LockInfo{}, fmt.Errorf("read lock %s: %w", key, err)
+	data, err := r.readLockBytes(ctx, key)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		// A lock deleted while it was being read can fail mid-body rather
+		// than as not-found; look again before calling it an error.
+		if _, serr := r.b.Stat(ctx, key); errors.Is(serr, store.ErrNotFound) {
+			err = serr
+		} else {
+			data, err = r.readLockBytes(ctx, key)
+		}
 	}
-	defer rc.Close()
-	data, err := io.ReadAll(rc)
 	if err != nil {
 		return LockInfo{}, fmt.Errorf("read lock %s: %w", key, err)
 	}
@@ -290,6 +294,15 @@ func (r *Registry) readLock(ctx context.Context, key string) (LockInfo, error) {
 	}
 	li.Key = key
 	return li, nil
+}
+
+func (r *Registry) readLockBytes(ctx context.Context, key string) ([]byte, error) {
+	rc, err := r.b.Get(ctx, key, 0, maxLockSize)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
 }
 
 // conflicts returns the fresh locks other than own that match.
