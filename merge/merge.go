@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -127,10 +126,7 @@ func Merge(ctx context.Context, base *Folder, inputs []Input, outDir string, opt
 			outDT[n] = dt
 		}
 	}
-	n, err := writeShardsMapped(ctx, base, shardInfos, out, plans, outDT, cw)
-	if errors.Is(err, safetensors.ErrNoMapping) {
-		n, err = writeShardsPiped(ctx, base, shardInfos, out, plans, outDT, cw)
-	}
+	n, err := writeShardsPrealloc(ctx, base, shardInfos, out, plans, outDT, cw)
 	if err != nil {
 		return nil, err
 	}
@@ -168,17 +164,16 @@ func Merge(ctx context.Context, base *Folder, inputs []Input, outDir string, opt
 	return rep, nil
 }
 
-// writeShardsMapped writes every output shard through a writable mapping:
-// each merged tensor is computed straight into the output file's page cache
-// (no user-space buffer, no write() copy), and tensors that pass through
-// unchanged are one memory copy from the input mapping. It returns the data
-// bytes written, or safetensors.ErrNoMapping where mappings are unavailable
-// (before anything is written).
-func writeShardsMapped(ctx context.Context, base *Folder, shardInfos [][]safetensors.TensorInfo, out *outFolder, plans map[string]*tensorPlan, outDT map[string]format.DType, cw *correctionWriter) (int64, error) {
+// writeShardsPrealloc writes every output shard into a preallocated file:
+// each tensor is merged into a reused buffer and written at its offset with
+// one positioned write (see safetensors.OffsetFile for why that beats
+// appending), and a finished shard is fsynced while the next one is
+// computed. It returns the data bytes written.
+func writeShardsPrealloc(ctx context.Context, base *Folder, shardInfos [][]safetensors.TensorInfo, out *outFolder, plans map[string]*tensorPlan, outDT map[string]format.DType, cw *correctionWriter) (int64, error) {
 	var total int64
 	var buf buffers
-	// A finished shard is flushed to disk (fsync) while the next one is
-	// computed; at most one flush is pending, which bounds dirty memory.
+	var ob []byte
+	// At most one flush is pending, which bounds dirty memory.
 	flushed := make(chan error, 1)
 	flushing := false
 	waitFlush := func() error {
@@ -190,66 +185,37 @@ func writeShardsMapped(ctx context.Context, base *Folder, shardInfos [][]safeten
 	}
 	defer waitFlush()
 	for i, s := range base.shards {
-		mf, err := safetensors.CreateMapped(out.path(s.file), shardInfos[i], s.f.Metadata())
+		of, err := safetensors.CreateOffset(out.path(s.file), shardInfos[i], s.f.Metadata())
 		if err != nil {
 			return 0, err
 		}
-		for _, ti := range mf.Infos() {
+		for _, ti := range of.Infos() {
 			if err := ctx.Err(); err != nil {
-				mf.Close()
+				of.Close()
 				return 0, err
 			}
 			src, err := s.f.Tensor(ti.Name)
 			if err == nil {
-				var dst []byte
-				if dst, err = mf.Data(ti.Name); err == nil {
-					err = mergeTensorInto(src, outDT[ti.Name], plans[ti.Name], cw, &buf, dst)
+				var data []byte
+				if data, err = mergeTensor(src, outDT[ti.Name], plans[ti.Name], cw, &buf, &ob); err == nil {
+					err = of.WriteTensor(ti.Name, data)
 				}
 			}
 			if err != nil {
-				mf.Close()
+				of.Close()
 				return 0, fmt.Errorf("merge: tensor %q: %w", ti.Name, err)
 			}
 			total += ti.Len()
 		}
 		if err := waitFlush(); err != nil {
-			mf.Close()
+			of.Close()
 			return 0, fmt.Errorf("merge: %w", err)
 		}
 		flushing = true
-		go func() { flushed <- mf.Close() }()
+		go func() { flushed <- of.Close() }()
 	}
 	if err := waitFlush(); err != nil {
 		return 0, fmt.Errorf("merge: %w", err)
-	}
-	return total, nil
-}
-
-// writeShardsPiped is the fallback of writeShardsMapped: a producer
-// goroutine merges tensor i+1 into a pool buffer while tensor i is written.
-func writeShardsPiped(ctx context.Context, base *Folder, shardInfos [][]safetensors.TensorInfo, out *outFolder, plans map[string]*tensorPlan, outDT map[string]format.DType, cw *correctionWriter) (int64, error) {
-	pipe := startMergePipeline(base, plans, outDT, cw)
-	defer pipe.stop()
-	var total int64
-	for i, s := range base.shards {
-		n, err := writeShard(ctx, out.path(s.file), shardInfos[i], s.f.Metadata(), func(w *safetensors.Writer, ti safetensors.TensorInfo) error {
-			r, ok := <-pipe.results
-			switch {
-			case !ok:
-				return fmt.Errorf("merge: tensor %q: pipeline ended early", ti.Name)
-			case r.err != nil:
-				return r.err
-			case r.name != ti.Name:
-				return fmt.Errorf("merge: tensor %q: pipeline produced %q (internal error)", ti.Name, r.name)
-			}
-			err := w.WriteBytes(ti.Name, r.data)
-			pipe.release(r)
-			return err
-		})
-		if err != nil {
-			return 0, err
-		}
-		total += n
 	}
 	return total, nil
 }

@@ -9,8 +9,5 @@ func mmapFile(f *os.File, size int64) ([]byte, error) { return nil, errNoMmap }
 
 func munmap(b []byte) error { return nil }
 
-// mmapWritable is unavailable here; CreateMapped reports ErrNoMapping.
-func mmapWritable(f *os.File, size int64) ([]byte, error) { return nil, ErrNoMapping }
-
 // preallocate sets f's size.
 func preallocate(f *os.File, size int64) error { return f.Truncate(size) }

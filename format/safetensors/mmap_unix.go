@@ -19,15 +19,8 @@ func mmapFile(f *os.File, size int64) ([]byte, error) {
 
 func munmap(b []byte) error { return unix.Munmap(b) }
 
-// mmapWritable maps size bytes of f read-write and shared, so stores land
-// in the page cache of the file.
-func mmapWritable(f *os.File, size int64) ([]byte, error) {
-	return unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-}
-
-// preallocate sizes f to size bytes with its blocks allocated up front, so
-// that stores through a mapping do not allocate blocks page by page; where
-// the filesystem cannot, it only sets the size.
+// preallocate sizes f to size bytes with its blocks allocated up front (see
+// OffsetFile); where the filesystem cannot, it only sets the size.
 func preallocate(f *os.File, size int64) error {
 	if err := unix.Fallocate(int(f.Fd()), 0, 0, size); err == nil {
 		return nil
