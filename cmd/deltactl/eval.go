@@ -34,10 +34,11 @@ whose completion greedy decoding reproduces exactly.`,
 			if base == "" || data == "" {
 				return usagef("eval: --base and --data are required")
 			}
-			src, err := localSource(ctx, g, base)
+			src, cleanup, err := resolveSource(ctx, g, base)
 			if err != nil {
 				return err
 			}
+			defer cleanup()
 			m, err := train.LoadModel(ctx, src, 0)
 			if err != nil {
 				return err
@@ -48,10 +49,11 @@ whose completion greedy decoding reproduces exactly.`,
 			}
 			var d *format.Delta
 			if delta != "" {
-				dsrc, err := localSource(ctx, g, delta)
+				dsrc, dcleanup, err := resolveSource(ctx, g, delta)
 				if err != nil {
 					return err
 				}
+				defer dcleanup()
 				if d, err = train.ReadDelta(ctx, dsrc); err != nil {
 					if _, serr := os.Stat(filepath.Join(dsrc, hf.ConfigName)); errors.Is(err, peft.ErrNotPEFT) && serr == nil {
 						return fmt.Errorf("%w (%s looks like a model folder: evaluate a full fine-tune with --base %s)", err, delta, delta)

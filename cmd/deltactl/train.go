@@ -39,13 +39,6 @@ func checkPush(push, base string) error {
 	return nil
 }
 
-// localSource resolves SRC (a path or a registry ref) through resolveSource.
-// TODO(lead): pass the cleanup on so pulled refs are removed after training.
-func localSource(ctx context.Context, g *globals, src string) (string, error) {
-	p, _, err := resolveSource(ctx, g, src)
-	return p, err
-}
-
 func newTrainCmd(g *globals) *cobra.Command {
 	o := train.DefaultOptions()
 	var base, data, evalData, targets, push, saveDType string
@@ -91,10 +84,11 @@ weights (only with --method full); this is how testdata/tinyllama was made.`,
 			if err := checkPush(push, base); err != nil {
 				return err
 			}
-			src, err := localSource(ctx, g, base)
+			src, cleanup, err := resolveSource(ctx, g, base)
 			if err != nil {
 				return err
 			}
+			defer cleanup()
 			if st, err := os.Stat(src); err == nil && !st.IsDir() && o.Method != train.MethodFull {
 				return usagef("train: --base %s is a config file: a model from random weights needs --method full", src)
 			}
