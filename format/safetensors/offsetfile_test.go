@@ -81,3 +81,39 @@ func TestOffsetFileMatchesWriter(t *testing.T) {
 		t.Error("a refused plan left a file behind")
 	}
 }
+
+// A tensor large enough to be written in two parallel halves lands whole.
+func TestOffsetFileLargeTensor(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big.safetensors")
+	n := int64(parallelWriteMin + 12345)
+	infos := []TensorInfo{{Name: "small", DType: format.U8, Shape: []int64{3}}, {Name: "big", DType: format.U8, Shape: []int64{n}}}
+	m, err := CreateOffset(path, infos, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, n)
+	for i := range big {
+		big[i] = byte(i*13 + i>>12)
+	}
+	if err := m.WriteTensor("big", big); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.WriteTensor("small", []byte{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, err := f.Tensor("big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Data, big) {
+		t.Fatal("big tensor differs after a split write")
+	}
+}
