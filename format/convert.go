@@ -37,6 +37,27 @@ func (t *Tensor) Float32s() ([]float32, error) {
 	return out, nil
 }
 
+// DecodeFloat32 widens len(dst) elements of float dtype d, little-endian in
+// src (any alignment), into dst: the in-place form of Float32s for callers
+// that reuse buffers.
+func DecodeFloat32(dst []float32, src []byte, d DType) error {
+	if !d.IsFloat() {
+		return fmt.Errorf("format: %s is not a float dtype: %w", d, ErrUnsupportedConversion)
+	}
+	decodeF32(dst, src, d, false)
+	return nil
+}
+
+// EncodeFloat32 rounds src to nearest even into little-endian elements of
+// dtype d (F64, F32, F16 or BF16) in dst.
+func EncodeFloat32(dst []byte, src []float32, d DType) error {
+	if !writable(d) {
+		return fmt.Errorf("format: cannot write %s from float32: %w", d, ErrUnsupportedConversion)
+	}
+	encodeF32(dst, src, d)
+	return nil
+}
+
 // FromFloat32 builds a tensor of dtype dt (F32, F16, BF16 or F64) from v,
 // rounding to nearest even for F16 and BF16 (overflow to ±Inf, NaN stays
 // NaN; see kernels.F16FromF32 and kernels.BF16FromF32). shape must hold

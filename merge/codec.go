@@ -26,46 +26,25 @@ func elemOf(d format.DType) (kernels.Elem, bool) {
 
 // decode widens the little-endian bytes of a F32/F16/BF16 tensor into dst.
 func decode(dst []float32, src []byte, d format.DType) error {
-	switch d {
-	case format.F32:
-		kernels.F32BytesToF32(dst, src)
-	case format.F16:
-		kernels.F16BytesToF32(dst, src)
-	case format.BF16:
-		kernels.BF16BytesToF32(dst, src)
-	default:
+	if _, ok := elemOf(d); !ok {
 		return fmt.Errorf("dtype %s is not supported (F32, F16 or BF16): %w", d, format.ErrUnknownDType)
 	}
-	return nil
+	return format.DecodeFloat32(dst, src, d)
 }
 
 // encode rounds src to nearest even into d's little-endian bytes.
 func encode(dst []byte, src []float32, d format.DType) error {
-	switch d {
-	case format.F32:
-		kernels.F32ToF32Bytes(dst, src)
-	case format.F16:
-		kernels.F32ToF16Bytes(dst, src)
-	case format.BF16:
-		kernels.F32ToBF16Bytes(dst, src)
-	default:
+	if _, ok := elemOf(d); !ok {
 		return fmt.Errorf("dtype %s is not supported (F32, F16 or BF16): %w", d, format.ErrUnknownDType)
 	}
-	return nil
+	return format.EncodeFloat32(dst, src, d)
 }
 
-// tensorF32 returns t's values as float32 (any float dtype kernels widens).
+// tensorF32 returns t's values as float32 (F64, F32, F16 or BF16).
 func tensorF32(t *format.Tensor) ([]float32, error) {
-	if err := t.Check(); err != nil {
-		return nil, err
-	}
-	out := make([]float32, t.NumElements())
 	switch t.DType {
-	case format.F32, format.F16, format.BF16:
-		return out, decode(out, t.Data, t.DType)
-	case format.F64:
-		kernels.F64BytesToF32(out, t.Data)
-		return out, nil
+	case format.F64, format.F32, format.F16, format.BF16:
+		return t.Float32s()
 	}
 	return nil, fmt.Errorf("tensor %q: dtype %s is not a float type: %w", t.Name, t.DType, format.ErrUnknownDType)
 }
