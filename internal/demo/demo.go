@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/deltactl/deltactl/format/peft"
+	"github.com/deltactl/deltactl/internal/humanize"
 	"github.com/deltactl/deltactl/merge"
 	"github.com/deltactl/deltactl/registry"
 	"github.com/deltactl/deltactl/testdata"
@@ -160,7 +161,7 @@ func (r *run) all() error {
 		if err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%s: %s logical, %s uploaded", BaseRef, human(res.LogicalBytes), human(res.UploadedBytes)), nil
+		return fmt.Sprintf("%s: %s logical, %s uploaded", BaseRef, humanize.Bytes(res.LogicalBytes), humanize.Bytes(res.UploadedBytes)), nil
 	}); err != nil {
 		return err
 	}
@@ -217,7 +218,7 @@ func (r *run) all() error {
 		if err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%s as a delta of %s: %s uploaded", DeltaRef, BaseRef, human(res.UploadedBytes)), nil
+		return fmt.Sprintf("%s as a delta of %s: %s uploaded", DeltaRef, BaseRef, humanize.Bytes(res.UploadedBytes)), nil
 	}); err != nil {
 		return err
 	}
@@ -275,7 +276,7 @@ func (r *run) all() error {
 			return "", err
 		}
 		r.rep.LossMerged = ev.Loss
-		return fmt.Sprintf("%d tensors merged in BF16, rounded once; correction %s; merged model loss %.3f", len(res.Merged), human(res.CorrectionBytes), ev.Loss), nil
+		return fmt.Sprintf("%d tensors merged in BF16, rounded once; correction %s; merged model loss %.3f", len(res.Merged), humanize.Bytes(res.CorrectionBytes), ev.Loss), nil
 	}); err != nil {
 		return err
 	}
@@ -381,14 +382,4 @@ func sameFile(a, b string) (bool, error) {
 		return false, err
 	}
 	return bytes.Equal(x, y), nil
-}
-
-func human(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -1,0 +1,19 @@
+// Package humanize formats numbers for people: the CLI's tables and the
+// demo's report.
+package humanize
+
+import "fmt"
+
+// Bytes formats n with binary units (KiB, MiB, ...).
+func Bytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
