@@ -226,62 +226,49 @@ func mergeTensor(src *format.Tensor, outDT format.DType, p *tensorPlan, cw *corr
 	if p == nil && outDT == src.DType {
 		return src.Data, nil
 	}
-	outB := growB(out, int(src.NumElements())*outDT.Size())
-	if err := mergeTensorInto(src, outDT, p, cw, buf, outB); err != nil {
-		return nil, err
-	}
-	return outB, nil
-}
-
-// mergeTensorInto writes the output bytes of one tensor into dst, which has
-// exactly their size.
-func mergeTensorInto(src *format.Tensor, outDT format.DType, p *tensorPlan, cw *correctionWriter, buf *buffers, dst []byte) error {
 	n := int(src.NumElements())
-	if len(dst) != n*outDT.Size() {
-		return fmt.Errorf("output of %d bytes for %d %s elements (internal error)", len(dst), n, outDT)
-	}
-	if p == nil && outDT == src.DType {
-		copy(dst, src.Data)
-		return nil
-	}
+	dst := growB(out, n*outDT.Size())
 	if p != nil && p.loraOnly() && outDT == src.DType && cw == nil {
 		e, _ := elemOf(outDT)
 		o := &p.ops[0]
-		return kernels.MergeLoRA(dst, src.Data, e, p.rows, p.cols, o.f.B, o.f.A, o.f.Rank, 1)
+		if err := kernels.MergeLoRA(dst, src.Data, e, p.rows, p.cols, o.f.B, o.f.A, o.f.Rank, 1); err != nil {
+			return nil, err
+		}
+		return dst, nil
 	}
 	acc := grow32(&buf.acc, n)
 	if err := decode(acc, src.Data, src.DType); err != nil {
-		return err
+		return nil, err
 	}
 	var norms [][]float64
 	if p != nil {
 		var err error
 		if norms, err = p.forward(acc, grow32(&buf.scratch, n)); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := encode(dst, acc, outDT); err != nil {
-		return err
+		return nil, err
 	}
 	if cw != nil {
 		inv := grow32(&buf.inv, n)
 		if err := decode(inv, dst, outDT); err != nil {
-			return err
+			return nil, err
 		}
 		if p != nil {
 			if _, err := p.inverse(inv, grow32(&buf.scratch, n), norms); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		restored := growB(&buf.restored, len(src.Data))
 		if err := encode(restored, inv, src.DType); err != nil {
-			return err
+			return nil, err
 		}
 		if err := cw.tensor(src.Name, src.DType, outDT, src.Shape, src.Data, restored, dst, norms); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return dst, nil
 }
 
 // writeShard writes one safetensors file from a plan, calling fill for
