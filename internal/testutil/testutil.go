@@ -28,8 +28,11 @@ func Root(t testing.TB) string {
 }
 
 // SharedData returns the path of rel under ../shared/data beside the
-// repository, or under $DELTACTL_SHARED_DATA when set. A missing file fails the
-// test: CI always has shared/, and a silently skipped test proves nothing.
+// repository, or under $DELTACTL_SHARED_DATA when set. A bare clone has no
+// ../shared: the test is then skipped with a message naming the missing path
+// (the skip is what `make test`'s summary counts). Under CI=true a missing
+// file fails the test instead: CI always has shared/, and a silently skipped
+// test there proves nothing.
 func SharedData(t testing.TB, rel string) string {
 	t.Helper()
 	base := os.Getenv("DELTACTL_SHARED_DATA")
@@ -38,7 +41,10 @@ func SharedData(t testing.TB, rel string) string {
 	}
 	p := filepath.Join(base, filepath.FromSlash(rel))
 	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("shared test data: %v", err)
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("shared test data (required under CI=true): %v", err)
+		}
+		t.Skipf("SKIP: shared test data missing: %s (clone beside ../shared to run this test)", p)
 	}
 	return p
 }
