@@ -1,12 +1,34 @@
 package format
 
+// Method names a kind of delta. It is the one vocabulary for delta kinds: the
+// registry's manifests, the trainer's options, PEFT folders and the merge
+// algebra all use these constants, never string literals.
+type Method string
+
+// The kinds of delta.
+const (
+	MethodLoRA    Method = "lora"    // low-rank updates W + s·B·A
+	MethodIA3     Method = "ia3"     // learned scaling vectors
+	MethodAdapter Method = "adapter" // bottleneck adapters (add layers; cannot be merged)
+	MethodFull    Method = "full"    // exact dense differences of a full fine-tune
+)
+
+// Valid reports whether m is one of the known kinds.
+func (m Method) Valid() bool {
+	switch m {
+	case MethodLoRA, MethodIA3, MethodAdapter, MethodFull:
+		return true
+	}
+	return false
+}
+
 // Delta is what turns one model into another, keyed by the base model's
 // weight names (for example "model.layers.0.self_attn.q_proj.weight").
 // A PEFT adapter folder, a bottleneck-adapter folder from the trainer and the
 // exact difference of a full fine-tune all become a Delta.
 type Delta struct {
-	// Method names the kind of delta: "lora", "ia3", "adapter" or "full".
-	Method string
+	// Method names the kind of delta.
+	Method Method
 	// LoRA holds one low-rank update per target weight.
 	LoRA []*LoRA
 	// IA3 holds one learned scaling vector per target weight.

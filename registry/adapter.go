@@ -18,7 +18,7 @@ var ErrBaseMismatch = errors.New("delta does not fit its base")
 // checkAdapter loads the adapter folder at dir and checks every weight it
 // changes against the base manifest's tensor table. It returns the delta
 // method and the adapter_config.json content for the manifest.
-func checkAdapter(dir string, base *Manifest, baseRef string) (method string, config any, err error) {
+func checkAdapter(dir string, base *Manifest, baseRef string) (method format.Method, config any, err error) {
 	raw, err := os.ReadFile(filepath.Join(dir, "adapter_config.json"))
 	if err != nil {
 		return "", nil, err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/deltactl/deltactl/format"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -15,7 +16,7 @@ type RefInfo struct {
 	Tag          string        `json:"tag"`
 	Digest       digest.Digest `json:"digest"`
 	Kind         string        `json:"kind,omitempty"`
-	Method       string        `json:"method,omitempty"`
+	Method       format.Method `json:"method,omitempty"`
 	Base         digest.Digest `json:"base,omitempty"`
 	LogicalBytes int64         `json:"logical_bytes"`
 	// Error is set when the manifest the ref names cannot be read.

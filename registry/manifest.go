@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/deltactl/deltactl/format"
 )
 
 // Manifest kinds.
@@ -17,12 +19,12 @@ const (
 	KindDelta = "delta"
 )
 
-// Delta methods.
+// Delta methods: the registry stores format's vocabulary as it is.
 const (
-	MethodLoRA    = "lora"
-	MethodIA3     = "ia3"
-	MethodAdapter = "adapter"
-	MethodFull    = "full"
+	MethodLoRA    = format.MethodLoRA
+	MethodIA3     = format.MethodIA3
+	MethodAdapter = format.MethodAdapter
+	MethodFull    = format.MethodFull
 )
 
 // manifestVersion is the schema version this package writes and reads.
@@ -45,7 +47,7 @@ type Manifest struct {
 
 	// Delta only.
 	Base   digest.Digest `json:"base,omitempty"`
-	Method string        `json:"method,omitempty"`
+	Method format.Method `json:"method,omitempty"`
 	// Config is the adapter_config.json content (null for full deltas).
 	Config any `json:"config,omitempty"`
 	// Provenance is whatever metadata the folder carried: trainer config,

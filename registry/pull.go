@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/deltactl/deltactl/registry/codec"
 	"io"
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/deltactl/deltactl/format"
+	"github.com/deltactl/deltactl/registry/codec"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -21,7 +23,7 @@ type PullResult struct {
 	Ref    string        `json:"ref"`
 	Digest digest.Digest `json:"digest"`
 	Kind   string        `json:"kind"`
-	Method string        `json:"method,omitempty"`
+	Method format.Method `json:"method,omitempty"`
 	Base   digest.Digest `json:"base,omitempty"`
 	Dir    string        `json:"dir"`
 	Files  int           `json:"files"`

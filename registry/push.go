@@ -30,7 +30,7 @@ type PushResult struct {
 	Ref    string        `json:"ref"`
 	Digest digest.Digest `json:"digest"`
 	Kind   string        `json:"kind"`
-	Method string        `json:"method,omitempty"`
+	Method format.Method `json:"method,omitempty"`
 	Base   digest.Digest `json:"base,omitempty"`
 	// LogicalBytes is the size of the pushed files.
 	LogicalBytes int64 `json:"logical_bytes"`

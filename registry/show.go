@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/deltactl/deltactl/format"
 	"github.com/deltactl/deltactl/registry/store"
 	"github.com/opencontainers/go-digest"
 )
@@ -14,7 +15,7 @@ import (
 type Lineage struct {
 	Digest       digest.Digest `json:"digest"`
 	Kind         string        `json:"kind,omitempty"`
-	Method       string        `json:"method,omitempty"`
+	Method       format.Method `json:"method,omitempty"`
 	LogicalBytes int64         `json:"logical_bytes"`
 	// Refs are the tags that name this manifest.
 	Refs []string `json:"refs"`

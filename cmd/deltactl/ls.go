@@ -34,7 +34,7 @@ func newLsCmd(g *globals) *cobra.Command {
 				}
 				kind := ri.Kind
 				if ri.Method != "" {
-					kind += "/" + ri.Method
+					kind += "/" + string(ri.Method)
 				}
 				g.printf("%-40s  %-12s %10s  %s\n", ri.Ref, kind, humanBytes(ri.LogicalBytes), ri.Digest.Encoded()[:12])
 			}

@@ -41,12 +41,12 @@ func (a *Adapter) Delta() (*format.Delta, error) {
 
 func (a *Adapter) delta() (*format.Delta, error) {
 	cfg := a.Config
-	var method string
+	var method format.Method
 	switch strings.ToUpper(cfg.PeftType) {
 	case "LORA":
-		method = "lora"
+		method = format.MethodLoRA
 	case "IA3":
-		method = "ia3"
+		method = format.MethodIA3
 	case PeftTypeBottleneck:
 		return a.bottleneck()
 	default:
@@ -74,7 +74,7 @@ func (a *Adapter) delta() (*format.Delta, error) {
 			continue
 		}
 		if info.kind == kindIA3 {
-			if method != "ia3" {
+			if method != format.MethodIA3 {
 				return nil, fmt.Errorf("%w: tensor %q is IA3 but peft_type is %s", ErrInvalid, t.Name, cfg.PeftType)
 			}
 			ia, err := a.ia3(info, t)
@@ -84,7 +84,7 @@ func (a *Adapter) delta() (*format.Delta, error) {
 			d.IA3 = append(d.IA3, ia)
 			continue
 		}
-		if method != "lora" {
+		if method != format.MethodLoRA {
 			return nil, fmt.Errorf("%w: tensor %q is LoRA but peft_type is %s", ErrInvalid, t.Name, cfg.PeftType)
 		}
 		p := mods[info.module]
