@@ -17,8 +17,9 @@ import (
 	"github.com/deltactl/deltactl/format"
 )
 
-// Peer figures are in ../shared/bench/BASELINES.md: reduce (d) scipy QR
-// trick 5.1 ms; extract (e) torch.svd_lowrank 56-59 ms at err/opt 1.025-1.054.
+// Peer figures for comparison (scipy and torch on the development machine,
+// measured outside this repository): reduce (d) scipy QR trick 5.1 ms;
+// extract (e) torch.svd_lowrank 56-59 ms at err/opt 1.025-1.054.
 
 // BenchmarkReduce4096r64to16 truncates a 4096×4096 rank-64 product to
 // rank 16 on two factor pairs: "decay" (randFactors: B's columns scaled
