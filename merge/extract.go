@@ -51,7 +51,7 @@ func Extract(ctx context.Context, base, tuned Model, opt ExtractOptions) (*forma
 	for _, n := range base.Names() {
 		inBase[n] = true
 	}
-	out := &format.Delta{Method: "lora"}
+	out := &format.Delta{Method: format.MethodLoRA}
 	var reps []ModuleReport
 	seen := map[string]bool{}
 	for _, name := range tuned.Names() {

@@ -4,18 +4,13 @@ import (
 	"errors"
 	"fmt"
 
-	"sort"
-
 	"github.com/deltactl/deltactl/format"
 	"github.com/deltactl/deltactl/kernels"
 )
 
-// Stack methods.
-var StackMethods = []string{"cat", "linear", "svd", "ties", "dare_linear", "dare_ties", "magnitude_prune"}
-
 // StackOptions configure Stack.
 type StackOptions struct {
-	// Method is one of StackMethods:
+	// Method is one of StackMethods():
 	//   cat     exact: factors concatenated, w_i·s_i folded into B; rank Σ r_i.
 	//   linear  exact weighted sum Σ w_i s_i B_i A_i, also by concatenation.
 	//           Not PEFT's factor-space "linear" (Σ√c_i B_i)(Σ√c_i A_i), whose
@@ -28,7 +23,7 @@ type StackOptions struct {
 	//           dense per module in delta space (T_i = s_i B_i A_i), pruned
 	//           and combined per Semantics (see sparsify.go), then back to
 	//           Rank (default max r_i) by randomized SVD; error reported.
-	Method    string
+	Method    StackMethod
 	Rank      int
 	Density   float64
 	Seed      uint64
@@ -50,7 +45,7 @@ type ModuleReport struct {
 // parameter of one.
 var ErrMethod = errors.New("merge: bad combination method or parameter")
 
-// loraKey groups the LoRAs of several inputs that update the same module.
+// loraGroup groups the LoRAs of several inputs that update the same module.
 type loraGroup struct {
 	target  string
 	first   *format.LoRA
@@ -68,16 +63,12 @@ func Stack(inputs []Input, opt StackOptions) (*format.Delta, []ModuleReport, err
 	if len(inputs) == 0 {
 		return nil, nil, fmt.Errorf("%w: no deltas", ErrMethod)
 	}
-	dense := false
-	switch opt.Method {
-	case "cat", "linear", "svd":
-	case "ties", "dare_linear", "dare_ties", "magnitude_prune":
-		dense = true
-		if !(opt.Density > 0 && opt.Density <= 1) {
-			return nil, nil, fmt.Errorf("%w: %s needs --density in (0,1], got %g", ErrMethod, opt.Method, opt.Density)
-		}
-	default:
-		return nil, nil, fmt.Errorf("%w: unknown method %q (want one of %v)", ErrMethod, opt.Method, StackMethods)
+	if !opt.Method.Valid() {
+		return nil, nil, fmt.Errorf("%w: unknown method %q (want one of %v)", ErrMethod, opt.Method, StackMethods())
+	}
+	dense := opt.Method.Dense()
+	if dense && !(opt.Density > 0 && opt.Density <= 1) {
+		return nil, nil, fmt.Errorf("%w: %s needs --density in (0,1], got %g", ErrMethod, opt.Method, opt.Density)
 	}
 	switch opt.Semantics {
 	case "":
@@ -91,7 +82,7 @@ func Stack(inputs []Input, opt StackOptions) (*format.Delta, []ModuleReport, err
 	}
 	groups := map[string]*loraGroup{}
 	var order []string
-	out := &format.Delta{Method: "lora"}
+	out := &format.Delta{Method: format.MethodLoRA}
 	replaced := map[string]string{}
 	ia3 := map[string]*format.IA3{}
 	var ia3Order []string
@@ -122,7 +113,7 @@ func Stack(inputs []Input, opt StackOptions) (*format.Delta, []ModuleReport, err
 			g.loras = append(g.loras, l)
 		}
 		for _, v := range d.IA3 {
-			if opt.Method != "cat" && opt.Method != "linear" {
+			if opt.Method != StackCat && opt.Method != StackLinear {
 				return nil, nil, fmt.Errorf("delta %s: tensor %q: IA3 vectors combine only with cat or linear: %w", in.Name, v.Target, ErrMethod)
 			}
 			x, err := tensorF32(v.Vector)
@@ -160,7 +151,7 @@ func Stack(inputs []Input, opt StackOptions) (*format.Delta, []ModuleReport, err
 		out.IA3 = append(out.IA3, &format.IA3{Target: name, Vector: t, FeedForward: v.FeedForward})
 	}
 	if len(out.IA3) > 0 && len(groups) == 0 {
-		out.Method = "ia3"
+		out.Method = format.MethodIA3
 	}
 	var reports []ModuleReport
 	for _, name := range order {
@@ -213,7 +204,7 @@ func stackModule(g *loraGroup, inputs []Input, opt StackOptions, dense bool) (*f
 	rep := ModuleReport{Target: g.target, FromRank: sumR}
 	var res Factors
 	switch {
-	case !dense && (opt.Method == "cat" || (opt.Method == "linear" && opt.Rank == 0)):
+	case !dense && (opt.Method == StackCat || (opt.Method == StackLinear && opt.Rank == 0)):
 		f, err := Concat(parts, coef)
 		if err != nil {
 			return nil, rep, err
@@ -319,9 +310,4 @@ func f32Tensor(name string, shape []int64, v []float32) (*format.Tensor, error) 
 		return nil, err
 	}
 	return t, t.Check()
-}
-
-// sortReports orders module reports by target name.
-func sortReports(r []ModuleReport) {
-	sort.Slice(r, func(i, j int) bool { return r[i].Target < r[j].Target })
 }

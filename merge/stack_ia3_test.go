@@ -28,7 +28,7 @@ func TestStackIA3(t *testing.T) {
 		{Name: "one", Weight: 0.6, Delta: &format.Delta{Method: "ia3", IA3: []*format.IA3{ia3Of(t, "l.0.k.weight", a1, false), ia3Of(t, "l.0.down.weight", b1, true)}}},
 		{Name: "two", Weight: 0.4, Delta: &format.Delta{Method: "ia3", IA3: []*format.IA3{ia3Of(t, "l.0.k.weight", a2, false)}}},
 	}
-	for _, method := range []string{"cat", "linear"} {
+	for _, method := range []StackMethod{"cat", "linear"} {
 		d, _, err := Stack(in, StackOptions{Method: method})
 		if err != nil {
 			t.Fatal(err)
