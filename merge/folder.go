@@ -9,6 +9,7 @@ import (
 	"github.com/deltactl/deltactl/format"
 	"github.com/deltactl/deltactl/format/hf"
 	"github.com/deltactl/deltactl/format/safetensors"
+	"github.com/deltactl/deltactl/internal/atomicfile"
 )
 
 // Folder is an opened model (a *hf.Model) seen shard by shard, as merge
@@ -112,11 +113,10 @@ func newOutFolder(dir string) (*outFolder, error) {
 	if _, err := os.Stat(dir); err == nil {
 		return nil, fmt.Errorf("output %s already exists", dir)
 	}
-	parent := filepath.Dir(filepath.Clean(dir))
-	if err := os.MkdirAll(parent, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(filepath.Clean(dir)), 0o755); err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-*")
+	tmp, err := atomicfile.TempDirBeside(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -125,12 +125,14 @@ func newOutFolder(dir string) (*outFolder, error) {
 
 func (o *outFolder) path(rel string) string { return filepath.Join(o.tmp, rel) }
 
+// copyFile copies src to rel in the folder, fsynced (commit syncs only
+// the folders).
 func (o *outFolder) copyFile(rel, src string) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	defer func() { _ = in.Close() }() // read-only: nothing to lose
 	if err := os.MkdirAll(filepath.Dir(o.path(rel)), 0o755); err != nil {
 		return err
 	}
@@ -139,25 +141,29 @@ func (o *outFolder) copyFile(rel, src string) error {
 		return err
 	}
 	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
+		_ = out.Close() // the copy failed; that is the error to report
 		return fmt.Errorf("copy %s: %w", src, err)
 	}
-	return out.Close()
-}
-
-func (o *outFolder) commit() error {
-	d, err := os.Open(o.tmp)
-	if err == nil {
-		d.Sync()
-		d.Close()
+	if err := out.Sync(); err != nil {
+		_ = out.Close() // the fsync failed; that is the error to report
+		return fmt.Errorf("copy %s: fsync %s: %w", src, out.Name(), err)
 	}
-	if err := os.Rename(o.tmp, o.dir); err != nil {
-		return err
+	if err := out.Close(); err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
 	}
 	return nil
 }
 
-func (o *outFolder) abort() { os.RemoveAll(o.tmp) }
+// commit makes the finished folder appear at dir (every folder in it and
+// dir's parent fsynced; its files were fsynced as they were written).
+func (o *outFolder) commit() error {
+	return atomicfile.CommitDir(o.tmp, o.dir)
+}
+
+// abort removes the unfinished folder.
+func (o *outFolder) abort() {
+	_ = os.RemoveAll(o.tmp) // best effort: a leftover hidden .tmp- folder is harmless
+}
 
 // ModelType is config.json's model_type ("" when absent).
 func (m *Folder) ModelType() string {

@@ -49,7 +49,7 @@ func Unmerge(ctx context.Context, merged *Folder, inputs []Input, outDir string)
 	var cr *correctionReader
 	cpath := filepath.Join(merged.dir, CorrectionFile)
 	if f, err := os.Open(cpath); err == nil {
-		defer f.Close()
+		defer func() { _ = f.Close() }() // read-only: nothing to lose
 		var maxBytes int64
 		for _, s := range merged.shards {
 			for _, n := range s.names {
