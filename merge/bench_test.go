@@ -274,7 +274,7 @@ func benchModel(b *testing.B, dir string) ([]Input, int64) {
 	per := int64(dim * dim * 2)
 	layers := max(1, int(size/per))
 	var shards [][]*format.Tensor
-	d := &format.Delta{Method: "lora"}
+	d := &format.Delta{Method: format.MethodLoRA}
 	vals := randVals(dim*dim, 0.02, 1)
 	for i := 0; i < layers; i++ {
 		if i%8 == 0 {
