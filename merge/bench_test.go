@@ -315,15 +315,17 @@ func copyFolder(src, dst string) error {
 		}
 		out, err := os.Create(filepath.Join(dst, e.Name()))
 		if err != nil {
-			in.Close()
+			_ = in.Close() // read-only
 			return err
 		}
 		_, err = io.Copy(out, in)
-		in.Close()
+		_ = in.Close() // read-only
 		if err == nil {
 			err = out.Sync()
 		}
-		out.Close()
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
 		if err != nil {
 			return err
 		}
@@ -343,7 +345,7 @@ func BenchmarkWholeModelMergeBF16(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer base.Close()
+	defer func() { _ = base.Close() }() // read-only mapping
 	b.SetBytes(bytes)
 	var mergeT, copyT []time.Duration
 	b.ResetTimer()
@@ -355,13 +357,17 @@ func BenchmarkWholeModelMergeBF16(b *testing.B) {
 		}
 		mergeT = append(mergeT, time.Since(t0))
 		b.StopTimer()
-		os.RemoveAll(out)
+		if err := os.RemoveAll(out); err != nil {
+			b.Fatal(err)
+		}
 		t0 = time.Now()
 		if err := copyFolder(filepath.Join(dir, "base"), filepath.Join(dir, "c")); err != nil {
 			b.Fatal(err)
 		}
 		copyT = append(copyT, time.Since(t0))
-		os.RemoveAll(filepath.Join(dir, "c"))
+		if err := os.RemoveAll(filepath.Join(dir, "c")); err != nil {
+			b.Fatal(err)
+		}
 		b.StartTimer()
 	}
 	mm, mc := median(mergeT), median(copyT)

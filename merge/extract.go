@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/deltactl/deltactl/format"
+	"github.com/deltactl/deltactl/format/hf"
 )
 
 // Model is the read side of a model merge needs: tensor names in file
@@ -14,6 +15,12 @@ type Model interface {
 	Names() []string
 	Tensor(name string) (*format.Tensor, error)
 }
+
+// Both model types in the tree can be extracted from.
+var (
+	_ Model = (*hf.Model)(nil)
+	_ Model = (*Folder)(nil)
+)
 
 // ExtractOptions configure Extract.
 type ExtractOptions struct {

@@ -25,6 +25,8 @@ type Folder struct {
 	index  bool     // the folder has model.safetensors.index.json
 }
 
+var _ io.Closer = (*Folder)(nil)
+
 type shard struct {
 	file  string // relative to dir
 	f     *safetensors.File

@@ -98,8 +98,12 @@ func writeModel(t *testing.T, dir string, shards [][]*format.Tensor) {
 		}
 	}
 	b, _ := json.Marshal(map[string]any{"metadata": map[string]any{"total_size": 0}, "weight_map": wm})
-	os.WriteFile(filepath.Join(dir, hf.IndexName), b, 0o644)
-	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"model_type":"test"}`), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, hf.IndexName), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"model_type":"test"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // The synthetic model: out×inF linear layers, a 50-entry embedding, rank r.
@@ -311,7 +315,7 @@ func TestMergeMatchesFloat64AndUnmergeIsExact(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				defer base.Close()
+				defer func() { _ = base.Close() }() // read-only mapping
 				rep, err := Merge(context.Background(), base, []Input{in}, filepath.Join(dir, "merged"), MergeOptions{Correction: true})
 				if err != nil {
 					t.Fatal(err)
@@ -323,7 +327,7 @@ func TestMergeMatchesFloat64AndUnmergeIsExact(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				defer m.Close()
+				defer func() { _ = m.Close() }() // read-only mapping
 				total, off := 0, 0
 				for name, want := range ref {
 					x, err := m.Tensor(name)
@@ -380,7 +384,7 @@ func TestMergeMatchesFloat64AndUnmergeIsExact(t *testing.T) {
 						if y.DType != x.DType || string(y.Data) != string(x.Data) {
 							t.Errorf("%s: unmerge is not bit-identical", x.Name)
 						}
-						u.Close()
+						_ = u.Close() // read-only mapping
 					}
 				}
 				// a different weight must not use this correction
@@ -407,12 +411,12 @@ func TestUnmergeApproximateBound(t *testing.T) {
 	in.Delta = &d
 	writeModel(t, filepath.Join(dir, "base"), shards)
 	base, _ := OpenFolder(filepath.Join(dir, "base"))
-	defer base.Close()
+	defer func() { _ = base.Close() }() // read-only mapping
 	if _, err := Merge(context.Background(), base, []Input{in}, filepath.Join(dir, "merged"), MergeOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	m, _ := OpenFolder(filepath.Join(dir, "merged"))
-	defer m.Close()
+	defer func() { _ = m.Close() }() // read-only mapping
 	rep, err := Unmerge(context.Background(), m, []Input{in}, filepath.Join(dir, "un"))
 	if err != nil {
 		t.Fatal(err)
@@ -421,7 +425,7 @@ func TestUnmergeApproximateBound(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 	u, _ := OpenFolder(filepath.Join(dir, "un"))
-	defer u.Close()
+	defer func() { _ = u.Close() }() // read-only mapping
 	worst := 0.0
 	for _, ts := range shards {
 		for _, x := range ts {
@@ -452,7 +456,7 @@ func TestMergeRefusals(t *testing.T) {
 	shards, in, _ := synthetic(t, format.BF16, 1)
 	writeModel(t, filepath.Join(dir, "base"), shards)
 	base, _ := OpenFolder(filepath.Join(dir, "base"))
-	defer base.Close()
+	defer func() { _ = base.Close() }() // read-only mapping
 	bad := Input{Name: "adapters", Weight: 1, Delta: &format.Delta{Adapters: []*format.Adapter{{Placement: "layers.0.mlp"}}}}
 	if _, err := Merge(context.Background(), base, []Input{in, bad}, filepath.Join(dir, "o"), MergeOptions{}); !errors.Is(err, ErrNotMergeable) {
 		t.Errorf("bottleneck adapter: %v", err)
@@ -488,7 +492,7 @@ func gpt2LoRA(t *testing.T) *format.Delta {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { f.Close() })
+	t.Cleanup(func() { _ = f.Close() }) // read-only mapping
 	d := &format.Delta{Method: format.MethodLoRA}
 	for _, ti := range f.Infos() {
 		if !strings.HasSuffix(ti.Name, ".lora_A.weight") {
@@ -525,12 +529,12 @@ func TestMergeRealGPT2LoRA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	defer func() { _ = b.Close() }() // read-only mapping
 	if _, err := Merge(context.Background(), b, []Input{{Name: "trl_kto_lora_gpt2_final", Delta: d, Weight: 1}}, filepath.Join(dir, "m"), MergeOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	m, _ := OpenFolder(filepath.Join(dir, "m"))
-	defer m.Close()
+	defer func() { _ = m.Close() }() // read-only mapping
 	// float64 reference W + s·(B@A)ᵀ on two layers (every element)
 	for _, l := range []*format.LoRA{d.LoRA[0], d.LoRA[11]} {
 		name := strings.TrimPrefix(l.Target, "transformer.")
@@ -570,7 +574,7 @@ func TestMergeRefusesTinyGPT2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	defer func() { _ = b.Close() }() // read-only mapping
 	out := filepath.Join(t.TempDir(), "m")
 	_, err = Merge(context.Background(), b, []Input{{Name: "trl_kto_lora_gpt2_final", Delta: d, Weight: 1}}, out, MergeOptions{})
 	if !errors.Is(err, format.ErrShape) {

@@ -51,3 +51,5 @@ func (m StackMethod) Dense() bool {
 }
 
 func (m StackMethod) String() string { return string(m) }
+
+var _ fmt.Stringer = StackMethod("")
