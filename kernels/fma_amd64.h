@@ -1,8 +1,14 @@
 // Macros shared by the GEMM (gemm_amd64.s) and fused merge (merge_amd64.s)
 // micro-kernels. Each expands to exactly the instructions it names, in
 // order, so a kernel written with them assembles to the same machine code as
-// the same kernel spelled out (kernels/README.md, "Assembly", says how that
-// is checked). Labels never live in a macro: they stay in the kernels.
+// the same kernel spelled out. Labels never live in a macro (they would be
+// defined twice), nor do argument loads (go vet's asmdecl reads the .s text
+// without expanding macros, so it checks only FP references in a TEXT body).
+//
+// To check that an edit of a macro changed only what it meant to, compare
+// the assembler's listing before and after:
+//
+//	go tool asm -I kernels -I "$(go env GOROOT)/pkg/include" -p github.com/deltactl/deltactl/kernels -S -o /dev/null kernels/merge_amd64.s
 //
 // Conventions: accumulators are Z0..Z23 (AVX-512) or Y0..Y11 (AVX2); B
 // rows are loaded into Z24..Z27 (AVX-512 6x64) and the broadcast A value

@@ -187,20 +187,10 @@ mbf16zdone:
 // (W + d, one VADDPS with W as the first operand, as the scalar code does)
 // and the sum rounded to nearest even into dst. Rows of W are ldw bytes
 // apart in both src and dst, which may be the same memory.
-
 //
-// Every kernel is MERGE_ARGS, cleared accumulators, a loop of one FMA step
-// per p, then one epilogue macro per row of W.
-
-// MERGE_ARGS loads a fused merge kernel's arguments:
-// CX = k, AX = a, BX = b, DI = dst, SI = src, DX = ldw.
-#define MERGE_ARGS \
-	MOVQ k+0(FP), CX; \
-	MOVQ a+8(FP), AX; \
-	MOVQ b+16(FP), BX; \
-	MOVQ dst+24(FP), DI; \
-	MOVQ src+32(FP), SI; \
-	MOVQ ldw+40(FP), DX
+// Every kernel is its argument loads (spelled out so go vet checks them),
+// cleared accumulators, a loop of one FMA step per p, then one epilogue
+// macro per row of W.
 
 // NEXT_W_ROW moves src and dst to the next row of W.
 #define NEXT_W_ROW ADDQ DX, SI; ADDQ DX, DI
@@ -291,7 +281,12 @@ mbf16zdone:
 
 // func mergeKern6x64F32AVX512(k int, a, b *float32, dst, src *byte, ldw int)
 TEXT ·mergeKern6x64F32AVX512(SB), NOSPLIT, $0-48
-	MERGE_ARGS
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ dst+24(FP), DI
+	MOVQ src+32(FP), SI
+	MOVQ ldw+40(FP), DX
 	ZERO_Z0_Z23
 	TESTQ CX, CX
 	JZ    mkf32epi
@@ -316,7 +311,12 @@ mkf32epi:
 
 // func mergeKern6x64BF16AVX512(k int, a, b *float32, dst, src *byte, ldw int)
 TEXT ·mergeKern6x64BF16AVX512(SB), NOSPLIT, $0-48
-	MERGE_ARGS
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ dst+24(FP), DI
+	MOVQ src+32(FP), SI
+	MOVQ ldw+40(FP), DX
 	ZERO_Z0_Z23
 	TESTQ CX, CX
 	JZ    mkbf16epi
@@ -351,7 +351,12 @@ mkbf16epi:
 
 // func mergeKern6x64F16AVX512(k int, a, b *float32, dst, src *byte, ldw int)
 TEXT ·mergeKern6x64F16AVX512(SB), NOSPLIT, $0-48
-	MERGE_ARGS
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ dst+24(FP), DI
+	MOVQ src+32(FP), SI
+	MOVQ ldw+40(FP), DX
 	ZERO_Z0_Z23
 	TESTQ CX, CX
 	JZ    mkf16epi
@@ -397,7 +402,12 @@ SPLAT32x8(mergeQuiet, $0x400000)
 
 // func mergeKern6x16F32AVX2(k int, a, b *float32, dst, src *byte, ldw int)
 TEXT ·mergeKern6x16F32AVX2(SB), NOSPLIT, $0-48
-	MERGE_ARGS
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ dst+24(FP), DI
+	MOVQ src+32(FP), SI
+	MOVQ ldw+40(FP), DX
 	ZERO_Y0_Y11
 	TESTQ CX, CX
 	JZ    mk2f32epi
@@ -422,7 +432,12 @@ mk2f32epi:
 
 // func mergeKern6x16BF16AVX2(k int, a, b *float32, dst, src *byte, ldw int)
 TEXT ·mergeKern6x16BF16AVX2(SB), NOSPLIT, $0-48
-	MERGE_ARGS
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ dst+24(FP), DI
+	MOVQ src+32(FP), SI
+	MOVQ ldw+40(FP), DX
 	ZERO_Y0_Y11
 	TESTQ CX, CX
 	JZ    mk2bf16epi
@@ -447,7 +462,12 @@ mk2bf16epi:
 
 // func mergeKern6x16F16AVX2(k int, a, b *float32, dst, src *byte, ldw int)
 TEXT ·mergeKern6x16F16AVX2(SB), NOSPLIT, $0-48
-	MERGE_ARGS
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ dst+24(FP), DI
+	MOVQ src+32(FP), SI
+	MOVQ ldw+40(FP), DX
 	ZERO_Y0_Y11
 	TESTQ CX, CX
 	JZ    mk2f16epi
