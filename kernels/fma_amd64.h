@@ -42,3 +42,27 @@
 
 // BCAST_FMA2 broadcasts the float at off(AX) into s, then FMA2.
 #define BCAST_FMA2(off, b0, b1, s, a0, a1) VBROADCASTSS off(AX), s; FMA2(b0, b1, s, a0, a1)
+
+// Row sequences: ROW once per row of a tile's accumulators, in order, with
+// NEXT (which moves to the next row of the output) between rows. ROW and
+// NEXT are macro names.
+#define ROWS6_Z4(ROW, NEXT) \
+	ROW(Z0, Z1, Z2, Z3); NEXT; \
+	ROW(Z4, Z5, Z6, Z7); NEXT; \
+	ROW(Z8, Z9, Z10, Z11); NEXT; \
+	ROW(Z12, Z13, Z14, Z15); NEXT; \
+	ROW(Z16, Z17, Z18, Z19); NEXT; \
+	ROW(Z20, Z21, Z22, Z23)
+
+#define ROWS6_Z2(ROW, NEXT) \
+	ROW(Z0, Z1); NEXT; ROW(Z2, Z3); NEXT; ROW(Z4, Z5); NEXT; \
+	ROW(Z6, Z7); NEXT; ROW(Z8, Z9); NEXT; ROW(Z10, Z11)
+
+#define ROWS12_Z2(ROW, NEXT) \
+	ROWS6_Z2(ROW, NEXT); NEXT; \
+	ROW(Z12, Z13); NEXT; ROW(Z14, Z15); NEXT; ROW(Z16, Z17); NEXT; \
+	ROW(Z18, Z19); NEXT; ROW(Z20, Z21); NEXT; ROW(Z22, Z23)
+
+#define ROWS6_Y2(ROW, NEXT) \
+	ROW(Y0, Y1); NEXT; ROW(Y2, Y3); NEXT; ROW(Y4, Y5); NEXT; \
+	ROW(Y6, Y7); NEXT; ROW(Y8, Y9); NEXT; ROW(Y10, Y11)
