@@ -24,7 +24,7 @@ import (
 // BenchmarkReduce4096r64to16 truncates a 4096×4096 rank-64 product to
 // rank 16 on two factor pairs: "decay" (randFactors: B's columns scaled
 // 1/(1+j), a spread-out spectrum) and "peer" (B and A i.i.d. N(0, 0.02²),
-// the distribution of bench_rankreduce.py). It reports err/opt−1 (the
+// the peer benchmark's distribution). It reports err/opt−1 (the
 // error ||BA − B'A'||_F over the Eckart–Young optimum) and reldiff
 // (||B'A' − T||_F/||T||_F with T the float64 truncation, the peer table's
 // "rel diff vs fp64"), both computed in float64 without a 4096² product.
@@ -113,8 +113,16 @@ func frob2of64(b []float64, r int, a []float64, n int) float64 {
 	return s
 }
 
-// extractMatrices are the three 4096×4096 test matrices of
-// ../shared/bench/bench_extract.py (same distributions, Go's generator):
+// extractMatrix is one test matrix with its optimal rank-k error.
+type extractMatrix struct {
+	name string
+	d    []float32
+	opt  float64 // optimal ||D − D_k||_F² (Eckart–Young)
+	note string
+}
+
+// extractMatrices returns the three 4096×4096 test matrices of the peer
+// benchmark quoted above (same distributions, drawn with Go's generator):
 //
 //   - decay: U·diag(1/i)·Vᵀ, i = 1..n, U and V orthogonal n×n. They are
 //     structured random orthogonal matrices, three rounds of
@@ -128,13 +136,6 @@ func frob2of64(b []float64, r int, a []float64, n int) float64 {
 //
 // For the last two the optimum comes from a much more accurate randomized
 // SVD (see refOptimum).
-type extractMatrix struct {
-	name string
-	d    []float32
-	opt  float64 // optimal ||D − D_k||_F² (Eckart–Young)
-	note string
-}
-
 func extractMatrices(b *testing.B, n, k int) []extractMatrix {
 	// decay
 	s := make([]float32, n*n)
@@ -227,7 +228,7 @@ func orthoRows(x []float32, n int, seed uint64) {
 }
 
 // BenchmarkExtract4096r16 is LowRankApprox at rank 16 with the default
-// options on the three matrices of bench_extract.py, reporting ms/op and
+// options on the three matrices of extractMatrices, reporting ms/op and
 // err/opt (the measured ||D − B·A||_F over the optimum).
 func BenchmarkExtract4096r16(b *testing.B) {
 	const n, k = 4096, 16
@@ -337,7 +338,7 @@ func copyFolder(src, dst string) error {
 // model and, for reference, copies the same files (io.Copy, which is
 // copy_file_range, with fsync, as merge does), alternating the two so
 // both see the same machine load. It reports the median of each and
-// merge-speed/copy-speed (issue 4 asks for at least 0.7).
+// merge-speed/copy-speed (the target is at least 0.7).
 func BenchmarkWholeModelMergeBF16(b *testing.B) {
 	dir := b.TempDir()
 	in, bytes := benchModel(b, filepath.Join(dir, "base"))

@@ -319,7 +319,7 @@ func sumSq32Par(x []float32) float64 {
 	return s
 }
 
-// finite reports whether every value is finite.
+// finite32 reports whether every value is finite.
 func finite32(x []float32) bool {
 	for _, v := range x {
 		f := float64(v)

@@ -21,7 +21,7 @@ type RSVDOptions struct {
 	// means 0. When both PowerIters and Passes are 0 the default is five
 	// passes (Passes 5: two iterations whose last Dᵀ product is replaced
 	// by the block Krylov projection, see randomizedSVD). At rank 16 on the
-	// three 4096×4096 matrices of bench/bench_extract.py (decay,
+	// three 4096×4096 test matrices of BenchmarkExtract4096r16 (decay,
 	// lora+noise, gauss) it measured err/opt 1.0001, 1.011 and 1.0012,
 	// where torch.svd_lowrank(q=16, niter=2), six passes, has 1.054, 1.025
 	// and 1.0015; four passes (PowerIters 1) give 1.0007, 1.012, 1.0016 in
