@@ -108,7 +108,8 @@ func (m *Folder) Close() error { return m.hm.Close() }
 // outFolder builds a folder in a hidden temporary sibling of dir and
 // renames it into place on commit: readers see nothing or all of it.
 type outFolder struct {
-	dir, tmp string
+	dir, tmp  string
+	committed bool
 }
 
 func newOutFolder(dir string) (*outFolder, error) {
@@ -159,11 +160,19 @@ func (o *outFolder) copyFile(rel, src string) error {
 // commit makes the finished folder appear at dir (every folder in it and
 // dir's parent fsynced; its files were fsynced as they were written).
 func (o *outFolder) commit() error {
-	return atomicfile.CommitDir(o.tmp, o.dir)
+	if err := atomicfile.CommitDir(o.tmp, o.dir); err != nil {
+		return err
+	}
+	o.committed = true
+	return nil
 }
 
-// abort removes the unfinished folder.
+// abort removes the unfinished folder; after commit it does nothing, so
+// callers defer it right after newOutFolder.
 func (o *outFolder) abort() {
+	if o.committed {
+		return
+	}
 	_ = os.RemoveAll(o.tmp) // best effort: a leftover hidden .tmp- folder is harmless
 }
 

@@ -26,6 +26,7 @@ func TestOutFolderCommitAndAbort(t *testing.T) {
 	if err := o.commit(); err != nil {
 		t.Fatal(err)
 	}
+	o.abort() // deferred by callers: a no-op once committed
 	if b, err := os.ReadFile(filepath.Join(dst, "nested", "config.json")); err != nil || string(b) != `{"model_type":"gpt2"}` {
 		t.Fatalf("copied file: %q, %v", b, err)
 	}

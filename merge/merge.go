@@ -92,12 +92,7 @@ func Merge(ctx context.Context, base *Folder, inputs []Input, outDir string, opt
 	if err != nil {
 		return nil, fmt.Errorf("merge: %w", err)
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			out.abort()
-		}
-	}()
+	defer out.abort()
 	rep := &MergeReport{Out: outDir, Merged: sortedNames(plans), Shards: len(base.shards)}
 	var cw *correctionWriter
 	var cf *os.File
@@ -163,7 +158,6 @@ func Merge(ctx context.Context, base *Folder, inputs []Input, outDir string, opt
 	if err := out.commit(); err != nil {
 		return nil, fmt.Errorf("merge: %w", err)
 	}
-	ok = true
 	return rep, nil
 }
 

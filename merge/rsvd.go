@@ -166,14 +166,19 @@ func randomizedSVD(d dense, k int, opt RSVDOptions) (rsvdResult, error) {
 // ε₆₄·σ₁/σ_j, is far below float32 for any σ_j the factors keep; a zero
 // σ_j gets a zero column (its term is zero anyway).
 func rightVectors(core, u, s []float64, c int) []float64 {
-	v := matmul64(transpose64(core, c, c), c, c, u, c)
-	for j := 0; j < c; j++ {
+	return divCols(matmul64(transpose64(core, c, c), c, c, u, c), c, c, s)
+}
+
+// divCols multiplies column j of the rows×k matrix v by 1/s[j] (0 when
+// s[j] is 0, whose column then does not count) and returns v.
+func divCols(v []float64, rows, k int, s []float64) []float64 {
+	for j := 0; j < k; j++ {
 		inv := 0.0
 		if s[j] > 0 {
 			inv = 1 / s[j]
 		}
-		for i := 0; i < c; i++ {
-			v[i*c+j] *= inv
+		for i := 0; i < rows; i++ {
+			v[i*k+j] *= inv
 		}
 	}
 	return v

@@ -55,12 +55,7 @@ func Unmerge(ctx context.Context, merged *Folder, inputs []Input, outDir string)
 	if err != nil {
 		return nil, fmt.Errorf("unmerge: %w", err)
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			out.abort()
-		}
-	}()
+	defer out.abort()
 	rep := &UnmergeReport{Out: outDir, Exact: cr != nil}
 	var buf buffers
 	weightMap := map[string]string{}
@@ -109,7 +104,6 @@ func Unmerge(ctx context.Context, merged *Folder, inputs []Input, outDir string)
 	if err := out.commit(); err != nil {
 		return nil, fmt.Errorf("unmerge: %w", err)
 	}
-	ok = true
 	return rep, nil
 }
 
