@@ -1,9 +1,10 @@
 // Macros shared by the GEMM (gemm_amd64.s) and fused merge (merge_amd64.s)
 // micro-kernels. Each expands to exactly the instructions it names, in
 // order, so a kernel written with them assembles to the same machine code as
-// the same kernel spelled out. Labels never live in a macro (they would be
-// defined twice), nor do argument loads (go vet's asmdecl reads the .s text
-// without expanding macros, so it checks only FP references in a TEXT body).
+// the same kernel spelled out. A macro that defines labels takes their
+// names as arguments, so each expansion has its own. Argument loads stay in
+// the TEXT bodies: go vet's asmdecl reads the .s text without expanding
+// macros, so it checks only FP references written there.
 //
 // To check that an edit of a macro changed only what it meant to, compare
 // the assembler's listing before and after:

@@ -188,9 +188,8 @@ mbf16zdone:
 // and the sum rounded to nearest even into dst. Rows of W are ldw bytes
 // apart in both src and dst, which may be the same memory.
 //
-// Every kernel is its argument loads (spelled out so go vet checks them),
-// cleared accumulators, a loop of one FMA step per p, then one epilogue
-// macro per row of W.
+// Every kernel is its argument loads (spelled out so go vet checks them)
+// and one MERGE_TILE_* line naming its element type's epilogue.
 
 // NEXT_W_ROW moves src and dst to the next row of W.
 #define NEXT_W_ROW ADDQ DX, SI; ADDQ DX, DI
@@ -279,6 +278,54 @@ mbf16zdone:
 #define MERGE_ROW_BF16_Y(a0, a1) MERGE_BF16_Y(0, a0); MERGE_BF16_Y(16, a1)
 #define MERGE_ROW_F16_Y(a0, a1) MERGE_F16_Y(0, a0); MERGE_F16_Y(16, a1)
 
+// MERGE_TILE_6X64 and MERGE_TILE_6X16 are a whole fused kernel after its
+// argument loads: clear the accumulators, run the FMA steps (none when
+// k = 0), then SETUP and ROW on each row of W. loop and epi name the
+// kernel's labels.
+#define MERGE_TILE_6X64(SETUP, ROW, loop, epi) \
+	ZERO_Z0_Z23; \
+	TESTQ CX, CX; \
+	JZ    epi; \
+loop: \
+	MERGE_FMA_6X64; \
+	DECQ CX; \
+	JNZ  loop; \
+epi: \
+	SETUP; \
+	ROWS6_Z4(ROW, NEXT_W_ROW); \
+	VZEROUPPER; \
+	RET
+
+#define MERGE_TILE_6X16(SETUP, ROW, loop, epi) \
+	ZERO_Y0_Y11; \
+	TESTQ CX, CX; \
+	JZ    epi; \
+loop: \
+	MERGE_FMA_6X16; \
+	DECQ CX; \
+	JNZ  loop; \
+epi: \
+	SETUP; \
+	ROWS6_Y2(ROW, NEXT_W_ROW); \
+	VZEROUPPER; \
+	RET
+
+// NO_SETUP is an epilogue setup that does nothing.
+#define NO_SETUP
+
+// BF16_CONSTS_Z loads MERGE_BF16_Z's constants into Z27..Z31.
+#define BF16_CONSTS_Z \
+	MOVL $0x1, AX; \
+	VPBROADCASTD AX, Z27; \
+	MOVL $0x7fff, AX; \
+	VPBROADCASTD AX, Z28; \
+	MOVL $0x7fffffff, AX; \
+	VPBROADCASTD AX, Z29; \
+	MOVL $0x7f800000, AX; \
+	VPBROADCASTD AX, Z30; \
+	MOVL $0x400000, AX; \
+	VPBROADCASTD AX, Z31
+
 // func mergeKern6x64F32AVX512(k int, a, b *float32, dst, src *byte, ldw int)
 TEXT ·mergeKern6x64F32AVX512(SB), NOSPLIT, $0-48
 	MOVQ k+0(FP), CX
@@ -287,17 +334,7 @@ TEXT ·mergeKern6x64F32AVX512(SB), NOSPLIT, $0-48
 	MOVQ dst+24(FP), DI
 	MOVQ src+32(FP), SI
 	MOVQ ldw+40(FP), DX
-	ZERO_Z0_Z23
-	TESTQ CX, CX
-	JZ    mkf32epi
-mkf32loop:
-	MERGE_FMA_6X64
-	DECQ CX
-	JNZ  mkf32loop
-mkf32epi:
-	ROWS6_Z4(MERGE_ROW_F32_Z, NEXT_W_ROW)
-	VZEROUPPER
-	RET
+	MERGE_TILE_6X64(NO_SETUP, MERGE_ROW_F32_Z, mkf32loop, mkf32epi)
 
 // func mergeKern6x64BF16AVX512(k int, a, b *float32, dst, src *byte, ldw int)
 TEXT ·mergeKern6x64BF16AVX512(SB), NOSPLIT, $0-48
@@ -307,27 +344,7 @@ TEXT ·mergeKern6x64BF16AVX512(SB), NOSPLIT, $0-48
 	MOVQ dst+24(FP), DI
 	MOVQ src+32(FP), SI
 	MOVQ ldw+40(FP), DX
-	ZERO_Z0_Z23
-	TESTQ CX, CX
-	JZ    mkbf16epi
-mkbf16loop:
-	MERGE_FMA_6X64
-	DECQ CX
-	JNZ  mkbf16loop
-mkbf16epi:
-	MOVL $0x1, AX
-	VPBROADCASTD AX, Z27
-	MOVL $0x7fff, AX
-	VPBROADCASTD AX, Z28
-	MOVL $0x7fffffff, AX
-	VPBROADCASTD AX, Z29
-	MOVL $0x7f800000, AX
-	VPBROADCASTD AX, Z30
-	MOVL $0x400000, AX
-	VPBROADCASTD AX, Z31
-	ROWS6_Z4(MERGE_ROW_BF16_Z, NEXT_W_ROW)
-	VZEROUPPER
-	RET
+	MERGE_TILE_6X64(BF16_CONSTS_Z, MERGE_ROW_BF16_Z, mkbf16loop, mkbf16epi)
 
 // func mergeKern6x64F16AVX512(k int, a, b *float32, dst, src *byte, ldw int)
 TEXT ·mergeKern6x64F16AVX512(SB), NOSPLIT, $0-48
@@ -337,17 +354,7 @@ TEXT ·mergeKern6x64F16AVX512(SB), NOSPLIT, $0-48
 	MOVQ dst+24(FP), DI
 	MOVQ src+32(FP), SI
 	MOVQ ldw+40(FP), DX
-	ZERO_Z0_Z23
-	TESTQ CX, CX
-	JZ    mkf16epi
-mkf16loop:
-	MERGE_FMA_6X64
-	DECQ CX
-	JNZ  mkf16loop
-mkf16epi:
-	ROWS6_Z4(MERGE_ROW_F16_Z, NEXT_W_ROW)
-	VZEROUPPER
-	RET
+	MERGE_TILE_6X64(NO_SETUP, MERGE_ROW_F16_Z, mkf16loop, mkf16epi)
 
 // AVX2 fused merge kernels: as the AVX-512 ones, for a 6x16 tile.
 
@@ -378,17 +385,7 @@ TEXT ·mergeKern6x16F32AVX2(SB), NOSPLIT, $0-48
 	MOVQ dst+24(FP), DI
 	MOVQ src+32(FP), SI
 	MOVQ ldw+40(FP), DX
-	ZERO_Y0_Y11
-	TESTQ CX, CX
-	JZ    mk2f32epi
-mk2f32loop:
-	MERGE_FMA_6X16
-	DECQ CX
-	JNZ  mk2f32loop
-mk2f32epi:
-	ROWS6_Y2(MERGE_ROW_F32_Y, NEXT_W_ROW)
-	VZEROUPPER
-	RET
+	MERGE_TILE_6X16(NO_SETUP, MERGE_ROW_F32_Y, mk2f32loop, mk2f32epi)
 
 // func mergeKern6x16BF16AVX2(k int, a, b *float32, dst, src *byte, ldw int)
 TEXT ·mergeKern6x16BF16AVX2(SB), NOSPLIT, $0-48
@@ -398,17 +395,7 @@ TEXT ·mergeKern6x16BF16AVX2(SB), NOSPLIT, $0-48
 	MOVQ dst+24(FP), DI
 	MOVQ src+32(FP), SI
 	MOVQ ldw+40(FP), DX
-	ZERO_Y0_Y11
-	TESTQ CX, CX
-	JZ    mk2bf16epi
-mk2bf16loop:
-	MERGE_FMA_6X16
-	DECQ CX
-	JNZ  mk2bf16loop
-mk2bf16epi:
-	ROWS6_Y2(MERGE_ROW_BF16_Y, NEXT_W_ROW)
-	VZEROUPPER
-	RET
+	MERGE_TILE_6X16(NO_SETUP, MERGE_ROW_BF16_Y, mk2bf16loop, mk2bf16epi)
 
 // func mergeKern6x16F16AVX2(k int, a, b *float32, dst, src *byte, ldw int)
 TEXT ·mergeKern6x16F16AVX2(SB), NOSPLIT, $0-48
@@ -418,14 +405,4 @@ TEXT ·mergeKern6x16F16AVX2(SB), NOSPLIT, $0-48
 	MOVQ dst+24(FP), DI
 	MOVQ src+32(FP), SI
 	MOVQ ldw+40(FP), DX
-	ZERO_Y0_Y11
-	TESTQ CX, CX
-	JZ    mk2f16epi
-mk2f16loop:
-	MERGE_FMA_6X16
-	DECQ CX
-	JNZ  mk2f16loop
-mk2f16epi:
-	ROWS6_Y2(MERGE_ROW_F16_Y, NEXT_W_ROW)
-	VZEROUPPER
-	RET
+	MERGE_TILE_6X16(NO_SETUP, MERGE_ROW_F16_Y, mk2f16loop, mk2f16epi)
