@@ -8,6 +8,8 @@
 //
 // Dense float32 products run on the kernels package; the small float64
 // factorisations (QR, SVD, eigenvalues of r×r cores) on gonum's LAPACK.
-// Results are deterministic: the same inputs give the same bits on any
-// thread count and kernel path.
+// Results do not depend on the thread count. kernels.Sgemm is bit-identical
+// between its AVX2 and AVX-512 paths (the pure-Go path rounds
+// differently); Merge's per-element update is bit-identical on every path,
+// which is what makes Unmerge with a correction file exact.
 package merge
