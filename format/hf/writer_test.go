@@ -120,7 +120,7 @@ func TestReshardFluxML(t *testing.T) {
 		}
 		sameTensors(t, src, got)
 		got.Close()
-		if left, _ := filepath.Glob(out + ".tmp-*"); len(left) != 0 {
+		if left, _ := filepath.Glob(filepath.Join(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*")); len(left) != 0 {
 			t.Errorf("temp folders left: %v", left)
 		}
 	}

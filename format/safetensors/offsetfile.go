@@ -44,8 +44,8 @@ func CreateOffset(path string, infos []TensorInfo, meta map[string]string) (*Off
 		o.index[ti.Name] = i
 	}
 	fail := func(err error) (*OffsetFile, error) {
-		f.Close()
-		os.Remove(path)
+		_ = f.Close()       // the allocation or header error is the one to report
+		_ = os.Remove(path) // best effort: nothing half-written stays behind
 		return nil, fmt.Errorf("safetensors: %s: %w", path, err)
 	}
 	if err := preallocate(f, o.off+data); err != nil {
