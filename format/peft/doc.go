@@ -40,7 +40,7 @@
 //     (attn_adapter) or MLP (mlp_adapter), before that block's residual
 //     add, to y + up(act(down·y + down.bias)) + up.bias.
 //
-// Delta returns one format.Adapter per placement with Method "adapter".
+// Delta returns one format.Adapter per placement with Method format.MethodAdapter.
 // Such a delta adds layers and a non-linearity, so it cannot be merged into
 // the base weights and has no PEFT form (FromDelta refuses it); it is
 // evaluated unmerged.
