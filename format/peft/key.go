@@ -45,7 +45,7 @@ var markers = map[string]keyKind{
 }
 
 // parseKey maps a PEFT state-dict key to what it is and which base weight it
-// belongs to (research 2.11):
+// belongs to (../shared/research/peft_mergekit.md 2.11):
 //
 //	base_model.model.M.lora_A[.ADAPTER].weight        -> LoRA A of M.weight
 //	base_model.model.M.lora_B[.ADAPTER].weight|bias   -> LoRA B (or its bias)
