@@ -101,7 +101,7 @@ func Path(ctx context.Context, src, dst string, opt Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		defer f.Close()
+		defer f.Close() // read-only mapping
 		ts, err := f.Tensors()
 		if err != nil {
 			return nil, err
@@ -224,7 +224,7 @@ func modelFolder(ctx context.Context, src, dst string, opt Options) (*Result, er
 	if err != nil {
 		return nil, err
 	}
-	defer m.Close()
+	defer m.Close() // read-only source model
 	names := m.Names()
 	plan := make([]safetensors.TensorInfo, len(names))
 	for i, name := range names {
@@ -242,7 +242,7 @@ func modelFolder(ctx context.Context, src, dst string, opt Options) (*Result, er
 	if err != nil {
 		return nil, err
 	}
-	defer w.Abort()
+	defer w.Abort() // no-op after Commit; otherwise removes the half-written folder
 	res := &Result{Src: src, Dst: dst, Kind: "hf-model", Tensors: len(names)}
 	for _, name := range names {
 		if err := ctx.Err(); err != nil {

@@ -75,7 +75,7 @@ func Load(dir string) (*Adapter, error) {
 		}
 		a.Tensors, err = f.Tensors()
 		if err != nil {
-			f.Close()
+			_ = f.Close() // read-only; the error above is the one to report
 			return nil, fmt.Errorf("peft: %s: %w", dir, err)
 		}
 		a.Metadata = f.Metadata()

@@ -49,22 +49,22 @@ func Open(path string) (*File, error) {
 	}
 	st, err := fh.Stat()
 	if err != nil {
-		fh.Close()
+		_ = fh.Close() // read-only; the error above is the one to report
 		return nil, fmt.Errorf("safetensors: %w", err)
 	}
 	if st.IsDir() {
-		fh.Close()
+		_ = fh.Close() // read-only; the error above is the one to report
 		return nil, fmt.Errorf("safetensors: %s: is a directory", path)
 	}
 	f, err := newFile(fh, st.Size(), path)
 	if err != nil {
-		fh.Close()
+		_ = fh.Close() // read-only; the error above is the one to report
 		return nil, err
 	}
 	if st.Mode().IsRegular() {
 		if m, err := mmapFile(fh, st.Size()); err == nil {
 			// The mapping outlives the descriptor.
-			fh.Close()
+			_ = fh.Close() // read-only; the mapping stays valid
 			f.data, f.ra = m, nil
 			return f, nil
 		}
