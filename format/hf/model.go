@@ -34,6 +34,8 @@ type Model struct {
 	warnings  []string
 }
 
+var _ io.Closer = (*Model)(nil)
+
 // Open opens the model folder dir: config.json if present, then
 // model.safetensors or, failing that, the shards named by
 // model.safetensors.index.json (transformers' order of preference). The index

@@ -37,6 +37,8 @@ type Adapter struct {
 	closer io.Closer
 }
 
+var _ io.Closer = (*Adapter)(nil)
+
 // Load opens the PEFT adapter in dir. adapter_model.safetensors is
 // preferred over adapter_model.bin when both exist. Tensors from a
 // safetensors file alias its memory map until Close.

@@ -38,6 +38,8 @@ type File struct {
 	closed bool
 }
 
+var _ io.Closer = (*File)(nil)
+
 // Open opens and validates the safetensors file at path, reading only its
 // header. The file is memory-mapped read-only; where mapping is impossible
 // (a platform without mmap, a file system that refuses it) it is read through

@@ -3,6 +3,7 @@ package safetensors
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 )
 
@@ -23,6 +24,8 @@ type OffsetFile struct {
 	infos []TensorInfo
 	index map[string]int
 }
+
+var _ io.Closer = (*OffsetFile)(nil)
 
 // CreateOffset creates path (which must not exist), writes the header for
 // infos and meta (laid out as NewWriter would) and allocates the file.
