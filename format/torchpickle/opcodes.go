@@ -133,12 +133,7 @@ func (m *machine) doPop(byte) error {
 }
 
 func (m *machine) doDup(byte) error {
-	v, err := m.top()
-	if err != nil {
-		return err
-	}
-	m.push(v)
-	return nil
+	return m.pushResult(m.top())
 }
 
 // doConst pushes None, True or False.
@@ -257,12 +252,7 @@ func (m *machine) doUnicode(op byte) error {
 	if !utf8.Valid(b) {
 		return m.corrupt("string is not valid UTF-8")
 	}
-	s, err := m.str(b)
-	if err != nil {
-		return err
-	}
-	m.push(s)
-	return nil
+	return m.pushResult(m.str(b))
 }
 
 // doBinString pushes a Python 2 str (BINSTRING, SHORT_BINSTRING): torch's
@@ -282,12 +272,7 @@ func (m *machine) doBinString(op byte) error {
 	if !utf8.Valid(b) {
 		b = latin1ToUTF8(b)
 	}
-	s, err := m.str(b)
-	if err != nil {
-		return err
-	}
-	m.push(s)
-	return nil
+	return m.pushResult(m.str(b))
 }
 
 // doBytes pushes BINBYTES, SHORT_BINBYTES, BINBYTES8 or BYTEARRAY8.
@@ -298,12 +283,7 @@ func (m *machine) doBytes(op byte) error {
 		return err
 	}
 	b, _ := m.read(n)
-	v, err := m.bytesVal(b)
-	if err != nil {
-		return err
-	}
-	m.push(v)
-	return nil
+	return m.pushResult(m.bytesVal(b))
 }
 
 func (m *machine) doTuple(byte) error {
@@ -317,16 +297,11 @@ func (m *machine) doTuple(byte) error {
 
 // doTupleN builds TUPLE1, TUPLE2 or TUPLE3 from the top of the stack.
 func (m *machine) doTupleN(op byte) error {
-	n := int(op-opTuple1) + 1
-	t := make(tuple, n)
-	for i := n - 1; i >= 0; i-- {
-		v, err := m.pop()
-		if err != nil {
-			return err
-		}
-		t[i] = v
+	t, err := m.popN(int(op-opTuple1) + 1)
+	if err != nil {
+		return err
 	}
-	m.push(t)
+	m.push(tuple(t))
 	return nil
 }
 
@@ -371,15 +346,11 @@ func (m *machine) doDict(byte) error {
 }
 
 func (m *machine) doSetItem(byte) error {
-	v, err := m.pop()
+	kv, err := m.popN(2)
 	if err != nil {
 		return err
 	}
-	k, err := m.pop()
-	if err != nil {
-		return err
-	}
-	return m.setInto([]any{k, v})
+	return m.setInto(kv)
 }
 
 func (m *machine) doSetItems(byte) error {
@@ -477,34 +448,20 @@ func (m *machine) lookup(module, name string) (global, error) {
 }
 
 func (m *machine) doGlobal(byte) error {
-	g, err := m.readGlobal()
-	if err != nil {
-		return err
-	}
-	m.push(g)
-	return nil
+	return m.pushResult(m.readGlobal())
 }
 
 func (m *machine) doStackGlobal(byte) error {
-	n, err := m.pop()
+	mn, err := m.popN(2)
 	if err != nil {
 		return err
 	}
-	mod, err := m.pop()
-	if err != nil {
-		return err
-	}
-	ms, ok1 := mod.(string)
-	ns, ok2 := n.(string)
+	ms, ok1 := mn[0].(string)
+	ns, ok2 := mn[1].(string)
 	if !ok1 || !ok2 {
 		return m.corrupt("STACK_GLOBAL needs two strings")
 	}
-	g, err := m.lookup(ms, ns)
-	if err != nil {
-		return err
-	}
-	m.push(g)
-	return nil
+	return m.pushResult(m.lookup(ms, ns))
 }
 
 // doInst calls an allow-listed global named inline on the items above the
@@ -518,12 +475,7 @@ func (m *machine) doInst(byte) error {
 	if err != nil {
 		return err
 	}
-	v, err := call(g, tuple(args))
-	if err != nil {
-		return err
-	}
-	m.push(v)
-	return nil
+	return m.pushCall(g, tuple(args))
 }
 
 // doObj calls the first item above the last mark on the others.
@@ -535,61 +487,34 @@ func (m *machine) doObj(byte) error {
 	if len(items) == 0 {
 		return m.corrupt("OBJ without a class")
 	}
-	v, err := callValue(items[0], tuple(items[1:]))
-	if err != nil {
-		return err
-	}
-	m.push(v)
-	return nil
+	return m.pushCall(items[0], tuple(items[1:]))
 }
 
 // doReduce calls fn(*args) for REDUCE and NEWOBJ (cls.__new__(cls, *args)
 // is the same call for the allow-listed classes).
 func (m *machine) doReduce(byte) error {
-	args, err := m.pop()
+	fa, err := m.popN(2)
 	if err != nil {
 		return err
 	}
-	fn, err := m.pop()
-	if err != nil {
-		return err
-	}
-	t, ok := args.(tuple)
+	t, ok := fa[1].(tuple)
 	if !ok {
 		return m.corrupt("call arguments are not a tuple")
 	}
-	v, err := callValue(fn, t)
-	if err != nil {
-		return err
-	}
-	m.push(v)
-	return nil
+	return m.pushCall(fa[0], t)
 }
 
 // doNewObjEx is NEWOBJ with an empty keyword dict; keywords are refused.
 func (m *machine) doNewObjEx(byte) error {
-	kwargs, err := m.pop()
+	fak, err := m.popN(3)
 	if err != nil {
 		return err
 	}
-	args, err := m.pop()
-	if err != nil {
-		return err
-	}
-	fn, err := m.pop()
-	if err != nil {
-		return err
-	}
-	t, ok := args.(tuple)
-	if kw, isDict := kwargs.(*dict); !ok || !isDict || len(kw.keys) != 0 {
+	t, ok := fak[1].(tuple)
+	if kw, isDict := fak[2].(*dict); !ok || !isDict || len(kw.keys) != 0 {
 		return m.corrupt("NEWOBJ_EX with keyword arguments is not supported")
 	}
-	v, err := callValue(fn, t)
-	if err != nil {
-		return err
-	}
-	m.push(v)
-	return nil
+	return m.pushCall(fak[0], t)
 }
 
 // doBuild drops the state BUILD would set on an object (an OrderedDict's
@@ -611,12 +536,7 @@ func (m *machine) doBinPersID(byte) error {
 	if m.persistentLoad == nil {
 		return m.corrupt("persistent id in a pickle that allows none")
 	}
-	v, err := m.persistentLoad(pid)
-	if err != nil {
-		return err
-	}
-	m.push(v)
-	return nil
+	return m.pushResult(m.persistentLoad(pid))
 }
 
 func (m *machine) doProtocol0(op byte) error {
@@ -629,4 +549,31 @@ func (m *machine) doExt(byte) error {
 
 func (m *machine) doBuffer(byte) error {
 	return m.corrupt("out-of-band buffers are not supported")
+}
+
+// popN pops the top n items, returned in stack order (the deepest first).
+func (m *machine) popN(n int) ([]any, error) {
+	items := make([]any, n)
+	for i := n - 1; i >= 0; i-- {
+		v, err := m.pop()
+		if err != nil {
+			return nil, err
+		}
+		items[i] = v
+	}
+	return items, nil
+}
+
+// pushCall calls fn (an allow-listed global) on args and pushes the result.
+func (m *machine) pushCall(fn any, args tuple) error {
+	return m.pushResult(callValue(fn, args))
+}
+
+// pushResult pushes v unless err is set.
+func (m *machine) pushResult(v any, err error) error {
+	if err != nil {
+		return err
+	}
+	m.push(v)
+	return nil
 }
