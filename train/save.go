@@ -11,6 +11,7 @@ import (
 	"github.com/deltactl/deltactl/format"
 	"github.com/deltactl/deltactl/format/peft"
 	"github.com/deltactl/deltactl/format/safetensors"
+	"github.com/deltactl/deltactl/internal/atomicfile"
 )
 
 // Output file names.
@@ -59,7 +60,11 @@ func writeOutput(ctx context.Context, base *Model, nt *net[float32], o *Options,
 	var files []string
 	write := func(name string, data []byte) error {
 		files = append(files, name)
-		return writeFileAtomic(filepath.Join(o.Out, name), data)
+		path := filepath.Join(o.Out, name)
+		if err := atomicfile.WriteBytes(path, 0o644, data); err != nil {
+			return fmt.Errorf("train: %s: %w", path, err)
+		}
+		return nil
 	}
 	switch o.Method {
 	case MethodFull:
@@ -157,29 +162,6 @@ func adapterConfig(base *Model, o *Options) ([]byte, error) {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	return b, nil
-}
-
-// writeFileAtomic writes data to path through a temporary file and rename.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("train: %w", err)
-	}
-	werr := tmp.Chmod(0o644) // CreateTemp makes 0600; outputs are ordinary files
-	if werr == nil {
-		_, werr = tmp.Write(data)
-	}
-	if err := tmp.Close(); werr == nil {
-		werr = err
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("train: %s: %w", path, werr)
-	}
-	return nil
 }
 
 // ReadDelta reads a delta folder for Evaluate with peft.Load: a PEFT LoRA
