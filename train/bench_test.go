@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/deltactl/deltactl/format"
 	"os"
 	"os/exec"
 	"slices"
@@ -42,13 +43,13 @@ type benchResult struct {
 	LastLoss     float64 `json:"last_loss"`
 }
 
-func runTrainBench(b *testing.B, cfg, method string) {
+func runTrainBench(b *testing.B, cfg string, method format.Method) {
 	steps := "10"
 	if s := os.Getenv("DELTACTL_BENCH_STEPS"); s != "" {
 		steps = s
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestTrainBenchChild$", "-test.v")
-	cmd.Env = append(os.Environ(), benchChildEnv+"="+cfg+":"+method+":"+steps, "GOMAXPROCS=2")
+	cmd.Env = append(os.Environ(), benchChildEnv+"="+cfg+":"+string(method)+":"+steps, "GOMAXPROCS=2")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		b.Fatalf("child: %v\n%s", err, out)
@@ -77,10 +78,10 @@ func runTrainBench(b *testing.B, cfg, method string) {
 	b.Logf("%s %s: %.0f tokens/s, %.1f ms/step (%.1f ms CPU), peak RSS %.0f MiB, loss %.3f -> %.3f", cfg, method, r.TokensPerSec, r.StepMS, r.CPUMS, r.PeakMiB, r.FirstLoss, r.LastLoss)
 }
 
-func BenchmarkTrainLoRASmall(b *testing.B)  { runTrainBench(b, "small", MethodLoRA) }
-func BenchmarkTrainLoRAMedium(b *testing.B) { runTrainBench(b, "medium", MethodLoRA) }
-func BenchmarkTrainFullSmall(b *testing.B)  { runTrainBench(b, "small", MethodFull) }
-func BenchmarkTrainFullMedium(b *testing.B) { runTrainBench(b, "medium", MethodFull) }
+func BenchmarkTrainLoRASmall(b *testing.B)  { runTrainBench(b, "small", format.MethodLoRA) }
+func BenchmarkTrainLoRAMedium(b *testing.B) { runTrainBench(b, "medium", format.MethodLoRA) }
+func BenchmarkTrainFullSmall(b *testing.B)  { runTrainBench(b, "small", format.MethodFull) }
+func BenchmarkTrainFullMedium(b *testing.B) { runTrainBench(b, "medium", format.MethodFull) }
 
 // TestTrainBenchChild is the child half of the benchmarks; it does nothing
 // unless started by one.
@@ -90,7 +91,7 @@ func TestTrainBenchChild(t *testing.T) {
 		t.Skip("only run as a benchmark child process")
 	}
 	parts := strings.Split(spec, ":")
-	cfg, method := benchConfigs[parts[0]], parts[1]
+	cfg, method := benchConfigs[parts[0]], format.Method(parts[1])
 	steps, _ := strconv.Atoi(parts[2])
 	m := NewRandomModel(cfg, cfg.JSON(), 0, "bench")
 	o := DefaultOptions()

@@ -9,13 +9,6 @@ import (
 	"github.com/deltactl/deltactl/kernels"
 )
 
-// Methods a run can train.
-const (
-	MethodLoRA    = "lora"
-	MethodAdapter = "adapter"
-	MethodFull    = "full"
-)
-
 // LoRATargets are the module names a LoRA may target.
 var LoRATargets = []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
 

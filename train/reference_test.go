@@ -234,8 +234,8 @@ func TestEvalMatchesReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, method := range []string{MethodLoRA, MethodAdapter} {
-		t.Run(method, func(t *testing.T) {
+	for _, method := range []format.Method{format.MethodLoRA, format.MethodAdapter} {
+		t.Run(string(method), func(t *testing.T) {
 			m, err := LoadModel(ctx, base, 0)
 			if err != nil {
 				t.Fatal(err)

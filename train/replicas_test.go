@@ -1,6 +1,7 @@
 package train
 
 import (
+	"github.com/deltactl/deltactl/format"
 	"math"
 	"testing"
 
@@ -14,7 +15,7 @@ import (
 // set of packed weights.
 func TestPrepackedSameBits(t *testing.T) {
 	cfg := Config{ModelType: "llama", HiddenSize: 64, IntermediateSize: 96, NumLayers: 2, NumHeads: 4, NumKVHeads: 2, HeadDim: 16, VocabSize: 256, MaxPositions: 16, RMSNormEps: 1e-5, RopeTheta: 10000, InitializerRange: 0.02}
-	for _, method := range []string{MethodLoRA, MethodAdapter} {
+	for _, method := range []format.Method{format.MethodLoRA, format.MethodAdapter} {
 		for _, threads := range []int{1, 2} {
 			run := func(prepack bool) ([]param[float32], float64, *replicas) {
 				m := NewRandomModel(cfg, cfg.JSON(), 5, "test")
@@ -81,8 +82,8 @@ func TestPrepackedSameBits(t *testing.T) {
 // values, and that repeating the step gives identical bits.
 func TestReplicasMatchOneNet(t *testing.T) {
 	cfg := Config{ModelType: "llama", HiddenSize: 32, IntermediateSize: 64, NumLayers: 2, NumHeads: 4, NumKVHeads: 2, HeadDim: 8, VocabSize: 256, MaxPositions: 16, RMSNormEps: 1e-5, RopeTheta: 10000, InitializerRange: 0.02}
-	for _, method := range []string{MethodLoRA, MethodAdapter, MethodFull} {
-		t.Run(method, func(t *testing.T) {
+	for _, method := range []format.Method{format.MethodLoRA, format.MethodAdapter, format.MethodFull} {
+		t.Run(string(method), func(t *testing.T) {
 			run := func(threads int) ([]param[float32], float64, *replicas) {
 				m := NewRandomModel(cfg, cfg.JSON(), 3, "test")
 				o := DefaultOptions()

@@ -31,16 +31,16 @@ const (
 // deterministic (no wall-clock times, so the folder's bytes, and its
 // registry digest, depend only on inputs, seed and thread count).
 type trainingLog struct {
-	Method          string       `json:"method"`
-	Base            string       `json:"base_model_name_or_path"`
-	Options         Options      `json:"options"`
-	Steps           int          `json:"steps"`
-	Tokens          int64        `json:"tokens"`
-	TrainableParams int64        `json:"trainable_params"`
-	FinalLoss       float64      `json:"final_loss"`
-	EvalLoss        *float64     `json:"eval_loss,omitempty"`
-	Losses          []float64    `json:"losses"`
-	EvalLosses      [][2]float64 `json:"eval_losses,omitempty"`
+	Method          format.Method `json:"method"`
+	Base            string        `json:"base_model_name_or_path"`
+	Options         Options       `json:"options"`
+	Steps           int           `json:"steps"`
+	Tokens          int64         `json:"tokens"`
+	TrainableParams int64         `json:"trainable_params"`
+	FinalLoss       float64       `json:"final_loss"`
+	EvalLoss        *float64      `json:"eval_loss,omitempty"`
+	Losses          []float64     `json:"losses"`
+	EvalLosses      [][2]float64  `json:"eval_losses,omitempty"`
 }
 
 // writeOutput writes the result folder and returns the files written.
@@ -54,7 +54,7 @@ func writeOutput(ctx context.Context, base *Model, nt *net[float32], o *Options,
 	opts, _ := json.Marshal(o)
 	metrics, _ := json.Marshal(map[string]any{"final_loss": res.FinalLoss, "eval_loss": res.EvalLoss,
 		"steps": res.Steps, "tokens": res.Tokens, "trainable_params": res.TrainableParams})
-	meta := map[string]string{"format": "pt", "deltactl.method": o.Method,
+	meta := map[string]string{"format": "pt", "deltactl.method": string(o.Method),
 		"deltactl.training": string(opts), "deltactl.metrics": string(metrics),
 		"deltactl.base": base.Source}
 	var files []string
@@ -67,7 +67,7 @@ func writeOutput(ctx context.Context, base *Model, nt *net[float32], o *Options,
 		return nil
 	}
 	switch o.Method {
-	case MethodFull:
+	case format.MethodFull:
 		dt := base.DType
 		if o.SaveDType != "" {
 			d, err := format.ParseDType(o.SaveDType)
@@ -136,7 +136,7 @@ func writeOutput(ctx context.Context, base *Model, nt *net[float32], o *Options,
 // package peft). Both render deterministically (sorted keys).
 func adapterConfig(base *Model, o *Options) ([]byte, error) {
 	var cfg *peft.Config
-	if o.Method == MethodLoRA {
+	if o.Method == format.MethodLoRA {
 		targets := []string{}
 		for _, t := range LoRATargets { // fixed order, whatever order the user gave
 			if slices.Contains(o.LoRA.Targets, t) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/deltactl/deltactl/format"
 	"math"
 	"runtime"
 	"slices"
@@ -39,7 +40,7 @@ type AdapterOptions struct {
 // Options is everything that defines a training run. Together with the
 // base model and the data they determine the output bytes.
 type Options struct {
-	Method  string         `json:"method"`
+	Method  format.Method  `json:"method"`
 	LoRA    LoRAOptions    `json:"lora"`
 	Adapter AdapterOptions `json:"adapter"`
 	Steps   int            `json:"steps"`
@@ -82,7 +83,7 @@ type Options struct {
 // DefaultOptions are the defaults of `deltactl train`.
 func DefaultOptions() Options {
 	return Options{
-		Method:      MethodLoRA,
+		Method:      format.MethodLoRA,
 		LoRA:        LoRAOptions{Rank: 8, Alpha: 16, Targets: []string{"q_proj", "v_proj"}},
 		Adapter:     AdapterOptions{Size: 16, Act: "relu"},
 		Steps:       200,
@@ -109,18 +110,18 @@ type Progress struct {
 
 // Result summarises a finished run.
 type Result struct {
-	Method          string   `json:"method"`
-	Out             string   `json:"out"`
-	Files           []string `json:"files"`
-	Steps           int      `json:"steps"`
-	Tokens          int64    `json:"tokens"`
-	TrainableParams int64    `json:"trainable_params"`
-	FinalLoss       float64  `json:"final_loss"`
-	EvalLoss        *float64 `json:"eval_loss,omitempty"`
-	EvalPerplexity  *float64 `json:"eval_perplexity,omitempty"`
-	TokensPerSec    float64  `json:"tokens_per_sec"`
-	Seconds         float64  `json:"seconds"`
-	ResumedFrom     int      `json:"resumed_from,omitempty"`
+	Method          format.Method `json:"method"`
+	Out             string        `json:"out"`
+	Files           []string      `json:"files"`
+	Steps           int           `json:"steps"`
+	Tokens          int64         `json:"tokens"`
+	TrainableParams int64         `json:"trainable_params"`
+	FinalLoss       float64       `json:"final_loss"`
+	EvalLoss        *float64      `json:"eval_loss,omitempty"`
+	EvalPerplexity  *float64      `json:"eval_perplexity,omitempty"`
+	TokensPerSec    float64       `json:"tokens_per_sec"`
+	Seconds         float64       `json:"seconds"`
+	ResumedFrom     int           `json:"resumed_from,omitempty"`
 	// Losses is the training loss of every step; EvalLosses the periodic
 	// evaluations as [step, loss] pairs.
 	Losses     []float64    `json:"-"`
@@ -145,7 +146,7 @@ func (o *Options) validate(c Config) error {
 		return fmt.Errorf("train: learning rate %g must be positive", o.LR)
 	}
 	switch o.Method {
-	case MethodLoRA:
+	case format.MethodLoRA:
 		if o.LoRA.Rank < 1 {
 			return fmt.Errorf("train: LoRA rank %d must be positive", o.LoRA.Rank)
 		}
@@ -160,14 +161,14 @@ func (o *Options) validate(c Config) error {
 				return fmt.Errorf("train: LoRA target %q: want some of %s", t, strings.Join(LoRATargets, ","))
 			}
 		}
-	case MethodAdapter:
+	case format.MethodAdapter:
 		if o.Adapter.Size < 1 {
 			return fmt.Errorf("train: adapter size %d must be positive", o.Adapter.Size)
 		}
 		if err := validActivation(o.Adapter.Act); err != nil {
 			return fmt.Errorf("train: %w", err)
 		}
-	case MethodFull:
+	case format.MethodFull:
 	default:
 		return fmt.Errorf("train: method %q: want lora, adapter or full", o.Method)
 	}
@@ -181,13 +182,13 @@ func (o *Options) validate(c Config) error {
 // buildTrainNet makes the float32 network for a run and attaches freshly
 // initialised LoRA or adapter modules.
 func buildTrainNet(m *Model, o *Options) (*net[float32], error) {
-	spec := netSpec{B: o.Batch, T: o.Seq, threads: o.Threads, grads: true, full: o.Method == MethodFull}
+	spec := netSpec{B: o.Batch, T: o.Seq, threads: o.Threads, grads: true, full: o.Method == format.MethodFull}
 	nt, err := newNet[float32](m, spec, o.sgemm)
 	if err != nil {
 		return nil, err
 	}
 	switch o.Method {
-	case MethodLoRA:
+	case format.MethodLoRA:
 		for li, b := range nt.blocks {
 			for _, t := range LoRATargets { // fixed order, whatever order the user gave
 				if !slices.Contains(o.LoRA.Targets, t) {
@@ -202,7 +203,7 @@ func buildTrainNet(m *Model, o *Options) (*net[float32], error) {
 				}
 			}
 		}
-	case MethodAdapter:
+	case format.MethodAdapter:
 		D, M := m.Config.HiddenSize, o.Adapter.Size
 		for li := range nt.blocks {
 			for wi, where := range []string{placeAttn, placeMLP} {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/deltactl/deltactl/format"
 	"github.com/deltactl/deltactl/registry"
 	"github.com/deltactl/deltactl/train"
 )
@@ -16,13 +17,13 @@ import (
 // pushOutput pushes a trained folder to ref with base (a registry ref) as its
 // lineage: a LoRA or adapter folder as a delta, a full fine-tune as a
 // lossless delta.
-func pushOutput(ctx context.Context, g *globals, dir, ref, base, method string) (*registry.PushResult, error) {
+func pushOutput(ctx context.Context, g *globals, dir, ref, base string, method format.Method) (*registry.PushResult, error) {
 	r, err := g.openRegistry(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	return r.Push(ctx, ref, dir, registry.PushOptions{Base: base, Full: method == train.MethodFull})
+	return r.Push(ctx, ref, dir, registry.PushOptions{Base: base, Full: method == format.MethodFull})
 }
 
 // checkPush refuses, before any training, a --push that could not succeed.
@@ -41,7 +42,7 @@ func checkPush(push, base string) error {
 
 func newTrainCmd(g *globals) *cobra.Command {
 	o := train.DefaultOptions()
-	var base, data, evalData, targets, push, saveDType string
+	var base, data, evalData, method, targets, push, saveDType string
 	var seed int64
 	cmd := &cobra.Command{
 		Use:   "train --base SRC --data FILE --method lora|adapter|full --out DIR",
@@ -76,9 +77,10 @@ weights (only with --method full); this is how testdata/tinyllama was made.`,
 				return usagef("train: --seed must not be negative")
 			}
 			o.Seed = uint64(seed)
+			o.Method = format.Method(method)
 			o.LoRA.Targets = splitList(targets)
 			o.SaveDType = strings.ToUpper(saveDType)
-			if o.Method != train.MethodLoRA && o.Method != train.MethodAdapter && o.Method != train.MethodFull {
+			if o.Method != format.MethodLoRA && o.Method != format.MethodAdapter && o.Method != format.MethodFull {
 				return usagef("train: --method %q: want lora, adapter or full", o.Method)
 			}
 			if err := checkPush(push, base); err != nil {
@@ -89,7 +91,7 @@ weights (only with --method full); this is how testdata/tinyllama was made.`,
 				return err
 			}
 			defer cleanup()
-			if st, err := os.Stat(src); err == nil && !st.IsDir() && o.Method != train.MethodFull {
+			if st, err := os.Stat(src); err == nil && !st.IsDir() && o.Method != format.MethodFull {
 				return usagef("train: --base %s is a config file: a model from random weights needs --method full", src)
 			}
 			m, err := train.LoadModel(ctx, src, o.Seed)
@@ -150,7 +152,7 @@ weights (only with --method full); this is how testdata/tinyllama was made.`,
 	f.StringVar(&base, "base", "", "base model: a HF folder, a registry ref, or a config.json (random init, --method full)")
 	f.StringVar(&data, "data", "", "training data: .txt (bytes) or .jsonl (text | prompt+completion | input_ids)")
 	f.StringVar(&evalData, "eval-data", "", "held-out data evaluated every --eval-every steps and at the end")
-	f.StringVar(&o.Method, "method", o.Method, "lora, adapter or full")
+	f.StringVar(&method, "method", string(o.Method), "lora, adapter or full")
 	f.IntVar(&o.LoRA.Rank, "rank", o.LoRA.Rank, "LoRA rank r")
 	f.Float64Var(&o.LoRA.Alpha, "alpha", o.LoRA.Alpha, "LoRA alpha (scale alpha/r)")
 	f.BoolVar(&o.LoRA.RSLoRA, "rslora", false, "rank-stabilised LoRA (scale alpha/sqrt(r))")
