@@ -100,7 +100,7 @@ func TestTrainBenchChild(t *testing.T) {
 	o.WeightDecay, o.MaxGradNorm = 0.01, 0
 	// o.sgemm left nil: validate picks kernels.SgemmThreads and the
 	// pre-packed frozen weights, as Train does.
-	if err := o.validate(cfg); err != nil {
+	if err := o.prepare(cfg); err != nil {
 		t.Fatal(err)
 	}
 	reps, err := newReplicas(m, &o)

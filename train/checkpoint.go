@@ -107,7 +107,7 @@ func loadCheckpoint(ctx context.Context, dir string, params []param[float32], op
 		}
 	}
 	if ck.step > o.Steps {
-		return nil, fmt.Errorf("train: resume: %s is at step %d, past --steps %d", path, ck.step, o.Steps)
+		return nil, &OptionError{Where: "resume " + path, Option: "Steps", Value: o.Steps, Reason: fmt.Sprintf("the checkpoint is already at step %d", ck.step)}
 	}
 	return ck, ctx.Err()
 }

@@ -26,7 +26,7 @@ func TestPrepackedSameBits(t *testing.T) {
 				if !prepack {
 					o.sgemm = kernels.SgemmThreads
 				}
-				if err := o.validate(cfg); err != nil {
+				if err := o.prepare(cfg); err != nil {
 					t.Fatal(err)
 				}
 				r, err := newReplicas(m, &o)
@@ -90,7 +90,7 @@ func TestReplicasMatchOneNet(t *testing.T) {
 				o.Method, o.Batch, o.Seq, o.Threads = method, 5, 16, threads
 				o.LoRA = LoRAOptions{Rank: 4, Alpha: 8, Targets: []string{"q_proj", "v_proj", "o_proj", "up_proj"}}
 				o.Adapter.Size = 8
-				if err := o.validate(cfg); err != nil {
+				if err := o.prepare(cfg); err != nil {
 					t.Fatal(err)
 				}
 				r, err := newReplicas(m, &o)

@@ -70,11 +70,7 @@ func writeOutput(ctx context.Context, base *Model, nt *net[float32], o *Options,
 	case format.MethodFull:
 		dt := base.DType
 		if o.SaveDType != "" {
-			d, err := format.ParseDType(o.SaveDType)
-			if err != nil || (d != format.F32 && d != format.BF16) {
-				return nil, fmt.Errorf("train: save dtype %q: want F32 or BF16", o.SaveDType)
-			}
-			dt = d
+			dt, _ = format.ParseDType(o.SaveDType) // Options.Validate accepted it
 		}
 		if dt != format.BF16 {
 			dt = format.F32

@@ -46,7 +46,7 @@ func TestStep0ReproducesBase(t *testing.T) {
 		o := DefaultOptions()
 		o.Method, o.Batch, o.Seq, o.Threads = method, 2, 16, 2
 		o.LoRA.Targets, o.LoRA.Dropout = LoRATargets, 0.1
-		if err := o.validate(m.Config); err != nil {
+		if err := o.prepare(m.Config); err != nil {
 			t.Fatal(err)
 		}
 		nt, err := buildTrainNet(m, &o)

@@ -6,98 +6,10 @@ import (
 	"fmt"
 	"github.com/deltactl/deltactl/format"
 	"math"
-	"runtime"
 	"slices"
-	"strings"
 	"time"
 
-	"github.com/deltactl/deltactl/kernels"
 )
-
-// LoRAOptions configures a LoRA run (PEFT's LoraConfig fields).
-type LoRAOptions struct {
-	Rank    int      `json:"r"`
-	Alpha   float64  `json:"lora_alpha"`
-	RSLoRA  bool     `json:"use_rslora"`
-	Dropout float64  `json:"lora_dropout"`
-	Targets []string `json:"target_modules"`
-}
-
-// Scale is PEFT's scaling: alpha/r, or alpha/√r with rsLoRA.
-func (o LoRAOptions) Scale() float64 {
-	if o.RSLoRA {
-		return o.Alpha / math.Sqrt(float64(o.Rank))
-	}
-	return o.Alpha / float64(o.Rank)
-}
-
-// AdapterOptions configures bottleneck adapters.
-type AdapterOptions struct {
-	Size int    `json:"adapter_size"`
-	Act  string `json:"adapter_act"`
-}
-
-// Options is everything that defines a training run. Together with the
-// base model and the data they determine the output bytes.
-type Options struct {
-	Method  format.Method  `json:"method"`
-	LoRA    LoRAOptions    `json:"lora"`
-	Adapter AdapterOptions `json:"adapter"`
-	Steps   int            `json:"steps"`
-	Batch   int            `json:"batch"`
-	Seq     int            `json:"seq"`
-	// GradAccum micro-batches of Batch rows make one optimizer step.
-	GradAccum   int     `json:"grad_accum"`
-	LR          float64 `json:"lr"`
-	Warmup      int     `json:"warmup_steps"`
-	MinLRRatio  float64 `json:"min_lr_ratio"`
-	WeightDecay float64 `json:"weight_decay"`
-	MaxGradNorm float64 `json:"max_grad_norm"`
-	Seed        uint64  `json:"seed"`
-	Threads     int     `json:"threads"`
-	// EvalEvery runs the eval set every so many steps (0: only at the end);
-	// EvalBatches caps each periodic evaluation (0: the whole set).
-	EvalEvery   int `json:"eval_every"`
-	EvalBatches int `json:"eval_batches"`
-	// SaveEvery writes a checkpoint every so many steps into CheckpointDir
-	// (0: never).
-	SaveEvery     int    `json:"save_every"`
-	CheckpointDir string `json:"-"`
-	// Resume continues from the checkpoint folder written by an earlier run
-	// with the same options; the result is the same bytes as an
-	// uninterrupted run.
-	Resume string `json:"-"`
-	// Out is the output folder; SaveDType the dtype of a full model's
-	// weights ("F32" or "BF16"; empty: the base's).
-	Out       string `json:"-"`
-	SaveDType string `json:"save_dtype,omitempty"`
-	// Progress, if set, is called after every step.
-	Progress func(Progress) `json:"-"`
-
-	sgemm sgemmFunc
-	// prepack is set when sgemm is kernels.SgemmThreads: then frozen
-	// weights may go to kernels.SgemmPacked, which gives the same bits.
-	prepack bool
-}
-
-// DefaultOptions are the defaults of `deltactl train`.
-func DefaultOptions() Options {
-	return Options{
-		Method:      format.MethodLoRA,
-		LoRA:        LoRAOptions{Rank: 8, Alpha: 16, Targets: []string{"q_proj", "v_proj"}},
-		Adapter:     AdapterOptions{Size: 16, Act: "relu"},
-		Steps:       200,
-		Batch:       8,
-		Seq:         128,
-		GradAccum:   1,
-		LR:          1e-3,
-		MinLRRatio:  0.1,
-		WeightDecay: 0.01,
-		MaxGradNorm: 1.0,
-		Seed:        0,
-		Threads:     runtime.GOMAXPROCS(0),
-	}
-}
 
 // Progress is reported after each optimizer step.
 type Progress struct {
@@ -126,57 +38,6 @@ type Result struct {
 	// evaluations as [step, loss] pairs.
 	Losses     []float64    `json:"-"`
 	EvalLosses [][2]float64 `json:"-"`
-}
-
-// validate fills defaults and rejects impossible options.
-func (o *Options) validate(c Config) error {
-	if o.GradAccum < 1 {
-		o.GradAccum = 1
-	}
-	if o.Threads < 1 {
-		o.Threads = 1
-	}
-	if o.Steps < 1 || o.Batch < 1 || o.Seq < 1 {
-		return fmt.Errorf("train: steps %d, batch %d and seq %d must be positive", o.Steps, o.Batch, o.Seq)
-	}
-	if o.Seq > c.MaxPositions {
-		return fmt.Errorf("train: --seq %d exceeds the model's max_position_embeddings %d", o.Seq, c.MaxPositions)
-	}
-	if !(o.LR > 0) {
-		return fmt.Errorf("train: learning rate %g must be positive", o.LR)
-	}
-	switch o.Method {
-	case format.MethodLoRA:
-		if o.LoRA.Rank < 1 {
-			return fmt.Errorf("train: LoRA rank %d must be positive", o.LoRA.Rank)
-		}
-		if o.LoRA.Dropout < 0 || o.LoRA.Dropout >= 1 {
-			return fmt.Errorf("train: LoRA dropout %g must be in [0, 1)", o.LoRA.Dropout)
-		}
-		if len(o.LoRA.Targets) == 0 {
-			return errors.New("train: LoRA needs at least one target module")
-		}
-		for _, t := range o.LoRA.Targets {
-			if !slices.Contains(LoRATargets, t) {
-				return fmt.Errorf("train: LoRA target %q: want some of %s", t, strings.Join(LoRATargets, ","))
-			}
-		}
-	case format.MethodAdapter:
-		if o.Adapter.Size < 1 {
-			return fmt.Errorf("train: adapter size %d must be positive", o.Adapter.Size)
-		}
-		if err := validActivation(o.Adapter.Act); err != nil {
-			return fmt.Errorf("train: %w", err)
-		}
-	case format.MethodFull:
-	default:
-		return fmt.Errorf("train: method %q: want lora, adapter or full", o.Method)
-	}
-	if o.sgemm == nil {
-		o.sgemm = kernels.SgemmThreads
-		o.prepack = true
-	}
-	return nil
 }
 
 // buildTrainNet makes the float32 network for a run and attaches freshly
@@ -226,7 +87,7 @@ func buildTrainNet(m *Model, o *Options) (*net[float32], error) {
 // and loss_curve.png. A full fine-tune updates base's weights in place.
 func Train(ctx context.Context, base *Model, data, eval *Dataset, opts Options) (*Result, error) {
 	o := opts
-	if err := o.validate(base.Config); err != nil {
+	if err := o.prepare(base.Config); err != nil {
 		return nil, err
 	}
 	if o.Out == "" {
@@ -334,11 +195,4 @@ func Train(ctx context.Context, base *Model, data, eval *Dataset, opts Options) 
 	}
 	res.Files = files
 	return res, nil
-}
-
-func (o *Options) checkpointDir() string {
-	if o.CheckpointDir != "" {
-		return o.CheckpointDir
-	}
-	return strings.TrimRight(o.Out, "/") + ".checkpoint"
 }
