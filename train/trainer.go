@@ -2,13 +2,11 @@ package train
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"github.com/deltactl/deltactl/format"
 	"math"
 	"slices"
 	"time"
-
 )
 
 // Progress is reported after each optimizer step.
@@ -87,112 +85,171 @@ func buildTrainNet(m *Model, o *Options) (*net[float32], error) {
 // and loss_curve.png. A full fine-tune updates base's weights in place.
 func Train(ctx context.Context, base *Model, data, eval *Dataset, opts Options) (*Result, error) {
 	o := opts
-	if err := o.prepare(base.Config); err != nil {
+	if err := checkRun(base, data, eval, &o); err != nil {
 		return nil, err
 	}
-	if o.Out == "" {
-		return nil, errors.New("train: no output folder")
-	}
-	if err := data.checkSeq(o.Seq); err != nil {
-		return nil, err
-	}
-	if eval != nil {
-		if err := eval.checkSeq(o.Seq); err != nil {
-			return nil, err
-		}
-	}
-	reps, err := newReplicas(base, &o)
+	r, err := newRun(base, data, eval, &o)
 	if err != nil {
 		return nil, err
 	}
-	nt := reps.nets[0]
-	opt := newAdamW(nt.params, o.WeightDecay)
-	res := &Result{Method: o.Method, Out: o.Out}
-	for _, p := range nt.params {
-		res.TrainableParams += int64(len(p.w))
-	}
 	start := 0
 	if o.Resume != "" {
-		ck, err := loadCheckpoint(ctx, o.Resume, nt.params, opt, &o)
+		ck, err := loadCheckpoint(ctx, o.Resume, r.nt.params, r.opt, &o)
 		if err != nil {
 			return nil, err
 		}
 		start = ck.step
-		res.Losses, res.EvalLosses, res.ResumedFrom = ck.losses, ck.evals, ck.step
+		r.res.Losses, r.res.EvalLosses, r.res.ResumedFrom = ck.losses, ck.evals, ck.step
 	}
-	n := o.Batch * o.Seq
-	tokens, targets := make([]int32, n), make([]int32, n)
-	smp := &sampler{d: data, seed: o.Seed}
-	began := time.Now()
-	var trained int64
+	r.began = time.Now()
 	for step := start; step < o.Steps; step++ {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("train: step %d: %w", step, err)
 		}
-		reps.zeroGrads()
-		var lossSum float64
-		var lossCount int
-		for micro := 0; micro < o.GradAccum; micro++ {
-			row := (step*o.GradAccum + micro) * o.Batch
-			smp.batch(row, o.Batch, o.Seq, tokens, targets)
-			cnt := 0
-			for _, t := range targets {
-				if t != ignoreIndex {
-					cnt++
-				}
-			}
-			if cnt == 0 {
-				continue
-			}
-			s, c := reps.step(tokens, targets, 1/float64(cnt*o.GradAccum), splitmix64(o.Seed^uint64(step*o.GradAccum+micro+1)*0x2545f4914f6cdd1d)|1)
-			lossSum += s / float64(c)
-			lossCount++
-			trained += int64(n)
-		}
-		loss := lossSum / float64(max(lossCount, 1))
-		reps.reduceGrads()
-		clipGradNorm(o.Threads, nt.params, o.MaxGradNorm)
-		lr := learningRate(step, o.Steps, o.Warmup, o.LR, o.MinLRRatio)
-		opt.update(o.Threads, nt.params, lr)
-		res.Losses = append(res.Losses, loss)
-		evalLoss := math.NaN()
-		last := step == o.Steps-1
-		if eval != nil && (last || (o.EvalEvery > 0 && (step+1)%o.EvalEvery == 0)) {
-			limit := o.EvalBatches
-			if last {
-				limit = 0
-			}
-			er := reps.evalNet(eval, limit)
-			evalLoss = er.Loss
-			res.EvalLosses = append(res.EvalLosses, [2]float64{float64(step + 1), er.Loss})
-			if last {
-				l, p := er.Loss, er.Perplexity
-				res.EvalLoss, res.EvalPerplexity = &l, &p
-			}
-		}
-		if o.SaveEvery > 0 && (step+1)%o.SaveEvery == 0 && !last {
-			if err := saveCheckpoint(ctx, o.checkpointDir(), step+1, nt.params, opt, &o, res); err != nil {
-				return nil, err
-			}
-		}
-		if o.Progress != nil {
-			el := time.Since(began).Seconds()
-			o.Progress(Progress{Step: step + 1, Steps: o.Steps, Loss: loss, LR: lr, TokensPerSec: float64(trained) / max(el, 1e-9), EvalLoss: evalLoss})
+		if err := r.step(ctx, step); err != nil {
+			return nil, err
 		}
 	}
-	res.Seconds = time.Since(began).Seconds()
-	res.Steps = o.Steps
-	res.Tokens = int64(o.Steps) * int64(o.GradAccum) * int64(n)
-	if res.Seconds > 0 {
-		res.TokensPerSec = float64(trained) / res.Seconds
-	}
-	if len(res.Losses) > 0 {
-		res.FinalLoss = res.Losses[len(res.Losses)-1]
-	}
-	files, err := writeOutput(ctx, base, nt, &o, res)
+	res := r.finish()
+	files, err := writeOutput(ctx, base, r.nt, &o, res)
 	if err != nil {
 		return nil, err
 	}
 	res.Files = files
 	return res, nil
+}
+
+// checkRun validates o for base (filling its defaults) and checks that
+// every record of the data fits a training window.
+func checkRun(base *Model, data, eval *Dataset, o *Options) error {
+	if err := o.prepare(base.Config); err != nil {
+		return err
+	}
+	if o.Out == "" {
+		return &OptionError{Option: "Out", Value: "", Reason: "want an output folder"}
+	}
+	if err := data.checkSeq(o.Seq); err != nil {
+		return err
+	}
+	if eval != nil {
+		return eval.checkSeq(o.Seq)
+	}
+	return nil
+}
+
+// run is the state of a training run between steps.
+type run struct {
+	o               *Options
+	reps            *replicas
+	nt              *net[float32] // replica 0: its parameters are the run's
+	opt             *adamW
+	smp             *sampler
+	eval            *Dataset
+	tokens, targets []int32 // one micro-batch
+	res             *Result
+	began           time.Time // when the steps of this process began
+	trained         int64     // tokens of the micro-batches that had targets
+}
+
+func newRun(base *Model, data, eval *Dataset, o *Options) (*run, error) {
+	reps, err := newReplicas(base, o)
+	if err != nil {
+		return nil, err
+	}
+	nt := reps.nets[0]
+	r := &run{o: o, reps: reps, nt: nt, opt: newAdamW(nt.params, o.WeightDecay),
+		smp: &sampler{d: data, seed: o.Seed}, eval: eval,
+		tokens: make([]int32, o.Batch*o.Seq), targets: make([]int32, o.Batch*o.Seq),
+		res: &Result{Method: o.Method, Out: o.Out}}
+	for _, p := range nt.params {
+		r.res.TrainableParams += int64(len(p.w))
+	}
+	return r, nil
+}
+
+// step runs optimizer step step: its micro-batches, the update, and the
+// evaluation, checkpoint and progress report that fall on it.
+func (r *run) step(ctx context.Context, step int) error {
+	o, res := r.o, r.res
+	loss := r.gradients(step)
+	r.reps.reduceGrads()
+	clipGradNorm(o.Threads, r.nt.params, o.MaxGradNorm)
+	lr := learningRate(step, o.Steps, o.Warmup, o.LR, o.MinLRRatio)
+	r.opt.update(o.Threads, r.nt.params, lr)
+	res.Losses = append(res.Losses, loss)
+	last := step == o.Steps-1
+	evalLoss := r.evaluate(step, last)
+	if o.SaveEvery > 0 && (step+1)%o.SaveEvery == 0 && !last {
+		if err := saveCheckpoint(ctx, o.checkpointDir(), step+1, r.nt.params, r.opt, o, res); err != nil {
+			return err
+		}
+	}
+	if o.Progress != nil {
+		el := time.Since(r.began).Seconds()
+		o.Progress(Progress{Step: step + 1, Steps: o.Steps, Loss: loss, LR: lr, TokensPerSec: float64(r.trained) / max(el, 1e-9), EvalLoss: evalLoss})
+	}
+	return nil
+}
+
+// gradients accumulates the gradients of step's micro-batches into the
+// replicas and returns the mean training loss over them.
+func (r *run) gradients(step int) float64 {
+	o := r.o
+	r.reps.zeroGrads()
+	var lossSum float64
+	var lossCount int
+	for micro := 0; micro < o.GradAccum; micro++ {
+		row := (step*o.GradAccum + micro) * o.Batch
+		r.smp.batch(row, o.Batch, o.Seq, r.tokens, r.targets)
+		cnt := 0
+		for _, t := range r.targets {
+			if t != ignoreIndex {
+				cnt++
+			}
+		}
+		if cnt == 0 {
+			continue
+		}
+		s, c := r.reps.step(r.tokens, r.targets, 1/float64(cnt*o.GradAccum), splitmix64(o.Seed^uint64(step*o.GradAccum+micro+1)*0x2545f4914f6cdd1d)|1)
+		lossSum += s / float64(c)
+		lossCount++
+		r.trained += int64(len(r.tokens))
+	}
+	return lossSum / float64(max(lossCount, 1))
+}
+
+// evaluate runs the eval set after step when one is due (every EvalEvery
+// steps on EvalBatches batches, and on all of it after the last step) and
+// returns its loss, or NaN.
+func (r *run) evaluate(step int, last bool) float64 {
+	o, res := r.o, r.res
+	if r.eval == nil || !(last || (o.EvalEvery > 0 && (step+1)%o.EvalEvery == 0)) {
+		return math.NaN()
+	}
+	limit := o.EvalBatches
+	if last {
+		limit = 0
+	}
+	er := r.reps.evalNet(r.eval, limit)
+	res.EvalLosses = append(res.EvalLosses, [2]float64{float64(step + 1), er.Loss})
+	if last {
+		l, p := er.Loss, er.Perplexity
+		res.EvalLoss, res.EvalPerplexity = &l, &p
+	}
+	return er.Loss
+}
+
+// finish fills the run's totals into its result.
+func (r *run) finish() *Result {
+	o, res := r.o, r.res
+	res.Seconds = time.Since(r.began).Seconds()
+	res.Steps = o.Steps
+	res.Tokens = int64(o.Steps) * int64(o.GradAccum) * int64(len(r.tokens))
+	if res.Seconds > 0 {
+		res.TokensPerSec = float64(r.trained) / res.Seconds
+	}
+	if len(res.Losses) > 0 {
+		res.FinalLoss = res.Losses[len(res.Losses)-1]
+	}
+	return res
 }
