@@ -90,8 +90,12 @@ func textFiles(t *testing.T) (trainTxt, evalTxt string) {
 	}
 	dir := t.TempDir()
 	trainTxt, evalTxt = filepath.Join(dir, "train.txt"), filepath.Join(dir, "eval.txt")
-	os.WriteFile(trainTxt, b[:8000], 0o644)
-	os.WriteFile(evalTxt, b[20000:20000+4*33], 0o644) // two batches of 2 windows of 33 tokens
+	if err := os.WriteFile(trainTxt, b[:8000], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(evalTxt, b[20000:20000+4*33], 0o644); err != nil { // two batches of 2 windows of 33 tokens
+		t.Fatal(err)
+	}
 	return trainTxt, evalTxt
 }
 
