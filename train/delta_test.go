@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/deltactl/deltactl/format/peft"
@@ -84,7 +85,7 @@ func TestLoRAFolderIsPEFT(t *testing.T) {
 	}
 	for _, l := range d.LoRA {
 		want := 2.0
-		if filepath.Ext(trimSuffix(l.Target, ".weight")) == ".v_proj" {
+		if filepath.Ext(strings.TrimSuffix(l.Target, ".weight")) == ".v_proj" {
 			want = 8
 		}
 		if l.Scale != want {

@@ -261,14 +261,12 @@ func (nt *net[F]) attachLoRA(module string, r int, scale, dropout float64, a, b 
 
 // linearByName finds a projection by its HF module name.
 func (nt *net[F]) linearByName(module string) *linear[F] {
-	for i, b := range nt.blocks {
+	for _, b := range nt.blocks {
 		for _, t := range LoRATargets {
-			l := b.linearByTarget(t)
-			if l.name == module {
+			if l := b.linearByTarget(t); l.name == module {
 				return l
 			}
 		}
-		_ = i
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/deltactl/deltactl/format"
@@ -270,7 +271,7 @@ func TestEvalMatchesReference(t *testing.T) {
 			}
 			loras, ads := map[string]*refLoRA{}, map[string]*refAdapter{}
 			for _, l := range delta.LoRA {
-				loras[trimSuffix(l.Target, ".weight")] = &refLoRA{a: f64s(t, l.A), b: f64s(t, l.B), r: l.Rank(), scale: l.Scale}
+				loras[strings.TrimSuffix(l.Target, ".weight")] = &refLoRA{a: f64s(t, l.A), b: f64s(t, l.B), r: l.Rank(), scale: l.Scale}
 			}
 			for _, a := range delta.Adapters {
 				ads[a.Placement] = &refAdapter{down: f64s(t, a.Down), bd: f64s(t, a.DownBias), up: f64s(t, a.Up), bu: f64s(t, a.UpBias), m: int(a.Down.Shape[0]), act: a.Act}
