@@ -134,7 +134,7 @@ func NewRandomModel(cfg Config, configJSON []byte, seed uint64, source string) *
 		if ws.optional {
 			continue
 		}
-		n, _ := format.NumElements(ws.shape)
+		n, _ := format.NumElements(ws.shape) // a few positive config sizes: cannot overflow
 		v := make([]float32, n)
 		switch {
 		case strings.HasSuffix(ws.name, "norm.weight"):

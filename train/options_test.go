@@ -1,7 +1,11 @@
 package train
 
 import (
+	"context"
 	"errors"
+	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -55,5 +59,20 @@ func TestCheckSeqIsDataAndOption(t *testing.T) {
 	var oe *OptionError
 	if !errors.Is(err, ErrData) || !errors.As(err, &oe) || oe.Option != "Seq" || !strings.Contains(err.Error(), "d.jsonl:3") {
 		t.Errorf("checkSeq(8) = %v, want ErrData and an OptionError about Seq naming d.jsonl:3", err)
+	}
+}
+
+// A diverged run's NaN loss cannot be written as JSON: the checkpoint
+// fails naming what, instead of writing empty metadata.
+func TestCheckpointRefusesNaN(t *testing.T) {
+	dir := t.TempDir()
+	o := DefaultOptions()
+	res := &Result{Losses: []float64{2.5, math.NaN()}}
+	err := saveCheckpoint(context.Background(), dir, 2, nil, newAdamW(nil, 0), &o, res)
+	if err == nil || !strings.Contains(err.Error(), "losses") {
+		t.Fatalf("saveCheckpoint with a NaN loss: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, CheckpointFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s written: %v", CheckpointFile, err)
 	}
 }

@@ -18,13 +18,12 @@ import (
 // pushOutput pushes a trained folder to ref with base (a registry ref) as its
 // lineage: a LoRA or adapter folder as a delta, a full fine-tune as a
 // lossless delta.
-func pushOutput(ctx context.Context, g *globals, dir, ref, base string, method format.Method) (*registry.PushResult, error) {
-	r, err := g.openRegistry(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return r.Push(ctx, ref, dir, registry.PushOptions{Base: base, Full: method == format.MethodFull})
+func pushOutput(ctx context.Context, g *globals, dir, ref, base string, method format.Method) (res *registry.PushResult, err error) {
+	err = g.withRegistry(ctx, func(r *registry.Registry) error {
+		res, err = r.Push(ctx, ref, dir, registry.PushOptions{Base: base, Full: method == format.MethodFull})
+		return err
+	})
+	return res, err
 }
 
 // checkPush refuses, before any training, a --push that could not succeed.
