@@ -15,16 +15,15 @@ import (
 	"time"
 )
 
-// The training benchmarks run the exact workloads of
-// ../shared/bench/train_workload.json (the PyTorch baseline bench_train.py):
-// untied Llama-style decoder, vocab 256, seq 128, batch 8, N(0, 0.02) init,
+// The training benchmarks run the workloads a PyTorch baseline was measured
+// on: untied Llama-style decoder, vocab 256, seq 128, batch 8, N(0, 0.02) init,
 // LoRA r=8 alpha=16 on q,k,v,o or full fine-tuning, AdamW lr 1e-3 wd 0.01,
 // fresh uniform random bytes every step, 2 threads. One step is zero_grad +
 // forward + loss + backward + AdamW step. Each case runs in a child process
 // (this test binary re-executed) so that its peak RSS (VmHWM) is its own;
 // tokens/s = batch·seq / median step time over the timed steps.
 //
-// PyTorch (OMP_WAIT_POLICY=PASSIVE) here: LoRA 6130 / 1130 tokens/s, full
+// PyTorch (OMP_WAIT_POLICY=PASSIVE) on the development machine: LoRA 6130 / 1130 tokens/s, full
 // 4877 / 813 tokens/s; peak RSS 498 / 1222 MiB (LoRA), 496 / 1358 (full).
 
 var benchConfigs = map[string]Config{

@@ -14,8 +14,8 @@ func tinyConfig(tied bool) Config {
 		RMSNormEps: 1e-5, RopeTheta: 10000, TieWordEmbeddings: tied, InitializerRange: 0.3}
 }
 
-// randomizeNorms makes the norm weights differ from one (so their
-// gradients are tested in general position) and adds q/k/v biases.
+// perturbModel makes the norm weights differ from one (so their gradients
+// are tested in general position) and, with withBias, adds q/k/v biases.
 func perturbModel(m *Model, withBias bool) {
 	i := uint64(7)
 	for name, v := range m.Weights {

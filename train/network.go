@@ -458,8 +458,8 @@ func (nt *net[F]) zeroGrads() {
 	}
 }
 
-// kaimingUniformA fills a [r, in] LoRA A as PEFT does
-// (nn.init.kaiming_uniform_(a=√5)): U(−1/√in, 1/√in).
+// kaimingUniform fills v, a weight with fanIn inputs, as PEFT fills a LoRA A
+// (nn.init.kaiming_uniform_(a=√5)): U(−1/√fanIn, 1/√fanIn), drawn from key.
 func kaimingUniform(v []float32, fanIn int, key uint64) {
 	bound := 1 / math.Sqrt(float64(fanIn))
 	for i := range v {
