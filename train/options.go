@@ -110,6 +110,8 @@ type OptionError struct {
 	Err error
 }
 
+var _ error = (*OptionError)(nil)
+
 func (e *OptionError) Error() string { return e.Describe("Options." + e.Option) }
 
 func (e *OptionError) Unwrap() error { return e.Err }

@@ -291,6 +291,8 @@ type reworded struct {
 	err error
 }
 
+var _ error = reworded{}
+
 func (e reworded) Error() string { return e.msg }
 func (e reworded) Unwrap() error { return e.err }
 

@@ -12,6 +12,8 @@ import (
 // for any other error); it is found with errors.As, so it may be wrapped.
 type usageError struct{ err error }
 
+var _ error = usageError{}
+
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
