@@ -343,6 +343,11 @@ func TestTrainCLIErrors(t *testing.T) {
 		{tr("--data", trainTxt, "--method", "lora", "--targets", "w_proj", "--out", out), 1, "w_proj"},
 		{tr("--data", trainTxt, "--method", "adapter", "--adapter-act", "tanh", "--out", out), 1, "tanh"},
 		{tr("--data", filepath.Join(dir, "missing.txt"), "--method", "lora", "--out", out), 1, "missing.txt"},
+		// The trainer's option errors, in flag words.
+		{tr("--data", trainTxt, "--method", "lora", "--rank", "0", "--out", out), 1, "--rank 0: must be positive"},
+		{tr("--data", trainTxt, "--method", "full", "--dtype", "f16", "--out", out), 1, `--dtype "F16": want F32 or BF16`},
+		{tr("--data", pc, "--method", "lora", "--out", out), 1, "--seq 32"},
+		{[]string{"train", "--base", base, "--data", trainTxt, "--method", "lora", "--out", out, "--seq", "300"}, 1, "--seq 300: exceeds the model's max_position_embeddings 256"},
 		{[]string{"train", "--base", filepath.Join(dir, "nobase"), "--data", trainTxt, "--method", "lora", "--out", out}, 1, "nobase"},
 		{[]string{"eval", "--base", base}, 2, "--data"},
 		{[]string{"eval", "--data", trainTxt}, 2, "--base"},
