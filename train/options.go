@@ -112,8 +112,10 @@ type OptionError struct {
 
 var _ error = (*OptionError)(nil)
 
+// Error names the option as Options.Field.
 func (e *OptionError) Error() string { return e.Describe("Options." + e.Option) }
 
+// Unwrap returns Err.
 func (e *OptionError) Unwrap() error { return e.Err }
 
 // Describe is the error's message with the option called name.
@@ -136,6 +138,11 @@ func (e *OptionError) Describe(name string) string {
 func (o Options) Validate() error {
 	bad := func(option string, value any, reason string) error {
 		return &OptionError{Option: option, Value: value, Reason: reason}
+	}
+	switch o.Method {
+	case format.MethodLoRA, format.MethodAdapter, format.MethodFull:
+	default:
+		return bad("Method", string(o.Method), "want lora, adapter or full")
 	}
 	switch {
 	case o.Steps < 1:
@@ -162,9 +169,6 @@ func (o Options) Validate() error {
 		if validActivation(o.Adapter.Act) != nil {
 			return bad("Adapter.Act", o.Adapter.Act, "want "+activations)
 		}
-	case format.MethodFull:
-	default:
-		return bad("Method", string(o.Method), "want lora, adapter or full")
 	}
 	return nil
 }
