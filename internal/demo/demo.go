@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/deltactl/deltactl/format"
 	"github.com/deltactl/deltactl/format/peft"
 	"github.com/deltactl/deltactl/internal/humanize"
 	"github.com/deltactl/deltactl/merge"
@@ -226,7 +227,7 @@ func (r *run) trainLoRA() (string, error) {
 		return "", err
 	}
 	o := train.DefaultOptions()
-	o.Method = train.MethodLoRA
+	o.Method = format.MethodLoRA
 	o.LoRA.Rank, o.LoRA.Alpha = 8, 16
 	o.LoRA.Targets = []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
 	o.Steps, o.Batch, o.LR, o.Warmup = r.opt.Steps, 16, 3e-3, 10
