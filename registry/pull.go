@@ -7,9 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/deltactl/deltactl/format"
+	"github.com/deltactl/deltactl/internal/atomicfile"
 	"github.com/deltactl/deltactl/registry/codec"
 
 	"github.com/opencontainers/go-digest"
@@ -69,17 +69,17 @@ func (r *Registry) Pull(ctx context.Context, ref, dir string) (res *PullResult, 
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", tr, err)
 	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(abs)+".pull-*")
+	tmp, err := atomicfile.TempDirBeside(abs)
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", tr, err)
 	}
 	var open []*os.File
 	defer func() {
 		for _, f := range open {
-			f.Close()
+			_ = f.Close() // closed and checked below on success; on failure the folder is thrown away
 		}
 		if err != nil {
-			os.RemoveAll(tmp)
+			_ = os.RemoveAll(tmp) // best effort: a leftover hidden temp folder is harmless
 		}
 	}()
 
@@ -129,15 +129,22 @@ func (r *Registry) Pull(ctx context.Context, ref, dir string) (res *PullResult, 
 			return nil, fmt.Errorf("pull %s: %s: %w", tr, m.Files[i].Path, err)
 		}
 	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return nil, err
+	// Close (and check) every written file before the folder is renamed
+	// into place: a close error can report a failed write-back.
+	for i, f := range open {
+		if err := f.Close(); err != nil {
+			open = open[i+1:]
+			return nil, fmt.Errorf("pull %s: %s: %w", tr, m.Files[i].Path, err)
+		}
 	}
-	// rename(2) replaces an empty folder atomically and refuses a non-empty
-	// one (os.Rename refuses any existing folder, hence syscall.Rename).
-	if err := syscall.Rename(tmp, abs); err != nil {
+	open = nil
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return nil, fmt.Errorf("pull %s: %w", tr, err)
+	}
+	// CommitDir replaces an empty dir atomically and refuses a non-empty one.
+	if err := atomicfile.CommitDir(tmp, abs); err != nil {
 		return nil, fmt.Errorf("pull %s: move into place: %w", tr, err)
 	}
-	syncDir(parent)
 	return &PullResult{Ref: tr.String(), Digest: d, Kind: m.Kind, Method: m.Method, Base: m.Base,
 		Dir: abs, Files: len(m.Files), Bytes: m.LogicalSize()}, nil
 }
@@ -165,15 +172,6 @@ func checkEmptyDir(dir string) error {
 		return err
 	}
 	return nil
-}
-
-// syncDir makes a rename durable; errors are ignored (not every OS or
-// filesystem can sync a folder).
-func syncDir(dir string) {
-	if f, err := os.Open(dir); err == nil {
-		f.Sync()
-		f.Close()
-	}
 }
 
 // pullBlob writes blob c at off in f, verified: the bytes written must hash

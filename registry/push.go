@@ -145,9 +145,11 @@ func (r *Registry) Push(ctx context.Context, ref, srcPath string, opt PushOption
 	meta := map[string]map[string]string{}
 	m.Files = make([]File, len(files))
 	stamps := make([]fileStamp, len(files))
+	prev := make([][]byte, len(files)) // cache entries as read, to skip rewriting them unchanged
 	for i, lf := range files {
 		stamps[i] = stampOf(lf.info, r.opt.ChunkSize)
-		if e, ok := p.cache.get(lf.abs, stamps[i]); ok && e.File.Path == lf.rel {
+		if e, raw, ok := p.cache.get(lf.abs, stamps[i]); ok && e.File.Path == lf.rel {
+			prev[i] = raw
 			m.Files[i] = e.File
 			if e.Meta != nil {
 				meta[lf.rel] = e.Meta
@@ -184,7 +186,7 @@ func (r *Registry) Push(ctx context.Context, ref, srcPath string, opt PushOption
 		if md, ok := meta[lf.rel]; ok {
 			e.Meta = md
 		}
-		p.cache.put(e)
+		p.cache.put(e, prev[i])
 	}
 
 	if m.Kind == KindDelta {

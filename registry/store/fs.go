@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/deltactl/deltactl/internal/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -108,7 +109,7 @@ func (f *FS) Put(ctx context.Context, key string, r io.Reader, size int64) error
 		}
 		return f.errorf("put", key, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return f.errorf("put", key, err)
 	}
 	return nil
@@ -184,19 +185,7 @@ func (f *FS) mkdirAllSync(dir string) error {
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	return syncDir(parent)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
+	return atomicfile.SyncDir(parent)
 }
 
 // Get implements Backend. A range that starts past the end is an error; one
@@ -354,7 +343,7 @@ func (f *FS) Delete(ctx context.Context, key string) error {
 		}
 		return f.errorf("delete", key, err)
 	}
-	if err := syncDir(filepath.Dir(p)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(p)); err != nil {
 		return f.errorf("delete", key, err)
 	}
 	return nil
@@ -419,7 +408,7 @@ func (f *FS) Swap(ctx context.Context, key, oldETag string, data []byte) (string
 	if err := os.Rename(tmp, final); err != nil {
 		return "", f.errorf("swap", key, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return "", f.errorf("swap", key, err)
 	}
 	return tag, nil
