@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/deltactl/deltactl/registry/store"
@@ -101,7 +100,7 @@ func (r *Registry) GC(ctx context.Context, opt GCOptions) (*GCResult, error) {
 		return nil, fmt.Errorf("gc: %w", err)
 	}
 	for _, p := range g.problemList() {
-		if !strings.HasPrefix(p.Problem, "missing") {
+		if p.Kind != ProblemMissing {
 			return nil, fmt.Errorf("gc: %w: %s: %s; run `deltactl verify`", ErrGCUnsafe, p.Object, p.Problem)
 		}
 	}

@@ -53,10 +53,14 @@ import (
 // the grace period and the push lock already account for.
 const lockPrefix = "locks/"
 
-// Lock kinds.
+// LockKind says which side of the push/gc protocol a lock is on.
+type LockKind string
+
+// Lock kinds. Tag and copy take push locks: like a push, they may name
+// content gc would otherwise collect.
 const (
-	LockPush = "push"
-	LockGC   = "gc"
+	LockPush LockKind = "push"
+	LockGC   LockKind = "gc"
 )
 
 // Defaults of the lock protocol.
@@ -84,7 +88,7 @@ type LockInfo struct {
 	// Key is the lock's storage key (not stored in the object).
 	Key string `json:"-"`
 	// Kind is LockPush or LockGC.
-	Kind string `json:"kind"`
+	Kind LockKind `json:"kind"`
 	// Op says what holds it, e.g. "push team/gpt2:v1".
 	Op        string    `json:"op"`
 	Host      string    `json:"host"`
@@ -156,7 +160,7 @@ func (r *Registry) writeLock(ctx context.Context, info LockInfo) (string, error)
 
 // newLock writes a lock of kind for op and starts refreshing it. Release it
 // with unlock.
-func (r *Registry) newLock(ctx context.Context, kind, op string) (*lock, error) {
+func (r *Registry) newLock(ctx context.Context, kind LockKind, op string) (*lock, error) {
 	host, _ := os.Hostname()
 	now := time.Now().UTC()
 	info := LockInfo{Kind: kind, Op: op, Host: host, PID: os.Getpid(), Created: now, Refreshed: now}

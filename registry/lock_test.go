@@ -100,7 +100,7 @@ func assertNoLocks(t *testing.T, r *Registry) {
 }
 
 // putLock writes a lock object by hand, as another process would.
-func putLock(t *testing.T, r *Registry, kind, op string, refreshed time.Time) string {
+func putLock(t *testing.T, r *Registry, kind LockKind, op string, refreshed time.Time) string {
 	t.Helper()
 	key, err := r.writeLock(bg, LockInfo{Kind: kind, Op: op, Host: "otherhost", PID: 4242, Created: refreshed, Refreshed: refreshed})
 	if err != nil {
