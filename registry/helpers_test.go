@@ -146,8 +146,13 @@ func sameTree(t testing.TB, want, got string) {
 	if len(w) != len(g) {
 		t.Fatalf("pulled %d files, pushed %d", len(g), len(w))
 	}
+	if len(w) == 0 {
+		t.Fatalf("%s holds no files: nothing to compare", want)
+	}
 	for _, k := range names {
-		if g[k] != w[k] {
+		if gv, ok := g[k]; !ok {
+			t.Fatalf("file %s missing after pull", k)
+		} else if gv != w[k] {
 			t.Fatalf("file %s differs after pull (%d vs %d bytes)", k, len(g[k]), len(w[k]))
 		}
 	}

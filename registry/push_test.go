@@ -81,9 +81,15 @@ func TestPushPullModel(t *testing.T) {
 			if _, err := r.Pull(bg, "tiny/weights:latest", out2); err != nil {
 				t.Fatal(err)
 			}
-			a, _ := os.ReadFile(filepath.Join(src, "model.safetensors"))
-			b2, _ := os.ReadFile(filepath.Join(out2, "model.safetensors"))
-			if string(a) != string(b2) {
+			a, err := os.ReadFile(filepath.Join(src, "model.safetensors"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b2, err := os.ReadFile(filepath.Join(out2, "model.safetensors"))
+			if err != nil {
+				t.Fatalf("single-file pull: %v", err)
+			}
+			if len(a) == 0 || string(a) != string(b2) {
 				t.Fatal("single-file pull differs")
 			}
 		})
