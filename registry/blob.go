@@ -164,6 +164,12 @@ type frameReader struct {
 
 func newFrameReader(hdr, body []byte) *frameReader { return &frameReader{hdr: hdr, body: body} }
 
+// Backends rewind (Seek) or split (ReadAt) what they upload.
+var (
+	_ io.ReadSeeker = (*frameReader)(nil)
+	_ io.ReaderAt   = (*frameReader)(nil)
+)
+
 // Size is the total length.
 func (f *frameReader) Size() int64 { return int64(len(f.hdr) + len(f.body)) }
 
@@ -307,7 +313,7 @@ func (r *Registry) readFrame(ctx context.Context, d digest.Digest, sizeHint int6
 	if err != nil {
 		return nil, err
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // read only: what was read is checked, a close error loses nothing
 	if sizeHint < 0 || sizeHint > r.opt.ChunkSize {
 		sizeHint = 0 // unknown: let the buffer grow
 	}
@@ -324,7 +330,7 @@ func (r *Registry) blobBase(ctx context.Context, d digest.Digest) (digest.Digest
 	if err != nil {
 		return "", fmt.Errorf("blob %s: %w", d, err)
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // read only: what was read is checked, a close error loses nothing
 	head, err := io.ReadAll(rc)
 	if err != nil {
 		return "", fmt.Errorf("blob %s: %w", d, err)

@@ -161,7 +161,7 @@ func (r *Registry) writeLock(ctx context.Context, info LockInfo) (string, error)
 // newLock writes a lock of kind for op and starts refreshing it. Release it
 // with unlock.
 func (r *Registry) newLock(ctx context.Context, kind LockKind, op string) (*lock, error) {
-	host, _ := os.Hostname()
+	host, _ := os.Hostname() // "" on failure: the host only helps a person read the lock
 	now := time.Now().UTC()
 	info := LockInfo{Kind: kind, Op: op, Host: host, PID: os.Getpid(), Created: now, Refreshed: now}
 	key, err := r.writeLock(ctx, info)
@@ -209,7 +209,7 @@ func (l *lock) refresh() {
 	l.key, l.lastOK = key, info.Refreshed
 	l.info.Key, l.info.Refreshed = key, info.Refreshed
 	l.mu.Unlock()
-	l.r.b.Delete(ctx, old)
+	_ = l.r.b.Delete(ctx, old) // the new key stands for the lock now; a leftover old one goes stale and gc removes it
 }
 
 // currentKey is the key of the lock object now standing for l.
@@ -241,7 +241,7 @@ func (l *lock) unlock() {
 	<-l.done
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	l.r.b.Delete(ctx, l.currentKey())
+	_ = l.r.b.Delete(ctx, l.currentKey()) // an undeleted lock stops being refreshed, goes stale and gc removes it
 }
 
 // Locks lists the lock objects in the registry, oldest first. A lock object
@@ -305,7 +305,7 @@ func (r *Registry) readLockBytes(ctx context.Context, key string) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // read only: what was read is checked, a close error loses nothing
 	return io.ReadAll(rc)
 }
 

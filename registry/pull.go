@@ -165,7 +165,7 @@ func checkEmptyDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // a folder opened only to list it
 	if _, err := f.Readdirnames(1); err == nil {
 		return fmt.Errorf("%s: %w", dir, ErrNotEmpty)
 	} else if !errors.Is(err, io.EOF) {
@@ -189,7 +189,7 @@ func (r *Registry) pullBlob(ctx context.Context, c Chunk, f *os.File, off int64)
 	if err != nil {
 		return fmt.Errorf("blob %s: %w", c.Digest, err)
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // read only: what was read is checked, a close error loses nothing
 	corrupt := func(format string, a ...any) error {
 		return fmt.Errorf("blob %s: %w: %s", c.Digest, ErrCorrupt, fmt.Sprintf(format, a...))
 	}

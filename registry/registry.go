@@ -96,6 +96,13 @@ type blobCodec interface {
 	Close()
 }
 
+// Compile-time checks of the interfaces registry types implement.
+var (
+	_ blobCodec    = (*codec.Codec)(nil)
+	_ fmt.Stringer = Ref{}
+	_ fmt.Stringer = LockInfo{}
+)
+
 // New wraps a backend. Close the Registry when done with it.
 func New(b store.Backend, opt Options) (*Registry, error) {
 	if opt.ChunkSize <= 0 {
@@ -176,7 +183,7 @@ func (r *Registry) readAll(ctx context.Context, key string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // read only: what was read is checked, a close error loses nothing
 	return io.ReadAll(rc)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -100,6 +101,13 @@ type S3 struct {
 	probed  bool
 	cond    Conditional
 }
+
+// Compile-time checks of the interfaces the s3 backend's types implement.
+var (
+	_ Backend       = (*S3)(nil)
+	_ io.ReadCloser = (*s3Reader)(nil)
+	_ net.Conn      = (*idleConn)(nil)
+)
 
 const (
 	defaultPartSize = 32 << 20
@@ -245,12 +253,12 @@ type idleConn struct {
 }
 
 func (c *idleConn) Read(p []byte) (int, error) {
-	c.Conn.SetReadDeadline(time.Now().Add(c.idle))
+	_ = c.Conn.SetReadDeadline(time.Now().Add(c.idle)) // a closed conn fails the Read itself
 	return c.Conn.Read(p)
 }
 
 func (c *idleConn) Write(p []byte) (int, error) {
-	c.Conn.SetWriteDeadline(time.Now().Add(c.idle))
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.idle)) // a closed conn fails the Write itself
 	return c.Conn.Write(p)
 }
 

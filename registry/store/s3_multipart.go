@@ -41,7 +41,7 @@ func (s *S3) putMultipart(ctx context.Context, key string, r io.Reader, size, pa
 		if !completed {
 			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 			defer cancel()
-			s.core.AbortMultipartUpload(actx, s.bucket, obj, id)
+			_ = s.core.AbortMultipartUpload(actx, s.bucket, obj, id) // best effort: the upload already failed, and a bucket lifecycle rule can expire leftover parts
 		}
 	}()
 

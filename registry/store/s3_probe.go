@@ -33,9 +33,12 @@ func (s *S3) conditional(ctx context.Context) (Conditional, error) {
 		return s.cond, nil
 	}
 	var rnd [8]byte
-	rand.Read(rnd[:])
+	_, _ = rand.Read(rnd[:]) // crypto/rand.Read never returns an error (it panics instead)
 	key := s.prefix + ".probe/" + hex.EncodeToString(rnd[:])
-	defer s.client.RemoveObject(context.WithoutCancel(ctx), s.bucket, key, minio.RemoveObjectOptions{})
+	defer func() {
+		// Best effort: a leftover probe object sits under the hidden .probe/ prefix, which List never shows.
+		_ = s.client.RemoveObject(context.WithoutCancel(ctx), s.bucket, key, minio.RemoveObjectOptions{})
+	}()
 	fail := func(err error) (Conditional, error) {
 		return Conditional{}, s.errorf("probe conditional writes", "", err)
 	}
@@ -84,7 +87,7 @@ func (s *S3) probeMultipart(ctx context.Context, key string, opts minio.PutObjec
 	completed := false
 	defer func() {
 		if !completed {
-			s.core.AbortMultipartUpload(context.WithoutCancel(ctx), s.bucket, key, id)
+			_ = s.core.AbortMultipartUpload(context.WithoutCancel(ctx), s.bucket, key, id) // best effort: the probe result is what matters
 		}
 	}()
 	part, err := s.core.PutObjectPart(ctx, s.bucket, key, id, 1, bytes.NewReader([]byte("probe")), 5, minio.PutObjectPartOptions{})

@@ -71,7 +71,7 @@ func (s *S3) readSmall(ctx context.Context, key string, limit int) ([]byte, stri
 		}
 		return nil, "", err
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // read only: what was read is checked, a close error loses nothing
 	if oi.Size > int64(limit) {
 		return nil, oi.ETag, nil
 	}
