@@ -30,7 +30,7 @@ var (
 
 // Defaults of Options.
 const (
-	// DefaultChunkSize is 32 MiB rather than DESIGN.md's example of 64 MiB:
+	// DefaultChunkSize is 32 MiB rather than 64 MiB:
 	// a 256 MiB tensor then gives 8 chunks, enough for hashing and
 	// encoding some chunks to overlap the transfer of others (with 64 MiB
 	// chunks a small model had 4, all hashed at once and then all sent at
@@ -156,7 +156,7 @@ func (r *Registry) cacheDir() (string, error) {
 	return filepath.Join(d, "deltactl"), nil
 }
 
-// Storage keys (DESIGN.md section 3).
+// Storage keys (the layout is described in the package doc).
 const (
 	blobPrefix     = "blobs/sha256/"
 	manifestPrefix = "manifests/sha256/"
