@@ -398,3 +398,25 @@ func TestEncodeOptionErrors(t *testing.T) {
 		t.Error("level 23 accepted")
 	}
 }
+
+// TestSample: pieces are element-aligned, evenly spread from the start to
+// the end of raw, and cut at the same places in base.
+func TestSample(t *testing.T) {
+	raw, base := make([]byte, 100), make([]byte, 100)
+	for i := range raw {
+		raw[i], base[i] = byte(i), byte(200-i)
+	}
+	s, sb := Sample(raw, base, 2, 4, 5) // pieces of 4 bytes, 32 apart
+	want := []byte{0, 1, 2, 3, 32, 33, 34, 35, 64, 65, 66, 67, 96, 97, 98, 99}
+	if !bytes.Equal(s, want) {
+		t.Fatalf("sample %v, want %v", s, want)
+	}
+	for i, v := range sb {
+		if v != byte(200-int(want[i])) {
+			t.Fatalf("base sample %v is not cut where raw's is", sb)
+		}
+	}
+	if _, sb := Sample(raw, nil, 1, 2, 10); sb != nil {
+		t.Fatalf("base sample without a base: %v", sb)
+	}
+}
