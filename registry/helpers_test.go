@@ -93,6 +93,15 @@ func randF32(seed uint64, n int) []byte {
 // adapters target: transformer.h.N.attn.c_attn.weight [768, 2304] (Conv1D,
 // stored [in, out]) for 12 layers, plus a config.json. badLayer >= 0 gives
 // that layer the wrong shape.
+// oneTensorModel writes a model folder holding one random F32 tensor "w" of
+// rows x cols (drawn from seed) and returns the folder.
+func oneTensorModel(t testing.TB, rows, cols int64, seed uint64) string {
+	t.Helper()
+	dir := t.TempDir()
+	writeST(t, filepath.Join(dir, "model.safetensors"), []stTensor{{name: "w", dtype: "F32", shape: []int64{rows, cols}, data: randF32(seed, int(rows*cols))}}, nil)
+	return dir
+}
+
 func gpt2Base(t testing.TB, dir string, badLayer int) {
 	t.Helper()
 	var ts []stTensor
