@@ -161,10 +161,19 @@ func TestFullDelta(t *testing.T) {
 			binary.LittleEndian.PutUint32(seg[i:], math.Float32bits(v*(1+1e-3*float32((i/4)%7-3))))
 		}
 	}
-	os.WriteFile(filepath.Join(ftDir, "model.safetensors"), data, 0o644)
-	cfg, _ := os.ReadFile(filepath.Join(baseDir, "config.json"))
-	os.WriteFile(filepath.Join(ftDir, "config.json"), cfg, 0o644)
-	os.WriteFile(filepath.Join(ftDir, "trainer_state.json"), []byte(`{"global_step":100,"best_metric":0.25}`), 0o644)
+	cfg, err := os.ReadFile(filepath.Join(baseDir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string][]byte{
+		"model.safetensors":  data,
+		"config.json":        cfg,
+		"trainer_state.json": []byte(`{"global_step":100,"best_metric":0.25}`),
+	} {
+		if err := os.WriteFile(filepath.Join(ftDir, name), content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	for name, b := range testBackends(t) {
 		t.Run(name, func(t *testing.T) {
