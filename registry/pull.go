@@ -46,17 +46,9 @@ type pullJob struct {
 // the delta's own folder is written (an adapter folder, or for a full delta
 // the fine-tuned model); pull the base separately.
 func (r *Registry) Pull(ctx context.Context, ref, dir string) (*PullResult, error) {
-	tr, err := ParseRef(ref)
+	tr, d, m, err := r.openRef(ctx, "pull", ref)
 	if err != nil {
 		return nil, err
-	}
-	d, err := r.resolve(ctx, tr)
-	if err != nil {
-		return nil, fmt.Errorf("pull: %w", err)
-	}
-	m, err := r.Manifest(ctx, d)
-	if err != nil {
-		return nil, fmt.Errorf("pull %s: %w", tr, err)
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {

@@ -215,6 +215,24 @@ func (r *Registry) Resolve(ctx context.Context, ref string) (digest.Digest, erro
 	return r.resolve(ctx, p)
 }
 
+// openRef parses ref, resolves it and reads its manifest, for the operation
+// op (named in errors).
+func (r *Registry) openRef(ctx context.Context, op, ref string) (Ref, digest.Digest, *Manifest, error) {
+	tr, err := ParseRef(ref)
+	if err != nil {
+		return Ref{}, "", nil, err
+	}
+	d, err := r.resolve(ctx, tr)
+	if err != nil {
+		return Ref{}, "", nil, fmt.Errorf("%s: %w", op, err)
+	}
+	m, err := r.Manifest(ctx, d)
+	if err != nil {
+		return Ref{}, "", nil, fmt.Errorf("%s %s: %w", op, tr, err)
+	}
+	return tr, d, m, nil
+}
+
 func truncate(b []byte, n int) string {
 	if len(b) > n {
 		return string(b[:n]) + "..."
