@@ -399,7 +399,7 @@ func (r *Registry) gcLock(ctx context.Context, wait time.Duration) (*lock, []Loc
 		// would wait for nothing.
 		l.unlock()
 		if !time.Now().Before(deadline) {
-			return nil, nil, fmt.Errorf("gc: %w: %d operation(s) in progress: %s; run gc when they are done (or with a GCOptions.Wait)",
+			return nil, nil, fmt.Errorf("gc: %w: %d operation(s) in progress: %s; run gc when they are done or wait for them (GCOptions.Wait)",
 				ErrLocked, len(busy), describeLocks(busy))
 		}
 		if err := sleepCtx(ctx, lockPoll); err != nil {
