@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"errors"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -110,7 +111,7 @@ func TestPushDeadServer(t *testing.T) {
 	if err == nil {
 		t.Fatal("opened a registry on a dead server")
 	}
-	if !strings.Contains(err.Error(), "127.0.0.1:1") || strings.Contains(err.Error(), opt.SecretKey) {
+	if !errors.Is(err, store.ErrUnreachable) || !strings.Contains(err.Error(), "127.0.0.1:1") || strings.Contains(err.Error(), opt.SecretKey) {
 		t.Errorf("error should name the endpoint and hide the key: %v", err)
 	}
 }

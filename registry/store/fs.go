@@ -42,7 +42,27 @@ import (
 // Stat when an ETag is needed.
 type FS struct {
 	root string
+	opt  FSOptions
 }
+
+// FSOptions tune an fs backend.
+type FSOptions struct {
+	// Create makes the root folder now. Without it a missing root is made
+	// by the first write, and reads of a missing root fail with
+	// ErrNoRegistry ("no registry at PATH").
+	Create bool
+	// LockTimeout bounds how long Swap waits for another writer's per-key
+	// lock (DefaultFSLockTimeout when 0); then it fails with ErrLocked,
+	// naming the holder.
+	LockTimeout time.Duration
+	// Notify receives a line naming the holder while Swap waits for a lock.
+	Notify func(msg string)
+}
+
+// DefaultFSLockTimeout is how long Swap waits for a per-key lock. A ref
+// swap holds it for milliseconds; a holder that keeps it this long is
+// stuck (stopped, or hung on a dead mount).
+const DefaultFSLockTimeout = 30 * time.Second
 
 // Compile-time checks of the interfaces the fs backend's types implement.
 var (
@@ -57,8 +77,16 @@ const etagContentMax = 1 << 20
 // tempPrefix marks temp files; the '.' keeps them out of the key space.
 const tempPrefix = ".tmp-"
 
-// NewFS opens (creating if needed) a registry folder at root.
+// NewFS opens a registry folder at root, creating it if needed (tests and
+// library callers that own the folder). The CLI goes through OpenWith,
+// which does not create it.
 func NewFS(root string) (*FS, error) {
+	return NewFSWith(root, FSOptions{Create: true})
+}
+
+// NewFSWith opens a registry folder at root with opt. root may be missing
+// unless opt.Create (see FSOptions); it must not be anything but a folder.
+func NewFSWith(root string, opt FSOptions) (*FS, error) {
 	if root == "" {
 		return nil, errors.New("fs: empty root path")
 	}
@@ -66,17 +94,21 @@ func NewFS(root string) (*FS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fs %s: %w", root, err)
 	}
-	if err := os.MkdirAll(abs, 0o755); err != nil {
-		return nil, fmt.Errorf("fs %s: %w", abs, err)
+	if opt.Create {
+		if err := os.MkdirAll(abs, 0o755); err != nil {
+			return nil, fmt.Errorf("fs %s: %w", abs, err)
+		}
 	}
 	fi, err := os.Stat(abs)
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		// Created by the first write; reads report ErrNoRegistry.
+	case err != nil:
 		return nil, fmt.Errorf("fs %s: %w", abs, err)
-	}
-	if !fi.IsDir() {
+	case !fi.IsDir():
 		return nil, fmt.Errorf("fs %s: not a directory", abs)
 	}
-	return &FS{root: abs}, nil
+	return &FS{root: abs, opt: opt}, nil
 }
 
 // Location returns the absolute root folder.
@@ -85,7 +117,19 @@ func (f *FS) Location() string { return f.root }
 func (f *FS) path(key string) string { return filepath.Join(f.root, filepath.FromSlash(key)) }
 
 func (f *FS) errorf(op, key string, err error) error {
+	if errors.Is(err, ErrNotFound) && f.rootMissing() {
+		return fmt.Errorf("fs %s: %w at %s (push creates one, or run `deltactl init`)", f.root, ErrNoRegistry, f.root)
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("fs %s: %s %q: %w: %w", f.root, op, key, ErrAccessDenied, err)
+	}
 	return fmt.Errorf("fs %s: %s %q: %w", f.root, op, key, err)
+}
+
+// rootMissing reports whether the root folder does not exist (yet).
+func (f *FS) rootMissing() bool {
+	_, err := os.Stat(f.root)
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 // Put implements Backend.
@@ -182,6 +226,13 @@ func renameNoReplace(oldpath, newpath string) error {
 func (f *FS) mkdirAllSync(dir string) error {
 	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
 		return nil
+	}
+	if dir == f.root {
+		// The registry's first write: make the root and any missing parents.
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		return atomicfile.SyncDir(filepath.Dir(dir))
 	}
 	parent := filepath.Dir(dir)
 	if parent != dir && strings.HasPrefix(parent, f.root) {
@@ -296,6 +347,9 @@ func (f *FS) List(ctx context.Context, prefix string, fn func(Info) error) error
 	err := filepath.WalkDir(startDir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
+				if f.rootMissing() {
+					return fmt.Errorf("%w at %s (push creates one, or run `deltactl init`)", ErrNoRegistry, f.root)
+				}
 				return nil // the prefix's folder does not exist (yet): nothing to list
 			}
 			return err
@@ -366,7 +420,7 @@ func (f *FS) Swap(ctx context.Context, key, oldETag string, data []byte) (string
 	if err := f.mkdirAllSync(dir); err != nil {
 		return "", f.errorf("swap", key, err)
 	}
-	unlock, err := lockFile(ctx, filepath.Join(dir, ".lock."+filepath.Base(final)))
+	unlock, err := f.lockFile(ctx, filepath.Join(dir, ".lock."+filepath.Base(final)))
 	if err != nil {
 		return "", f.errorf("swap", key, err)
 	}
@@ -421,26 +475,52 @@ func (f *FS) Swap(ctx context.Context, key, oldETag string, data []byte) (string
 	return tag, nil
 }
 
-// lockFile takes an exclusive flock on path, waiting until ctx is done.
-// flock locks belong to the open file description, so two goroutines of one
-// process exclude each other just as two processes do.
-func lockFile(ctx context.Context, path string) (unlock func(), err error) {
+// lockFile takes an exclusive flock on path, waiting at most the lock
+// timeout (and no longer than ctx). flock locks belong to the open file
+// description, so two goroutines of one process exclude each other just as
+// two processes do. The holder writes "pid P on HOST since TIME" into the
+// file, so a waiter can say who holds it: after a second of waiting through
+// Notify (then every 10 s), and in the ErrLocked error on timeout.
+func (f *FS) lockFile(ctx context.Context, path string) (unlock func(), err error) {
 	file, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
 	}
+	timeout := f.opt.LockTimeout
+	if timeout <= 0 {
+		timeout = DefaultFSLockTimeout
+	}
+	start := time.Now()
+	nextNote := start.Add(time.Second)
 	wait := time.Millisecond
 	for {
 		err := unix.Flock(int(file.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		if err == nil {
+			host, _ := os.Hostname() // "" on failure: the note only helps a person
+			note := fmt.Sprintf("pid %d on %s since %s", os.Getpid(), host, time.Now().UTC().Format(time.RFC3339))
+			if file.Truncate(0) == nil {
+				_, _ = file.WriteAt([]byte(note), 0) // informational only: the flock is the lock
+			}
 			return func() {
 				_ = unix.Flock(int(file.Fd()), unix.LOCK_UN) // Close releases the lock too
-				_ = file.Close()                             // nothing was written to the lock file
+				_ = file.Close()                             // the note need not be durable
 			}, nil
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
 			_ = file.Close() // nothing was written to the lock file
 			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		now := time.Now()
+		if now.Sub(start) >= timeout {
+			holder := lockHolder(file)
+			_ = file.Close() // nothing was written to the lock file
+			return nil, fmt.Errorf("lock %s: %w: held by %s; gave up after %s (a stuck holder: find and stop it)",
+				path, ErrLocked, holder, timeout)
+		}
+		if f.opt.Notify != nil && !now.Before(nextNote) {
+			f.opt.Notify(fmt.Sprintf("waiting for lock %s, held by %s (waited %s, giving up after %s)",
+				path, lockHolder(file), now.Sub(start).Round(time.Second), timeout))
+			nextNote = now.Add(10 * time.Second)
 		}
 		select {
 		case <-ctx.Done():
@@ -452,6 +532,17 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 			wait *= 2
 		}
 	}
+}
+
+// lockHolder reads the note the holder of a lock file wrote.
+func lockHolder(file *os.File) string {
+	buf := make([]byte, 200)
+	n, _ := file.ReadAt(buf, 0) // io.EOF for a short note; what was read is used
+	note := strings.TrimSpace(string(buf[:n]))
+	if note == "" || strings.ContainsFunc(note, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "an unknown process"
+	}
+	return note
 }
 
 // CleanTemp removes temp files left by interrupted writes that are older

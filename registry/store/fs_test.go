@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -104,7 +106,7 @@ func TestFSSwapAcrossHandles(t *testing.T) {
 		t.Fatalf("stale swap through the other handle: %v", err)
 	}
 	// A held lock blocks a swap until ctx ends.
-	unlock, err := lockFile(ctx, filepath.Join(root, "refs", "x", ".lock.y"))
+	unlock, err := a.lockFile(ctx, filepath.Join(root, "refs", "x", ".lock.y"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,5 +142,47 @@ func TestFSLargeETag(t *testing.T) {
 	}
 	if info, _ := f.Stat(ctx, "big"); info.ETag != e2 {
 		t.Fatalf("stat etag %q != %q", info.ETag, e2)
+	}
+}
+
+// TestFSLockTimeout: a Swap waiting for a per-key lock that a stuck writer
+// holds gives up after LockTimeout with ErrLocked naming the holder, and
+// says who holds it while it waits.
+func TestFSLockTimeout(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	var notes []string
+	var mu sync.Mutex
+	a, err := NewFSWith(root, FSOptions{Create: true, LockTimeout: 1500 * time.Millisecond, Notify: func(m string) {
+		mu.Lock()
+		notes = append(notes, m)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Swap(ctx, "refs/x/y", "", []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	holder, _ := NewFS(root)
+	unlock, err := holder.lockFile(ctx, filepath.Join(root, "refs", "x", ".lock.y"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	info, _ := a.Stat(ctx, "refs/x/y")
+	start := time.Now()
+	_, err = a.Swap(ctx, "refs/x/y", info.ETag, []byte("two"))
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("swap under a stuck lock took %s", took)
+	}
+	pid := fmt.Sprintf("pid %d", os.Getpid())
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), pid) {
+		t.Fatalf("swap under a stuck lock: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(notes) == 0 || !strings.Contains(notes[0], pid) {
+		t.Fatalf("no notice naming the holder while waiting: %q", notes)
 	}
 }

@@ -30,8 +30,14 @@ type S3Options struct {
 	// Region defaults to us-east-1.
 	Region string
 
-	// CreateBucket makes the bucket when it does not exist.
+	// CreateBucket makes the bucket when it does not exist (deltactl
+	// init). Without it a missing bucket is ErrNoRegistry: a read must never
+	// leave a stray bucket behind, nor pass on an empty one.
 	CreateBucket bool
+
+	// Notify, when set, receives a line each time a failed request is
+	// retried, so a person sees why a command is slow (see OpenOptions).
+	Notify func(msg string)
 
 	// PartSize is the multipart part size (default 32 MiB, at least 5 MiB;
 	// raised for objects over 10,000 parts). Objects up to one part go up
@@ -43,13 +49,14 @@ type S3Options struct {
 	Threads uint
 
 	// Retry bounds whole-operation retries; RequestRetries bounds minio-go's
-	// own per-request retries (default 3; 1 disables them). See RetryPolicy.
+	// own per-request retries (default 1: none, so every retry goes through
+	// Retry and is reported to Notify). See RetryPolicy.
 	Retry          RetryPolicy
 	RequestRetries int
 
 	// Transport timeouts, so that a stalled server cannot hang an
 	// operation: DialTimeout (default 10s) to connect, HeaderTimeout
-	// (default 60s) for the server to start answering, IdleTimeout
+	// (default 30s) for the server to start answering, IdleTimeout
 	// (default 60s) for any read or write on the connection to progress.
 	DialTimeout, HeaderTimeout, IdleTimeout time.Duration
 
@@ -150,9 +157,15 @@ func NewS3(ctx context.Context, opt S3Options) (*S3, error) {
 		opt.Threads = 4
 	}
 	if opt.RequestRetries <= 0 {
-		opt.RequestRetries = 3
+		opt.RequestRetries = 1
 	}
 	opt.Retry = opt.Retry.withDefaults()
+	if opt.Notify != nil {
+		opt.Retry.notify = func(attempt int, err error, wait time.Duration) {
+			opt.Notify(fmt.Sprintf("s3 %s: %s; retrying in %s (attempt %d of %d)",
+				loc, redact(err, opt), wait.Round(time.Millisecond), attempt+1, opt.Retry.Attempts))
+		}
+	}
 	tr, err := newTransport(secure, opt)
 	if err != nil {
 		return nil, fmt.Errorf("s3 %s: %w", loc, err)
@@ -239,7 +252,7 @@ func newTransport(secure bool, opt S3Options) (*http.Transport, error) {
 		}
 		return &idleConn{Conn: c, idle: idle}, nil
 	}
-	tr.ResponseHeaderTimeout = time.Minute
+	tr.ResponseHeaderTimeout = 30 * time.Second
 	if opt.HeaderTimeout > 0 {
 		tr.ResponseHeaderTimeout = opt.HeaderTimeout
 	}
@@ -275,7 +288,7 @@ func (s *S3) ensureBucket(ctx context.Context) error {
 		return nil
 	}
 	if !s.opt.CreateBucket {
-		return fmt.Errorf("s3 %s: bucket %q does not exist", s.location, s.bucket)
+		return fmt.Errorf("s3 %s: %w: bucket %q does not exist (create it with `deltactl init`)", s.location, ErrNoRegistry, s.bucket)
 	}
 	err = s.opt.Retry.do(ctx, func(int) error {
 		err := s.client.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{Region: s.opt.Region})
@@ -299,6 +312,7 @@ func (s *S3) obj(key string) string { return s.prefix + key }
 // errorf wraps err with the location, operation and key. S3 errors keep
 // their code and message (never request headers or credentials).
 func (s *S3) errorf(op, key string, err error) error {
+	err = classify(err)
 	if key == "" {
 		return fmt.Errorf("s3 %s: %s: %w", s.location, op, err)
 	}
@@ -308,11 +322,46 @@ func (s *S3) errorf(op, key string, err error) error {
 // withHint adds what to check to errors that arrive without an S3 error
 // body (HEAD answers have none).
 func withHint(err error) error {
+	// Without a body a 400 is most often a signature the server cannot
+	// check (a wrong session token or region): a credentials problem too.
 	switch minio.ToErrorResponse(err).StatusCode {
-	case http.StatusForbidden:
-		return fmt.Errorf("%w (access denied: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)", err)
+	case http.StatusForbidden, http.StatusUnauthorized:
+		return fmt.Errorf("%w: %w (check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)", ErrAccessDenied, err)
 	case http.StatusBadRequest:
-		return fmt.Errorf("%w (the server refused the request: check the credentials, AWS_SESSION_TOKEN and AWS_REGION)", err)
+		return fmt.Errorf("%w: %w (the server refused the request: check the credentials, AWS_SESSION_TOKEN and AWS_REGION)", ErrAccessDenied, err)
+	}
+	return err
+}
+
+// classify adds the sentinel that says what kind of failure err is:
+// ErrAccessDenied for refused credentials, ErrNoRegistry for a bucket that
+// is gone, ErrUnreachable for a server that did not answer. Cancellation
+// and errors already classified are left alone.
+func classify(err error) error {
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, ErrAccessDenied), errors.Is(err, ErrUnreachable),
+		errors.Is(err, ErrNotFound), errors.Is(err, ErrExists), errors.Is(err, ErrConflict),
+		errors.Is(err, ErrBadKey), errors.Is(err, ErrUnsupported):
+		return err
+	}
+	r := minio.ToErrorResponse(err)
+	switch r.Code {
+	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "InvalidSecurity":
+		return fmt.Errorf("%w: %w", ErrAccessDenied, err)
+	case "NoSuchBucket":
+		return fmt.Errorf("%w: %w", ErrNoRegistry, err)
+	}
+	if r.StatusCode == http.StatusForbidden {
+		return fmt.Errorf("%w: %w", ErrAccessDenied, err)
+	}
+	if errors.Is(err, context.DeadlineExceeded) && r.StatusCode == 0 {
+		// Either a transport timeout or the caller's deadline; both mean
+		// the server did not answer in time.
+		return fmt.Errorf("%w: %w", ErrUnreachable, err)
+	}
+	var ne net.Error
+	if r.StatusCode >= 500 || errors.As(err, &ne) || (r.StatusCode == 0 && r.Code == "" && (errors.Is(err, io.EOF) || isConnError(err))) {
+		return fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
 	return err
 }

@@ -18,7 +18,8 @@ import (
 // Retries happen at two levels, both bounded:
 //
 //   - minio-go retries each HTTP request itself, at most S3Options.RequestRetries
-//     times (default 3), when the request body can be rewound (single PUTs
+//     times (default 1: not at all, so that every retry is reported through
+//     S3Options.Notify), when the request body can be rewound (single PUTs
 //     of bytes or files, every multipart part, every GET/HEAD/LIST/DELETE):
 //     network errors, 408/429/5xx and S3 codes such as InternalError or
 //     SlowDown; it waits 200ms*2^i, capped at 1s, with full jitter.
@@ -40,14 +41,17 @@ import (
 // A Swap in the same position re-reads the key and reports success when it
 // holds exactly the bytes it wrote.
 type RetryPolicy struct {
-	Attempts int           // total tries of one operation; 0 means 4
+	Attempts int           // total tries of one operation; 0 means 5
 	Base     time.Duration // first backoff; 0 means 100ms
 	Cap      time.Duration // longest single backoff; 0 means 2s
+
+	// notify, when set, hears of each retry (S3Options.Notify).
+	notify func(attempt int, err error, wait time.Duration)
 }
 
 func (p RetryPolicy) withDefaults() RetryPolicy {
 	if p.Attempts <= 0 {
-		p.Attempts = 4
+		p.Attempts = 5
 	}
 	if p.Base <= 0 {
 		p.Base = 100 * time.Millisecond
@@ -75,6 +79,9 @@ func (p RetryPolicy) do(ctx context.Context, fn func(attempt int) error) error {
 		}
 		wait := min(p.Cap, p.Base<<uint(i))
 		wait = time.Duration(rand.Int64N(int64(wait) + 1)) // full jitter
+		if p.notify != nil {
+			p.notify(i+1, err, wait)
+		}
 		select {
 		case <-ctx.Done():
 			return err

@@ -29,7 +29,44 @@ var (
 	// ErrUnsupported: the backend cannot do this safely, for example an S3
 	// server that ignores conditional writes refuses ref moves (see S3).
 	ErrUnsupported = errors.New("not supported by this storage")
+	// ErrNoRegistry: the bucket or registry folder does not exist. Only an
+	// explicit create (OpenOptions.Create, `deltactl init`) makes one, so a
+	// mistyped name is an error instead of a fresh empty registry. It is
+	// also an ErrNotFound.
+	ErrNoRegistry error = &kindError{"no registry", ErrNotFound}
+	// ErrAccessDenied: the server refused the credentials or the request
+	// (403, bad key or signature), or a folder is not readable.
+	ErrAccessDenied = errors.New("access denied")
+	// ErrUnreachable: the storage did not answer (connection refused,
+	// timeouts, server errors) after the retries.
+	ErrUnreachable = errors.New("registry unreachable")
+	// ErrLocked: a lock stayed held by someone else for longer than the
+	// caller was willing to wait. The error names the holder.
+	ErrLocked = errors.New("locked")
 )
+
+// kindError is a sentinel that is also another, more general sentinel (as
+// ErrNoRegistry is an ErrNotFound), with its own short message.
+type kindError struct {
+	msg string
+	is  error
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.is }
+
+// OpenOptions tune Open.
+type OpenOptions struct {
+	// Create makes the bucket or folder when it does not exist (deltactl
+	// init). Without it, opening an S3 bucket that does not exist fails
+	// with ErrNoRegistry, and so do reads of a folder that does not exist;
+	// a folder registry's root is created by its first write.
+	Create bool
+	// Notify, when set, receives one-line notices meant for a person:
+	// a request that failed and is retried, a lock someone else holds.
+	// It may be called from several goroutines at once.
+	Notify func(msg string)
+}
 
 // Info describes one stored object.
 type Info struct {

@@ -42,14 +42,29 @@ func S3Config() (opt store.S3Options, ok bool, reason string) {
 		bucket = DefaultBucket
 	}
 	opt = store.S3Options{
-		Endpoint:     ep,
-		Bucket:       bucket,
-		AccessKey:    os.Getenv("AWS_ACCESS_KEY_ID"),
-		SecretKey:    os.Getenv("AWS_SECRET_ACCESS_KEY"),
-		Region:       os.Getenv("AWS_REGION"),
-		CreateBucket: true,
+		Endpoint:  ep,
+		Bucket:    bucket,
+		AccessKey: os.Getenv("AWS_ACCESS_KEY_ID"),
+		SecretKey: os.Getenv("AWS_SECRET_ACCESS_KEY"),
+		Region:    os.Getenv("AWS_REGION"),
 	}
 	return opt, true, ""
+}
+
+var (
+	bucketOnce sync.Once
+	bucketErr  error
+)
+
+// InitBucket creates the test bucket once per process, explicitly (as
+// `deltactl init` does): opening a backend never creates one.
+func InitBucket(opt store.S3Options) error {
+	bucketOnce.Do(func() {
+		opt.CreateBucket = true
+		opt.Prefix = ""
+		_, bucketErr = store.NewS3(context.Background(), opt)
+	})
+	return bucketErr
 }
 
 // RandomPrefix returns a fresh prefix such as "t-1a2b3c4d5e6f".
@@ -67,6 +82,9 @@ func NewS3(t testing.TB, adjust func(*store.S3Options)) *store.S3 {
 	opt, ok, reason := S3Config()
 	if !ok {
 		t.Skip("s3 tests skipped: " + reason)
+	}
+	if err := InitBucket(opt); err != nil {
+		t.Fatalf("create the test bucket: %v", err)
 	}
 	opt.Prefix = RandomPrefix()
 	if adjust != nil {
