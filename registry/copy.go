@@ -63,7 +63,7 @@ func (r *Registry) Copy(ctx context.Context, dst *Registry, refs []string) (*Cop
 	}
 	for i, ref := range parsed {
 		if ref.Digest == "" {
-			if err := dst.setRef(ctx, ref, roots[i].d); err != nil {
+			if _, err := dst.moveRef(ctx, ref, roots[i].d, move{action: ActionCopy}); err != nil {
 				return nil, fmt.Errorf("copy to %s: %w", dst.Location(), err)
 			}
 		}

@@ -30,6 +30,17 @@ type GCOptions struct {
 	// Wait is how long gc retries while pushes hold locks; 0 refuses at
 	// once with ErrLocked.
 	Wait time.Duration
+	// Retention, when set, removes old tags first (under the gc lock),
+	// then gc collects what they alone kept alive. A dry run removes
+	// nothing and reports what it would remove and collect.
+	Retention *Retention
+}
+
+// GCObject is one object a dry run would delete.
+type GCObject struct {
+	Key  string `json:"key"`
+	Kind string `json:"kind"` // "manifest" or "blob"
+	Size int64  `json:"size"`
 }
 
 // GCResult is what GC reports.
@@ -41,6 +52,10 @@ type GCResult struct {
 	// DeletedLocks counts stale locks (left by dead processes) removed.
 	DeletedLocks int  `json:"deleted_locks"`
 	DryRun       bool `json:"dry_run"`
+	// RemovedRefs are the tags Retention removed (would remove, in a dry run).
+	RemovedRefs []string `json:"removed_refs"`
+	// Objects lists, in a dry run, each manifest and blob gc would delete.
+	Objects []GCObject `json:"objects,omitempty"`
 }
 
 // GC deletes blobs and manifests no ref reaches (through manifests, base
@@ -70,14 +85,18 @@ func (r *Registry) GC(ctx context.Context, opt GCOptions) (*GCResult, error) {
 		grace = 0
 	}
 	cutoff := time.Now().Add(-grace)
-	mk, err := r.gcMark(ctx, cutoff)
+	res := &GCResult{DryRun: opt.DryRun, RemovedRefs: []string{}}
+	drop, err := r.applyRetention(ctx, opt, res)
+	if err != nil {
+		return res, fmt.Errorf("gc: %w", err)
+	}
+	mk, err := r.gcMark(ctx, cutoff, drop)
 	if err != nil {
 		return nil, fmt.Errorf("gc: %w", err)
 	}
 	if err := lk.check(); err != nil {
 		return nil, fmt.Errorf("gc: %w", err)
 	}
-	res := &GCResult{DryRun: opt.DryRun}
 	if err := r.gcSweep(ctx, lk, mk, stale, cutoff, res); err != nil {
 		return res, fmt.Errorf("gc: %w", err)
 	}
@@ -95,7 +114,7 @@ type gcMarked struct {
 // refs and from manifests younger than cutoff. It fails with ErrGCUnsafe if
 // a ref or a reachable object is damaged, since what such an object keeps
 // alive cannot be known.
-func (r *Registry) gcMark(ctx context.Context, cutoff time.Time) (*gcMarked, error) {
+func (r *Registry) gcMark(ctx context.Context, cutoff time.Time, drop map[string]bool) (*gcMarked, error) {
 	mk := &gcMarked{g: newGraph()}
 	if err := r.b.List(ctx, blobPrefix, func(i store.Info) error { mk.blobs = append(mk.blobs, i); return nil }); err != nil {
 		return nil, err
@@ -114,6 +133,16 @@ func (r *Registry) gcMark(ctx context.Context, cutoff time.Time) (*gcMarked, err
 	}
 	if refErr != nil {
 		return nil, refErr
+	}
+	if len(drop) > 0 {
+		// A dry run's retention: what the removed tags alone keep is collectable.
+		kept := roots[:0]
+		for _, rt := range roots {
+			if !drop[rt.ref] {
+				kept = append(kept, rt)
+			}
+		}
+		roots = kept
 	}
 	for _, i := range mk.manifests {
 		if d, ok := digestFromKey(i.Key); ok && i.ModTime.After(cutoff) {
@@ -159,6 +188,9 @@ func (r *Registry) gcSweep(ctx context.Context, lk *lock, mk *gcMarked, stale []
 			return err
 		}
 		res.DeletedManifests++
+		if res.DryRun {
+			res.Objects = append(res.Objects, GCObject{Key: i.Key, Kind: "manifest", Size: i.Size})
+		}
 	}
 	for n, i := range mk.blobs {
 		// A sweep of millions of blobs outlives a lock that stopped being
@@ -179,8 +211,34 @@ func (r *Registry) gcSweep(ctx context.Context, lk *lock, mk *gcMarked, stale []
 		if err := del(i.Key); err != nil {
 			return err
 		}
+		if res.DryRun {
+			res.Objects = append(res.Objects, GCObject{Key: i.Key, Kind: "blob", Size: i.Size})
+		}
 		res.DeletedBlobs++
 		res.DeletedBytes += i.Size
 	}
 	return nil
+}
+
+// applyRetention removes the tags opt.Retention selects (only lists them in
+// a dry run), recording them in res, and returns them for the mark phase.
+func (r *Registry) applyRetention(ctx context.Context, opt GCOptions, res *GCResult) (map[string]bool, error) {
+	if opt.Retention == nil {
+		return nil, nil
+	}
+	refs, err := r.retained(ctx, opt.Retention)
+	if err != nil {
+		return nil, err
+	}
+	drop := map[string]bool{}
+	for _, ref := range refs {
+		if !opt.DryRun {
+			if _, err := r.removeRef(ctx, ref, ActionGC); err != nil {
+				return drop, err
+			}
+		}
+		drop[ref.String()] = true
+		res.RemovedRefs = append(res.RemovedRefs, ref.String())
+	}
+	return drop, nil
 }

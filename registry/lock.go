@@ -46,6 +46,14 @@ import (
 //     have run meanwhile; rerunning it re-checks every blob. Staleness is
 //     judged from the time written in the lock against the reader's clock,
 //     so hosts sharing a registry need clocks within a few minutes.
+//   - A lock whose holder ran on this host and is gone (its pid no longer
+//     runs, or runs a process started at another time, or the host has
+//     rebooted since: the lock records pid, process start time and boot id)
+//     is stale at once, whatever its age: kill -9 or a crash does not block
+//     the registry for LockStale. Holders on other hosts can only age out.
+//   - A waiting operation says who holds the lock and since when, through
+//     Options.Notify, when it starts waiting and then every 10 seconds.
+//     `deltactl unlock` lists locks and removes them explicitly.
 //   - gc's grace period still protects the objects of a push that crashed
 //     (its lock then goes stale) until the grace period has passed.
 //
@@ -75,9 +83,13 @@ const (
 // lockPoll is how often a waiting operation lists the locks again.
 const lockPoll = time.Second
 
+// lockNoteEvery is how often a waiting operation repeats who it waits for.
+const lockNoteEvery = 10 * time.Second
+
 // ErrLocked is returned (wrapped, naming the lock and its holder) when an
-// operation cannot run because another holds a conflicting lock.
-var ErrLocked = errors.New("registry is locked")
+// operation cannot run because another holds a conflicting lock. It is
+// store.ErrLocked, which an fs backend returns when a ref's lock stays held.
+var ErrLocked = store.ErrLocked
 
 // ErrLockLost is returned (wrapped) when an operation's own lock went
 // unrefreshed for longer than the stale time, so a gc may have ignored it.
@@ -90,21 +102,82 @@ type LockInfo struct {
 	// Kind is LockPush or LockGC.
 	Kind LockKind `json:"kind"`
 	// Op says what holds it, e.g. "push team/gpt2:v1".
-	Op        string    `json:"op"`
-	Host      string    `json:"host"`
-	PID       int       `json:"pid"`
+	Op   string `json:"op"`
+	Host string `json:"host"`
+	PID  int    `json:"pid"`
+	// BootID is the holder host's /proc/sys/kernel/random/boot_id and
+	// Start its process start time in clock ticks since boot (Linux; empty
+	// or 0 elsewhere): with Host and PID they tell a dead holder on this
+	// host from a live one.
+	BootID    string    `json:"boot_id,omitempty"`
+	Start     uint64    `json:"start,omitempty"`
 	Created   time.Time `json:"created"`
 	Refreshed time.Time `json:"refreshed"`
+	// State is filled in by Locks, never stored: LockLive, LockStale or
+	// LockDead.
+	State LockState `json:"state,omitempty"`
 }
+
+// LockState says whether a lock still counts.
+type LockState string
+
+// Lock states, as Locks reports them.
+const (
+	// LockLive: refreshed recently, holder not known to be dead.
+	LockLive LockState = "live"
+	// LockStale: not refreshed for LockStale; its holder is taken as dead.
+	LockStale LockState = "stale"
+	// LockDead: its holder ran on this host and is gone.
+	LockDead LockState = "dead"
+)
 
 func (l LockInfo) String() string {
-	return fmt.Sprintf("%s (%s by %s pid %d, refreshed %s ago)", l.Key, l.Op, l.Host, l.PID,
-		time.Since(l.Refreshed).Round(time.Second))
+	return fmt.Sprintf("%s (%s by %s pid %d, since %s, refreshed %s ago)", l.Key, l.Op, l.Host, l.PID,
+		l.Created.Local().Format("15:04:05"), time.Since(l.Refreshed).Round(time.Second))
 }
 
-// stale reports whether the lock has gone unrefreshed for longer than after.
+// ID is the short name of a lock for `deltactl unlock ID`: its key without
+// the locks/ folder.
+func (l LockInfo) ID() string { return strings.TrimPrefix(l.Key, lockPrefix) }
+
+// stale reports whether the lock has gone unrefreshed for longer than after,
+// or its holder is known to be dead.
 func (l LockInfo) stale(now time.Time, after time.Duration) bool {
-	return now.Sub(l.Refreshed) > after
+	return now.Sub(l.Refreshed) > after || l.holderDead()
+}
+
+// state classifies the lock.
+func (l LockInfo) state(now time.Time, after time.Duration) LockState {
+	switch {
+	case l.holderDead():
+		return LockDead
+	case now.Sub(l.Refreshed) > after:
+		return LockStale
+	}
+	return LockLive
+}
+
+// holderDead reports whether the lock's holder ran on this host and is gone.
+func (l LockInfo) holderDead() bool {
+	if l.Host == "" || l.PID <= 0 || l.BootID == "" {
+		return false // not enough to tell (an old lock, or another OS)
+	}
+	host, err := os.Hostname()
+	if err != nil || host != l.Host {
+		return false
+	}
+	self := thisProcess()
+	if self.bootID == "" {
+		return false
+	}
+	if self.bootID != l.BootID {
+		return true // this host rebooted since: every process of then is gone
+	}
+	alive, start := processAlive(l.PID)
+	if !alive {
+		return true
+	}
+	return l.Start != 0 && start != 0 && start != l.Start // the pid was reused
 }
 
 // lock is one held lock object, refreshed in the background.
@@ -163,7 +236,8 @@ func (r *Registry) writeLock(ctx context.Context, info LockInfo) (string, error)
 func (r *Registry) newLock(ctx context.Context, kind LockKind, op string) (*lock, error) {
 	host, _ := os.Hostname() // "" on failure: the host only helps a person read the lock
 	now := time.Now().UTC()
-	info := LockInfo{Kind: kind, Op: op, Host: host, PID: os.Getpid(), Created: now, Refreshed: now}
+	self := thisProcess()
+	info := LockInfo{Kind: kind, Op: op, Host: host, PID: os.Getpid(), BootID: self.bootID, Start: self.start, Created: now, Refreshed: now}
 	key, err := r.writeLock(ctx, info)
 	if err != nil {
 		return nil, err
@@ -267,6 +341,10 @@ func (r *Registry) Locks(ctx context.Context) ([]LockInfo, error) {
 		out = append(out, li)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Refreshed.Before(out[j].Refreshed) })
+	now := time.Now()
+	for i := range out {
+		out[i].State = out[i].state(now, r.lockStale())
+	}
 	return out, nil
 }
 
@@ -344,7 +422,9 @@ func (r *Registry) pushLock(ctx context.Context, op string) (*lock, error) {
 	if wait == 0 {
 		wait = DefaultLockWait
 	}
-	deadline := time.Now().Add(max(wait, 0))
+	start := time.Now()
+	deadline := start.Add(max(wait, 0))
+	var note time.Time
 	for {
 		gcs, err := r.conflicts(ctx, l.currentKey(), func(li LockInfo) bool { return li.Kind == LockGC })
 		if err != nil {
@@ -353,6 +433,11 @@ func (r *Registry) pushLock(ctx context.Context, op string) (*lock, error) {
 		}
 		if len(gcs) == 0 {
 			return l, nil
+		}
+		if wait > 0 && time.Since(note) >= lockNoteEvery {
+			note = time.Now()
+			r.notify("%s: waiting for gc to finish: %s (waited %s, giving up after %s)",
+				op, describeLocks(gcs), time.Since(start).Round(time.Second), wait)
 		}
 		if !time.Now().Before(deadline) {
 			l.unlock()
@@ -370,7 +455,9 @@ func (r *Registry) pushLock(ctx context.Context, op string) (*lock, error) {
 // another kind (a push, tag or copy) exists, retrying for at most wait.
 // It also returns the stale locks it saw, for gc to delete.
 func (r *Registry) gcLock(ctx context.Context, wait time.Duration) (*lock, []LockInfo, error) {
-	deadline := time.Now().Add(wait)
+	start := time.Now()
+	deadline := start.Add(wait)
+	var note time.Time
 	for {
 		l, err := r.newLock(ctx, LockGC, "gc")
 		if err != nil {
@@ -401,6 +488,11 @@ func (r *Registry) gcLock(ctx context.Context, wait time.Duration) (*lock, []Loc
 		if !time.Now().Before(deadline) {
 			return nil, nil, fmt.Errorf("gc: %w: %d operation(s) in progress: %s; run gc when they are done or wait for them (GCOptions.Wait)",
 				ErrLocked, len(busy), describeLocks(busy))
+		}
+		if time.Since(note) >= lockNoteEvery {
+			note = time.Now()
+			r.notify("gc: waiting for %d operation(s) to finish: %s (waited %s, giving up after %s)",
+				len(busy), describeLocks(busy), time.Since(start).Round(time.Second), wait)
 		}
 		if err := sleepCtx(ctx, lockPoll); err != nil {
 			return nil, nil, fmt.Errorf("gc: waiting for pushes: %w", err)

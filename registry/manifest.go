@@ -53,6 +53,11 @@ type Manifest struct {
 	// Provenance is whatever metadata the folder carried: trainer config,
 	// metrics, safetensors __metadata__, README front matter.
 	Provenance map[string]any `json:"provenance,omitempty"`
+
+	// Labels are key=value pairs given at push (git SHA, gate result,
+	// dataset), for people and for ls --label. They are part of the
+	// content: the same files with other labels make another manifest.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // File is one file of a pushed folder.
@@ -220,6 +225,9 @@ func (m *Manifest) validate() error {
 		}
 	default:
 		return fmt.Errorf("%w: unknown kind %q", ErrBadManifest, m.Kind)
+	}
+	if err := CheckLabels(m.Labels); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadManifest, err)
 	}
 	seen := map[string]bool{}
 	for _, f := range m.Files {

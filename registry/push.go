@@ -23,6 +23,8 @@ type PushOptions struct {
 	// delta: tensors equal to the base's cost nothing, changed ones are
 	// stored XOR-against-base and compressed.
 	Full bool
+	// Labels are stored in the manifest (see Manifest.Labels and CheckLabels).
+	Labels map[string]string
 }
 
 // PushResult is what Push reports (the CLI's JSON contract).
@@ -150,6 +152,9 @@ func checkPush(ref string, opt PushOptions) (Ref, error) {
 	if opt.Full && opt.Base == "" {
 		return Ref{}, fmt.Errorf("push %s: %w", ref, ErrFullWithoutBase)
 	}
+	if err := CheckLabels(opt.Labels); err != nil {
+		return Ref{}, fmt.Errorf("push %s: %w", ref, err)
+	}
 	return tr, nil
 }
 
@@ -163,7 +168,7 @@ func (r *Registry) pushKind(ctx context.Context, srcPath string, files []localFi
 			hasAdapterConfig = true
 		}
 	}
-	m := &Manifest{SchemaVersion: manifestVersion, Kind: KindModel}
+	m := &Manifest{SchemaVersion: manifestVersion, Kind: KindModel, Labels: opt.Labels}
 	var base *Manifest
 	if opt.Base != "" {
 		bd, err := r.Resolve(ctx, opt.Base)
@@ -206,7 +211,7 @@ func (r *Registry) commitPush(ctx context.Context, lk *lock, ref string, tr Ref,
 	if err != nil {
 		return "", 0, fmt.Errorf("push %s: %w", ref, err)
 	}
-	if err := r.setRef(ctx, tr, d); err != nil {
+	if _, err := r.moveRef(ctx, tr, d, move{action: ActionPush, labels: m.Labels}); err != nil {
 		return "", 0, fmt.Errorf("push: %w", err)
 	}
 	return d, n, nil

@@ -24,8 +24,22 @@ var (
 	ErrNotFound = store.ErrNotFound
 	// ErrCorrupt: stored bytes do not hash to their address.
 	ErrCorrupt = errors.New("corrupt object")
-	// ErrRefMoved: a ref moved while we were updating it; wraps store.ErrConflict.
+	// ErrConflict: a ref was not where the caller expected it (a
+	// compare-and-swap lost: TagOptions.Expect did not match, or the ref
+	// moved while we updated it). It is store.ErrConflict; ErrRefMoved and
+	// ErrExpectMismatch wrap it.
+	ErrConflict = store.ErrConflict
+	// ErrRefMoved: a ref moved while we were updating it; wraps ErrConflict.
 	ErrRefMoved = fmt.Errorf("ref moved concurrently: %w", store.ErrConflict)
+	// ErrExpectMismatch: a ref did not name the digest the caller expected
+	// (TagOptions.Expect, a rollback); wraps ErrConflict.
+	ErrExpectMismatch = fmt.Errorf("ref is not at the expected digest: %w", store.ErrConflict)
+	// ErrNoRegistry: the bucket or folder does not exist (see Init).
+	ErrNoRegistry = store.ErrNoRegistry
+	// ErrAccessDenied: the storage refused the credentials.
+	ErrAccessDenied = store.ErrAccessDenied
+	// ErrUnreachable: the storage did not answer.
+	ErrUnreachable = store.ErrUnreachable
 )
 
 // Defaults of Options.
@@ -68,6 +82,13 @@ type Options struct {
 	// LockStale is how long a lock may go unrefreshed before it is taken
 	// as left by a dead process (DefaultLockStale when 0).
 	LockStale time.Duration
+	// Notify, when set, receives one-line notices for a person: who holds a
+	// lock an operation waits for, a storage request being retried. It may
+	// be called from several goroutines at once and must return quickly.
+	Notify func(msg string)
+	// Who names the person or job moving refs, for the ref log
+	// ("user@host" from the environment when empty).
+	Who string
 }
 
 // Registry is a content-addressed store of models and deltas on a backend.
@@ -130,13 +151,31 @@ func (r *Registry) Close() error {
 }
 
 // Open opens the registry at url (a folder, file://PATH or s3://BUCKET/PREFIX;
-// see store.Open).
+// see store.OpenWith). It never creates a bucket: a missing one is
+// ErrNoRegistry (see Init). A folder registry is created by its first write.
 func Open(ctx context.Context, url string, opt Options) (*Registry, error) {
-	b, err := store.Open(ctx, url)
+	b, err := store.OpenWith(ctx, url, store.OpenOptions{Notify: opt.Notify})
 	if err != nil {
 		return nil, err
 	}
 	return New(b, opt)
+}
+
+// Init creates the registry at url (the bucket, or the folder) if it does
+// not exist yet, and opens it. Creating an existing one is not an error.
+func Init(ctx context.Context, url string, opt Options) (*Registry, error) {
+	b, err := store.OpenWith(ctx, url, store.OpenOptions{Create: true, Notify: opt.Notify})
+	if err != nil {
+		return nil, err
+	}
+	return New(b, opt)
+}
+
+// notify sends a notice to Options.Notify, if set.
+func (r *Registry) notify(format string, args ...any) {
+	if r.opt.Notify != nil {
+		r.opt.Notify(fmt.Sprintf(format, args...))
+	}
 }
 
 // Backend returns the underlying storage.
@@ -194,7 +233,7 @@ func (r *Registry) resolve(ctx context.Context, ref Ref) (digest.Digest, error) 
 	}
 	data, err := r.readAll(ctx, ref.key())
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrNoRegistry) {
 			return "", fmt.Errorf("ref %s: %w in %s", ref, ErrNotFound, r.b.Location())
 		}
 		return "", fmt.Errorf("ref %s: %w", ref, err)
@@ -280,31 +319,4 @@ func (r *Registry) putObject(ctx context.Context, key string, data []byte) (int6
 		return 0, err
 	}
 	return int64(len(data)), nil
-}
-
-// setRef points the tag at d by compare-and-swap. It reads the current
-// value and ETag, does nothing if the ref already names d, and otherwise
-// swaps; a concurrent change between the read and the swap is reported as
-// ErrRefMoved, never overwritten silently.
-func (r *Registry) setRef(ctx context.Context, ref Ref, d digest.Digest) error {
-	key := ref.key()
-	oldETag := ""
-	info, err := r.b.Stat(ctx, key)
-	switch {
-	case err == nil:
-		oldETag = info.ETag
-		cur, err := r.readAll(ctx, key)
-		if err == nil && strings.TrimSpace(string(cur)) == d.String() {
-			return nil
-		}
-	case !errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("ref %s: %w", ref, err)
-	}
-	if _, err := r.b.Swap(ctx, key, oldETag, []byte(d.String()+"\n")); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return fmt.Errorf("ref %s: %w", ref, ErrRefMoved)
-		}
-		return fmt.Errorf("ref %s: %w", ref, err)
-	}
-	return nil
 }
