@@ -5,9 +5,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
+	"syscall"
 )
 
 // Exit codes: 2 when the command line is wrong (a usageError), 1 when the
@@ -19,7 +21,9 @@ const (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	// SIGTERM (timeout, systemd, Kubernetes) ends a command like Ctrl-C:
+	// the context is cancelled, so registry locks are released on the way out.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:])
 	stop()
 	os.Exit(code)
@@ -31,8 +35,12 @@ func run(ctx context.Context, args []string) int {
 	root := newRootCmd(g)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
+	g.stopTimeout()
 	if err == nil {
 		return exitOK
+	}
+	if g.timeout > 0 && errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("timed out after %s (--timeout): %w", g.timeout, err)
 	}
 	if cmd.RunE == nil && !isUsage(err) {
 		// Only a command with a RunE has failures of its own. An error

@@ -10,6 +10,7 @@ import (
 
 func newPushCmd(g *globals) *cobra.Command {
 	var opt registry.PushOptions
+	var labels []string
 	cmd := &cobra.Command{
 		Use:   "push REF PATH",
 		Short: "Push a model folder, a .safetensors file or a delta to the registry",
@@ -25,12 +26,18 @@ func newPushCmd(g *globals) *cobra.Command {
 
 Blobs already in the registry are not uploaded again, and unchanged local
 files are not re-hashed (a cache under the user cache folder). The ref moves
-last, by compare-and-swap: a concurrent move is reported, never overwritten.`,
+last, by compare-and-swap: a concurrent move is reported, never overwritten.
+--label key=value (repeatable) stores labels in the manifest (a git SHA, a
+gate result, a dataset): show prints them, ls --label filters on them.`,
 		Example: `  deltactl push team/llama:base ./Llama-3.2-1B
   deltactl push team/llama:support ./lora-support --base team/llama:base
   deltactl push team/llama:ft1 ./full-ft --base team/llama:base --full --json`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if opt.Labels, err = parseLabels("label", labels); err != nil {
+				return err
+			}
 			r, err := g.openRegistry(cmd.Context())
 			if err != nil {
 				return err
@@ -50,6 +57,7 @@ last, by compare-and-swap: a concurrent move is reported, never overwritten.`,
 	}
 	cmd.Flags().StringVar(&opt.Base, "base", "", "REF of the base model: push PATH as a delta of it")
 	cmd.Flags().BoolVar(&opt.Full, "full", false, "with --base: PATH is a full fine-tuned model, stored as a lossless delta")
+	cmd.Flags().StringArrayVar(&labels, "label", nil, "store a label in the manifest (key=value; repeatable)")
 	return cmd
 }
 

@@ -17,11 +17,26 @@ func (g *globals) openRegistry(ctx context.Context) (*registry.Registry, error) 
 	if err != nil {
 		return nil, err
 	}
+	return registry.Open(ctx, url, g.registryOptions())
+}
+
+// registryOptions are the Options every command opens a registry with:
+// a progress bar on a terminal, notices (lock waits, retries) on stderr
+// unless -q.
+func (g *globals) registryOptions() registry.Options {
 	opt := registry.Options{}
 	if g.progressOn() {
 		opt.Progress = newProgressBar(g).update
 	}
-	return registry.Open(ctx, url, opt)
+	if !g.quiet {
+		var mu sync.Mutex
+		opt.Notify = func(msg string) {
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(g.stderr, "deltactl: %s\n", msg)
+		}
+	}
+	return opt
 }
 
 // withRegistry opens the registry, runs fn on it and closes it, reporting

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -16,8 +18,12 @@ type globals struct {
 	registry string
 	json     bool
 	quiet    bool
-	stdout   io.Writer
-	stderr   io.Writer
+	// timeout bounds the whole command (--timeout); stopTimeout releases
+	// its timer.
+	timeout     time.Duration
+	stopTimeout context.CancelFunc
+	stdout      io.Writer
+	stderr      io.Writer
 }
 
 // envRegistry names the registry when --registry is not given.
@@ -82,6 +88,19 @@ unmerges, stacks, reduces and extracts deltas; and trains them on the CPU.`,
 	pf.StringVar(&g.registry, "registry", "", "registry URL: a folder, file://PATH or s3://BUCKET[/PREFIX] (env "+envRegistry+")")
 	pf.BoolVar(&g.json, "json", false, "print machine-readable JSON on stdout")
 	pf.BoolVarP(&g.quiet, "quiet", "q", false, "print nothing but errors")
+	pf.DurationVar(&g.timeout, "timeout", 0, "give up after this long (e.g. 10m), whatever the command is doing; 0: no limit")
+	g.stopTimeout = func() {}
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if g.timeout < 0 {
+			return usagef("--timeout %s: must not be negative", g.timeout)
+		}
+		if g.timeout > 0 {
+			ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
+			cmd.SetContext(ctx)
+			g.stopTimeout = cancel
+		}
+		return nil
+	}
 
 	for _, newCmd := range []func(*globals) *cobra.Command{
 		// Each command lives in its own file; add new ones here.
@@ -89,6 +108,7 @@ unmerges, stacks, reduces and extracts deltas; and trains them on the CPU.`,
 		newTrainCmd, newEvalCmd,
 		newMergeCmd, newUnmergeCmd, newStackCmd, newReduceCmd, newExtractCmd,
 		newPushCmd, newPullCmd, newLsCmd, newShowCmd, newTagCmd, newRmCmd, newDuCmd, newGcCmd, newVerifyCmd, newCopyCmd,
+		newInitCmd, newLogCmd, newRollbackCmd, newUnlockCmd,
 	} {
 		root.AddCommand(newCmd(g))
 	}
