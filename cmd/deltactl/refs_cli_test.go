@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/deltactl/deltactl/registry/store"
+	"github.com/deltactl/deltactl/registry/store/storetest"
 )
 
 // tinyModel writes a model folder holding one 2x2 F32 tensor whose values
@@ -456,4 +457,45 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestMissingBucketCLI: against the test S3 server, read-only commands on a
+// bucket that does not exist fail saying so and create no bucket; a wrong
+// access key is reported as access denied, not as a failure to create a
+// bucket; init creates the bucket.
+func TestMissingBucketCLI(t *testing.T) {
+	opt, ok, reason := storetest.S3Config()
+	if !ok {
+		t.Skip(reason)
+	}
+	t.Setenv("DELTACTL_S3_ENDPOINT", opt.Endpoint)
+	bucket := "deltactl-cli-" + strings.TrimPrefix(storetest.RandomPrefix(), "t-")
+	R := "--registry=s3://" + bucket + "/p"
+	for range 2 {
+		for _, args := range [][]string{{"ls", R}, {"verify", R}, {"du", R}, {"gc", R, "--dry-run"}} {
+			code, _, errOut := cliRun(t, args...)
+			if code == 0 || !strings.Contains(errOut, "does not exist") || !strings.Contains(errOut, "deltactl init") {
+				t.Fatalf("%v on a missing bucket: exit %d, %s", args, code, errOut)
+			}
+		}
+	}
+	wrongKey := func(when string) {
+		t.Helper()
+		t.Setenv("AWS_ACCESS_KEY_ID", "AKIDWRONGKEY")
+		defer t.Setenv("AWS_ACCESS_KEY_ID", opt.AccessKey)
+		for _, cmd := range []string{"init", "ls"} {
+			code, _, errOut := cliRun(t, cmd, R)
+			if code == 0 || !strings.Contains(errOut, "access denied") || strings.Contains(errOut, "create bucket") || strings.Contains(errOut, "does not exist") {
+				t.Fatalf("%s with a wrong access key (%s): exit %d, %s", cmd, when, code, errOut)
+			}
+		}
+	}
+	wrongKey("missing bucket")
+	cliJSON(t, 0, nil, "init", R)
+	wrongKey("existing bucket")
+	var refs []map[string]any
+	cliJSON(t, 0, &refs, "ls", R)
+	if len(refs) != 0 {
+		t.Fatalf("ls of a new bucket: %v", refs)
+	}
 }

@@ -287,6 +287,12 @@ func (s *S3) ensureBucket(ctx context.Context) error {
 	if ok {
 		return nil
 	}
+	// Some servers (versitygw) answer a HEAD of a missing bucket with 404
+	// before checking the signature: make sure a wrong key is not taken
+	// for a missing bucket (nor reported as a failure to create one).
+	if err := s.checkCredentials(ctx); err != nil {
+		return s.errorf("open", "", err)
+	}
 	if !s.opt.CreateBucket {
 		return fmt.Errorf("s3 %s: %w: bucket %q does not exist (create it with `deltactl init`)", s.location, ErrNoRegistry, s.bucket)
 	}
@@ -299,7 +305,26 @@ func (s *S3) ensureBucket(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
+		if err := classify(err); errors.Is(err, ErrAccessDenied) {
+			return s.errorf("open", "", err)
+		}
 		return s.errorf("create bucket", "", err)
+	}
+	return nil
+}
+
+// checkCredentials makes one signed request that does not depend on the
+// bucket (ListBuckets) and fails only if the server rejects the key or the
+// signature themselves: a key without the right to list buckets is fine.
+func (s *S3) checkCredentials(ctx context.Context) error {
+	err := s.opt.Retry.do(ctx, func(int) error {
+		_, err := s.client.ListBuckets(ctx)
+		return err
+	})
+	switch minio.ToErrorResponse(err).Code {
+	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken",
+		"XAdminUserNotFound": // versitygw's answer (404) for an unknown access key
+		return fmt.Errorf("%w: %w (check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)", ErrAccessDenied, err)
 	}
 	return nil
 }
@@ -346,7 +371,8 @@ func classify(err error) error {
 	}
 	r := minio.ToErrorResponse(err)
 	switch r.Code {
-	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "InvalidSecurity":
+	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "InvalidSecurity",
+		"XAdminUserNotFound": // versitygw: unknown access key
 		return fmt.Errorf("%w: %w", ErrAccessDenied, err)
 	case "NoSuchBucket":
 		return fmt.Errorf("%w: %w", ErrNoRegistry, err)
