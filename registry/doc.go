@@ -21,6 +21,10 @@
 // an exclusive one before it lists anything, so gc never sweeps a blob that
 // a push found present and is about to reference (lock.go has the protocol).
 //
+// A fifth kind, logs/<name>/_tags/<tag>/<time>-<random>, holds the ref log:
+// one create-only JSON object per move of a tag (history.go), so the log
+// needs neither appends nor locks and concurrent moves never lose entries.
+//
 // Pushes write blobs, then the manifest, then the ref, so a crash leaves only
 // unreferenced objects that gc collects once they are older than its grace
 // period. Pulls re-hash every byte they write and rename a finished folder
