@@ -25,7 +25,7 @@ type RefInfo struct {
 	// Updated is when the ref last moved (its object's modification time).
 	Updated time.Time `json:"updated"`
 	// Created is when its manifest was first stored (zero if unreadable).
-	Created time.Time `json:"created"`
+	Created time.Time `json:"created,omitzero"`
 	// Labels are the manifest's labels.
 	Labels map[string]string `json:"labels,omitempty"`
 	// Error is set when the manifest the ref names cannot be read.

@@ -60,6 +60,11 @@ type S3Options struct {
 	// (default 60s) for any read or write on the connection to progress.
 	DialTimeout, HeaderTimeout, IdleTimeout time.Duration
 
+	// RequestTimeout bounds each try of a small request (stat, delete, a
+	// ref swap, the bucket checks) as a whole, including a body that
+	// trickles in (default 2m), on top of the transport timeouts.
+	RequestTimeout time.Duration
+
 	// DisableConditional skips the probe and behaves as for a server that
 	// ignores conditional writes (see S3). For servers known to lack them.
 	DisableConditional bool
@@ -278,7 +283,9 @@ func (c *idleConn) Write(p []byte) (int, error) {
 func (s *S3) ensureBucket(ctx context.Context) error {
 	var ok bool
 	err := s.opt.Retry.do(ctx, func(int) (err error) {
-		ok, err = s.client.BucketExists(ctx, s.bucket)
+		rctx, cancel := s.requestCtx(ctx)
+		defer cancel()
+		ok, err = s.client.BucketExists(rctx, s.bucket)
 		return err
 	})
 	if err != nil {
@@ -318,7 +325,9 @@ func (s *S3) ensureBucket(ctx context.Context) error {
 // signature themselves: a key without the right to list buckets is fine.
 func (s *S3) checkCredentials(ctx context.Context) error {
 	err := s.opt.Retry.do(ctx, func(int) error {
-		_, err := s.client.ListBuckets(ctx)
+		rctx, cancel := s.requestCtx(ctx)
+		defer cancel()
+		_, err := s.client.ListBuckets(rctx)
 		return err
 	})
 	switch minio.ToErrorResponse(err).Code {
@@ -327,6 +336,15 @@ func (s *S3) checkCredentials(ctx context.Context) error {
 		return fmt.Errorf("%w: %w (check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)", ErrAccessDenied, err)
 	}
 	return nil
+}
+
+// requestCtx gives one try of a small request its deadline (RequestTimeout).
+func (s *S3) requestCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := s.opt.RequestTimeout
+	if d <= 0 {
+		d = 2 * time.Minute
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 // Location returns s3://BUCKET[/PREFIX].

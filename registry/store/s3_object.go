@@ -178,7 +178,9 @@ func (s *S3) Stat(ctx context.Context, key string) (Info, error) {
 	}
 	var oi minio.ObjectInfo
 	err := s.opt.Retry.do(ctx, func(int) (err error) {
-		oi, err = s.client.StatObject(ctx, s.bucket, s.obj(key), minio.StatObjectOptions{})
+		rctx, cancel := s.requestCtx(ctx)
+		defer cancel()
+		oi, err = s.client.StatObject(rctx, s.bucket, s.obj(key), minio.StatObjectOptions{})
 		if isNotFound(err) {
 			return ErrNotFound
 		}
@@ -242,7 +244,9 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 		return s.errorf("delete", "", err)
 	}
 	err := s.opt.Retry.do(ctx, func(int) error {
-		err := s.client.RemoveObject(ctx, s.bucket, s.obj(key), minio.RemoveObjectOptions{})
+		rctx, cancel := s.requestCtx(ctx)
+		defer cancel()
+		err := s.client.RemoveObject(rctx, s.bucket, s.obj(key), minio.RemoveObjectOptions{})
 		if isNotFound(err) {
 			return nil
 		}

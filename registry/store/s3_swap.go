@@ -30,7 +30,9 @@ func (s *S3) Swap(ctx context.Context, key, oldETag string, data []byte) (string
 		} else {
 			opts.SetMatchETag(oldETag)
 		}
-		info, err := s.client.PutObject(ctx, s.bucket, s.obj(key), bytes.NewReader(data), int64(len(data)), opts)
+		rctx, cancel := s.requestCtx(ctx)
+		info, err := s.client.PutObject(rctx, s.bucket, s.obj(key), bytes.NewReader(data), int64(len(data)), opts)
+		cancel()
 		if err == nil {
 			etag = info.ETag
 			return nil

@@ -186,6 +186,13 @@ func TestS3StalledServer(t *testing.T) {
 	if strings.Contains(notes[0], opt.SecretKey) || !strings.Contains(notes[0], "retrying") {
 		t.Fatalf("notice: %q", notes[0])
 	}
+	// The per-request deadline bounds a try when the transport's would not.
+	opt.HeaderTimeout, opt.RequestTimeout, opt.Notify = time.Minute, 300*time.Millisecond, nil
+	start = time.Now()
+	if _, err := store.NewS3(context.Background(), opt); !errors.Is(err, store.ErrUnreachable) || time.Since(start) > 5*time.Second {
+		t.Fatalf("open with a 300ms request timeout: %v after %s", err, time.Since(start))
+	}
+	opt.RequestTimeout = 0
 	// A caller's deadline ends it sooner than the transport timeouts would.
 	opt.HeaderTimeout, opt.Notify = 0, nil
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
