@@ -39,6 +39,8 @@ type PushResult struct {
 	// UploadedBytes counts stored bytes this push wrote (blob frames and the
 	// manifest); 0 when everything was already there.
 	UploadedBytes int64 `json:"uploaded_bytes"`
+	// Labels are the labels stored in the manifest.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // provenanceFiles are JSON files whose content is copied into a delta's
@@ -136,7 +138,7 @@ func (r *Registry) Push(ctx context.Context, ref, srcPath string, opt PushOption
 	}
 	return &PushResult{
 		Ref: tr.String(), Digest: d, Kind: m.Kind, Method: m.Method, Base: m.Base,
-		LogicalBytes: total, UploadedBytes: p.uploaded.Load() + n,
+		LogicalBytes: total, UploadedBytes: p.uploaded.Load() + n, Labels: m.Labels,
 	}, nil
 }
 
