@@ -1,0 +1,227 @@
+package tokenizer
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// preTokenizer cuts a normalized section into the words the model encodes.
+type preTokenizer interface {
+	// apply appends the words of s to dst. section is the index of s's
+	// section among the text's added-token splits (Metaspace's "first").
+	apply(dst []string, s string, section int) []string
+}
+
+func newPreTokenizer(raw json.RawMessage) (preTokenizer, error) {
+	c, err := parseComponent(raw)
+	if err != nil || c == nil {
+		return nil, err
+	}
+	switch c.Type {
+	case "ByteLevel":
+		return &byteLevelPre{addPrefixSpace: c.boolOr(c.AddPrefixSpace, false), useRegex: c.boolOr(c.UseRegex, true)}, nil
+	case "Split":
+		return newSplit(c)
+	case "Metaspace":
+		return newMetaspace(c)
+	case "Digits":
+		return digitsPre{individual: c.IndividualDigits}, nil
+	case "Sequence":
+		var seq sequencePre
+		for i, r := range c.Pretokenizers {
+			p, err := newPreTokenizer(r)
+			if err != nil {
+				return nil, fmt.Errorf("pre_tokenizer Sequence[%d]: %w", i, err)
+			}
+			if p != nil {
+				seq = append(seq, p)
+			}
+		}
+		return seq, nil
+	}
+	return nil, fmt.Errorf("pre_tokenizer %q: %w", c.Type, ErrUnsupported)
+}
+
+type sequencePre []preTokenizer
+
+func (seq sequencePre) apply(dst []string, s string, section int) []string {
+	cur := []string{s}
+	for _, p := range seq {
+		var next []string
+		for _, w := range cur {
+			next = p.apply(next, w, section)
+		}
+		cur = next
+	}
+	return append(dst, cur...)
+}
+
+// byteLevelPre maps every byte to its byte-level character, after splitting
+// with the GPT-2 regex when useRegex is set.
+type byteLevelPre struct{ addPrefixSpace, useRegex bool }
+
+func (b *byteLevelPre) apply(dst []string, s string, _ int) []string {
+	if b.addPrefixSpace && !strings.HasPrefix(s, " ") {
+		s = " " + s
+	}
+	if !b.useRegex {
+		return append(dst, string(appendByteLevel(make([]byte, 0, 2*len(s)), s)))
+	}
+	buf := make([]byte, 0, 2*len(s))
+	for i := 0; i < len(s); {
+		_, e, _ := gpt2Pattern{}.next(s, i)
+		start := len(buf)
+		buf = appendByteLevel(buf, s[i:e])
+		dst = append(dst, string(buf[start:]))
+		i = e
+	}
+	return dst
+}
+
+// splitPre is the Split pre-tokenizer with behavior Isolated (matches and
+// the text between them are words) or Removed (matches are dropped).
+type splitPre struct {
+	pat     pattern
+	removed bool
+}
+
+func newSplit(c *component) (preTokenizer, error) {
+	if c.Invert {
+		return nil, fmt.Errorf("pre_tokenizer Split with invert: %w", ErrUnsupported)
+	}
+	var s splitPre
+	switch c.Behavior {
+	case "Isolated":
+	case "Removed":
+		s.removed = true
+	default:
+		return nil, fmt.Errorf("pre_tokenizer Split behavior %q: %w", c.Behavior, ErrUnsupported)
+	}
+	if c.Pattern == nil {
+		return nil, fmt.Errorf("pre_tokenizer Split without a pattern")
+	}
+	switch {
+	case c.Pattern.String != nil:
+		if *c.Pattern.String == "" {
+			return nil, fmt.Errorf("pre_tokenizer Split with an empty String pattern")
+		}
+		s.pat = literal(*c.Pattern.String)
+	case c.Pattern.Regex != nil:
+		switch *c.Pattern.Regex {
+		case gpt2Regex:
+			s.pat = gpt2Pattern{}
+		case llama3Regex:
+			s.pat = llama3Pattern{maxDigits: 3}
+		case qwen2Regex:
+			s.pat = llama3Pattern{maxDigits: 1}
+		default:
+			return nil, fmt.Errorf("pre_tokenizer Split regex %q: %w", *c.Pattern.Regex, ErrUnsupported)
+		}
+	default:
+		return nil, fmt.Errorf("pre_tokenizer Split pattern is neither String nor Regex")
+	}
+	return s, nil
+}
+
+func (p splitPre) apply(dst []string, s string, _ int) []string {
+	prev := 0
+	for from := 0; from < len(s); {
+		start, end, ok := p.pat.next(s, from)
+		if !ok {
+			break
+		}
+		if start > prev {
+			dst = append(dst, s[prev:start])
+		}
+		if !p.removed {
+			dst = append(dst, s[start:end])
+		}
+		prev, from = end, end
+	}
+	if prev < len(s) {
+		dst = append(dst, s[prev:])
+	}
+	return dst
+}
+
+// metaspacePre replaces spaces with the replacement character (▁) and
+// prepends one by prepend_scheme; with split it cuts before each ▁.
+type metaspacePre struct {
+	replacement string
+	scheme      string
+	split       bool
+}
+
+func newMetaspace(c *component) (preTokenizer, error) {
+	m := metaspacePre{replacement: "\u2581", scheme: "always", split: c.boolOr(c.Split, true)}
+	if c.Replacement != nil {
+		m.replacement = *c.Replacement
+	}
+	if m.replacement == "" {
+		return nil, fmt.Errorf("pre_tokenizer Metaspace with an empty replacement")
+	}
+	if c.PrependScheme != nil {
+		m.scheme = *c.PrependScheme
+	} else if c.AddPrefixSpace != nil && !*c.AddPrefixSpace {
+		m.scheme = "never" // tokenizer.json before prepend_scheme existed
+	}
+	switch m.scheme {
+	case "always", "first", "never":
+	default:
+		return nil, fmt.Errorf("pre_tokenizer Metaspace prepend_scheme %q: %w", m.scheme, ErrUnsupported)
+	}
+	return m, nil
+}
+
+func (m metaspacePre) apply(dst []string, s string, section int) []string {
+	s = strings.ReplaceAll(s, " ", m.replacement)
+	if !strings.HasPrefix(s, m.replacement) && (m.scheme == "always" || m.scheme == "first" && section == 0) {
+		s = m.replacement + s
+	}
+	if !m.split {
+		return append(dst, s)
+	}
+	// Rust's MergedWithNext: every ▁ starts a new word.
+	start := 0
+	for pos := 0; ; {
+		k := strings.Index(s[pos:], m.replacement)
+		if k < 0 {
+			break
+		}
+		k += pos
+		if k > start {
+			dst = append(dst, s[start:k])
+			start = k
+		}
+		pos = k + len(m.replacement)
+	}
+	if start < len(s) {
+		dst = append(dst, s[start:])
+	}
+	return dst
+}
+
+// digitsPre splits runs of ASCII digits from the rest ([^\d]+|\d+, or each
+// digit alone), as the JS port's Digits does.
+type digitsPre struct{ individual bool }
+
+func (d digitsPre) apply(dst []string, s string, _ int) []string {
+	isDigit := func(b byte) bool { return '0' <= b && b <= '9' }
+	for i := 0; i < len(s); {
+		j := i + 1
+		switch {
+		case !isDigit(s[i]):
+			for j < len(s) && !isDigit(s[j]) {
+				j++
+			}
+		case !d.individual:
+			for j < len(s) && isDigit(s[j]) {
+				j++
+			}
+		}
+		dst = append(dst, s[i:j])
+		i = j
+	}
+	return dst
+}
