@@ -26,6 +26,11 @@ type bpe struct {
 	ignoreMrg bool
 	eowSuffix string
 
+	// byteLevel: words arrive as raw bytes and are mapped to byte-level
+	// characters here; rawVocab is the vocabulary keyed by raw bytes.
+	byteLevel bool
+	rawVocab  map[string]int
+
 	mu    sync.Mutex
 	cache map[string][]int32
 }
@@ -117,7 +122,11 @@ func (m *bpe) encodeWord(dst []int, w string) []int {
 		return dst
 	}
 	if m.ignoreMrg {
-		if id, ok := m.vocab[w]; ok {
+		vocab := m.vocab
+		if m.byteLevel {
+			vocab = m.rawVocab
+		}
+		if id, ok := vocab[w]; ok {
 			return append(dst, id)
 		}
 	}
@@ -133,7 +142,11 @@ func (m *bpe) encodeWord(dst []int, w string) []int {
 		}
 	}
 	start := len(dst)
-	dst = m.resolve(dst, m.mergeWord(w))
+	word := w
+	if m.byteLevel {
+		word = string(appendByteLevel(make([]byte, 0, 2*len(w)), w))
+	}
+	dst = m.resolve(dst, m.mergeWord(word))
 	if len(w) < cacheWordMax {
 		ids := make([]int32, len(dst)-start)
 		for i, id := range dst[start:] {
@@ -147,6 +160,22 @@ func (m *bpe) encodeWord(dst []int, w string) []int {
 		m.mu.Unlock()
 	}
 	return dst
+}
+
+// setByteLevel makes the model take raw words (see deferByteLevel).
+func (m *bpe) setByteLevel() {
+	m.byteLevel = true
+	m.rawVocab = make(map[string]int, len(m.vocab))
+	var buf, enc []byte
+	for tok, id := range m.vocab {
+		// Only a token that is the exact byte-level form of its bytes can
+		// equal a word's byte-level form (an added token in plain text, say
+		// "▁x", cannot).
+		buf = decodeByteLevel(buf[:0], tok)
+		if enc = appendByteLevel(enc[:0], string(buf)); string(enc) == tok {
+			m.rawVocab[string(buf)] = id
+		}
+	}
 }
 
 // piece is one symbol of a word being merged; str is set only for a

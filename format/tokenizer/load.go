@@ -207,6 +207,10 @@ func build(data []byte, cfg *config) (*Tokenizer, error) {
 	if t.pre, err = newPreTokenizer(f.PreTokenizer); err != nil {
 		return nil, err
 	}
+	if pre, ok := deferByteLevel(t.pre); ok {
+		t.pre = pre
+		t.model.setByteLevel()
+	}
 	if t.post, err = newPostProcessor(f.PostProcessor, t.TokenID); err != nil {
 		return nil, err
 	}

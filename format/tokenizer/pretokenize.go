@@ -58,25 +58,53 @@ func (seq sequencePre) apply(dst []string, s string, section int) []string {
 }
 
 // byteLevelPre maps every byte to its byte-level character, after splitting
-// with the GPT-2 regex when useRegex is set.
-type byteLevelPre struct{ addPrefixSpace, useRegex bool }
+// with the GPT-2 regex when useRegex is set. With raw set it leaves the
+// words as they are: the model then maps them itself (see deferByteLevel).
+type byteLevelPre struct{ addPrefixSpace, useRegex, raw bool }
 
 func (b *byteLevelPre) apply(dst []string, s string, _ int) []string {
 	if b.addPrefixSpace && !strings.HasPrefix(s, " ") {
 		s = " " + s
 	}
+	start := len(dst)
 	if !b.useRegex {
-		return append(dst, string(appendByteLevel(make([]byte, 0, 2*len(s)), s)))
+		dst = append(dst, s)
+	} else {
+		for i := 0; i < len(s); {
+			_, e, _ := gpt2Pattern{}.next(s, i)
+			dst = append(dst, s[i:e])
+			i = e
+		}
 	}
-	buf := make([]byte, 0, 2*len(s))
-	for i := 0; i < len(s); {
-		_, e, _ := gpt2Pattern{}.next(s, i)
-		start := len(buf)
-		buf = appendByteLevel(buf, s[i:e])
-		dst = append(dst, string(buf[start:]))
-		i = e
+	if !b.raw {
+		for k, w := range dst[start:] {
+			dst[start+k] = string(appendByteLevel(make([]byte, 0, 2*len(w)), w))
+		}
 	}
 	return dst
+}
+
+// deferByteLevel moves a final ByteLevel step from the pre-tokenizer into
+// the model, which then looks words up by their raw bytes: no byte-level
+// string is built for a word the vocabulary or the cache already has.
+func deferByteLevel(p preTokenizer) (preTokenizer, bool) {
+	switch p := p.(type) {
+	case *byteLevelPre:
+		q := *p
+		q.raw = true
+		return &q, true
+	case sequencePre:
+		if len(p) == 0 {
+			return p, false
+		}
+		last, ok := deferByteLevel(p[len(p)-1])
+		if !ok {
+			return p, false
+		}
+		q := append(sequencePre{}, p[:len(p)-1]...)
+		return append(q, last), true
+	}
+	return p, false
 }
 
 // splitPre is the Split pre-tokenizer with behavior Isolated (matches and
