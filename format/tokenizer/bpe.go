@@ -15,7 +15,7 @@ type bpe struct {
 	vocab     map[string]int // token -> id, added tokens included
 	symOf     map[string]int32
 	symStr    []string
-	symID     []int32           // symbol -> vocabulary id, or -1
+	symID     []int32            // symbol -> vocabulary id, or -1
 	runeSym   [runeSymSize]int32 // symbol of a lone rune below runeSymSize, or -1
 	merges    map[uint64]merge
 	unkID     int // -1 when there is no unk token

@@ -124,8 +124,14 @@ func (d replaceDec) decodeChain(tokens []string) []string {
 	return out
 }
 
-// byteFallbackDec turns runs of <0xXX> tokens back into text.
+// byteFallbackDec turns runs of <0xXX> tokens back into text. Like the JS
+// port (a TextDecoder without ignoreBOM) it drops a byte order mark that
+// starts a run; ill-formed bytes become U+FFFD per maximal subpart.
 type byteFallbackDec struct{}
+
+func decodeBytesRun(b []byte) string {
+	return strings.TrimPrefix(decodeUTF8Lossy(b), "\ufeff")
+}
 
 func (byteFallbackDec) decodeChain(tokens []string) []string {
 	var out []string
@@ -136,13 +142,13 @@ func (byteFallbackDec) decodeChain(tokens []string) []string {
 			continue
 		}
 		if len(buf) > 0 {
-			out = append(out, decodeUTF8Lossy(buf))
+			out = append(out, decodeBytesRun(buf))
 			buf = buf[:0]
 		}
 		out = append(out, t)
 	}
 	if len(buf) > 0 {
-		out = append(out, decodeUTF8Lossy(buf))
+		out = append(out, decodeBytesRun(buf))
 	}
 	return out
 }

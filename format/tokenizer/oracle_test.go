@@ -60,6 +60,9 @@ type oracleResult struct {
 	Tokens      []string `json:"tokens"`
 	Decoded     *string  `json:"decoded"`
 	DecodedSkip *string  `json:"decoded_skip"`
+	// DecodedPlain is decode(IDsPlain): where it equals the text, Hugging
+	// Face round-trips it and so must we.
+	DecodedPlain *string `json:"decoded_plain"`
 }
 
 // runOracle runs scripts/tokenizer-oracle/oracle.mjs once with req.

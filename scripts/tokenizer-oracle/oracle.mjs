@@ -10,8 +10,9 @@
 // is {"tokenizer": PATH, "config": PATH|null, "texts": [...]} for parity, or
 // {"tokenizer": PATH, "config": PATH|null, "bench_file": PATH, "rounds": N} to
 // time encode over a file's lines (wall and CPU seconds, best of N rounds). The parity response holds, per text, the ids
-// with and without special tokens, the tokens, and decode(ids) with and
-// without skip_special_tokens (null where decode throws).
+// with and without special tokens, the tokens, decode(ids) with and without
+// skip_special_tokens, and decode of the ids without special tokens (null
+// where decode throws).
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
@@ -60,6 +61,7 @@ if (req.bench_file) {
       tokens: withSpecial.tokens,
       decoded: tryDecode(withSpecial.ids, false),
       decoded_skip: tryDecode(withSpecial.ids, true),
+      decoded_plain: tryDecode(plain.ids, false),
     };
   });
 }
