@@ -18,7 +18,7 @@ const (
 
 // maxID bounds token ids, so a hostile file cannot make Parse allocate
 // gigabytes for its id table.
-const maxID = 1 << 24
+const maxID = 1 << 21
 
 // Load reads a tokenizer from path: a folder holding tokenizer.json (and,
 // optionally, tokenizer_config.json), or a tokenizer.json file, whose
@@ -211,7 +211,7 @@ func build(data []byte, cfg *config) (*Tokenizer, error) {
 		t.pre = pre
 		t.model.setByteLevel()
 	}
-	if t.post, err = newPostProcessor(f.PostProcessor, t.TokenID); err != nil {
+	if t.post, err = newPostProcessor(f.PostProcessor, t.TokenID, func(id int) bool { _, ok := t.TokenString(id); return ok }); err != nil {
 		return nil, err
 	}
 	addedSet := make(map[string]bool, len(tokens))

@@ -11,7 +11,7 @@ type postProcessor interface {
 	process(ids []int, addSpecial bool) []int
 }
 
-func newPostProcessor(raw json.RawMessage, tokenID func(string) (int, bool)) (postProcessor, error) {
+func newPostProcessor(raw json.RawMessage, tokenID func(string) (int, bool), known func(int) bool) (postProcessor, error) {
 	c, err := parseComponent(raw)
 	if err != nil || c == nil {
 		return nil, err
@@ -20,7 +20,7 @@ func newPostProcessor(raw json.RawMessage, tokenID func(string) (int, bool)) (po
 	case "ByteLevel":
 		return nil, nil // it only trims offsets, which ids do not carry
 	case "TemplateProcessing":
-		return newTemplate(c, tokenID)
+		return newTemplate(c, tokenID, known)
 	case "BertProcessing", "RobertaProcessing":
 		cls, err := specialPair(c.Cls, c.Type+" cls")
 		if err != nil {
@@ -30,11 +30,16 @@ func newPostProcessor(raw json.RawMessage, tokenID func(string) (int, bool)) (po
 		if err != nil {
 			return nil, err
 		}
+		for _, id := range []int{cls, sep} {
+			if !known(id) {
+				return nil, fmt.Errorf("post_processor %s: id %d is not in the vocabulary", c.Type, id)
+			}
+		}
 		return template{before: []int{cls}, after: []int{sep}}, nil
 	case "Sequence":
 		var seq sequencePost
 		for i, r := range c.Processors {
-			p, err := newPostProcessor(r, tokenID)
+			p, err := newPostProcessor(r, tokenID, known)
 			if err != nil {
 				return nil, fmt.Errorf("post_processor Sequence[%d]: %w", i, err)
 			}
@@ -61,7 +66,7 @@ func specialPair(raw json.RawMessage, what string) (int, error) {
 // and after sequence A.
 type template struct{ before, after []int }
 
-func newTemplate(c *component, tokenID func(string) (int, bool)) (postProcessor, error) {
+func newTemplate(c *component, tokenID func(string) (int, bool), known func(int) bool) (postProcessor, error) {
 	var t template
 	seenA := false
 	for i, item := range c.Single {
@@ -80,6 +85,11 @@ func newTemplate(c *component, tokenID func(string) (int, bool)) (postProcessor,
 				ids = []int{id}
 			} else {
 				return nil, fmt.Errorf("post_processor TemplateProcessing: special token %q has no id", name)
+			}
+			for _, id := range ids {
+				if !known(id) {
+					return nil, fmt.Errorf("post_processor TemplateProcessing: special token %q: id %d is not in the vocabulary", name, id)
+				}
 			}
 			if seenA {
 				t.after = append(t.after, ids...)
