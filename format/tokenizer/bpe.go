@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // bpe is a byte-pair-encoding model. Merging works on symbols: every string
@@ -86,7 +87,12 @@ func newBPE(vocab map[string]int, merges [][2]string) (*bpe, error) {
 		}
 	}
 	for r := range m.runeSym {
-		m.runeSym[r] = m.symbol(string(rune(r)), false)
+		m.runeSym[r] = -1
+	}
+	for sym, s := range m.symStr {
+		if r, n := utf8.DecodeRuneInString(s); n == len(s) && r < runeSymSize && r != utf8.RuneError {
+			m.runeSym[r] = int32(sym)
+		}
 	}
 	for b := range m.byteIDs {
 		m.byteIDs[b] = -1
