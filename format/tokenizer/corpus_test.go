@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/csv"
 	"encoding/json"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
@@ -145,10 +146,34 @@ func sharedCorpus(t *testing.T) []string {
 	return out
 }
 
-// corpus is every text the parity tests compare, a few hundred in all.
+// randomCorpus strings together pieces that sit on the regexes' class
+// boundaries (letters, digits, spaces, line breaks, punctuation,
+// apostrophes, marks, emoji, special-token look-alikes), from a fixed seed.
+func randomCorpus(n int) []string {
+	pieces := []string{
+		"a", "Z", "é", "ß", "Σ", "я", "中", "ｱ", "ا", "\u0301", "1", "٣", "½", "Ⅻ",
+		" ", "  ", "\t", "\n", "\r\n", "\r", "\u00a0", "\u3000", "\u2028", "\u0085", "\ufeff",
+		"'", "'s", "'S", "'ll", "'LL", "'re", "’", ".", ",", "!", "?", "(", ")", "-", "_", "#", "$", "\"", "\\", "/",
+		"🙂", "👨\u200d👩", "\u200d", "🇫🇷", "▁", "<", ">", "|", "<s>", "</s>", "<|im_end|>", "<|begin_of_text|>",
+		"the", "The", "don't", "DON'T", "http://x.y/z?a=1", "42", "1234", "\x00", "\x7f",
+	}
+	r := rand.New(rand.NewPCG(8, 1))
+	out := make([]string, n)
+	for i := range out {
+		var b strings.Builder
+		for k := 1 + r.IntN(12); k > 0; k-- {
+			b.WriteString(pieces[r.IntN(len(pieces))])
+		}
+		out[i] = b.String()
+	}
+	return out
+}
+
+// corpus is every text the parity tests compare, several hundred in all.
 func corpus(t *testing.T) []string {
 	out := append([]string{}, handCorpus...)
 	out = append(out, longCorpus()...)
+	out = append(out, randomCorpus(300)...)
 	// Each hand text also inside a sentence and joined with its neighbour,
 	// so boundaries meet other context.
 	for i, s := range handCorpus {
