@@ -46,15 +46,27 @@ func newPreTokenizer(raw json.RawMessage) (preTokenizer, error) {
 type sequencePre []preTokenizer
 
 func (seq sequencePre) apply(dst []string, s string, section int) []string {
+	if len(seq) == 0 {
+		return append(dst, s)
+	}
+	// Each step reads the previous step's words and appends its own; the
+	// last step appends straight to dst.
 	cur := []string{s}
-	for _, p := range seq {
-		var next []string
+	var spare []string
+	for k, p := range seq {
+		if k == len(seq)-1 {
+			for _, w := range cur {
+				dst = p.apply(dst, w, section)
+			}
+			break
+		}
+		next := spare[:0]
 		for _, w := range cur {
 			next = p.apply(next, w, section)
 		}
-		cur = next
+		cur, spare = next, cur
 	}
-	return append(dst, cur...)
+	return dst
 }
 
 // byteLevelPre maps every byte to its byte-level character, after splitting

@@ -32,8 +32,8 @@ type Tokenizer struct {
 // as U+FFFD.
 func (t *Tokenizer) Encode(text string, addSpecial bool) []int {
 	text = validUTF8(text)
-	var ids []int
-	var words []string
+	ids := make([]int, 0, len(text)/4+2)
+	words := make([]string, 0, len(text)/4+2)
 	sections := t.rawMatch.split(nil, text)
 	for idx, sec := range sections {
 		if sec.tok != nil {
@@ -80,9 +80,6 @@ func (t *Tokenizer) Encode(text string, addSpecial bool) []int {
 	}
 	if t.post != nil {
 		ids = t.post.process(ids, addSpecial)
-	}
-	if ids == nil {
-		ids = []int{}
 	}
 	return ids
 }
