@@ -257,6 +257,55 @@ func TestSplitters(t *testing.T) {
 	}
 }
 
+func TestDigitsAndMetaspaceSplit(t *testing.T) {
+	for _, c := range []struct {
+		p    preTokenizer
+		in   string
+		want []string
+	}{
+		{digitsPre{individual: true}, "a12٣b", []string{"a", "1", "2", "٣", "b"}},
+		{digitsPre{}, "a12٣b 7", []string{"a", "12٣", "b ", "7"}},
+		{metaspacePre{replacement: "▁", scheme: "always", split: true}, "hello big  world", []string{"▁hello", "▁big", "▁", "▁world"}},
+		{metaspacePre{replacement: "▁", scheme: "never", split: true}, "a b", []string{"a", "▁b"}},
+		{metaspacePre{replacement: "▁", scheme: "first", split: false}, "a b", []string{"▁a▁b"}},
+	} {
+		if got := c.p.apply(nil, c.in, 0); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%+v %q: %q, want %q", c.p, c.in, got, c.want)
+		}
+	}
+	if got := (metaspacePre{replacement: "▁", scheme: "first"}).apply(nil, "a", 1); !reflect.DeepEqual(got, []string{"a"}) {
+		t.Errorf("prepend_scheme first, later section: %q", got)
+	}
+}
+
+func TestConcurrentEncode(t *testing.T) {
+	tok := loadFixture(t, "bytelevel")
+	want := make([][]int, len(handCorpus))
+	for i, s := range handCorpus {
+		want[i] = tok.Encode(s, true)
+	}
+	tok = loadFixture(t, "bytelevel") // a cold cache, filled by all at once
+	errs := make(chan string, 4*len(handCorpus))
+	done := make(chan struct{})
+	for g := 0; g < 4; g++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i, s := range handCorpus {
+				if got := tok.Encode(s, true); !reflect.DeepEqual(got, want[i]) {
+					errs <- s
+				}
+			}
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		<-done
+	}
+	close(errs)
+	for s := range errs {
+		t.Errorf("concurrent encode of %q differs", s)
+	}
+}
+
 func TestLowercaseAndUTF8(t *testing.T) {
 	if got := lowercase("ΟΔΟΣ ΣΟΦΟΣ. Σ İ"); got != "οδος σοφος. σ i\u0307" {
 		t.Errorf("lowercase: %q", got)

@@ -242,23 +242,21 @@ func (m metaspacePre) apply(dst []string, s string, section int) []string {
 	return dst
 }
 
-// digitsPre splits runs of ASCII digits from the rest ([^\d]+|\d+, or each
-// digit alone), as the JS port's Digits does.
+// digitsPre splits numbers (\p{N}) from the rest, in runs or one by one
+// (individual_digits). Hugging Face tests char::is_numeric, which is \p{N};
+// the JS port tests ASCII \d only, so the two differ on other digits, and
+// this follows Hugging Face.
 type digitsPre struct{ individual bool }
 
 func (d digitsPre) apply(dst []string, s string, _ int) []string {
-	isDigit := func(b byte) bool { return '0' <= b && b <= '9' }
 	for i := 0; i < len(s); {
-		j := i + 1
+		c, n := decodeRune(s, i)
+		j := i + n
 		switch {
-		case !isDigit(s[i]):
-			for j < len(s) && !isDigit(s[j]) {
-				j++
-			}
+		case !isNumber(c):
+			j = runEnd(s, j, func(r rune) bool { return !isNumber(r) })
 		case !d.individual:
-			for j < len(s) && isDigit(s[j]) {
-				j++
-			}
+			j = runEnd(s, j, isNumber)
 		}
 		dst = append(dst, s[i:j])
 		i = j
