@@ -150,6 +150,24 @@ func TestSingleWord(t *testing.T) {
 	}
 }
 
+func TestSplitSpecialTokens(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "sentencepiece", TokenizerFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := Parse(data, []byte(`{"split_special_tokens": true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "</s>" in the text is read as characters; the template's <s> still
+	// comes first.
+	got := tokenStrings(tok, tok.Encode("a</s>", true))
+	want := []string{"<s>", "▁a", "<0x3C>", "<0x2F>", "s", "<0x3E>"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("tokens %q, want %q", got, want)
+	}
+}
+
 func TestUnsupported(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join("testdata", "bytelevel", "tokenizer.json"))
 	if err != nil {

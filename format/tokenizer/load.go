@@ -160,10 +160,15 @@ func build(data []byte, cfg *config) (*Tokenizer, error) {
 		tokens = append(tokens, tok)
 		vocab[tok.content] = tok.id // added tokens override the model's vocabulary, as in the JS port
 		maxSeen = max(maxSeen, tok.id)
-		t.added[tok.content] = tok
 		if tok.special {
 			t.special[tok.content] = true
+			if cfg.splitSpecial {
+				// split_special_tokens: written in the text, a special
+				// token is plain text (only the post-processor adds it).
+				continue
+			}
 		}
+		t.added[tok.content] = tok
 		if tok.normalized && t.norm != nil {
 			nc := t.norm(tok.content)
 			t.normMatch.add(nc, tok)
@@ -261,6 +266,7 @@ type config struct {
 	additionalSpecial  []string
 	cleanUp            bool
 	removeSpace        bool
+	splitSpecial       bool
 }
 
 func parseConfig(data []byte) (*config, error) {
@@ -277,6 +283,7 @@ func parseConfig(data []byte) (*config, error) {
 		AdditionalSpecialTokens    []json.RawMessage `json:"additional_special_tokens"`
 		CleanUpTokenizationSpaces  *bool             `json:"clean_up_tokenization_spaces"`
 		RemoveSpace                *bool             `json:"remove_space"`
+		SplitSpecialTokens         *bool             `json:"split_special_tokens"`
 		DoLowercaseAndRemoveAccent *bool             `json:"do_lowercase_and_remove_accent"`
 	}
 	if err := json.Unmarshal(data, &raw); err != nil {
@@ -307,6 +314,9 @@ func parseConfig(data []byte) (*config, error) {
 	}
 	if raw.RemoveSpace != nil {
 		c.removeSpace = *raw.RemoveSpace
+	}
+	if raw.SplitSpecialTokens != nil {
+		c.splitSpecial = *raw.SplitSpecialTokens
 	}
 	if raw.DoLowercaseAndRemoveAccent != nil && *raw.DoLowercaseAndRemoveAccent {
 		return nil, fmt.Errorf("do_lowercase_and_remove_accent: %w", ErrUnsupported)
