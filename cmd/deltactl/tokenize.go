@@ -51,6 +51,11 @@ there --no-special leaves special tokens out. --json prints
 			defer cleanup()
 			tok, err := tokenizer.Load(p)
 			if err != nil {
+				if p != args[0] {
+					// Pulled from the registry into a temporary folder:
+					// name the ref, not the folder.
+					return fmt.Errorf("%s: %w", args[0], err)
+				}
 				return err
 			}
 			if jsonl != "" {

@@ -127,6 +127,16 @@ func TestTokenizeCLIRegistryRef(t *testing.T) {
 	if _, fromDir, _ := cliRun(t, "tokenize", model, "Hello world"); fromDir != fromRef || fromRef == "\n" {
 		t.Errorf("ref gave %q, folder %q", fromRef, fromDir)
 	}
+	// A model pushed without tokenizer.json: the error names the ref.
+	if err := os.Remove(filepath.Join(model, "tokenizer.json")); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := cliRun(t, "push", R, "tiny/notok:v1", model); code != 0 {
+		t.Fatalf("push: %s", errOut)
+	}
+	if code, _, errOut := cliRun(t, "tokenize", R, "tiny/notok:v1", "x"); code != exitFailure || !strings.HasPrefix(errOut, "deltactl: tiny/notok:v1: ") || !strings.Contains(errOut, "tokenizer.json") {
+		t.Errorf("ref without tokenizer.json: exit %d %q", code, errOut)
+	}
 }
 
 func TestTokenizeCLIErrors(t *testing.T) {
