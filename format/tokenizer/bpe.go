@@ -152,7 +152,7 @@ func (m *bpe) encodeWord(dst []int, w string) []int {
 	if m.byteLevel {
 		word = string(appendByteLevel(make([]byte, 0, 2*len(w)), w))
 	}
-	dst = m.resolve(dst, m.mergeWord(word))
+	dst = m.resolve(dst, word, m.mergeWord(word))
 	if len(w) < cacheWordMax {
 		ids := make([]int32, len(dst)-start)
 		for i, id := range dst[start:] {
@@ -184,36 +184,31 @@ func (m *bpe) setByteLevel() {
 	}
 }
 
-// piece is one symbol of a word being merged; str is set only for a
-// character that has no symbol.
+// piece is one symbol of a word being merged: its symbol (-1 for a
+// character without one) and where its text starts in the word. Kept small:
+// a word can be a whole section (SentencePiece-style files have no
+// pre-tokenizer).
 type piece struct {
-	sym        int32
-	prev, next int32
-	str        string
+	sym, prev, next, start int32
 }
 
 // mergeWord applies the merges to w's characters, lowest rank first and
-// leftmost first among equal ranks.
+// leftmost first among equal ranks, and returns the pieces left, in order.
 func (m *bpe) mergeWord(w string) []piece {
 	ps := make([]piece, 0, len(w))
 	for i := 0; i < len(w); {
 		r, n := decodeRune(w, i)
-		if n == len(w)-i && m.eowSuffix != "" {
-			s := w[i:] + m.eowSuffix
-			ps = append(ps, piece{sym: m.symbol(s, false), str: s})
-		} else {
-			sym := int32(-1)
-			if r < runeSymSize {
-				sym = m.runeSym[r]
-			} else {
-				sym = m.symbol(w[i:i+n], false)
-			}
-			ps = append(ps, piece{sym: sym, str: w[i : i+n]})
+		sym := int32(-1)
+		switch {
+		case n == len(w)-i && m.eowSuffix != "":
+			sym = m.symbol(w[i:]+m.eowSuffix, false)
+		case r < runeSymSize:
+			sym = m.runeSym[r]
+		default:
+			sym = m.symbol(w[i:i+n], false)
 		}
+		ps = append(ps, piece{sym: sym, prev: int32(len(ps) - 1), next: int32(len(ps) + 1), start: int32(i)})
 		i += n
-	}
-	for i := range ps {
-		ps[i].prev, ps[i].next = int32(i-1), int32(i+1)
 	}
 	ps[len(ps)-1].next = -1
 	if len(ps) == 1 {
@@ -240,7 +235,6 @@ func (m *bpe) mergeWord(w string) []piece {
 			continue // stale: one side was merged since
 		}
 		ps[i].sym = m.merges[pairKey(e.left, e.right)].result
-		ps[i].str = ""
 		ps[j].sym = -2 // removed
 		ps[i].next = ps[j].next
 		if k := ps[j].next; k >= 0 {
@@ -253,24 +247,29 @@ func (m *bpe) mergeWord(w string) []piece {
 	}
 	out := ps[:0]
 	for i := int32(0); i >= 0; i = ps[i].next {
-		out = append(out, ps[i])
+		out = append(out, ps[i]) // in place: i only grows past what is written
 	}
 	return out
 }
 
-// resolve turns merged symbols into ids: the vocabulary's id, else the
-// <0xXX> tokens of its bytes (byte_fallback), else unk, else nothing.
-func (m *bpe) resolve(dst []int, ps []piece) []int {
-	for _, p := range ps {
+// resolve turns the merged pieces of w into ids: the vocabulary's id, else
+// the <0xXX> tokens of its bytes (byte_fallback), else unk, else nothing.
+func (m *bpe) resolve(dst []int, w string, ps []piece) []int {
+	for k, p := range ps {
 		if p.sym >= 0 {
 			if id := m.symID[p.sym]; id >= 0 {
 				dst = append(dst, int(id))
 				continue
 			}
 		}
-		s := p.str
-		if s == "" {
+		var s string
+		switch {
+		case p.sym >= 0:
 			s = m.symStr[p.sym]
+		case k+1 < len(ps):
+			s = w[p.start:ps[k+1].start]
+		default:
+			s = w[p.start:] + m.eowSuffix
 		}
 		if m.fallback && m.bytesKnown(s) {
 			for i := 0; i < len(s); i++ {
