@@ -52,7 +52,7 @@ func (seq sequencePre) apply(dst []string, s string, section int) []string {
 	// Each step reads the previous step's words and appends its own; the
 	// last step appends straight to dst.
 	cur := []string{s}
-	var spare []string
+	spare := make([]string, 0, len(s)/4+1)
 	for k, p := range seq {
 		if k == len(seq)-1 {
 			for _, w := range cur {
