@@ -12,6 +12,15 @@ import (
 // Hugging Face tokenizers over the whole corpus, for the three real
 // tokenizers.
 func TestParityReal(t *testing.T) {
+	testParityReal(t, func(*testing.T) []string { return corpus() })
+}
+
+// TestParityRealShared does the same over real text from ../shared/data.
+func TestParityRealShared(t *testing.T) {
+	testParityReal(t, sharedCorpus)
+}
+
+func testParityReal(t *testing.T, texts func(*testing.T) []string) {
 	for _, name := range []string{"llama3", "qwen3", "llama2"} {
 		t.Run(name, func(t *testing.T) {
 			dir := realModel(t, name)
@@ -19,7 +28,7 @@ func TestParityReal(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			texts := corpus(t)
+			texts := texts(t)
 			want := oracleEncode(t, filepath.Join(dir, TokenizerFile), filepath.Join(dir, ConfigFile), texts)
 			checkParity(t, tok, texts, want)
 			if !t.Failed() {
@@ -130,7 +139,7 @@ func TestParityFixtures(t *testing.T) {
 			}
 			tok := loadFixture(t, name)
 			var texts []string
-			for _, s := range corpus(t) {
+			for _, s := range corpus() {
 				// The JS port's built-in GPT-2 regex (ByteLevel use_regex)
 				// uses ECMAScript's \s, which counts U+FEFF and not U+0085;
 				// Hugging Face's (Oniguruma's) \s is White_Space, as here.
