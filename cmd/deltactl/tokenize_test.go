@@ -95,6 +95,21 @@ func TestTokenizeCLI(t *testing.T) {
 	if code, out2, _ := cliRunStdin(t, in, "tokenize", "--jsonl", "-", sp); code != 0 || out2 != out {
 		t.Errorf("--jsonl - : exit %d %q", code, out2)
 	}
+	// --jsonl --json: one {"ids", "tokens"} object per line.
+	code, objs, _ := cliRun(t, "tokenize", "--jsonl", file, "--json", sp)
+	objLines := strings.Split(strings.TrimSuffix(objs, "\n"), "\n")
+	if code != 0 || len(objLines) != len(texts) {
+		t.Fatalf("--jsonl --json: exit %d\n%s", code, objs)
+	}
+	for i, l := range objLines {
+		var o struct {
+			IDs    []int    `json:"ids"`
+			Tokens []string `json:"tokens"`
+		}
+		if err := json.Unmarshal([]byte(l), &o); err != nil || jsonOf(t, o.IDs) != jsonOf(t, tok.Encode(texts[i], true)) || len(o.Tokens) != len(o.IDs) {
+			t.Errorf("--jsonl --json line %d: %s (%v)", i+1, l, err)
+		}
+	}
 	idsFile := filepath.Join(t.TempDir(), "ids.jsonl")
 	if err := os.WriteFile(idsFile, []byte(out), 0o644); err != nil {
 		t.Fatal(err)

@@ -32,6 +32,36 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
+// FuzzConfig feeds arbitrary bytes as tokenizer_config.json beside a fixed
+// tokenizer.json: refuse or load, never panic.
+func FuzzConfig(f *testing.F) {
+	tokJSON, err := os.ReadFile(filepath.Join("testdata", "sentencepiece", TokenizerFile))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, name := range []string{"sentencepiece", "metaspace"} {
+		data, err := os.ReadFile(filepath.Join("testdata", name, ConfigFile))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte(`{"bos_token": null, "eos_token": {"content": 3}, "chat_template": [], "split_special_tokens": true}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tok, err := Parse(tokJSON, data)
+		if err != nil {
+			return
+		}
+		ids := tok.Encode("Hello </s> world", true)
+		if _, err := tok.Decode(ids, true); err != nil {
+			t.Error(err)
+		}
+		tok.BOS()
+		tok.EOS()
+		_ = tok.ChatTemplate()
+	})
+}
+
 // FuzzEncode encodes arbitrary text with the three fixtures: no panic, ids
 // that decode, and byte-level decoding gives the text back (after the
 // clean-up of spaces before punctuation the fixture asks for).
