@@ -109,6 +109,7 @@ unmerges, stacks, reduces and extracts deltas; and trains them on the CPU.`,
 		newMergeCmd, newUnmergeCmd, newStackCmd, newReduceCmd, newExtractCmd,
 		newPushCmd, newPullCmd, newLsCmd, newShowCmd, newTagCmd, newRmCmd, newDuCmd, newGcCmd, newVerifyCmd, newCopyCmd,
 		newInitCmd, newLogCmd, newRollbackCmd, newUnlockCmd,
+		newTokenizeCmd,
 	} {
 		root.AddCommand(newCmd(g))
 	}
