@@ -389,3 +389,17 @@ func TestMissingRegistry(t *testing.T) {
 		t.Fatalf("ls of a fresh registry: %v %v", ls, err)
 	}
 }
+
+func TestNaturalLess(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		want bool
+	}{
+		{"ci-9", "ci-10", true}, {"ci-10", "ci-9", false}, {"ci-09", "ci-10", true},
+		{"a", "b", true}, {"b", "a", false}, {"ci", "ci-1", true}, {"x2y", "x2z", true}, {"v1", "v1", false},
+	} {
+		if got := naturalLess(c.a, c.b); got != c.want {
+			t.Errorf("naturalLess(%q, %q) = %v", c.a, c.b, got)
+		}
+	}
+}

@@ -19,7 +19,9 @@ var ErrBadPattern = errors.New("invalid ref pattern")
 // Retention removes old tags before a gc collects (GCOptions.Retention).
 type Retention struct {
 	// KeepLast is how many of each name's matching tags survive: the
-	// newest by the time the tag last moved (0 removes them all).
+	// newest by the time the tag last moved (0 removes them all). Tags that
+	// moved in the same second (S3 keeps whole seconds) are ordered by
+	// name, numbers by value: ci-10 is newer than ci-9.
 	KeepLast int
 	// Match selects tags: NAME:GLOB patterns, e.g. "task:build-*" or
 	// "*:pr-*" ('*' and '?' as in path.Match; in the name part '*' also
@@ -104,7 +106,7 @@ func (r *Registry) retained(ctx context.Context, ret *Retention) ([]Ref, error) 
 			if !cs[i].updated.Equal(cs[j].updated) {
 				return cs[i].updated.After(cs[j].updated)
 			}
-			return cs[i].ref.Tag > cs[j].ref.Tag
+			return naturalLess(cs[j].ref.Tag, cs[i].ref.Tag)
 		})
 		for _, c := range cs[min(ret.KeepLast, len(cs)):] {
 			out = append(out, c.ref)
@@ -112,4 +114,37 @@ func (r *Registry) retained(ctx context.Context, ret *Retention) ([]Ref, error) 
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
 	return out, nil
+}
+
+// naturalLess orders strings with runs of digits compared by value
+// ("ci-9" < "ci-10").
+func naturalLess(a, b string) bool {
+	for a != "" && b != "" {
+		da, db := digitRun(a), digitRun(b)
+		if da > 0 && db > 0 {
+			na, nb := strings.TrimLeft(a[:da], "0"), strings.TrimLeft(b[:db], "0")
+			if len(na) != len(nb) {
+				return len(na) < len(nb)
+			}
+			if na != nb {
+				return na < nb
+			}
+			a, b = a[da:], b[db:]
+			continue
+		}
+		if a[0] != b[0] {
+			return a[0] < b[0]
+		}
+		a, b = a[1:], b[1:]
+	}
+	return len(a) < len(b)
+}
+
+// digitRun is the length of the run of ASCII digits s starts with.
+func digitRun(s string) int {
+	n := 0
+	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	return n
 }

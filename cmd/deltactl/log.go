@@ -11,7 +11,8 @@ func newLogCmd(g *globals) *cobra.Command {
 		Short: "Show the history of a tag: every move, newest first",
 		Long: `log lists every move of a tag, newest first: when, what it named before and
 after, which command moved it (push, tag, rollback, copy, rm, gc) and who
-(user@host), with the labels of the manifest it moved to. The log is kept in
+(user@host, or $DELTACTL_WHO of the mover), with the labels of the manifest
+it moved to. The log is kept in
 the registry (logs/...) as create-only objects, so concurrent moves never
 lose entries. A tag never moved has an empty log.`,
 		Example: "  deltactl log task:prod\n  deltactl log task:prod --json",

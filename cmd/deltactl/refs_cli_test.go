@@ -94,7 +94,9 @@ func TestLogRollbackCLI(t *testing.T) {
 	var a, b registryPush
 	cliJSON(t, 0, &a, "push", R, "task:prod", tinyModel(t, 1), "--label", "git=abc")
 	cliJSON(t, 0, &b, "push", R, "task:ci-2", tinyModel(t, 2))
+	t.Setenv(envWho, "ci/run-7")
 	cliJSON(t, 0, nil, "tag", R, "task:ci-2", "task:prod")
+	os.Unsetenv(envWho)
 	var log []struct {
 		Action   string            `json:"action"`
 		Digest   string            `json:"digest"`
@@ -105,7 +107,7 @@ func TestLogRollbackCLI(t *testing.T) {
 	}
 	cliJSON(t, 0, &log, "log", R, "task:prod")
 	if len(log) != 2 || log[0].Action != "tag" || log[0].Digest != b.Digest || log[0].Previous != a.Digest ||
-		log[1].Action != "push" || log[1].Labels["git"] != "abc" || !strings.Contains(log[0].Who, "@") || log[0].Time.IsZero() {
+		log[1].Action != "push" || log[1].Labels["git"] != "abc" || log[0].Who != "ci/run-7" || !strings.Contains(log[1].Who, "@") || log[0].Time.IsZero() {
 		t.Fatalf("log: %+v", log)
 	}
 	var res tagResult

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -20,11 +21,15 @@ func (g *globals) openRegistry(ctx context.Context) (*registry.Registry, error) 
 	return registry.Open(ctx, url, g.registryOptions())
 }
 
+// envWho names who moves refs in the ref log (default user@host), e.g. a CI
+// job: DELTACTL_WHO="ci/$GITHUB_REPOSITORY#$GITHUB_RUN_ID".
+const envWho = "DELTACTL_WHO"
+
 // registryOptions are the Options every command opens a registry with:
 // a progress bar on a terminal, notices (lock waits, retries) on stderr
 // unless -q.
 func (g *globals) registryOptions() registry.Options {
-	opt := registry.Options{}
+	opt := registry.Options{Who: os.Getenv(envWho)}
 	if g.progressOn() {
 		opt.Progress = newProgressBar(g).update
 	}
