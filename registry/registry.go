@@ -33,7 +33,7 @@ var (
 	ErrRefMoved = fmt.Errorf("ref moved concurrently: %w", store.ErrConflict)
 	// ErrExpectMismatch: a ref did not name the digest the caller expected
 	// (TagOptions.Expect, a rollback); wraps ErrConflict.
-	ErrExpectMismatch = fmt.Errorf("ref is not at the expected digest: %w", store.ErrConflict)
+	ErrExpectMismatch error = &kindError{"ref is not at the expected digest", store.ErrConflict}
 	// ErrNoRegistry: the bucket or folder does not exist (see Init).
 	ErrNoRegistry = store.ErrNoRegistry
 	// ErrAccessDenied: the storage refused the credentials.
@@ -41,6 +41,16 @@ var (
 	// ErrUnreachable: the storage did not answer.
 	ErrUnreachable = store.ErrUnreachable
 )
+
+// kindError is a sentinel with its own message that is also a more general
+// one (ErrExpectMismatch is an ErrConflict).
+type kindError struct {
+	msg string
+	is  error
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.is }
 
 // Defaults of Options.
 const (

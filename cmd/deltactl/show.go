@@ -32,7 +32,7 @@ func newShowCmd(g *globals) *cobra.Command {
 					g.printf(" (%d shared with the base)", res.SharedWithBase)
 				}
 				if len(m.Labels) > 0 {
-					g.printf("\n  labels  %s", formatLabels(m.Labels)[2:])
+					g.printf("\n  labels   %s", formatLabels(m.Labels)[2:])
 				}
 				g.printf("\n  files\n")
 				for _, f := range m.Files {
