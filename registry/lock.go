@@ -133,7 +133,7 @@ const (
 
 func (l LockInfo) String() string {
 	return fmt.Sprintf("%s (%s by %s pid %d, since %s, refreshed %s ago)", l.Key, l.Op, l.Host, l.PID,
-		l.Created.Local().Format("15:04:05"), time.Since(l.Refreshed).Round(time.Second))
+		l.Created.Local().Format("2006-01-02 15:04:05"), time.Since(l.Refreshed).Round(time.Second))
 }
 
 // ID is the short name of a lock for `deltactl unlock ID`: its key without
