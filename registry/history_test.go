@@ -109,6 +109,17 @@ func TestTagExpectRace(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			// The log has every move, losers none, and its entries chain:
+			// each one's previous is the digest of the one before it.
+			h, err := r.History(bg, "m:prod")
+			if err != nil || len(h) != 7 {
+				t.Fatalf("log after racing promotions: %d entries, %v", len(h), err)
+			}
+			for i := 0; i+1 < len(h); i++ {
+				if h[i].Previous != h[i+1].Digest {
+					t.Fatalf("log entries %d and %d do not chain: %+v", i, i+1, h)
+				}
+			}
 		})
 	}
 }
