@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/deltactl/deltactl/registry/store"
 )
@@ -46,6 +47,7 @@ func (r *Registry) RemoveLock(ctx context.Context, id string) (LockInfo, error) 
 		}
 		return LockInfo{}, fmt.Errorf("unlock %s: %w", id, err)
 	}
+	li.State = li.state(time.Now(), r.lockStale())
 	if err := r.b.Delete(ctx, key); err != nil {
 		return LockInfo{}, fmt.Errorf("unlock %s: %w", id, err)
 	}

@@ -363,7 +363,9 @@ func TestUnlockCLI(t *testing.T) {
 	if len(locks) != 2 {
 		t.Fatalf("unlock --stale removed %+v", locks)
 	}
-	cliJSON(t, 0, &locks, "unlock", R, "bbbb")
+	if code, _, errOut := cliRun(t, "unlock", R, "bbbb"); code != 0 || !strings.Contains(errOut, "was live") {
+		t.Fatalf("unlock of a live lock: exit %d, %s", code, errOut)
+	}
 	cliJSON(t, 0, &locks, "unlock", R)
 	if len(locks) != 0 {
 		t.Fatalf("locks left: %+v", locks)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/deltactl/deltactl/registry"
@@ -39,6 +40,10 @@ a gc could run beside it meanwhile).`,
 						li, err := r.RemoveLock(cmd.Context(), id)
 						if err != nil {
 							return refErr(err)
+						}
+						if li.State == registry.LockLive && !g.quiet {
+							fmt.Fprintf(g.stderr, "deltactl: warning: %s was live (%s by %s pid %d); if that process still runs it will write a new lock\n",
+								li.ID(), li.Op, li.Host, li.PID)
 						}
 						locks = append(locks, li)
 					}
