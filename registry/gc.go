@@ -72,6 +72,9 @@ type GCResult struct {
 // found an old unreferenced blob present and be about to name it in a
 // manifest (see lock.go). Stale locks are deleted.
 func (r *Registry) GC(ctx context.Context, opt GCOptions) (*GCResult, error) {
+	if err := r.mustExist(ctx); err != nil {
+		return nil, fmt.Errorf("gc: %w", err)
+	}
 	lk, stale, err := r.gcLock(ctx, opt.Wait)
 	if err != nil {
 		return nil, err

@@ -181,6 +181,19 @@ func Init(ctx context.Context, url string, opt Options) (*Registry, error) {
 	return New(b, opt)
 }
 
+// mustExist fails with ErrNoRegistry when the registry does not exist (a
+// folder registry not created yet), so that commands that only make sense
+// on an existing registry (tag, rollback, gc) do not create one by writing
+// their lock. Push and copy may create a folder registry.
+func (r *Registry) mustExist(ctx context.Context) error {
+	errFound := errors.New("found")
+	err := r.b.List(ctx, lockPrefix, func(store.Info) error { return errFound })
+	if errors.Is(err, store.ErrNoRegistry) {
+		return err
+	}
+	return nil // anything else surfaces in the operation itself
+}
+
 // notify sends a notice to Options.Notify, if set.
 func (r *Registry) notify(format string, args ...any) {
 	if r.opt.Notify != nil {

@@ -70,6 +70,9 @@ func (r *Registry) TagWith(ctx context.Context, src, dst string, opt TagOptions)
 // point moves the tag t to the manifest src names, under a push lock, and
 // logs the move as mv.action (op names the command in errors).
 func (r *Registry) point(ctx context.Context, op string, t, src Ref, mv move) (*TagResult, error) {
+	if err := r.mustExist(ctx); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", op, t, err)
+	}
 	// Tagging an unreferenced manifest (NAME@sha256:...) makes it live
 	// again: hold a push lock so gc cannot sweep it between the check and
 	// the ref.

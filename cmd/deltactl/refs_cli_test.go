@@ -231,7 +231,8 @@ func TestMissingRegistryCLI(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	reg := filepath.Join(t.TempDir(), "typo")
 	R := "--registry=" + reg
-	for _, args := range [][]string{{"ls", R}, {"verify", R}, {"show", R, "a:b"}, {"du", R}, {"log", R, "a:b"}, {"unlock", R}} {
+	for _, args := range [][]string{{"ls", R}, {"verify", R}, {"show", R, "a:b"}, {"du", R}, {"log", R, "a:b"}, {"unlock", R},
+		{"tag", R, "a:b", "a:c"}, {"rollback", R, "a:b"}, {"gc", R}, {"gc", R, "--dry-run"}, {"rm", R, "a:b"}} {
 		code, _, errOut := cliRun(t, args...)
 		if code == 0 || !strings.Contains(errOut, "no registry at "+reg) {
 			t.Errorf("%v on a missing registry: exit %d, %s", args, code, errOut)
