@@ -15,7 +15,7 @@ import (
 // ErrNeedsMerge is returned (wrapped) for a delta llama.cpp cannot load as
 // a LoRA adapter: merge it into the base with `deltactl merge` and export
 // the merged model instead.
-var ErrNeedsMerge = fmt.Errorf("%w: llama.cpp cannot apply it as a LoRA adapter; merge it first (deltactl merge --base BASE --delta ADAPTER OUT) and export the merged model", ErrUnsupported)
+var ErrNeedsMerge = fmt.Errorf("%w: llama.cpp cannot apply it as a LoRA adapter; merge it first (deltactl merge --base BASE --delta ADAPTER --out MERGED) and export the merged model (deltactl export MERGED OUT.gguf)", ErrUnsupported)
 
 // ExportAdapter writes the PEFT LoRA adapter folder adapterDir, trained on
 // the Hugging Face model folder baseDir, as llama.cpp's adapter GGUF dst:
@@ -132,7 +132,7 @@ func adapterDelta(a *peft.Adapter) (*format.Delta, error) {
 	case "IA3":
 		return nil, fmt.Errorf("IA3 adapter: %w", ErrNeedsMerge)
 	case peft.PeftTypeBottleneck:
-		return nil, fmt.Errorf("bottleneck adapter (adds layers llama.cpp's graph does not have): %w", ErrUnsupported)
+		return nil, fmt.Errorf("bottleneck adapter: %w: it adds layers llama.cpp's graph does not have and, unlike LoRA, cannot be merged into the weights; run it with deltactl eval --delta", ErrUnsupported)
 	default:
 		return nil, fmt.Errorf("peft_type %q: %w (llama.cpp loads LoRA adapters)", cfg.PeftType, ErrUnsupported)
 	}

