@@ -235,11 +235,3 @@ func permRow(i, rows, nHead int) int {
 	j, s := r/2, r%2
 	return h*d + s*(d/2) + j
 }
-
-// unpermRow is the inverse of permRow.
-func unpermRow(i, rows, nHead int) int {
-	d := rows / nHead
-	h, r := i/d, i%d
-	s, j := r/(d/2), r%(d/2)
-	return h*d + 2*j + s
-}
