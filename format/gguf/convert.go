@@ -3,6 +3,7 @@ package gguf
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/deltactl/deltactl/format"
@@ -69,55 +70,78 @@ func (rs rowSource) write(w io.Writer, t Type, threads int) error {
 		}
 		return nil
 	}
-	chunkRows := max(1, chunkBytes/(4*rowLen))
-	out := make([]byte, 0, chunkRows*rowBytes+chunkRows*rowLen/32*34+4*rowLen)
-	var f32 []float32
-	if !same {
-		f32 = make([]float32, chunkRows*rowLen)
+	outRow := rowLen * int(t.BlockBytes()) / int(t.BlockSize())
+	if same {
+		outRow = rowBytes
 	}
+	chunkRows := max(1, chunkBytes/(4*rowLen))
+	out := make([]byte, chunkRows*outRow)
 	for r0 := 0; r0 < rows; r0 += chunkRows {
 		r1 := min(r0+chunkRows, rows)
+		buf := out[:(r1-r0)*outRow]
 		if same {
-			out = out[:0]
 			for i := r0; i < r1; i++ {
 				j := rs.rowMap(i)
-				out = append(out, src.Data[j*rowBytes:(j+1)*rowBytes]...)
+				copy(buf[(i-r0)*rowBytes:], src.Data[j*rowBytes:(j+1)*rowBytes])
 			}
-			if _, err := w.Write(out); err != nil {
-				return err
-			}
-			continue
-		}
-		vals := f32[:(r1-r0)*rowLen]
-		parallelRows(threads, r1-r0, func(a, b int) {
-			for i := a; i < b; i++ {
-				j := r0 + i
-				if rs.rowMap != nil {
-					j = rs.rowMap(j)
-				}
-				dst, raw := vals[i*rowLen:(i+1)*rowLen], src.Data[j*rowBytes:(j+1)*rowBytes]
-				switch src.DType {
-				case format.F32:
-					kernels.F32BytesToF32(dst, raw)
-				case format.F16:
-					kernels.F16BytesToF32(dst, raw)
-				case format.BF16:
-					kernels.BF16BytesToF32(dst, raw)
-				}
-				if rs.scale != 1 {
-					for k := range dst {
-						dst[k] *= rs.scale
+		} else {
+			// One pass per row while it is in cache: widen to float32,
+			// scale, encode into its place in buf.
+			var encErr error
+			var mu sync.Mutex
+			parallelRows(threads, r1-r0, func(a, b int) {
+				vals := make([]float32, rowLen)
+				for i := a; i < b; i++ {
+					j := r0 + i
+					if rs.rowMap != nil {
+						j = rs.rowMap(j)
+					}
+					raw := src.Data[j*rowBytes : (j+1)*rowBytes]
+					switch src.DType {
+					case format.F32:
+						kernels.F32BytesToF32(vals, raw)
+					case format.F16:
+						kernels.F16BytesToF32(vals, raw)
+					case format.BF16:
+						kernels.BF16BytesToF32(vals, raw)
+					}
+					if rs.scale != 1 {
+						for k := range vals {
+							vals[k] *= rs.scale
+						}
+					}
+					if err := encodeInto(buf[i*outRow:(i+1)*outRow], vals, t); err != nil {
+						mu.Lock()
+						encErr = err
+						mu.Unlock()
+						return
 					}
 				}
+			})
+			if encErr != nil {
+				return fmt.Errorf("tensor %q: %w", src.Name, encErr)
 			}
-		})
-		enc, err := encode(out[:0], vals, t, threads)
-		if err != nil {
-			return fmt.Errorf("tensor %q: %w", src.Name, err)
 		}
-		if _, err := w.Write(enc); err != nil {
+		if _, err := w.Write(buf); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// encodeInto writes vals as type t into dst, which has exactly their size.
+func encodeInto(dst []byte, vals []float32, t Type) error {
+	switch t {
+	case F32:
+		kernels.F32ToF32Bytes(dst, vals)
+	case F16:
+		kernels.F32ToF16Bytes(dst, vals)
+	case BF16:
+		kernels.F32ToBF16Bytes(dst, vals)
+	case Q8_0:
+		kernels.QuantizeQ8_0(dst, vals)
+	default:
+		return fmt.Errorf("encode as %s: %w", t, ErrUnsupported)
 	}
 	return nil
 }
@@ -135,7 +159,9 @@ func encode(dst []byte, vals []float32, t Type, threads int) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("encode as %s: %w", t, ErrUnsupported)
 	}
-	dst = append(dst, make([]byte, size)...)
+	// Grow without zeroing: every byte is written below, and the buffer is
+	// reused chunk after chunk.
+	dst = slices.Grow(dst, size)[:len(dst)+size]
 	b := dst[len(dst)-size:]
 	switch t {
 	case F32:
