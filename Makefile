@@ -19,6 +19,7 @@ vet:
 	$(GO) vet ./...
 
 test:
+	@bash scripts/install-llamacpp-oracle.sh
 	@bash scripts/with-s3.sh $(S3DIR) sh -c '$(GO) vet ./... && $(GO) test -count=1 -timeout 15m ./...'
 
 # Benchmarks for every hot path; the S3 ones need the server too.
