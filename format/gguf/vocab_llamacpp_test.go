@@ -38,7 +38,27 @@ func tokenizerCorpus(t *testing.T) []string {
 		"func main() {\n\tfmt.Println(\"hi\") // comment\n\tx := a[i:j] + b<<2 && c != nil\n}\n",
 		"<html><body class=\"x\">&amp; &lt;tag&gt;</body></html>",
 		"snake_case camelCase PascalCase kebab-case SCREAMING_CASE",
+		// Special-token text, parsed as the special token on both sides.
+		"<|im_start|>user\nhi<|im_end|>", "<s> hello </s>", "<|begin_of_text|>x",
+		"a\u00a0b\u3000c", "\u200bzero\u200dwidth", "it’s THEY'RE 'S", "1234567890123",
+		"हिन्दी ภาษาไทย", " \n\n  x", "▁leading", "\r\r\n\t\v\f", " ", "  ", "a  ",
+		"ﬁ ligature Å Å", "\x00nul", "Hello world", " Hello", "\n\nHello",
 	}
+}
+
+// knownDiff lists the texts on which llama.cpp itself tokenizes differently
+// from Hugging Face, and why. They are reported, not hidden: the test logs
+// them and fails if they stop differing (then this list is stale).
+var knownDiff = map[string]map[string]string{
+	"qwen3": {
+		// Qwen's vocabulary has "</s>" as an ordinary token (id 128247,
+		// not an added token), so HF splits "</s>" into "</", "s", ">".
+		// llama.cpp's loader forces tokens whose text looks like an
+		// end-of-generation marker ("</s>", "<|im_end|>", ...) to CONTROL
+		// ("control-looking token ... was not control-type"), so with
+		// special-token parsing on it matches "</s>" whole.
+		"<s> hello </s>": "llama.cpp retypes the ordinary token \"</s>\" as CONTROL",
+	},
 }
 
 // A small random model that carries a real tokenizer.
@@ -86,14 +106,22 @@ func TestLlamaCppRealTokenizers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			lcIDs, err := o.Tokenize(out, corpus)
+			lcIDs, err := o.Tokenize(out, corpus, true)
 			if err != nil {
 				t.Fatal(err)
 			}
 			same := 0
 			for i := range corpus {
+				why, known := knownDiff[c.tok][corpus[i]]
 				if slices.Equal(hfIDs[i], lcIDs[i]) {
 					same++
+					if known {
+						t.Errorf("%s %q: now tokenized as HF does; drop it from knownDiff (%s)", c.tok, corpus[i], why)
+					}
+					continue
+				}
+				if known {
+					t.Logf("%s %q: llama.cpp differs from HF (known: %s): HF %v, llama.cpp %v", c.tok, corpus[i], why, hfIDs[i], lcIDs[i])
 					continue
 				}
 				j := 0

