@@ -82,6 +82,19 @@ func vocabMetadata(dir string, cfg map[string]any, n int, pre string) (Metadata,
 	if err != nil {
 		return nil, "", err
 	}
+	// The model type first: other models' vocab fields have other shapes
+	// (Unigram's is a list).
+	var head struct {
+		Model struct {
+			Type string `json:"type"`
+		} `json:"model"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return nil, "", fmt.Errorf("%s: tokenizer.json: %w", dir, err)
+	}
+	if head.Model.Type != "BPE" {
+		return nil, "", fmt.Errorf("%s: tokenizer.json model type %q: %w (deltactl exports BPE vocabularies)", dir, head.Model.Type, ErrUnsupported)
+	}
 	var tj tokJSON
 	if err := json.Unmarshal(raw, &tj); err != nil {
 		return nil, "", fmt.Errorf("%s: tokenizer.json: %w", dir, err)
@@ -91,8 +104,6 @@ func vocabMetadata(dir string, cfg map[string]any, n int, pre string) (Metadata,
 		return nil, "", err
 	}
 	switch {
-	case tj.Model.Type != "BPE":
-		return nil, "", fmt.Errorf("%s: tokenizer.json model type %q: %w (deltactl exports BPE vocabularies)", dir, tj.Model.Type, ErrUnsupported)
 	case tj.Model.ByteFallback:
 		md, err := spmVocab(&tj, tc, cfg, n)
 		if err != nil {
