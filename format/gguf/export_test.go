@@ -41,8 +41,12 @@ func TestExportRefusals(t *testing.T) {
 		edit func(dir string)
 		want string
 	}{
-		{"gpt2", func(d string) { editJSON(t, filepath.Join(d, "config.json"), func(m map[string]any) { m["model_type"] = "gpt2" }) }, `model_type "gpt2"`},
-		{"gelu", func(d string) { editJSON(t, filepath.Join(d, "config.json"), func(m map[string]any) { m["hidden_act"] = "gelu" }) }, `hidden_act "gelu"`},
+		{"gpt2", func(d string) {
+			editJSON(t, filepath.Join(d, "config.json"), func(m map[string]any) { m["model_type"] = "gpt2" })
+		}, `model_type "gpt2"`},
+		{"gelu", func(d string) {
+			editJSON(t, filepath.Join(d, "config.json"), func(m map[string]any) { m["hidden_act"] = "gelu" })
+		}, `hidden_act "gelu"`},
 		{"yarn", func(d string) {
 			editJSON(t, filepath.Join(d, "config.json"), func(m map[string]any) { m["rope_scaling"] = map[string]any{"rope_type": "yarn", "factor": 4} })
 		}, `rope_scaling type "yarn"`},
