@@ -11,7 +11,10 @@
 # into DIR and runs `npm ci` there, once: a later run is a no-op while
 # DIR/.lock-sha256 matches the lockfile. Install scripts are skipped
 # (--ignore-scripts): node-llama-cpp's postinstall would try to download or
-# build llama.cpp, and the prebuilt binary package needs neither.
+# build llama.cpp, and the prebuilt binary package needs neither. Optional
+# dependencies are skipped (--omit=optional): they are node-llama-cpp's
+# CUDA, Vulkan and other-platform builds (about 650 MB); package.json
+# names the linux-x64 CPU build directly, so it is installed.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,5 +36,5 @@ fi
 rm -f "$dir/.lock-sha256"
 cp "$src/package.json" "$src/package-lock.json" "$dir/"
 echo "install-llamacpp-oracle: npm ci in $dir" >&2
-(cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+(cd "$dir" && npm ci --ignore-scripts --omit=optional --no-audit --no-fund --loglevel=error)
 echo "$want" >"$dir/.lock-sha256"
