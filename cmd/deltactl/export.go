@@ -66,6 +66,9 @@ export; it follows Ollama's documented syntax but is not tested here.`,
 				return err
 			}
 			defer cleanup()
+			if src != args[0] {
+				opt.DefaultName = args[0] // pulled from the registry: name it by its ref
+			}
 			var res *gguf.Result
 			if _, err := os.Stat(filepath.Join(src, peft.ConfigFile)); err == nil {
 				if base == "" {

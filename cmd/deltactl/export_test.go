@@ -99,13 +99,33 @@ func TestExportCLI(t *testing.T) {
 		t.Errorf("export -> convert -> export changed the GGUF (%d vs %d bytes)", len(a), len(b))
 	}
 
+	// A registry ref works as SRC (and as --base below).
+	reg := "--registry=" + filepath.Join(tmp, "registry")
+	cliJSON(t, 0, nil, "push", reg, "tiny:v1", tiny)
+	fromRef := filepath.Join(tmp, "ref.gguf")
+	if code, _, errOut := cliRun(t, "export", reg, "tiny:v1", fromRef, "--dtype", "F16"); code != 0 {
+		t.Fatalf("export from a ref: exit %d: %s", code, errOut)
+	}
+	var refRep struct{ Metadata map[string]string }
+	cliJSON(t, 0, &refRep, "inspect", fromRef)
+	if n := refRep.Metadata["general.name"]; n != `"tiny:v1"` {
+		t.Errorf("general.name of a ref export: %s", n)
+	}
+	fromDir := filepath.Join(tmp, "dir.gguf")
+	cliRun(t, "export", tiny, fromDir, "--dtype", "F16", "--name", "tiny:v1")
+	r1, _ := os.ReadFile(fromRef)
+	r2, _ := os.ReadFile(fromDir)
+	if len(r1) == 0 || !bytes.Equal(r1, r2) {
+		t.Errorf("export of the pushed ref differs from the export of the folder (%d vs %d bytes)", len(r1), len(r2))
+	}
+
 	ad := filepath.Join(tmp, "lora")
 	writeTinyLoRA(t, ad)
 	adg := filepath.Join(tmp, "lora.gguf")
 	if code, _, _ := cliRun(t, "export", ad, adg); code != exitUsage {
 		t.Errorf("adapter without --base: exit %d, want %d", code, exitUsage)
 	}
-	if code, _, errOut := cliRun(t, "export", ad, adg, "--base", tiny, "--modelfile", filepath.Join(tmp, "lora.Modelfile"), "--base-gguf", g1); code != 0 {
+	if code, _, errOut := cliRun(t, "export", reg, ad, adg, "--base", "tiny:v1", "--modelfile", filepath.Join(tmp, "lora.Modelfile"), "--base-gguf", g1); code != 0 {
 		t.Fatalf("adapter export: exit %d: %s", code, errOut)
 	}
 	if mf, _ := os.ReadFile(filepath.Join(tmp, "lora.Modelfile")); !strings.Contains(string(mf), "FROM ./tiny.gguf\nADAPTER ./lora.gguf\n") {

@@ -24,9 +24,12 @@ type Options struct {
 	// Auto picks Type from the source: the dtype of its weights (F32, F16
 	// or BF16), so that nothing is rounded.
 	Auto bool
-	// Name is general.name (default: config.json _name_or_path, else the
-	// folder's name).
+	// Name is general.name (default: config.json _name_or_path, else
+	// DefaultName, else the folder's name).
 	Name string
+	// DefaultName names the source when the folder's name does not (a
+	// registry ref pulled into a temporary folder).
+	DefaultName string
 	// Pre overrides the detected tokenizer.ggml.pre of a byte-level BPE
 	// vocabulary.
 	Pre string
@@ -129,6 +132,9 @@ func ExportModel(ctx context.Context, dir, dst string, opt Options) (*Result, er
 	name := opt.Name
 	if name == "" {
 		name, _ = cfg["_name_or_path"].(string)
+	}
+	if name == "" {
+		name = opt.DefaultName
 	}
 	if name == "" {
 		name = filepath.Base(filepath.Clean(dir))

@@ -105,6 +105,9 @@ func ExportAdapter(ctx context.Context, adapterDir, baseDir, dst string, opt Opt
 	}
 	name := opt.Name
 	if name == "" {
+		name = opt.DefaultName
+	}
+	if name == "" {
 		name = filepath.Base(filepath.Clean(adapterDir))
 	}
 	md := Metadata{
