@@ -26,6 +26,10 @@ type hparams struct {
 	Tied       bool
 	// RopeFreqs is rope_freqs.weight for llama3 rope scaling (nil otherwise).
 	RopeFreqs []float32
+	// RopeScalingJSON is config.json's llama3 rope_scaling, compact, kept
+	// as deltactl.rope_scaling so that GGUF -> HF can restore it (the
+	// frequencies alone do not determine it).
+	RopeScalingJSON string
 	// LinearScale is the factor of linear rope scaling (0: none).
 	LinearScale float64
 }
@@ -144,6 +148,11 @@ func (h *hparams) ropeScaling(rs map[string]any) error {
 		h.LinearScale = f("factor", 1)
 		return nil
 	case "llama3":
+		js, err := json.Marshal(rs) // json.Numbers keep their spelling; keys sorted
+		if err != nil {
+			return fmt.Errorf("config.json: rope_scaling: %w", err)
+		}
+		h.RopeScalingJSON = string(js)
 		// LlamaModel.generate_extra_tensors in convert_hf_to_gguf.py.
 		factor, low, high := f("factor", 8), f("low_freq_factor", 1), f("high_freq_factor", 4)
 		old := f("original_max_position_embeddings", 8192)

@@ -197,6 +197,9 @@ func (h *hparams) metadata(name string, t Type) Metadata {
 		KV{a + "vocab_size", uint32(h.Vocab)},
 		KV{a + "rope.dimension_count", uint32(h.HeadDim)},
 	)
+	if h.RopeScalingJSON != "" {
+		md = append(md, KV{"deltactl.rope_scaling", h.RopeScalingJSON})
+	}
 	if h.LinearScale != 0 {
 		md = append(md, KV{a + "rope.scaling.type", "linear"}, KV{a + "rope.scaling.factor", float32(h.LinearScale)})
 	}

@@ -52,6 +52,9 @@ func ToHF(ctx context.Context, src, dst string) (*HFResult, error) {
 	var plan []safetensors.TensorInfo
 	var srcs []TensorInfo
 	for _, ti := range f.Tensors {
+		if ti.Name == "rope_freqs.weight" {
+			continue // derived from rope_scaling on export
+		}
 		tm, ok := byGGUF[ti.Name]
 		if !ok {
 			return nil, fmt.Errorf("gguf: %s: tensor %q has no Hugging Face name in the %s architecture: %w", src, ti.Name, h.Arch, ErrUnsupported)
@@ -140,8 +143,17 @@ func hparamsFromGGUF(f *File) (*hparams, map[string]any, error) {
 	if mt == "" {
 		return nil, nil, fmt.Errorf("general.architecture %q: %w (deltactl converts llama, qwen2 and qwen3)", arch, ErrUnsupported)
 	}
+	var ropeScaling map[string]any
 	if _, ok := f.Tensor("rope_freqs.weight"); ok {
-		return nil, nil, fmt.Errorf("rope_freqs.weight (llama3 rope scaling): %w: its rope_scaling parameters cannot be recovered from the frequencies", ErrUnsupported)
+		js, ok := md.String("deltactl.rope_scaling")
+		if !ok {
+			return nil, nil, fmt.Errorf("rope_freqs.weight (llama3 rope scaling) without deltactl.rope_scaling: %w: the rope_scaling parameters cannot be recovered from the frequencies", ErrUnsupported)
+		}
+		dec := json.NewDecoder(bytes.NewReader([]byte(js)))
+		dec.UseNumber()
+		if err := dec.Decode(&ropeScaling); err != nil {
+			return nil, nil, fmt.Errorf("deltactl.rope_scaling %q: %v: %w", js, err, ErrInvalid)
+		}
 	}
 	a := arch + "."
 	u := func(k string) (int, error) {
@@ -183,6 +195,9 @@ func hparamsFromGGUF(f *File) (*hparams, map[string]any, error) {
 		if v, ok := md.Float(a + k.gguf); ok {
 			cfg[k.hf] = v
 		}
+	}
+	if ropeScaling != nil {
+		cfg["rope_scaling"] = ropeScaling
 	}
 	if t, _ := md.String(a + "rope.scaling.type"); t == "linear" {
 		fac, _ := md.Float(a + "rope.scaling.factor")

@@ -81,6 +81,8 @@ func TestRoundTripByteIdentical(t *testing.T) {
 		{modelType: "qwen2", hidden: 64, ff: 96, layers: 2, heads: 4, kvHeads: 2, headDim: 16, vocab: 300, tied: true, bias: true},
 		{modelType: "qwen3", hidden: 64, ff: 96, layers: 2, heads: 4, kvHeads: 2, headDim: 32, vocab: 256, qkNorm: true},
 		{modelType: "llama", hidden: 64, ff: 96, layers: 1, heads: 4, kvHeads: 2, headDim: 16, vocab: 256, extra: map[string]any{"rope_scaling": map[string]any{"type": "linear", "factor": 2.0}}},
+		{modelType: "llama", hidden: 64, ff: 96, layers: 1, heads: 4, kvHeads: 2, headDim: 16, vocab: 256, extra: map[string]any{"rope_scaling": map[string]any{
+			"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}}},
 	} {
 		dir := filepath.Join(t.TempDir(), s.modelType)
 		writeModel(t, dir, s, 3)
