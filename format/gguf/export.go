@@ -220,6 +220,7 @@ func writeFile(ctx context.Context, dst string, md Metadata, plan []plannedTenso
 		if err != nil {
 			return err
 		}
+		var scratch []byte
 		for _, p := range plan {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -233,7 +234,7 @@ func writeFile(ctx context.Context, dst string, md Metadata, plan []plannedTenso
 					_, err = out.Write(b)
 					return err
 				}
-				return p.src.write(out, p.info.Type, threads)
+				return p.src.write(out, p.info.Type, threads, &scratch)
 			})
 			if err != nil {
 				return err
