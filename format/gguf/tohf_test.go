@@ -15,8 +15,8 @@ import (
 )
 
 // roundTrip exports dir as typ, converts the GGUF back to a HF folder,
-// exports that again and requires the same bytes.
-func roundTrip(t *testing.T, dir string, typ gguf.Type) {
+// exports that again and requires the same bytes. It returns the HF folder.
+func roundTrip(t *testing.T, dir string, typ gguf.Type) string {
 	t.Helper()
 	ctx := context.Background()
 	tmp := t.TempDir()
@@ -70,6 +70,7 @@ func roundTrip(t *testing.T, dir string, typ gguf.Type) {
 		}
 		t.Fatalf("%s %s: HF -> GGUF -> HF -> GGUF changed the file (%d vs %d bytes, %d vs %d keys)", filepath.Base(dir), typ, len(a), len(b), len(fa.Metadata), len(fb.Metadata))
 	}
+	return hf2
 }
 
 func TestRoundTripByteIdentical(t *testing.T) {
@@ -92,7 +93,9 @@ func TestRoundTripByteIdentical(t *testing.T) {
 	}
 }
 
-// Real byte-level BPE vocabularies survive the round trip too.
+// Real vocabularies survive the round trip too (byte-level BPE and
+// SentencePiece-style), and the rebuilt tokenizer.json tokenizes as the
+// original does in Hugging Face's tokenizer.
 func TestRoundTripRealTokenizers(t *testing.T) {
 	o := llamacpptest.New(t)
 	for _, c := range []struct {
@@ -101,9 +104,24 @@ func TestRoundTripRealTokenizers(t *testing.T) {
 	}{
 		{"llama3", smallModel{modelType: "llama", hidden: 32, ff: 32, layers: 1, heads: 2, kvHeads: 1, headDim: 16, vocab: 128256, tied: true}},
 		{"qwen3", smallModel{modelType: "qwen3", hidden: 32, ff: 32, layers: 1, heads: 2, kvHeads: 1, headDim: 16, vocab: 151936, tied: true, qkNorm: true}},
+		{"llama2", smallModel{modelType: "llama", hidden: 32, ff: 32, layers: 1, heads: 2, kvHeads: 2, headDim: 16, vocab: 32000, tied: true}},
 	} {
 		dir := filepath.Join(t.TempDir(), c.tok)
 		modelWithTokenizer(t, dir, c.tok, c.model, o)
-		roundTrip(t, dir, gguf.F16)
+		back := roundTrip(t, dir, gguf.F16)
+		corpus := tokenizerCorpus(t)
+		want, err := o.HFTokenize(c.tok, corpus)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := o.HFTokenizeDir(back, corpus)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range corpus {
+			if !slices.Equal(got[i], want[i]) {
+				t.Errorf("%s text %d %q: the rebuilt tokenizer.json gives %v, the original %v", c.tok, i, clip(corpus[i]), got[i][:min(8, len(got[i]))], want[i][:min(8, len(want[i]))])
+			}
+		}
 	}
 }

