@@ -5,8 +5,10 @@ import (
 	"errors"
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/deltactl/deltactl/format"
 	"github.com/deltactl/deltactl/format/gguf"
 	"github.com/deltactl/deltactl/format/gguf/llamacpptest"
 	"github.com/deltactl/deltactl/format/peft"
@@ -115,6 +117,31 @@ func TestExportAdapterRefusals(t *testing.T) {
 		}
 		_ = a.Close() // tensors were copied by Write
 		return out
+	}
+	// Embedding LoRA (lora_embedding_A/B) and IA3 are written by hand.
+	emb := peft.NewLoRAConfig()
+	emb.R, emb.TargetModules = 4, peft.ModuleList("embed_tokens")
+	r := rng(9)
+	embDir := filepath.Join(tmp, "emb")
+	if err := peft.Write(ctx, embDir, emb, []*format.Tensor{
+		randTensor(&r, "base_model.model.model.embed_tokens.lora_embedding_A", 0.1, 4, 256),
+		randTensor(&r, "base_model.model.model.embed_tokens.lora_embedding_B", 0.1, 64, 4),
+	}, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gguf.ExportAdapter(ctx, embDir, base, filepath.Join(tmp, "emb.gguf"), gguf.Options{}); !errors.Is(err, gguf.ErrNeedsMerge) || !strings.Contains(err.Error(), "embedding LoRA") {
+		t.Errorf("embedding LoRA: %v", err)
+	}
+	ia3, err := peft.ParseConfig([]byte(`{"peft_type": "IA3", "target_modules": ["k_proj"], "feedforward_modules": []}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ia3Dir := filepath.Join(tmp, "ia3")
+	if err := peft.Write(ctx, ia3Dir, ia3, []*format.Tensor{randTensor(&r, "base_model.model.model.layers.0.self_attn.k_proj.ia3_l", 0.1, 32, 1)}, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gguf.ExportAdapter(ctx, ia3Dir, base, filepath.Join(tmp, "ia3.gguf"), gguf.Options{}); !errors.Is(err, gguf.ErrNeedsMerge) || !strings.Contains(err.Error(), "IA3") {
+		t.Errorf("IA3: %v", err)
 	}
 	for name, edit := range map[string]func(c *peft.Config){
 		"dora":            func(c *peft.Config) { c.UseDoRA = true },
