@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 
 	"github.com/deltactl/deltactl/format"
 	"github.com/deltactl/deltactl/format/hf"
@@ -90,7 +92,7 @@ func ToHF(ctx context.Context, src, dst string) (*HFResult, error) {
 	if err := w.AddFile(hf.ConfigName, bytes.NewReader(append(cfgBytes, '\n'))); err != nil {
 		return nil, fmt.Errorf("gguf: %w", err)
 	}
-	for _, name := range sortedKeys(files) {
+	for _, name := range slices.Sorted(maps.Keys(files)) {
 		if err := w.AddFile(name, bytes.NewReader(files[name])); err != nil {
 			return nil, fmt.Errorf("gguf: %w", err)
 		}
@@ -227,17 +229,4 @@ func hparamsFromGGUF(f *File) (*hparams, map[string]any, error) {
 		}
 	}
 	return h, cfg, nil
-}
-
-func sortedKeys(m map[string][]byte) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	for i := 1; i < len(ks); i++ {
-		for j := i; j > 0 && ks[j] < ks[j-1]; j-- {
-			ks[j], ks[j-1] = ks[j-1], ks[j]
-		}
-	}
-	return ks
 }
