@@ -152,6 +152,9 @@ func (p *parser) count(what string, minSize int64) (int, error) {
 	return int(n), nil
 }
 
+// str reads a string. Keys and tensor names must be UTF-8 (they are
+// printed and matched); values may hold any bytes, as gguf.cpp allows
+// (some vocabularies carry raw byte tokens).
 func (p *parser) str(what string) (string, error) {
 	n, err := p.u64()
 	if err != nil {
@@ -164,11 +167,15 @@ func (p *parser) str(what string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s := string(b)
-	if !utf8.ValidString(s) {
+	return string(b), nil
+}
+
+func (p *parser) utf8Str(what string) (string, error) {
+	s, err := p.str(what)
+	if err == nil && !utf8.ValidString(s) {
 		return "", p.errorf("%s %q is not valid UTF-8", what, s)
 	}
-	return s, nil
+	return s, err
 }
 
 func (p *parser) parse() (*File, error) {
@@ -201,7 +208,7 @@ func (p *parser) parse() (*File, error) {
 	g := &File{index: map[string]int{}}
 	seen := map[string]bool{}
 	for i := uint64(0); i < nkv; i++ {
-		key, err := p.str("key")
+		key, err := p.utf8Str("key")
 		if err != nil {
 			return nil, err
 		}
@@ -224,7 +231,7 @@ func (p *parser) parse() (*File, error) {
 	}
 	for i := uint64(0); i < nt; i++ {
 		var ti TensorInfo
-		if ti.Name, err = p.str("tensor name"); err != nil {
+		if ti.Name, err = p.utf8Str("tensor name"); err != nil {
 			return nil, err
 		}
 		if _, dup := g.index[ti.Name]; dup {
