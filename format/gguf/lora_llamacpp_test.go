@@ -143,6 +143,17 @@ func TestExportAdapterRefusals(t *testing.T) {
 	if _, err := gguf.ExportAdapter(ctx, ia3Dir, base, filepath.Join(tmp, "ia3.gguf"), gguf.Options{}); !errors.Is(err, gguf.ErrNeedsMerge) || !strings.Contains(err.Error(), "IA3") {
 		t.Errorf("IA3: %v", err)
 	}
+	bn, err := peft.NewBottleneckConfig(peft.BottleneckConfig{Size: 4, Act: "relu", Placements: []string{"mlp_adapter"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bnDir := filepath.Join(tmp, "bottleneck")
+	if err := peft.Write(ctx, bnDir, bn, []*format.Tensor{randTensor(&r, "model.layers.0.mlp_adapter.down.weight", 0.1, 4, 64)}, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gguf.ExportAdapter(ctx, bnDir, base, filepath.Join(tmp, "bn.gguf"), gguf.Options{}); !errors.Is(err, gguf.ErrUnsupported) || !strings.Contains(err.Error(), "bottleneck") {
+		t.Errorf("bottleneck: %v", err)
+	}
 	for name, edit := range map[string]func(c *peft.Config){
 		"dora":            func(c *peft.Config) { c.UseDoRA = true },
 		"modules_to_save": func(c *peft.Config) { c.ModulesToSave = []string{"lm_head"} },
