@@ -128,8 +128,8 @@ func writeModel(t *testing.T, dir string, s smallModel, seed uint64) {
 	for l := 0; l < s.layers; l++ {
 		p := fmt.Sprintf("model.layers.%d.", l)
 		ts = append(ts, norm(p+"input_layernorm.weight", D),
-			randTensor(&r, p+"self_attn.q_proj.weight", 0.5/math.Sqrt(float64(D)), qd, D),
-			randTensor(&r, p+"self_attn.k_proj.weight", 0.5/math.Sqrt(float64(D)), kvd, D),
+			randTensor(&r, p+"self_attn.q_proj.weight", 2/math.Sqrt(float64(D)), qd, D),
+			randTensor(&r, p+"self_attn.k_proj.weight", 2/math.Sqrt(float64(D)), kvd, D),
 			randTensor(&r, p+"self_attn.v_proj.weight", 1/math.Sqrt(float64(D)), kvd, D),
 			randTensor(&r, p+"self_attn.o_proj.weight", 1/math.Sqrt(float64(qd)), D, qd))
 		if s.bias {

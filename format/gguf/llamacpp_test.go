@@ -59,15 +59,17 @@ func TestLlamaCppTinyParity(t *testing.T) {
 	checkParity(t, o, testutil.Testdata(t, "tinyllama"), byteWindows(t, 4, 65), allTypes)
 }
 
-// Random llama- and qwen2-shaped models (GQA, untied and tied, qwen2's
-// biases) evaluate alike: the q/k permutation, the biases and the tied
-// output are what these check.
+// Random llama- and qwen2-shaped models (GQA, untied and tied, biases)
+// evaluate alike: the q/k permutation (of rows and of biases), the biases
+// and the tied output are what these check.
 func TestLlamaCppSmallModelParity(t *testing.T) {
 	o := llamacpptest.New(t)
 	win := byteWindows(t, 3, 49)
 	for _, s := range []smallModel{
 		{modelType: "llama", hidden: 64, ff: 96, layers: 2, heads: 4, kvHeads: 2, headDim: 16, vocab: 256},
 		{modelType: "mistral", hidden: 64, ff: 96, layers: 2, heads: 4, kvHeads: 4, headDim: 16, vocab: 256, tied: true},
+		// attention_bias: the q/k biases are permuted like their rows.
+		{modelType: "llama", hidden: 64, ff: 96, layers: 2, heads: 4, kvHeads: 2, headDim: 16, vocab: 256, bias: true},
 		{modelType: "qwen2", hidden: 64, ff: 96, layers: 2, heads: 4, kvHeads: 2, headDim: 16, vocab: 256, tied: true, bias: true},
 		{modelType: "qwen2", hidden: 64, ff: 96, layers: 2, heads: 2, kvHeads: 1, headDim: 32, vocab: 256, bias: true},
 	} {
