@@ -2,6 +2,7 @@ package gguf_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -102,6 +103,26 @@ func TestLlamaCppRealTokenizers(t *testing.T) {
 			if res.Vocab != c.kind {
 				t.Errorf("vocab %s, want %s", res.Vocab, c.kind)
 			}
+			// Special tokens and the chat template come from tokenizer_config.json.
+			var tc struct {
+				ChatTemplate *string `json:"chat_template"`
+				EOS          string  `json:"eos_token"`
+			}
+			raw, _ := os.ReadFile(filepath.Join(dir, "tokenizer_config.json"))
+			if err := json.Unmarshal(raw, &tc); err != nil {
+				t.Fatal(err)
+			}
+			f, err := gguf.Open(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			toks, _ := f.Metadata.Strings("tokenizer.ggml.tokens")
+			eos, _ := f.Metadata.Uint("tokenizer.ggml.eos_token_id")
+			tmpl, hasTmpl := f.Metadata.String("tokenizer.chat_template")
+			if toks[eos] != tc.EOS || (tc.ChatTemplate != nil) != hasTmpl || (hasTmpl && tmpl != *tc.ChatTemplate) {
+				t.Errorf("eos %q (want %q), chat template present %v (want %v)", toks[eos], tc.EOS, hasTmpl, tc.ChatTemplate != nil)
+			}
+			_ = f.Close() // read-only
 			hfIDs, err := o.HFTokenize(c.tok, corpus)
 			if err != nil {
 				t.Fatal(err)
