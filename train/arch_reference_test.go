@@ -1,0 +1,446 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+)
+
+// This file checks every supported architecture against a second,
+// independent float64 forward pass written with plain loops (one position,
+// one head, one element at a time) from the transformers modeling files
+// (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM)
+// and modeling_rope_utils.py; it shares no code with the trainer's layers.
+// Its weights make attention sharp (large q/k projections or q/k norm
+// weights), and each case also runs the reference with one deliberate
+// mistake (a wrong rotation, a missing scaling, the norm after RoPE) to show
+// that such a mistake moves the loss by far more than the tolerance.
+
+// archRefMistake is a deliberate error the reference can make.
+type archRefMistake int
+
+const (
+	archRefExact         archRefMistake = iota
+	archRefInterleaved                  // rotate adjacent pairs (GPT-J) instead of halves
+	archRefNoScaling                    // ignore rope_scaling
+	archRefNormAfterRoPE                // Qwen3 q/k norm applied after the rotation
+)
+
+// archRefInvFreq computes RoPE inverse frequencies in float64. The llama3
+// rule is written as Meta's reference apply_scaling states it, per
+// frequency: keep high frequencies, divide low ones by the factor, and blend
+// linearly in between by how many original contexts one wavelength spans.
+func archRefInvFreq(c Config, mistake archRefMistake) []float64 {
+	hd := c.HeadDim
+	out := make([]float64, hd/2)
+	for i := range out {
+		freq := 1 / math.Pow(c.RopeTheta, float64(2*i)/float64(hd))
+		rs := c.RopeScaling
+		if rs != nil && mistake != archRefNoScaling {
+			switch rs.Type {
+			case "linear":
+				freq /= rs.Factor
+			case "llama3":
+				ctxLen := float64(rs.OriginalMaxPositions)
+				wavelen := 2 * math.Pi / freq
+				if wavelen > ctxLen/rs.LowFreqFactor {
+					freq /= rs.Factor
+				} else if wavelen >= ctxLen/rs.HighFreqFactor {
+					smooth := (ctxLen/wavelen - rs.LowFreqFactor) / (rs.HighFreqFactor - rs.LowFreqFactor)
+					freq = (1-smooth)*freq/rs.Factor + smooth*freq
+				}
+			}
+		}
+		out[i] = freq
+	}
+	return out
+}
+
+// archRefRotate applies the rotary embedding at position pos to one head.
+func archRefRotate(v, inv []float64, pos int, mistake archRefMistake) {
+	half := len(v) / 2
+	for i := 0; i < half; i++ {
+		c, s := math.Cos(float64(pos)*inv[i]), math.Sin(float64(pos)*inv[i])
+		a, b := i, i+half
+		if mistake == archRefInterleaved {
+			a, b = 2*i, 2*i+1
+		}
+		x, y := v[a], v[b]
+		v[a], v[b] = x*c-y*s, y*c+x*s
+	}
+}
+
+// archRefNorm is RMSNorm of x with weight w.
+func archRefNorm(x, w []float64, eps float64) []float64 {
+	var ms float64
+	for _, v := range x {
+		ms += v * v / float64(len(x))
+	}
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = v / math.Sqrt(ms+eps) * w[i]
+	}
+	return out
+}
+
+// archRefProj is W·x + b for W [len(b) or rows, len(x)].
+func archRefProj(w, b, x []float64) []float64 {
+	rows := len(w) / len(x)
+	out := make([]float64, rows)
+	for r := range out {
+		for i, v := range x {
+			out[r] += w[r*len(x)+i] * v
+		}
+		if b != nil {
+			out[r] += b[r]
+		}
+	}
+	return out
+}
+
+// archRefLoss is the summed next-token cross-entropy of seq (predicting
+// seq[1:] from seq[:-1]) under HF semantics, and the number of predictions.
+func archRefLoss(c Config, w map[string][]float64, seq []int32, mistake archRefMistake) (float64, int) {
+	T, D, hd := len(seq)-1, c.HiddenSize, c.HeadDim
+	inv := archRefInvFreq(c, mistake)
+	h := make([][]float64, T)
+	for t := range h {
+		h[t] = append([]float64(nil), w["model.embed_tokens.weight"][int(seq[t])*D:][:D]...)
+	}
+	for l := 0; l < c.NumLayers; l++ {
+		pre := fmt.Sprintf("model.layers.%d.", l)
+		W := func(n string) []float64 { return w[pre+n] }
+		qs, ks, vs := make([][]float64, T), make([][]float64, T), make([][]float64, T)
+		for t := 0; t < T; t++ {
+			x := archRefNorm(h[t], W("input_layernorm.weight"), c.RMSNormEps)
+			qs[t] = archRefProj(W("self_attn.q_proj.weight"), W("self_attn.q_proj.bias"), x)
+			ks[t] = archRefProj(W("self_attn.k_proj.weight"), W("self_attn.k_proj.bias"), x)
+			vs[t] = archRefProj(W("self_attn.v_proj.weight"), W("self_attn.v_proj.bias"), x)
+			for _, side := range []struct {
+				v     []float64
+				heads int
+				norm  string
+			}{{qs[t], c.NumHeads, "self_attn.q_norm.weight"}, {ks[t], c.NumKVHeads, "self_attn.k_norm.weight"}} {
+				for hh := 0; hh < side.heads; hh++ {
+					head := side.v[hh*hd : (hh+1)*hd]
+					if c.QKNorm && mistake != archRefNormAfterRoPE {
+						copy(head, archRefNorm(head, W(side.norm), c.RMSNormEps))
+					}
+					archRefRotate(head, inv, t, mistake)
+					if c.QKNorm && mistake == archRefNormAfterRoPE {
+						copy(head, archRefNorm(head, W(side.norm), c.RMSNormEps))
+					}
+				}
+			}
+		}
+		for t := 0; t < T; t++ {
+			att := make([]float64, c.NumHeads*hd)
+			for hh := 0; hh < c.NumHeads; hh++ {
+				kv := hh * c.NumKVHeads / c.NumHeads
+				var weights []float64
+				var z, top float64 = 0, math.Inf(-1)
+				first := 0
+				if c.SlidingWindow > 0 {
+					first = max(0, t-c.SlidingWindow+1)
+				}
+				for j := first; j <= t; j++ {
+					var s float64
+					for i := 0; i < hd; i++ {
+						s += qs[t][hh*hd+i] * ks[j][kv*hd+i]
+					}
+					s /= math.Sqrt(float64(hd))
+					weights = append(weights, s)
+					top = math.Max(top, s)
+				}
+				for j := range weights {
+					weights[j] = math.Exp(weights[j] - top)
+					z += weights[j]
+				}
+				for j, p := range weights {
+					for i := 0; i < hd; i++ {
+						att[hh*hd+i] += p / z * vs[first+j][kv*hd+i]
+					}
+				}
+			}
+			o := archRefProj(W("self_attn.o_proj.weight"), W("self_attn.o_proj.bias"), att)
+			for i := range h[t] {
+				h[t][i] += o[i]
+			}
+			x := archRefNorm(h[t], W("post_attention_layernorm.weight"), c.RMSNormEps)
+			gate := archRefProj(W("mlp.gate_proj.weight"), nil, x)
+			up := archRefProj(W("mlp.up_proj.weight"), nil, x)
+			for i, g := range gate {
+				gate[i] = g / (1 + math.Exp(-g)) * up[i]
+			}
+			down := archRefProj(W("mlp.down_proj.weight"), nil, gate)
+			for i := range h[t] {
+				h[t][i] += down[i]
+			}
+		}
+	}
+	head := w["lm_head.weight"]
+	if c.TieWordEmbeddings {
+		head = w["model.embed_tokens.weight"]
+	}
+	var loss float64
+	for t := 0; t < T; t++ {
+		logits := archRefProj(head, nil, archRefNorm(h[t], w["model.norm.weight"], c.RMSNormEps))
+		top := math.Inf(-1)
+		for _, v := range logits {
+			top = math.Max(top, v)
+		}
+		var z float64
+		for _, v := range logits {
+			z += math.Exp(v - top)
+		}
+		loss += top + math.Log(z) - logits[seq[t+1]]
+	}
+	return loss, T
+}
+
+// archBase is a small model with every dimension distinct enough that a
+// transposed index would show: GQA 4/2, 2 layers, vocab 61.
+func archBase() Config {
+	return Config{ModelType: "llama", HiddenSize: 32, IntermediateSize: 48, NumLayers: 2,
+		NumHeads: 4, NumKVHeads: 2, HeadDim: 8, VocabSize: 61, MaxPositions: 256,
+		RMSNormEps: 1e-6, RopeTheta: 10000, InitializerRange: 0.15}
+}
+
+// archCase is one architecture to check.
+type archCase struct {
+	name    string
+	cfg     Config
+	bias    bool           // Qwen2: q/k/v biases
+	mistake archRefMistake // a mistake that must show in the loss
+}
+
+func archCases() []archCase {
+	var cs []archCase
+	add := func(name string, bias bool, mistake archRefMistake, edit func(*Config)) {
+		c := archBase()
+		edit(&c)
+		cs = append(cs, archCase{name, c, bias, mistake})
+	}
+	add("llama-untied", false, archRefInterleaved, func(c *Config) {})
+	add("llama-tied", false, archRefInterleaved, func(c *Config) { c.TieWordEmbeddings = true })
+	// head_dim 16, theta 10000: wavelengths 6.3 ... 3.5e3 against
+	// original_max 32 with factors 1 and 4 (bands at 8 and 32): two high,
+	// one smoothed, five low frequencies; positions reach 63.
+	add("llama3-scaling", false, archRefNoScaling, func(c *Config) {
+		c.HeadDim = 16
+		c.RopeScaling = &RopeScaling{Type: "llama3", Factor: 4, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositions: 32}
+	})
+	add("linear-scaling", false, archRefNoScaling, func(c *Config) {
+		c.RopeScaling = &RopeScaling{Type: "linear", Factor: 2.5}
+	})
+	add("qwen2-bias", true, archRefInterleaved, func(c *Config) { c.ModelType = "qwen2"; c.TieWordEmbeddings = true })
+	// head_dim 12 while hidden/heads is 8.
+	add("qwen3-qknorm", false, archRefNormAfterRoPE, func(c *Config) {
+		c.ModelType, c.QKNorm, c.HeadDim, c.TieWordEmbeddings = "qwen3", true, 12, true
+		c.RopeTheta = 1e6
+	})
+	add("mistral-window", false, archRefInterleaved, func(c *Config) { c.ModelType = "mistral"; c.SlidingWindow = 64 })
+	return cs
+}
+
+// archModel builds the case's model with sharp attention: q/k projections
+// scaled up (or, with q/k norms, the norm weights), other norms perturbed.
+func archModel(ac archCase) *Model {
+	m := NewRandomModel(ac.cfg, nil, 11, ac.name)
+	perturbModel(m, ac.bias)
+	for name, v := range m.Weights {
+		switch {
+		case strings.HasSuffix(name, "q_norm.weight"), strings.HasSuffix(name, "k_norm.weight"):
+			for i := range v {
+				v[i] = 2.5 + 0.5*float32(normal(3, uint64(i)))
+			}
+		case !ac.cfg.QKNorm && (strings.HasSuffix(name, "q_proj.weight") || strings.HasSuffix(name, "k_proj.weight")):
+			for i := range v {
+				v[i] *= 2
+			}
+		case name == "lm_head.weight" || (ac.cfg.TieWordEmbeddings && name == "model.embed_tokens.weight"):
+			// Confident predictions, so that what attention reads shows
+			// in the loss.
+			for i := range v {
+				v[i] *= 4
+			}
+		}
+	}
+	return m
+}
+
+func archTokens(n, vocab int) []int32 {
+	out := make([]int32, n)
+	for i := range out {
+		out[i] = int32(splitmix64(uint64(i)*7+3) % uint64(vocab))
+	}
+	return out
+}
+
+// TestArchitecturesMatchReference: Evaluate (float32) equals the float64
+// reference to 1e-5 relative on two windows of 64 positions, for every
+// supported family; the trainer's float64 network equals it to 1e-7.
+func TestArchitecturesMatchReference(t *testing.T) {
+	const T, windows = 64, 2
+	for _, ac := range archCases() {
+		t.Run(ac.name, func(t *testing.T) {
+			m := archModel(ac)
+			w := map[string][]float64{}
+			for k, v := range m.Weights {
+				w[k] = make([]float64, len(v))
+				for i, x := range v {
+					w[k][i] = float64(x)
+				}
+			}
+			stream := archTokens(windows*T+1, ac.cfg.VocabSize)
+			var sum, wrong float64
+			var n int
+			for o := 0; o+1 < len(stream); o += T {
+				s, c := archRefLoss(ac.cfg, w, stream[o:min(o+T+1, len(stream))], archRefExact)
+				sw, _ := archRefLoss(ac.cfg, w, stream[o:min(o+T+1, len(stream))], ac.mistake)
+				sum, wrong, n = sum+s, wrong+sw, n+c
+			}
+			want := sum / float64(n)
+			ds := &Dataset{Path: ac.name, Kind: "text", Stream: stream}
+			got, err := Evaluate(context.Background(), m, nil, ds, EvalOptions{Threads: 2, Batch: 2, Seq: T})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Tokens != int64(n) {
+				t.Fatalf("tokens: eval %d, reference %d", got.Tokens, n)
+			}
+			rel := math.Abs(got.Loss-want) / want
+			if rel > 1e-5 {
+				t.Errorf("eval loss %.9f, reference %.9f (rel %.2g)", got.Loss, want, rel)
+			}
+			// The same network in float64, for a tighter bound.
+			nt, err := newNet[float64](m, netSpec{B: windows, T: T, threads: 2}, goSgemm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r64 := evalNet(nt, ds, 0)
+			// Not closer: the network rounds the angles position·inv_freq
+			// to float32, as transformers does.
+			if rel64 := math.Abs(r64.Loss-want) / want; rel64 > 1e-7 {
+				t.Errorf("float64 network loss %.12f, reference %.12f (rel %.2g)", r64.Loss, want, rel64)
+			}
+			// The mistake must be visible far above the tolerance.
+			if d := math.Abs(wrong/float64(n)-want) / want; d < 1e-3 {
+				t.Errorf("mistake %d moves the reference loss by only %.2g relative: attention not sharp enough", ac.mistake, d)
+			}
+			t.Logf("eval %.8f reference %.8f (rel %.1e); with mistake %.6f", got.Loss, want, rel, wrong/float64(n))
+		})
+	}
+}
+
+// TestRopeScalingBands pins the llama3 rule on the Llama 3.1 parameters
+// (theta 500000, head_dim 128, factor 8, low 1, high 4, original 8192):
+// the highest frequency is kept, the lowest divided by 8, and one in the
+// smoothed band lies strictly between.
+func TestRopeScalingBands(t *testing.T) {
+	c := Config{HeadDim: 128, RopeTheta: 500000, RopeScaling: &RopeScaling{Type: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositions: 8192}}
+	got := ropeInvFreq(c)
+	c0 := c
+	c0.RopeScaling = nil
+	plain := ropeInvFreq(c0)
+	if got[0] != plain[0] || math.Abs(got[63]-plain[63]/8) > 1e-7*plain[63] {
+		t.Fatalf("inv_freq[0] %g (plain %g), inv_freq[63] %g (plain/8 %g)", got[0], plain[0], got[63], plain[63]/8)
+	}
+	smoothed := 0
+	for i := range got {
+		wave := 2 * math.Pi / plain[i]
+		if wave >= 2048 && wave <= 8192 {
+			smoothed++
+			if !(got[i] < plain[i] && got[i] > plain[i]/8) {
+				t.Errorf("inv_freq[%d] (wavelength %.0f) = %g, want strictly between %g and %g", i, wave, got[i], plain[i]/8, plain[i])
+			}
+		}
+	}
+	if smoothed == 0 {
+		t.Fatal("no frequency in the smoothed band")
+	}
+	ref := archRefInvFreq(c, archRefExact)
+	for i := range got {
+		if math.Abs(got[i]-ref[i]) > 1e-7*ref[i] {
+			t.Errorf("inv_freq[%d] = %g, reference %g", i, got[i], ref[i])
+		}
+	}
+}
+
+func TestParseConfigArchitectures(t *testing.T) {
+	base := `"hidden_size":32,"intermediate_size":48,"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,"vocab_size":61,"max_position_embeddings":4096`
+	parse := func(extra string) (Config, error) { return ParseConfig([]byte("{" + base + "," + extra + "}")) }
+
+	c, err := parse(`"model_type":"qwen3","head_dim":12,"attention_bias":false,"sliding_window":4096,"use_sliding_window":false,"tie_word_embeddings":true`)
+	if err != nil || !c.QKNorm || c.HeadDim != 12 || c.qDim() != 48 || c.SlidingWindow != 0 {
+		t.Fatalf("qwen3: %+v, %v", c, err)
+	}
+	c, err = parse(`"model_type":"llama","rope_scaling":{"factor":32.0,"high_freq_factor":4.0,"low_freq_factor":1.0,"original_max_position_embeddings":8192,"rope_type":"llama3"}`)
+	if err != nil || c.RopeScaling == nil || *c.RopeScaling != (RopeScaling{Type: "llama3", Factor: 32, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositions: 8192}) {
+		t.Fatalf("llama3: %+v, %v", c.RopeScaling, err)
+	}
+	c, err = parse(`"model_type":"llama","rope_scaling":{"type":"linear","factor":2.0}`)
+	if err != nil || c.RopeScaling == nil || c.RopeScaling.Type != "linear" || c.RopeScaling.Factor != 2 {
+		t.Fatalf("linear: %+v, %v", c.RopeScaling, err)
+	}
+	c, err = parse(`"model_type":"mistral","sliding_window":64`)
+	if err != nil || c.SlidingWindow != 64 {
+		t.Fatalf("mistral: %+v, %v", c, err)
+	}
+	if err := c.CheckSeq(64); err != nil {
+		t.Fatalf("mistral seq 64 within window 64: %v", err)
+	}
+	if err := c.CheckSeq(65); err == nil || !strings.Contains(err.Error(), "sliding_window 64") || !strings.Contains(err.Error(), "65") {
+		t.Fatalf("mistral seq 65: %v", err)
+	}
+	// A Mistral evaluated beyond its window is refused with the same words.
+	m := NewRandomModel(c, nil, 1, "mistral")
+	ds := &Dataset{Path: "x", Kind: "text", Stream: archTokens(200, 61)}
+	if _, err := Evaluate(context.Background(), m, nil, ds, EvalOptions{Seq: 100}); err == nil || !strings.Contains(err.Error(), "sliding_window") {
+		t.Fatalf("eval beyond the window: %v", err)
+	}
+	for _, tc := range []struct{ extra, want string }{
+		{`"model_type":"gemma2"`, `"gemma2"`},
+		{`"model_type":"phi3"`, `"phi3"`},
+		{`"model_type":"mixtral"`, `"mixtral"`},
+		{`"model_type":"qwen2_moe"`, `"qwen2_moe"`},
+		{`"model_type":"qwen3_moe"`, `"qwen3_moe"`},
+		{`"model_type":"falcon"`, `"falcon"`},
+		{`"model_type":"llama","rope_scaling":{"rope_type":"yarn","factor":4}`, `"yarn"`},
+		{`"model_type":"llama","rope_scaling":{"rope_type":"dynamic","factor":4}`, `"dynamic"`},
+		{`"model_type":"qwen3","attention_bias":true`, "attention_bias"},
+		{`"model_type":"qwen2","use_sliding_window":true`, "use_sliding_window"},
+	} {
+		_, err := parse(tc.extra)
+		if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want ErrUnsupported naming %s", tc.extra, err, tc.want)
+		}
+	}
+	for _, extra := range []string{
+		`"model_type":"llama","rope_scaling":{"rope_type":"llama3","factor":8}`,
+		`"model_type":"llama","rope_scaling":{"rope_type":"linear"}`,
+		`"model_type":"llama","rope_scaling":{"rope_type":"llama3","factor":8,"low_freq_factor":4,"high_freq_factor":1,"original_max_position_embeddings":8192}`,
+	} {
+		if _, err := parse(extra); err == nil || !strings.Contains(err.Error(), "rope_scaling") {
+			t.Errorf("%s: %v, want an error naming rope_scaling", extra, err)
+		}
+	}
+	// A config written by Config.JSON parses back to the same architecture.
+	for _, ac := range archCases() {
+		back, err := ParseConfig(ac.cfg.JSON())
+		if err != nil {
+			t.Fatalf("%s: %v", ac.name, err)
+		}
+		want := ac.cfg
+		if (back.RopeScaling != nil) != (want.RopeScaling != nil) || (back.RopeScaling != nil && *back.RopeScaling != *want.RopeScaling) {
+			t.Errorf("%s: JSON round trip rope_scaling %+v, want %+v", ac.name, back.RopeScaling, want.RopeScaling)
+		}
+		back.RopeScaling, want.RopeScaling = nil, nil
+		if back != want {
+			t.Errorf("%s: JSON round trip %+v, want %+v", ac.name, back, ac.cfg)
+		}
+	}
+}
