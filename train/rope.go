@@ -117,3 +117,26 @@ func ropeBackward[F Float](threads int, t *ropeTable[F], T, n, nh int, g []F) {
 		}
 	})
 }
+
+// ropeForwardAt rotates n rows of nh heads in place, row i at position
+// pos0+i (incremental decoding: the new tokens follow the cached ones). t
+// must cover position pos0+n-1.
+func ropeForwardAt[F Float](threads int, t *ropeTable[F], pos0, n, nh int, x []F) {
+	h := t.half
+	hd := 2 * h
+	parallelRange(threads, n, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			pos := pos0 + i
+			c := t.cos[pos*h : (pos+1)*h]
+			s := t.sin[pos*h : (pos+1)*h]
+			for hh := 0; hh < nh; hh++ {
+				v := x[(i*nh+hh)*hd : (i*nh+hh+1)*hd]
+				for j := 0; j < h; j++ {
+					a, b := v[j], v[j+h]
+					v[j] = a*c[j] - b*s[j]
+					v[j+h] = b*c[j] + a*s[j]
+				}
+			}
+		}
+	})
+}
