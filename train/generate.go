@@ -46,7 +46,27 @@ func NewGenerator(m *Model, deltas []*format.Delta, threads int) (*Generator, er
 			return nil, err
 		}
 	}
+	packForward(nt)
 	return &Generator{nt: nt, chunk: chunk}, nil
+}
+
+// packForward packs every base weight once in the orientation of the
+// forward products x·Wᵀ (kernels.PackB; the same bits as packing per call).
+// Unpacked, each one-token product repacked its whole weight: measured on
+// the SmolLM2-135M shape, 2.9 tokens/s. The packed copies cost one more
+// float32 copy of the weights.
+func packForward(nt *net[float32]) {
+	for _, b := range nt.blocks {
+		for _, l := range b.linears() {
+			if l.w != nil && l.pw == nil {
+				l.pw = kernels.PackB(true, l.in, l.out, l.w, l.in)
+			}
+		}
+	}
+	if nt.plm == nil {
+		D, V := nt.cfg.HiddenSize, nt.cfg.VocabSize
+		nt.plm = kernels.PackB(true, D, V, nt.lmHead, D)
+	}
 }
 
 // GenerateOptions controls sampling.
