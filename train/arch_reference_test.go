@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -442,5 +444,59 @@ func TestParseConfigArchitectures(t *testing.T) {
 		if back != want {
 			t.Errorf("%s: JSON round trip %+v, want %+v", ac.name, back, ac.cfg)
 		}
+	}
+}
+
+// TestQwen3FullRoundTrip trains a Qwen3-shaped model from its config for a
+// step, writes it, and loads it back: the folder's config.json says qwen3,
+// the q/k norm weights were trained and saved, and the reloaded model
+// evaluates to the same loss.
+func TestQwen3FullRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	cfg := archCases()[5].cfg
+	if !cfg.QKNorm {
+		t.Fatal("case 5 is not qwen3")
+	}
+	cfg.VocabSize = 256
+	dir := t.TempDir()
+	cfgPath := dir + "/qwen3.json"
+	if err := os.WriteFile(cfgPath, cfg.JSON(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := LoadModel(ctx, cfgPath, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := slices.Clone(m.Weights["model.layers.1.self_attn.k_norm.weight"])
+	stream := archTokens(2000, 256)
+	ds := &Dataset{Path: "x", Kind: "text", Stream: stream}
+	o := DefaultOptions()
+	o.Method, o.Steps, o.Batch, o.Seq, o.Threads, o.LR = MethodFull, 2, 2, 32, 2, 1e-2
+	o.Out = dir + "/out"
+	if _, err := Train(ctx, m, ds, nil, o); err != nil {
+		t.Fatal(err)
+	}
+	back, err := LoadModel(ctx, o.Out, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !back.Config.QKNorm || back.Config.HeadDim != 12 {
+		t.Fatalf("reloaded config %+v", back.Config)
+	}
+	after := back.Weights["model.layers.1.self_attn.k_norm.weight"]
+	if slices.Equal(before, after) {
+		t.Fatal("k_norm did not train (or was not saved)")
+	}
+	ev := &Dataset{Path: "y", Kind: "text", Stream: stream[:129]}
+	a, err := Evaluate(ctx, m, nil, ev, EvalOptions{Threads: 2, Batch: 2, Seq: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Evaluate(ctx, back, nil, ev, EvalOptions{Threads: 2, Batch: 2, Seq: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Loss != b.Loss {
+		t.Fatalf("trained model loss %.9f, reloaded %.9f", a.Loss, b.Loss)
 	}
 }
