@@ -17,15 +17,14 @@ import (
 	"github.com/deltactl/deltactl/train"
 )
 
-// textCodec turns text into a model's token ids and back. It is what
-// generate needs from a tokenizer (format/tokenizer's Tokenizer has this
-// shape); byteCodec is the one for deltactl's byte-vocabulary models.
+// textCodec turns text into a model's token ids and back: what generate
+// needs from a tokenizer (the methods of format/tokenizer's Tokenizer);
+// byteCodec is the one for deltactl's byte-vocabulary models.
 type textCodec interface {
 	Encode(text string, addSpecial bool) []int
-	Decode(ids []int, skipSpecial bool) string
-	// BOS and EOS are the special ids, -1 when the vocabulary has none.
-	BOS() int
-	EOS() int
+	Decode(ids []int, skipSpecial bool) (string, error)
+	// EOS is the end-of-sequence id, ok false when there is none.
+	EOS() (id int, ok bool)
 }
 
 // byteCodec is the byte vocabulary: ids 0..255 are the bytes, ids above
@@ -40,18 +39,17 @@ func (byteCodec) Encode(text string, _ bool) []int {
 	return ids
 }
 
-func (byteCodec) Decode(ids []int, _ bool) string {
+func (byteCodec) Decode(ids []int, _ bool) (string, error) {
 	b := make([]byte, 0, len(ids))
 	for _, id := range ids {
 		if id >= 0 && id < 256 {
 			b = append(b, byte(id))
 		}
 	}
-	return string(b)
+	return string(b), nil
 }
 
-func (byteCodec) BOS() int { return -1 }
-func (byteCodec) EOS() int { return -1 }
+func (byteCodec) EOS() (int, bool) { return 0, false }
 
 // loadCodec picks the text layer for a model folder: the byte vocabulary
 // for deltactl's byte models; a model with a real vocabulary needs its
@@ -168,7 +166,7 @@ func runGenerate(ctx context.Context, g *globals, base string, deltaSrcs []strin
 		return err
 	}
 	ids := codec.Encode(prompt, true)
-	if eos := codec.EOS(); eos >= 0 {
+	if eos, ok := codec.EOS(); ok {
 		o.Stop = []int{eos}
 	}
 	var out *textStream
@@ -180,7 +178,10 @@ func runGenerate(ctx context.Context, g *globals, base string, deltaSrcs []strin
 	if err != nil {
 		return err
 	}
-	text := codec.Decode(res.IDs, true)
+	text, err := codec.Decode(res.IDs, true)
+	if err != nil {
+		return fmt.Errorf("generate: decoding the generated ids %v: %w", res.IDs, err)
+	}
 	if g.json {
 		return g.printJSON(generateJSON{Text: text, GeneratedIDs: res.IDs, TokensPerSecond: res.TokensPerSecond})
 	}
@@ -207,7 +208,10 @@ type textStream struct {
 
 func (s *textStream) add(id int) error {
 	s.ids = append(s.ids, id)
-	text := s.codec.Decode(s.ids, true)
+	text, err := s.codec.Decode(s.ids, true)
+	if err != nil {
+		return err
+	}
 	return s.emit(text, stableLen(text))
 }
 
@@ -222,7 +226,10 @@ func (s *textStream) emit(text string, upTo int) error {
 
 // finish writes what was held back and ends the line.
 func (s *textStream) finish() error {
-	text := s.codec.Decode(s.ids, true)
+	text, err := s.codec.Decode(s.ids, true)
+	if err != nil {
+		return err
+	}
 	if err := s.emit(text, len(text)); err != nil {
 		return err
 	}

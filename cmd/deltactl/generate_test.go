@@ -51,7 +51,7 @@ func TestGenerateCLI(t *testing.T) {
 	if len(greedy.GeneratedIDs) != 24 || !(greedy.TokensPerSecond > 0) {
 		t.Fatalf("greedy %+v", greedy)
 	}
-	if got := (byteCodec{}).Decode(greedy.GeneratedIDs, true); got != greedy.Text {
+	if got, _ := (byteCodec{}).Decode(greedy.GeneratedIDs, true); got != greedy.Text {
 		t.Fatalf("text %q is not the generated ids %v decoded (%q)", greedy.Text, greedy.GeneratedIDs, got)
 	}
 	// The streamed human output is the same text, then a newline; the
