@@ -388,6 +388,11 @@ func TestParseConfigArchitectures(t *testing.T) {
 	if err != nil || c.RopeScaling == nil || c.RopeScaling.Type != "linear" || c.RopeScaling.Factor != 2 {
 		t.Fatalf("linear: %+v, %v", c.RopeScaling, err)
 	}
+	// transformers v5 writes rope_parameters (with rope_theta inside).
+	c, err = parse(`"model_type":"llama","rope_parameters":{"rope_type":"llama3","rope_theta":500000.0,"factor":8.0,"high_freq_factor":4.0,"low_freq_factor":1.0,"original_max_position_embeddings":8192}`)
+	if err != nil || c.RopeScaling == nil || c.RopeScaling.Factor != 8 || c.RopeTheta != 500000 {
+		t.Fatalf("rope_parameters: %+v, %v", c.RopeScaling, err)
+	}
 	c, err = parse(`"model_type":"mistral","sliding_window":64`)
 	if err != nil || c.SlidingWindow != 64 {
 		t.Fatalf("mistral: %+v, %v", c, err)

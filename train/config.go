@@ -102,6 +102,14 @@ func ParseConfig(data []byte) (Config, error) {
 		return Config{}, err
 	}
 	c.RopeScaling = rs
+	// transformers v5 moves rope_theta into rope_parameters.
+	if _, top := raw["rope_theta"]; !top {
+		if rp, ok := raw["rope_parameters"].(map[string]any); ok {
+			if th, ok := rp["rope_theta"].(float64); ok {
+				c.RopeTheta = th
+			}
+		}
+	}
 	// Qwen2 and Qwen3 carry a sliding_window that only applies when
 	// use_sliding_window is true; Mistral's applies whenever it is set.
 	if sw, ok := raw["use_sliding_window"].(bool); ok && sw {
@@ -184,7 +192,7 @@ func (c Config) CheckSeq(T int) error {
 		return fmt.Errorf("train: sequence length %d exceeds max_position_embeddings %d", T, c.MaxPositions)
 	}
 	if c.SlidingWindow > 0 && T > c.SlidingWindow {
-		return fmt.Errorf("train: sequence length %d exceeds the model's sliding_window %d: %w (use --seq %d or less)", T, c.SlidingWindow, ErrUnsupported, c.SlidingWindow)
+		return fmt.Errorf("train: sequence length %d exceeds the model's sliding_window %d: %w (beyond the window attention needs a sliding mask, which deltactl does not implement; stay within %d positions)", T, c.SlidingWindow, ErrUnsupported, c.SlidingWindow)
 	}
 	return nil
 }
