@@ -420,6 +420,9 @@ func TestParseConfigArchitectures(t *testing.T) {
 		{`"model_type":"llama","rope_scaling":{"rope_type":"dynamic","factor":4}`, `"dynamic"`},
 		{`"model_type":"qwen3","attention_bias":true`, "attention_bias"},
 		{`"model_type":"qwen2","use_sliding_window":true`, "use_sliding_window"},
+		{`"model_type":"qwen3","head_dim":16,"partial_rotary_factor":0.5`, "partial_rotary_factor"},
+		{`"model_type":"llama","rope_parameters":{"rope_type":"default","rope_theta":10000.0,"partial_rotary_factor":0.25}`, "partial_rotary_factor"},
+		{`"model_type":"qwen3","layer_types":["full_attention","sliding_attention"]`, "sliding_attention"},
 	} {
 		_, err := parse(tc.extra)
 		if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), tc.want) {
@@ -434,6 +437,16 @@ func TestParseConfigArchitectures(t *testing.T) {
 		if _, err := parse(extra); err == nil || !strings.Contains(err.Error(), "rope_scaling") {
 			t.Errorf("%s: %v, want an error naming rope_scaling", extra, err)
 		}
+	}
+	// Configs shaped like the published Qwen3-0.6B and Llama-3.2-1B
+	// config.json files (their keys and values, typed in for this test).
+	c, err = ParseConfig([]byte(`{"architectures":["Qwen3ForCausalLM"],"attention_bias":false,"attention_dropout":0.0,"bos_token_id":151643,"eos_token_id":151645,"head_dim":128,"hidden_act":"silu","hidden_size":1024,"initializer_range":0.02,"intermediate_size":3072,"max_position_embeddings":40960,"max_window_layers":28,"model_type":"qwen3","num_attention_heads":16,"num_hidden_layers":28,"num_key_value_heads":8,"rms_norm_eps":1e-06,"rope_scaling":null,"rope_theta":1000000,"sliding_window":null,"tie_word_embeddings":true,"torch_dtype":"bfloat16","transformers_version":"4.51.0","use_cache":true,"use_sliding_window":false,"vocab_size":151936}`))
+	if err != nil || !c.QKNorm || c.HeadDim != 128 || c.qDim() != 2048 || c.RopeTheta != 1e6 || !c.TieWordEmbeddings {
+		t.Fatalf("Qwen3-0.6B-shaped config: %+v, %v", c, err)
+	}
+	c, err = ParseConfig([]byte(`{"architectures":["LlamaForCausalLM"],"attention_bias":false,"attention_dropout":0.0,"bos_token_id":128000,"eos_token_id":128001,"head_dim":64,"hidden_act":"silu","hidden_size":2048,"initializer_range":0.02,"intermediate_size":8192,"max_position_embeddings":131072,"mlp_bias":false,"model_type":"llama","num_attention_heads":32,"num_hidden_layers":16,"num_key_value_heads":8,"pretraining_tp":1,"rms_norm_eps":1e-05,"rope_scaling":{"factor":32.0,"high_freq_factor":4.0,"low_freq_factor":1.0,"original_max_position_embeddings":8192,"rope_type":"llama3"},"rope_theta":500000.0,"tie_word_embeddings":true,"torch_dtype":"bfloat16","transformers_version":"4.45.0.dev0","use_cache":true,"vocab_size":128256}`))
+	if err != nil || c.RopeScaling == nil || c.RopeScaling.Factor != 32 || c.RopeScaling.OriginalMaxPositions != 8192 || c.RopeTheta != 500000 {
+		t.Fatalf("Llama-3.2-1B-shaped config: %+v, %v", c, err)
 	}
 	// A config written by Config.JSON parses back to the same architecture.
 	for _, ac := range archCases() {

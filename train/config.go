@@ -110,6 +110,20 @@ func ParseConfig(data []byte) (Config, error) {
 			}
 		}
 	}
+	// RoPE over part of each head, or layers of other attention kinds,
+	// are not this decoder.
+	for _, src := range []map[string]any{raw, asMap(raw["rope_parameters"]), asMap(raw["rope_scaling"])} {
+		if f, ok := src["partial_rotary_factor"].(float64); ok && f != 1 {
+			return Config{}, fmt.Errorf("config.json: partial_rotary_factor %g: %w (want 1: rotary embedding over the whole head)", f, ErrUnsupported)
+		}
+	}
+	if lt, ok := raw["layer_types"].([]any); ok {
+		for i, v := range lt {
+			if s, _ := v.(string); s != "full_attention" {
+				return Config{}, fmt.Errorf("config.json: layer_types[%d] %q: %w (want full_attention everywhere)", i, v, ErrUnsupported)
+			}
+		}
+	}
 	// Qwen2 and Qwen3 carry a sliding_window that only applies when
 	// use_sliding_window is true; Mistral's applies whenever it is set.
 	if sw, ok := raw["use_sliding_window"].(bool); ok && sw {
@@ -181,6 +195,12 @@ func parseRopeScaling(raw map[string]any) (*RopeScaling, error) {
 		return r, nil
 	}
 	return nil, fmt.Errorf("config.json: %s %q: %w (want linear or llama3)", key, t, ErrUnsupported)
+}
+
+// asMap returns v as a JSON object, or nil.
+func asMap(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
 }
 
 // CheckSeq reports whether the model can run sequences of T positions:
