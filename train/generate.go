@@ -26,7 +26,8 @@ type Generator struct {
 
 // NewGenerator prepares m with deltas (none, one, or several whose LoRA
 // updates are summed; two adapters at one place are refused) for
-// generation on threads threads.
+// generation on threads threads. It does not change m; it keeps the
+// embedding and norms of m and its own packed copy of the projections.
 func NewGenerator(m *Model, deltas []*format.Delta, threads int) (*Generator, error) {
 	c := m.Config
 	chunk := min(64, c.MaxPositions)
@@ -53,19 +54,24 @@ func NewGenerator(m *Model, deltas []*format.Delta, threads int) (*Generator, er
 // packForward packs every base weight once in the orientation of the
 // forward products x·Wᵀ (kernels.PackB; the same bits as packing per call).
 // Unpacked, each one-token product repacked its whole weight: measured on
-// the SmolLM2-135M shape, 2.9 tokens/s. The packed copies cost one more
-// float32 copy of the weights.
+// the SmolLM2-135M shape, 2.9 tokens/s. The generator then drops its
+// references to the unpacked projections (the products never read them),
+// so a caller that lets the Model go holds one copy of the weights, not two.
 func packForward(nt *net[float32]) {
 	for _, b := range nt.blocks {
 		for _, l := range b.linears() {
 			if l.w != nil && l.pw == nil {
 				l.pw = kernels.PackB(true, l.in, l.out, l.w, l.in)
 			}
+			l.w = nil
 		}
 	}
 	if nt.plm == nil {
 		D, V := nt.cfg.HiddenSize, nt.cfg.VocabSize
 		nt.plm = kernels.PackB(true, D, V, nt.lmHead, D)
+	}
+	if !nt.cfg.TieWordEmbeddings {
+		nt.lmHead = nil // the embedding rows are still read when tied
 	}
 }
 
