@@ -198,6 +198,18 @@ func TestGenerateSampling(t *testing.T) {
 	if slices.Equal(a, greedy) {
 		t.Fatalf("sampling at temperature 1.5 reproduced greedy output %v", a)
 	}
+	// The thread count changes nothing.
+	g1, err := NewGenerator(m, nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, err := g1.Generate(context.Background(), prompt, GenerateOptions{MaxNewTokens: 30, Temperature: 1.5, TopP: 0.95, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(r1.IDs, a) {
+		t.Fatalf("1 thread %v, 2 threads %v", r1.IDs, a)
+	}
 	// A nucleus of one token is greedy whatever the temperature and seed.
 	if n := run(GenerateOptions{Temperature: 3, TopP: 1e-9, Seed: 9}); !slices.Equal(n, greedy) {
 		t.Fatalf("top-p 1e-9 gave %v, greedy %v", n, greedy)
