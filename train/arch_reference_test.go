@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/deltactl/deltactl/format"
 )
 
 // This file checks every supported architecture against a second,
@@ -249,15 +251,44 @@ func archCases() []archCase {
 }
 
 // archModel builds the case's model with sharp attention: q/k projections
-// scaled up (or, with q/k norms, the norm weights), other norms perturbed.
+// scaled up (or, with q/k norms, the norm weights), other norms perturbed,
+// Qwen2's biases added. Every value is a function of the weight's name and
+// index, so the model is the same on every run (perturbModel's depends on
+// map order).
 func archModel(ac archCase) *Model {
 	m := NewRandomModel(ac.cfg, nil, 11, ac.name)
-	perturbModel(m, ac.bias)
+	key := func(name string) uint64 {
+		var h uint64 = 1469598103934665603
+		for i := 0; i < len(name); i++ {
+			h = (h ^ uint64(name[i])) * 1099511628211
+		}
+		return h
+	}
+	if ac.bias {
+		c := ac.cfg
+		for l := 0; l < c.NumLayers; l++ {
+			for _, p := range []struct {
+				n string
+				d int
+			}{{"q_proj", c.qDim()}, {"k_proj", c.kvDim()}, {"v_proj", c.kvDim()}} {
+				m.Weights[fmt.Sprintf("model.layers.%d.self_attn.%s.bias", l, p.n)] = make([]float32, p.d)
+			}
+		}
+	}
 	for name, v := range m.Weights {
+		k := key(name)
 		switch {
 		case strings.HasSuffix(name, "q_norm.weight"), strings.HasSuffix(name, "k_norm.weight"):
 			for i := range v {
-				v[i] = 2.5 + 0.5*float32(normal(3, uint64(i)))
+				v[i] = float32(2.5 + 0.5*normal(k, uint64(i)))
+			}
+		case strings.HasSuffix(name, "norm.weight"):
+			for i := range v {
+				v[i] = float32(1 + 0.3*normal(k, uint64(i)))
+			}
+		case strings.HasSuffix(name, ".bias"):
+			for i := range v {
+				v[i] = float32(0.2 * normal(k, uint64(i)))
 			}
 		case !ac.cfg.QKNorm && (strings.HasSuffix(name, "q_proj.weight") || strings.HasSuffix(name, "k_proj.weight")):
 			for i := range v {
@@ -489,7 +520,7 @@ func TestQwen3FullRoundTrip(t *testing.T) {
 	stream := archTokens(2000, 256)
 	ds := &Dataset{Path: "x", Kind: "text", Stream: stream}
 	o := DefaultOptions()
-	o.Method, o.Steps, o.Batch, o.Seq, o.Threads, o.LR = MethodFull, 2, 2, 32, 2, 1e-2
+	o.Method, o.Steps, o.Batch, o.Seq, o.Threads, o.LR = format.MethodFull, 2, 2, 32, 2, 1e-2
 	o.Out = dir + "/out"
 	if _, err := Train(ctx, m, ds, nil, o); err != nil {
 		t.Fatal(err)

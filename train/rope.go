@@ -8,18 +8,20 @@ import "math"
 type ropeTable[F Float] struct {
 	half     int
 	cos, sin []F // [T][half]
+	negSin   []F // −sin, for the backward pass: negation is exact
 }
 
 func newRopeTable[F Float](T int, c Config) ropeTable[F] {
 	half := c.HeadDim / 2
 	inv := ropeInvFreq(c)
-	t := ropeTable[F]{half: half, cos: make([]F, T*half), sin: make([]F, T*half)}
+	t := ropeTable[F]{half: half, cos: make([]F, T*half), sin: make([]F, T*half), negSin: make([]F, T*half)}
 	for p := 0; p < T; p++ {
 		for i := 0; i < half; i++ {
 			// HF forms the product position·inv_freq in float32.
 			a := float64(float32(float64(p) * inv[i]))
 			t.cos[p*half+i] = F(math.Cos(a))
 			t.sin[p*half+i] = F(math.Sin(a))
+			t.negSin[p*half+i] = -t.sin[p*half+i]
 		}
 	}
 	return t
@@ -77,45 +79,7 @@ func ropeInvFreq(c Config) []float64 {
 // sequence position i mod T) in place with the rotate-half convention:
 // (x1, x2) -> (x1·cos − x2·sin, x2·cos + x1·sin).
 func ropeForward[F Float](threads int, t *ropeTable[F], T, n, nh int, x []F) {
-	h := t.half
-	hd := 2 * h
-	parallelRange(threads, n, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			pos := i % T
-			c := t.cos[pos*h : (pos+1)*h]
-			s := t.sin[pos*h : (pos+1)*h]
-			for hh := 0; hh < nh; hh++ {
-				v := x[(i*nh+hh)*hd : (i*nh+hh+1)*hd]
-				for j := 0; j < h; j++ {
-					a, b := v[j], v[j+h]
-					v[j] = a*c[j] - b*s[j]
-					v[j+h] = b*c[j] + a*s[j]
-				}
-			}
-		}
-	})
-}
-
-// ropeBackward maps a gradient with respect to the rotated vectors to one
-// with respect to the inputs, in place (the transpose of the rotation).
-func ropeBackward[F Float](threads int, t *ropeTable[F], T, n, nh int, g []F) {
-	h := t.half
-	hd := 2 * h
-	parallelRange(threads, n, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			pos := i % T
-			c := t.cos[pos*h : (pos+1)*h]
-			s := t.sin[pos*h : (pos+1)*h]
-			for hh := 0; hh < nh; hh++ {
-				v := g[(i*nh+hh)*hd : (i*nh+hh+1)*hd]
-				for j := 0; j < h; j++ {
-					a, b := v[j], v[j+h]
-					v[j] = a*c[j] + b*s[j]
-					v[j+h] = b*c[j] - a*s[j]
-				}
-			}
-		}
-	})
+	rotateHalf(threads, t.half, t.cos, t.sin, T, n, nh, x)
 }
 
 // ropeForwardAt rotates n rows of nh heads in place, row i at position
@@ -123,12 +87,25 @@ func ropeBackward[F Float](threads int, t *ropeTable[F], T, n, nh int, g []F) {
 // must cover position pos0+n-1.
 func ropeForwardAt[F Float](threads int, t *ropeTable[F], pos0, n, nh int, x []F) {
 	h := t.half
+	rotateHalf(threads, h, t.cos[pos0*h:], t.sin[pos0*h:], n, n, nh, x)
+}
+
+// ropeBackward maps a gradient with respect to the rotated vectors to one
+// with respect to the inputs, in place (the transpose of the rotation: the
+// rotation by the negated angle).
+func ropeBackward[F Float](threads int, t *ropeTable[F], T, n, nh int, g []F) {
+	rotateHalf(threads, t.half, t.cos, t.negSin, T, n, nh, g)
+}
+
+// rotateHalf rotates x as ropeForward says with the given tables of cos
+// and sin ([T][h]).
+func rotateHalf[F Float](threads, h int, cos, sin []F, T, n, nh int, x []F) {
 	hd := 2 * h
 	parallelRange(threads, n, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			pos := pos0 + i
-			c := t.cos[pos*h : (pos+1)*h]
-			s := t.sin[pos*h : (pos+1)*h]
+			pos := i % T
+			c := cos[pos*h : (pos+1)*h]
+			s := sin[pos*h : (pos+1)*h]
 			for hh := 0; hh < nh; hh++ {
 				v := x[(i*nh+hh)*hd : (i*nh+hh+1)*hd]
 				for j := 0; j < h; j++ {
