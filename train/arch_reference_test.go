@@ -440,6 +440,13 @@ func TestParseConfigArchitectures(t *testing.T) {
 	if _, err := Evaluate(context.Background(), m, nil, ds, EvalOptions{Seq: 100}); err == nil || !strings.Contains(err.Error(), "sliding_window") {
 		t.Fatalf("eval beyond the window: %v", err)
 	}
+	// Training beyond the window is refused as an option error on Seq.
+	o := DefaultOptions()
+	o.Method, o.Steps, o.Batch, o.Seq, o.Out = format.MethodLoRA, 1, 1, 100, t.TempDir()+"/out"
+	var oe *OptionError
+	if _, err := Train(context.Background(), m, ds, nil, o); !errors.As(err, &oe) || oe.Option != "Seq" || !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "sliding_window 64") {
+		t.Fatalf("training a window-64 model with seq 100: %v", err)
+	}
 	for _, tc := range []struct{ extra, want string }{
 		{`"model_type":"gemma2"`, `"gemma2"`},
 		{`"model_type":"phi3"`, `"phi3"`},
