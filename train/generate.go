@@ -140,7 +140,7 @@ func (g *Generator) Generate(ctx context.Context, prompt []int, o GenerateOption
 	}
 	st := &decodeState{
 		rope:  newRopeTable[float32](total, c),
-		cache: newKVCache(c.NumLayers, total, c.NumKVHeads, c.HeadDim, nt.spec.threads),
+		cache: newKVCache(c.NumLayers, total, g.chunk, c.NumKVHeads, c.HeadDim, nt.spec.threads),
 	}
 	rng := rand.New(rand.NewPCG(o.Seed, o.Seed^0x5851f42d4c957f2d))
 	res := &GenerateResult{PromptTokens: len(prompt)}
@@ -200,7 +200,7 @@ func (g *Generator) step(st *decodeState, ids []int, pos int) []float32 {
 		copy(x[i*D:(i+1)*D], nt.embed[id*D:(id+1)*D])
 	}
 	for li, b := range nt.blocks {
-		kc, vc := st.cache.rows(li, pos, n)
+		kc, vc := st.cache.slots(li, pos, n)
 		xn := b.xn1[:n*D]
 		rmsNormForward(th, n, D, x, b.ln1, c.RMSNormEps, xn, b.r1)
 		q := b.qb[:n*qd]
@@ -215,7 +215,7 @@ func (g *Generator) step(st *decodeState, ids []int, pos int) []float32 {
 		ropeForwardAt(th, &st.rope, pos, n, c.NumHeads, q)
 		ropeForwardAt(th, &st.rope, pos, n, c.NumKVHeads, kc)
 		att := b.att[:n*qd]
-		st.cache.attend(th, li, pos, n, c.NumHeads, q, att)
+		st.cache.attend(nt.sg, th, li, pos, n, c.NumHeads, q, att)
 		h1 := b.h1[:n*D]
 		if b.ad1 != nil {
 			ao := b.ao[:n*D]

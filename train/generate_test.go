@@ -148,7 +148,7 @@ func TestGenerateGreedyMatchesFullForward(t *testing.T) {
 				}
 				// The cached pass's logits themselves, at every step: the
 				// prompt in chunks, then one token at a time.
-				st := &decodeState{rope: newRopeTable[float32](len(all), m.Config), cache: newKVCache(m.Config.NumLayers, len(all), m.Config.NumKVHeads, m.Config.HeadDim, 2)}
+				st := &decodeState{rope: newRopeTable[float32](len(all), m.Config), cache: newKVCache(m.Config.NumLayers, len(all), g.chunk, m.Config.NumKVHeads, m.Config.HeadDim, 2)}
 				var worst float64
 				for pos := 0; pos < len(all); {
 					n := 1
@@ -264,7 +264,7 @@ func TestGenerateCombinedDeltas(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st := &decodeState{rope: newRopeTable[float32](len(ids), m.Config), cache: newKVCache(m.Config.NumLayers, len(ids), m.Config.NumKVHeads, m.Config.HeadDim, 2)}
+		st := &decodeState{rope: newRopeTable[float32](len(ids), m.Config), cache: newKVCache(m.Config.NumLayers, len(ids), g.chunk, m.Config.NumKVHeads, m.Config.HeadDim, 2)}
 		return slices.Clone(g.step(st, ids, 0))
 	}
 	twice := logitsOf([]*format.Delta{d, d})
