@@ -305,6 +305,11 @@ func TestGenerateErrors(t *testing.T) {
 			t.Errorf("%v %+v: %v, want an error naming %q", len(tc.prompt), tc.o, err, tc.want)
 		}
 	}
+	// Two deltas with an adapter at the same place have no defined order.
+	ad := testAdapters(t, m)
+	if _, err := NewGenerator(m, []*format.Delta{ad, ad}, 1); err == nil || !strings.Contains(err.Error(), "two adapters at") {
+		t.Errorf("two adapters at one place: %v", err)
+	}
 	// Exactly filling the window is fine: 60 + 5 new, the last never fed back.
 	if _, err := g.Generate(ctx, make([]int, 60), GenerateOptions{MaxNewTokens: 5}); err != nil {
 		t.Fatal(err)
