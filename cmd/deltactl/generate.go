@@ -96,7 +96,7 @@ sequence token. With --json only the final object is printed:
 {"text", "generated_ids" (the new tokens only), "tokens_per_second"}.
 Decoding speed is reported on stderr.`,
 		Example: `  deltactl generate --base testdata/tinyllama --prompt "The cat " --max-new-tokens 40
-  deltactl generate --base testdata/tinyllama --delta lora1 --prompt "verse: x\nsentiment:" --json
+  deltactl generate --base testdata/tinyllama --delta lora1 --prompt $'verse: the sun is warm\nsentiment:' --json
   deltactl generate --base my-model:v1 --delta poems:v2 --temperature 0.8 --top-p 0.9 --seed 7 --prompt "Once"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -125,7 +125,7 @@ Decoding speed is reported on stderr.`,
 	f.StringVar(&base, "base", "", "base model: a HF folder or a registry ref")
 	f.StringArrayVar(&deltas, "delta", nil, "a PEFT LoRA folder or a bottleneck-adapter folder (or a registry ref); repeat to apply several")
 	f.StringVar(&prompt, "prompt", "", "the text to continue")
-	f.BoolVar(&chat, "chat", false, "wrap the prompt in the model's chat template")
+	f.BoolVar(&chat, "chat", false, "wrap the prompt in the model's chat template (not available in this build yet)")
 	f.IntVar(&maxNew, "max-new-tokens", 64, "most tokens to generate")
 	f.Float64Var(&temperature, "temperature", 0, "sampling temperature; 0 is greedy")
 	f.Float64Var(&topP, "top-p", 1, "nucleus sampling: keep the most likely tokens up to this probability mass")
