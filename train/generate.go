@@ -89,6 +89,10 @@ type GenerateOptions struct {
 	// Seed fixes the sampling: the same seed, model and prompt give the
 	// same tokens.
 	Seed uint64
+	// VocabLimit, when positive, restricts the choice to ids below it: a
+	// model's embedding is often padded past its tokenizer's last id, and
+	// those rows have no text.
+	VocabLimit int
 	// Stop ends generation after any of these ids (end of sequence) is
 	// produced; it is included in the output.
 	Stop []int
@@ -126,6 +130,9 @@ func (g *Generator) Generate(ctx context.Context, prompt []int, o GenerateOption
 	if o.Temperature < 0 || math.IsNaN(o.Temperature) || math.IsInf(o.Temperature, 0) {
 		return nil, fmt.Errorf("train: generate: temperature %g: want 0 (greedy) or positive", o.Temperature)
 	}
+	if o.VocabLimit < 0 {
+		return nil, fmt.Errorf("train: generate: vocabulary limit %d: want 0 (none) or positive", o.VocabLimit)
+	}
 	if o.TopP < 0 || o.TopP > 1 || math.IsNaN(o.TopP) {
 		return nil, fmt.Errorf("train: generate: top-p %g: want a value in (0, 1]", o.TopP)
 	}
@@ -154,6 +161,9 @@ func (g *Generator) Generate(ctx context.Context, prompt []int, o GenerateOption
 	}
 	var decode time.Duration
 	for {
+		if o.VocabLimit > 0 && o.VocabLimit < len(logits) {
+			logits = logits[:o.VocabLimit]
+		}
 		id := pick(logits, o, rng)
 		res.IDs = append(res.IDs, id)
 		if len(res.IDs) == 1 {

@@ -214,6 +214,14 @@ func TestGenerateSampling(t *testing.T) {
 	if n := run(GenerateOptions{Temperature: 3, TopP: 1e-9, Seed: 9}); !slices.Equal(n, greedy) {
 		t.Fatalf("top-p 1e-9 gave %v, greedy %v", n, greedy)
 	}
+	// A vocabulary limit is never crossed, greedy or sampled.
+	for _, o := range []GenerateOptions{{VocabLimit: 10}, {VocabLimit: 10, Temperature: 2, Seed: 4}} {
+		for _, id := range run(o) {
+			if id >= 10 {
+				t.Fatalf("%+v: generated id %d", o, id)
+			}
+		}
+	}
 	// Stop ends generation at (and including) the stop id.
 	stop := greedy[3]
 	s, err := g.Generate(context.Background(), prompt, GenerateOptions{MaxNewTokens: 30, Stop: []int{stop}})

@@ -14,12 +14,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/deltactl/deltactl/format"
+	"github.com/deltactl/deltactl/format/tokenizer"
 	"github.com/deltactl/deltactl/train"
 )
 
 // textCodec turns text into a model's token ids and back: what generate
-// needs from a tokenizer (the methods of format/tokenizer's Tokenizer);
-// byteCodec is the one for deltactl's byte-vocabulary models.
+// needs from a *tokenizer.Tokenizer, which byteCodec also provides for
+// deltactl's byte-vocabulary models (no tokenizer.json).
 type textCodec interface {
 	Encode(text string, addSpecial bool) []int
 	Decode(ids []int, skipSpecial bool) (string, error)
@@ -30,6 +31,11 @@ type textCodec interface {
 // byteCodec is the byte vocabulary: ids 0..255 are the bytes, ids above
 // are special tokens without text (skipped when decoding).
 type byteCodec struct{}
+
+var (
+	_ textCodec = byteCodec{}
+	_ textCodec = (*tokenizer.Tokenizer)(nil)
+)
 
 func (byteCodec) Encode(text string, _ bool) []int {
 	ids := make([]int, len(text))
@@ -51,18 +57,26 @@ func (byteCodec) Decode(ids []int, _ bool) (string, error) {
 
 func (byteCodec) EOS() (int, bool) { return 0, false }
 
-// loadCodec picks the text layer for a model folder: the byte vocabulary
-// for deltactl's byte models; a model with a real vocabulary needs its
-// tokenizer.json, which this build cannot read yet.
+// loadCodec picks the text layer for a model: its tokenizer.json (and
+// tokenizer_config.json) when the folder has one, else the byte vocabulary
+// of deltactl's byte models.
 func loadCodec(dir string, c train.Config) (textCodec, error) {
+	if st, err := os.Stat(dir); err == nil && st.IsDir() {
+		if _, err := os.Stat(filepath.Join(dir, tokenizer.TokenizerFile)); err == nil {
+			tok, err := tokenizer.Load(dir)
+			if err != nil {
+				return nil, err
+			}
+			if n := tok.VocabSize(); n > c.VocabSize {
+				return nil, fmt.Errorf("generate: %s: the tokenizer has %d ids, more than the model's vocab_size %d", filepath.Join(dir, tokenizer.TokenizerFile), n, c.VocabSize)
+			}
+			return tok, nil
+		}
+	}
 	if c.IsByteVocab() {
 		return byteCodec{}, nil
 	}
-	tj := filepath.Join(dir, "tokenizer.json")
-	if _, err := os.Stat(tj); err == nil {
-		return nil, fmt.Errorf("generate: %s: this build cannot read tokenizer.json yet (vocab_size %d is not a byte vocabulary)", tj, c.VocabSize)
-	}
-	return nil, fmt.Errorf("generate: %s: vocab_size %d is not a byte vocabulary and the folder has no tokenizer.json", dir, c.VocabSize)
+	return nil, fmt.Errorf("generate: %s: vocab_size %d is not a byte vocabulary and there is no %s", dir, c.VocabSize, tokenizer.TokenizerFile)
 }
 
 // generateJSON is generate's --json output.
@@ -168,6 +182,10 @@ func runGenerate(ctx context.Context, g *globals, base string, deltaSrcs []strin
 	ids := codec.Encode(prompt, true)
 	if eos, ok := codec.EOS(); ok {
 		o.Stop = []int{eos}
+	}
+	if tok, ok := codec.(*tokenizer.Tokenizer); ok {
+		// Ids past the tokenizer's (embedding padding) have no text.
+		o.VocabLimit = tok.VocabSize()
 	}
 	var out *textStream
 	if !g.json && !g.quiet {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/deltactl/deltactl/format"
+	"github.com/deltactl/deltactl/format/tokenizer"
 	"github.com/deltactl/deltactl/internal/testutil"
 	"github.com/deltactl/deltactl/train"
 )
@@ -157,3 +158,79 @@ func TestStableLen(t *testing.T) {
 }
 
 func utf8Valid(s string) bool { return strings.ToValidUTF8(s, "?") == s }
+
+// tokenizerModel writes a random model folder of vocab_size vocab (one full
+// training step from a config) with the SentencePiece-style tokenizer
+// fixture of format/tokenizer beside it.
+func tokenizerModel(t *testing.T, vocab int) string {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := train.Config{ModelType: "llama", HiddenSize: 32, IntermediateSize: 64, NumLayers: 2, NumHeads: 4, NumKVHeads: 2, HeadDim: 8,
+		VocabSize: vocab, MaxPositions: 128, RMSNormEps: 1e-5, RopeTheta: 10000, InitializerRange: 0.5}
+	cfgPath := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(cfgPath, cfg.JSON(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := train.LoadModel(ctx, cfgPath, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := make([]int32, 200)
+	for i := range stream {
+		stream[i] = int32(i * 7 % vocab)
+	}
+	o := train.DefaultOptions()
+	o.Method, o.Steps, o.Batch, o.Seq, o.Threads = format.MethodFull, 1, 1, 16, 1
+	o.Out = filepath.Join(dir, "model")
+	if _, err := train.Train(ctx, m, &train.Dataset{Path: "ids", Kind: "input-ids", Stream: stream}, nil, o); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"tokenizer.json", "tokenizer_config.json"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "format", "tokenizer", "testdata", "sentencepiece", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(o.Out, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return o.Out
+}
+
+// A model folder with tokenizer.json generates through it: the prompt is
+// encoded, the new ids decoded, and the streamed text is the JSON's text.
+func TestGenerateCLITokenizer(t *testing.T) {
+	dir := tokenizerModel(t, 400)
+	args := []string{"generate", "--base", dir, "--prompt", "Hello world, how are you", "--max-new-tokens", "12", "--temperature", "1", "--seed", "3"}
+	var r generateJSON
+	cliJSON(t, 0, &r, args...)
+	if len(r.GeneratedIDs) == 0 || len(r.GeneratedIDs) > 12 {
+		t.Fatalf("generated %v", r.GeneratedIDs)
+	}
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := tok.Decode(r.GeneratedIDs, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Text != want || r.Text == "" {
+		t.Fatalf("text %q, the tokenizer decodes the ids %v to %q", r.Text, r.GeneratedIDs, want)
+	}
+	if eos, ok := tok.EOS(); ok {
+		if i := slices.Index(r.GeneratedIDs, eos); i >= 0 && i != len(r.GeneratedIDs)-1 {
+			t.Fatalf("generation went on after </s> (%d) in %v", eos, r.GeneratedIDs)
+		}
+	}
+	code, stdout, stderr := cliRun(t, args...)
+	if code != 0 || strings.TrimSuffix(stdout, "\n") != r.Text {
+		t.Fatalf("streamed %q (exit %d, %s), JSON text %q", stdout, code, stderr, r.Text)
+	}
+	// A tokenizer with more ids than the model's vocabulary is refused.
+	small := tokenizerModel(t, 300)
+	if code, _, stderr := cliRun(t, "generate", "--base", small, "--prompt", "x"); code != 1 || !strings.Contains(stderr, "vocab_size 300") {
+		t.Fatalf("tokenizer larger than the vocabulary: exit %d, %q", code, stderr)
+	}
+}
