@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
@@ -77,6 +81,52 @@ func loadCodec(dir string, c train.Config) (textCodec, error) {
 		return byteCodec{}, nil
 	}
 	return nil, fmt.Errorf("generate: %s: vocab_size %d is not a byte vocabulary and there is no %s", dir, c.VocabSize, tokenizer.TokenizerFile)
+}
+
+// stopIDs are the ids that end generation: the tokenizer's eos_token and
+// the eos_token_id (a number or a list) of the folder's
+// generation_config.json and config.json, as transformers' generate stops
+// on (Llama 3 instruct models end a turn with <|eot_id|>, listed only
+// there).
+func stopIDs(dir string, codec textCodec) ([]int, error) {
+	var ids []int
+	if eos, ok := codec.EOS(); ok {
+		ids = append(ids, eos)
+	}
+	for _, name := range []string{"generation_config.json", "config.json"} {
+		p := filepath.Join(dir, name)
+		b, err := os.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("generate: %w", err)
+		}
+		var c struct {
+			EOS json.RawMessage `json:"eos_token_id"`
+		}
+		if err := json.Unmarshal(b, &c); err != nil {
+			return nil, fmt.Errorf("generate: %s: %w", p, err)
+		}
+		if len(c.EOS) == 0 || string(c.EOS) == "null" {
+			continue
+		}
+		var one int
+		var many []int
+		switch {
+		case json.Unmarshal(c.EOS, &one) == nil:
+			many = []int{one}
+		case json.Unmarshal(c.EOS, &many) == nil:
+		default:
+			return nil, fmt.Errorf("generate: %s: eos_token_id %s: want a token id or a list of them", p, c.EOS)
+		}
+		for _, id := range many {
+			if !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids, nil
 }
 
 // generateJSON is generate's --json output.
@@ -180,8 +230,8 @@ func runGenerate(ctx context.Context, g *globals, base string, deltaSrcs []strin
 		return err
 	}
 	ids := codec.Encode(prompt, true)
-	if eos, ok := codec.EOS(); ok {
-		o.Stop = []int{eos}
+	if o.Stop, err = stopIDs(src, codec); err != nil {
+		return err
 	}
 	if tok, ok := codec.(*tokenizer.Tokenizer); ok {
 		// Ids past the tokenizer's (embedding padding) have no text.

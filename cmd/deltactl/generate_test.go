@@ -234,3 +234,39 @@ func TestGenerateCLITokenizer(t *testing.T) {
 		t.Fatalf("tokenizer larger than the vocabulary: exit %d, %q", code, stderr)
 	}
 }
+
+// generation_config.json's eos_token_id (a list, as Llama 3 instruct
+// models write it) ends generation, as in transformers.
+func TestGenerateCLIStopIDs(t *testing.T) {
+	base := testutil.Testdata(t, "tinyllama")
+	dir := t.TempDir()
+	for _, f := range []string{"config.json", "model.safetensors"} {
+		b, err := os.ReadFile(filepath.Join(base, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args := []string{"generate", "--base", dir, "--prompt", "The king said ", "--max-new-tokens", "24", "--threads", "2"}
+	var full generateJSON
+	cliJSON(t, 0, &full, args...)
+	stop := full.GeneratedIDs[5]
+	first := slices.Index(full.GeneratedIDs, stop)
+	gc := fmt.Sprintf(`{"bos_token_id": 1, "eos_token_id": [300, %d]}`, stop)
+	if err := os.WriteFile(filepath.Join(dir, "generation_config.json"), []byte(gc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stopped generateJSON
+	cliJSON(t, 0, &stopped, args...)
+	if !slices.Equal(stopped.GeneratedIDs, full.GeneratedIDs[:first+1]) {
+		t.Fatalf("stop id %d: generated %v, want %v", stop, stopped.GeneratedIDs, full.GeneratedIDs[:first+1])
+	}
+	if err := os.WriteFile(filepath.Join(dir, "generation_config.json"), []byte(`{"eos_token_id": "x"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := cliRun(t, args...); code != 1 || !strings.Contains(stderr, "generation_config.json") {
+		t.Fatalf("bad eos_token_id: exit %d, %q", code, stderr)
+	}
+}
