@@ -150,13 +150,15 @@ func newGenerateCmd(g *globals) *cobra.Command {
 more deltas (PEFT LoRA folders or bottleneck-adapter folders, or registry
 refs; several LoRAs add up), applied unmerged as eval applies them. Text is
 written to stdout as it is produced; run it with and without --delta to see
-what an adapter changed.
+what an adapter changed. The prompt is encoded with the model folder's
+tokenizer.json, or as bytes for deltactl's byte-vocabulary models.
 
 --temperature 0 (the default) is greedy decoding: the argmax of the model's
 full forward pass at every step. Above 0 the next token is drawn from the
 softmax of logits/temperature, cut to the --top-p nucleus, with --seed
-fixing the draw. Generation stops after --max-new-tokens or at the end-of-
-sequence token. With --json only the final object is printed:
+fixing the draw. Generation stops after --max-new-tokens or at an end-of-
+sequence token (the tokenizer's eos_token, generation_config.json's
+eos_token_id). With --json only the final object is printed:
 {"text", "generated_ids" (the new tokens only), "tokens_per_second"}.
 Decoding speed is reported on stderr.`,
 		Example: `  deltactl generate --base testdata/tinyllama --prompt "The cat " --max-new-tokens 40
