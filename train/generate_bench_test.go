@@ -30,17 +30,22 @@ var smolLM2Config = Config{ModelType: "llama", HiddenSize: 576, IntermediateSize
 // the process CPU time per generated token (prompt included), which the
 // load of other processes on a shared machine disturbs less than wall time.
 //
-//	go test -run '^$' -bench GenerateSmolLM2 -benchtime 3x ./train/
+// Measured 2026-12-07 on the shared 2-core machine. At a load average of
+// ~1.5: 19.6 tokens/s decoding, 320 prompt tokens/s, 72 CPU ms per
+// generated token; without the cache (BenchmarkGenerateSmolLM2NoCache)
+// 2.8 tokens/s. At a load of ~15 (six engineers' tests): 6.9-9.8 tokens/s.
+// Peak RSS 911 MiB: the float32 weights (540 MB) and their packed copy.
+// Decoding reads every weight once per token, so it is bound by memory
+// bandwidth (540 MB × 19.6/s ≈ 10.6 GB/s).
 //
-// Measured 2026-12-07 on the shared 2-core machine at a load average of
-// ~15.6: 9.8 tokens/s decoding, 190 prompt tokens/s, 68 CPU ms per
-// generated token, peak RSS 911 MiB (the float32 weights, 540 MB, and
-// their packed copy). Decoding reads every weight once per token, so it
-// is bound by memory bandwidth: 540 MB × 9.8/s ≈ 5.3 GB/s here, while a
-// plain two-goroutine read of 512 MiB measured 1.6 GB/s in the same
-// minutes. Neither llama.cpp nor PyTorch is installed on this machine; the
-// comparison at hand is BenchmarkGenerateSmolLM2NoCache, measured right
-// after a 7.8 tokens/s run of this one (load ~12-15): 2.0 tokens/s.
+// Against llama.cpp on the same weights, scripts/bench-generate.sh (the
+// same shape with a 32000-token vocabulary, F32 GGUF from deltactl export,
+// llama.cpp through node-llama-cpp 3.21.1's prebuilt CPU build, load
+// ~1.6): llama.cpp 23.2-23.9 tokens/s on 1 thread and 28.7-29.6 on 2,
+// deltactl 17.7-18.5 and 20.8-20.9, with the same 41 greedy ids. PyTorch
+// is not installed on this machine.
+//
+//	go test -run '^$' -bench GenerateSmolLM2 -benchtime 3x ./train/
 func BenchmarkGenerateSmolLM2(b *testing.B) {
 	m := NewRandomModel(smolLM2Config, nil, 1, "smollm2-shape")
 	g, err := NewGenerator(m, nil, 2)
