@@ -1,0 +1,11 @@
+//go:build !amd64 || !gc || purego
+
+package kernels
+
+// Without the assembly kernels Bgemm runs bgemmKernGo.
+
+func bgemmKern12x32AVX512BF16(kp int, a, b *uint32, c *float32, ldc int, alpha float32, mode int) {
+	panic("kernels: assembly kernel called in a build without assembly")
+}
+
+func haveBF16Asm() bool { return false }

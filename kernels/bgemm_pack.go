@@ -1,0 +1,91 @@
+package kernels
+
+// Packing for the bf16 GEMM: operands become panels of bf16 pairs along K,
+// the layout VDPBF16PS reads (two bf16 of consecutive k in one 32-bit lane,
+// the even k in the low half).
+
+// bf16Mat is a stored row-major matrix (float32, bf16 or f16) read as rows
+// of bf16: bf16 as is, the others rounded to nearest even (BF16FromF32;
+// f16 is widened exactly first).
+type bf16Mat struct {
+	f32 []float32 // set for a float32 matrix
+	u16 []uint16  // set for a bf16 or f16 matrix
+	dt  DType16
+	ld  int
+}
+
+// bf16Scratch is one packing thread's conversion buffers.
+type bf16Scratch struct {
+	h0, h1 []uint16
+	w      []float32
+}
+
+func grow16(s []uint16, n int) []uint16 {
+	if cap(s) < n {
+		return make([]uint16, n)
+	}
+	return s[:n]
+}
+
+// row returns columns [c0,c0+cnt) of stored row r as bf16, in dst's memory
+// unless the matrix is bf16 already.
+func (x *bf16Mat) row(dst []uint16, w *[]float32, r, c0, cnt int) []uint16 {
+	o := r*x.ld + c0
+	switch {
+	case x.f32 != nil:
+		F32ToBF16(dst[:cnt], x.f32[o:o+cnt])
+		return dst[:cnt]
+	case x.dt == BF16:
+		return x.u16[o : o+cnt]
+	}
+	if cap(*w) < cnt {
+		*w = make([]float32, cnt)
+	}
+	f := (*w)[:cnt]
+	F16ToF32(f, x.u16[o:o+cnt])
+	F32ToBF16(dst[:cnt], f)
+	return dst[:cnt]
+}
+
+// packPairs writes the panel of op(X) (K x W) made of K rows [pc,pc+kb) and
+// panel columns [j0,j0+cols) as [(kb+1)/2][w] bf16 pairs into dst,
+// zero-padding columns cols..w and the high half of the last pair when kb
+// is odd. kContig says that X stores op(X) transposed, each panel column a
+// stored row running along K (A not transposed, B transposed); otherwise
+// each K row of op(X) is a stored row.
+func (x *bf16Mat) packPairs(dst []uint32, s *bf16Scratch, kContig bool, pc, kb, j0, cols, w int) {
+	kp := (kb + 1) / 2
+	dst = dst[:kp*w]
+	if cols < w {
+		clear(dst)
+	}
+	if kContig {
+		s.h0 = grow16(s.h0, kb)
+		for j := 0; j < cols; j++ {
+			r := x.row(s.h0, &s.w, j0+j, pc, kb)
+			for p := 0; p < kb/2; p++ {
+				dst[p*w+j] = uint32(r[2*p]) | uint32(r[2*p+1])<<16
+			}
+			if kb&1 != 0 {
+				dst[(kp-1)*w+j] = uint32(r[kb-1])
+			}
+		}
+		return
+	}
+	s.h0 = grow16(s.h0, cols)
+	s.h1 = grow16(s.h1, cols)
+	for p := 0; p < kp; p++ {
+		lo := x.row(s.h0, &s.w, pc+2*p, j0, cols)
+		d := dst[p*w : p*w+cols]
+		if 2*p+1 == kb {
+			for j, v := range lo {
+				d[j] = uint32(v)
+			}
+			continue
+		}
+		hi := x.row(s.h1, &s.w, pc+2*p+1, j0, cols)
+		for j, v := range lo {
+			d[j] = uint32(v) | uint32(hi[j])<<16
+		}
+	}
+}
