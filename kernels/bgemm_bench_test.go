@@ -1,0 +1,96 @@
+package kernels
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// BenchmarkFrozenGEMM times the frozen-weight products of a Llama-3.2-1B
+// layer (512 tokens, hidden 2048, MLP 8192) four ways: SgemmThreads on a
+// float32 copy of the weight, SgemmPacked on a PackB copy of it (what the
+// trainer does today: no packing per call, but a float32 copy per
+// orientation), SgemmB16 on the bf16 weight (same bits, no copy) and Bgemm
+// (bf16 dot products). "fwd" is
+// y = x·Wᵀ with W stored [out, in]; "bwd" is the input gradient dx = dy·W.
+// It reports GFLOP/s (2·m·n·k per product) of wall time and per CPU-second.
+func BenchmarkFrozenGEMM(b *testing.B) {
+	const tokens = 512
+	for _, sh := range []struct {
+		name    string
+		out, in int
+	}{
+		{"q_2048x2048", 2048, 2048},
+		{"up_8192x2048", 8192, 2048},
+		{"down_2048x8192", 2048, 8192},
+	} {
+		rng := rand.New(rand.NewPCG(1, 1))
+		w16, w32 := rand16(rng, BF16, sh.out*sh.in)
+		for _, dir := range []string{"fwd", "bwd"} {
+			// fwd: C[tokens][out] = X[tokens][in]·Wᵀ; bwd: C[tokens][in] = DY[tokens][out]·W.
+			transB, n, k := true, sh.out, sh.in
+			if dir == "bwd" {
+				transB, n, k = false, sh.in, sh.out
+			}
+			a := randSlice(rng, tokens*k)
+			c := make([]float32, tokens*n)
+			pk := PackB(transB, k, n, w32, sh.in)
+			for _, v := range []struct {
+				name string
+				run  func()
+			}{
+				{"sgemm_f32", func() { SgemmThreads(0, false, transB, tokens, n, k, 1, a, k, w32, sh.in, 0, c, n) }},
+				{"sgemm_prepacked", func() { SgemmPacked(0, false, tokens, n, k, 1, a, k, pk, 0, c, n) }},
+				{"sgemm_b16", func() { SgemmB16(0, false, transB, tokens, n, k, 1, a, k, w16, BF16, sh.in, 0, c, n) }},
+				{"bgemm", func() { Bgemm(0, false, transB, tokens, n, k, 1, a, k, w16, BF16, sh.in, 0, c, n) }},
+			} {
+				b.Run(fmt.Sprintf("%s/%s/%s", sh.name, dir, v.name), func(b *testing.B) {
+					v.run() // warm the pools
+					reportGFLOPs(b, 2*float64(tokens)*float64(n)*float64(k), v.run)
+				})
+			}
+		}
+	}
+}
+
+// reportGFLOPs runs f b.N times and reports flop/1e9 per run as GFLOP/s of
+// wall time and GFLOP/cpu-s: per CPU-second of the process (all threads),
+// which stays meaningful when other jobs share the machine.
+func reportGFLOPs(b *testing.B, flop float64, f func()) {
+	b.ResetTimer()
+	cpu0 := cpuSeconds()
+	for b.Loop() {
+		f()
+	}
+	cpu := cpuSeconds() - cpu0
+	b.ReportMetric(flop*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	if cpu > 0 {
+		b.ReportMetric(flop*float64(b.N)/cpu/1e9, "GFLOP/cpu-s")
+	}
+}
+
+// BenchmarkBgemmKernel times the micro-kernels alone on L1/L2-resident
+// panels, one thread: the bf16 12x32 tile (kp pairs) against the float32
+// 12x32 tile of the packed SGEMM driver over the same K.
+func BenchmarkBgemmKernel(b *testing.B) {
+	const k = 512
+	c := make([]float32, bgemmMR*bgemmNR)
+	b.Run("bf16", func(b *testing.B) {
+		fn := bgemmKernelFor(Best())
+		a := make([]uint32, k/2*bgemmMR)
+		bb := make([]uint32, k/2*bgemmNR)
+		for i := range a {
+			a[i] = 0x3f803f80
+		}
+		for i := range bb {
+			bb[i] = 0x3f003f00
+		}
+		reportGFLOPs(b, 2*bgemmMR*bgemmNR*k, func() { fn(k/2, &a[0], &bb[0], &c[0], bgemmNR, 1, 1) })
+	})
+	b.Run("f32", func(b *testing.B) {
+		kern := packedKernelFor(Best())
+		a := make([]float32, k*kern.mr)
+		bb := make([]float32, k*kern.nr)
+		reportGFLOPs(b, 2*float64(kern.mr*kern.nr*k), func() { kern.fn(k, &a[0], &bb[0], &c[0], kern.nr, 1, 1, 1, kern.mr) })
+	})
+}
