@@ -94,3 +94,24 @@ func BenchmarkBgemmKernel(b *testing.B) {
 		reportGFLOPs(b, 2*float64(kern.mr*kern.nr*k), func() { kern.fn(k, &a[0], &bb[0], &c[0], kern.nr, 1, 1, 1, kern.mr) })
 	})
 }
+
+// BenchmarkPackB16 times widening a 2048x2048 bf16 weight into the
+// in-place driver's panels (all of op(B) as one K block), both orientations,
+// one thread, in elements per second.
+func BenchmarkPackB16(b *testing.B) {
+	const k, n = 2048, 2048
+	rng := rand.New(rand.NewPCG(1, 1))
+	w16, _ := rand16(rng, BF16, k*n)
+	for _, nr := range []int{64, 32} {
+		pb := make([]float32, k*n)
+		for _, trans := range []bool{false, true} {
+			src := newB16Source(trans, w16, BF16, k, n)
+			b.Run(fmt.Sprintf("nr=%d/trans=%v", nr, trans), func(b *testing.B) {
+				for b.Loop() {
+					src.packPanels(pb, 0, k, nr, 0, n/nr)
+				}
+				b.ReportMetric(float64(k*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gelem/s")
+			})
+		}
+	}
+}

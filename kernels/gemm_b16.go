@@ -25,7 +25,7 @@ func SgemmB16(threads int, transA, transB bool, m, n, k int, alpha float32, a []
 	if m == 0 || n == 0 {
 		return
 	}
-	src := b16Source{trans: transB, b: b, dt: bt, ldb: ldb, n: n}
+	src := newB16Source(transB, b, bt, ldb, n)
 	// The dispatch is SgemmThreads's, so each shape runs the driver and
 	// kernel Sgemm would run on the widened matrix.
 	packed := usePacked(m, n, k) && alpha != 0
@@ -92,7 +92,13 @@ type b16Source struct {
 	b     []uint16
 	dt    DType16
 	ldb   int
-	n     int // columns of op(B)
+	n     int  // columns of op(B)
+	fast  bool // bf16 B on AVX-512: widenBF16T16AVX512, widenBF16RowsAVX512
+}
+
+func newB16Source(trans bool, b []uint16, dt DType16, ldb, n int) b16Source {
+	return b16Source{trans: trans, b: b, dt: dt, ldb: ldb, n: n,
+		fast: dt == BF16 && haveAsm && Selected() == AVX512}
 }
 
 // packer returns packPanels for panels nr wide, as the packed driver takes it.
@@ -103,46 +109,71 @@ func (s *b16Source) packer(nr int) func(pb []float32, pc, kb, q0, q1 int) {
 // packPanels writes rows [p0,p0+kb) of column panels [q0,q1) of op(B),
 // widened to float32, into pb as zero-padded [kb][nr] panels (panel q at
 // pb[q*nr*kb:]), the layout of packBPanels.
-//
-// Each contiguous run of B (a row segment, or with trans a column of op(B))
-// is widened by the SIMD converters into a scratch row that stays in L1,
-// then copied or scattered into the panels as packBPanels copies float32 B.
 func (s *b16Source) packPanels(pb []float32, p0, kb, nr, q0, q1 int) {
 	if q0 >= q1 || kb == 0 {
 		return
 	}
 	n := s.n
 	if !s.trans {
-		// op(B)[p][j] = b[p*ldb+j]: one widened row segment serves all
-		// the panels.
-		j0, j1 := q0*nr, min(q1*nr, n)
-		buf := getBuf(j1 - j0)
-		defer putBuf(buf)
-		row := *buf
-		for p := 0; p < kb; p++ {
-			o := (p0+p)*s.ldb + j0
-			s.dt.widen(row, s.b[o:o+j1-j0])
-			for q := q0; q < q1; q++ {
-				d := pb[q*nr*kb+p*nr : q*nr*kb+p*nr+nr]
-				r := row[q*nr-j0 : min(q*nr-j0+nr, j1-j0)]
-				copy(d, r)
-				clear(d[len(r):])
+		// op(B)[p][j] = b[p*ldb+j]: each panel row is a row segment of B,
+		// widened in place by the SIMD converters, a panel at a time (a
+		// row at a time across all panels writes nr-float runs 4 KiB-multiple
+		// strides apart, which thrash one L1 set).
+		for q := q0; q < q1; q++ {
+			j0 := q * nr
+			cols := min(nr, n-j0)
+			panel := pb[q*nr*kb : (q+1)*nr*kb]
+			if s.fast && cols == nr && nr%16 == 0 {
+				o := p0*s.ldb + j0
+				_ = s.b[o+(kb-1)*s.ldb+nr-1] // the last element read
+				widenBF16RowsAVX512(&panel[0], nr, &s.b[o], s.ldb, kb, nr/16)
+				continue
+			}
+			for p := 0; p < kb; p++ {
+				o := (p0+p)*s.ldb + j0
+				d := panel[p*nr : p*nr+nr]
+				s.dt.widen(d, s.b[o:o+cols])
+				clear(d[cols:])
 			}
 		}
 		return
 	}
-	// op(B)[p][j] = b[j*ldb+p]: widen a run of row j of B, then scatter
-	// it down column j of the panel.
-	buf := getBuf(kb)
-	defer putBuf(buf)
-	col := *buf
+	// op(B)[p][j] = b[j*ldb+p]: rows of B become columns of the panel.
+	var buf *[]float32
 	for q := q0; q < q1; q++ {
 		cols := min(nr, n-q*nr)
 		panel := pb[q*nr*kb : (q+1)*nr*kb]
 		if cols < nr {
 			clear(panel)
 		}
-		for j := 0; j < cols; j++ {
+		j := 0
+		if s.fast {
+			// 16 rows x 16 k at a time: widened and transposed in
+			// registers, written as 64-byte runs.
+			nblk := kb / 16
+			for ; nblk > 0 && j+16 <= cols; j += 16 {
+				o := (q*nr+j)*s.ldb + p0
+				_ = s.b[o+15*s.ldb+16*nblk-1]  // the last element read
+				_ = panel[(16*nblk-1)*nr+j+15] // the last element written
+				widenBF16T16AVX512(&panel[j], nr, &s.b[o], s.ldb, nblk)
+				for p := 16 * nblk; p < kb; p++ {
+					for jj := j; jj < j+16; jj++ {
+						panel[p*nr+jj] = F32FromBF16(s.b[(q*nr+jj)*s.ldb+p0+p])
+					}
+				}
+			}
+		}
+		if j == cols {
+			continue
+		}
+		// The rest a column at a time: widen a run of row j of B into
+		// a scratch row that stays in L1, then scatter it down column j.
+		if buf == nil {
+			buf = getBuf(kb)
+			defer putBuf(buf)
+		}
+		col := *buf
+		for ; j < cols; j++ {
 			o := (q*nr+j)*s.ldb + p0
 			s.dt.widen(col, s.b[o:o+kb])
 			for p, v := range col {
