@@ -73,12 +73,19 @@ func checkBgemm(fn string, transA, transB bool, m, n, k int, a []float32, lda in
 	return checkMat("C", m, n, c, ldc)
 }
 
+// BF16DotProducts reports whether Bgemm runs on the CPU's bf16 dot-product
+// instructions (AVX512_BF16, with the AVX-512 path selected) rather than on
+// its pure-Go twin.
+func BF16DotProducts() bool {
+	return haveAsm && Selected() == AVX512 && haveBF16Asm()
+}
+
 // bgemmFn is a bf16 micro-kernel: bgemmKern12x32AVX512BF16 or its twin.
 type bgemmFn func(kp int, a, b *uint32, c *float32, ldc int, alpha float32, mode int)
 
 // bgemmKernelFor returns the bf16 micro-kernel for path p.
 func bgemmKernelFor(p Path) bgemmFn {
-	if haveAsm && p == AVX512 && haveBF16Asm() {
+	if haveAsm && p == AVX512 && haveBF16Asm() { // BF16DotProducts for path p
 		return bgemmKern12x32AVX512BF16
 	}
 	return bgemmKernGo
