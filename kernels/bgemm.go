@@ -40,7 +40,7 @@ func Bgemm(threads int, transA, transB bool, m, n, k int, alpha float32, a []flo
 	if err := checkMat16("Bgemm", "B", br, bc, b, ldb); err != nil {
 		panic(err)
 	}
-	bgemm(threads, transA, transB, m, n, k, alpha, a, lda, &bf16Mat{u16: b, dt: bt, ld: ldb}, beta, c, ldc)
+	bgemm(bgemmKernelFor(Selected()), threads, transA, transB, m, n, k, alpha, a, lda, &bf16Mat{u16: b, dt: bt, ld: ldb}, beta, c, ldc)
 }
 
 // BgemmF32 is Bgemm with a float32 B, rounded to bf16 (nearest even) while
@@ -56,7 +56,7 @@ func BgemmF32(threads int, transA, transB bool, m, n, k int, alpha float32, a []
 	if err := checkMat("B", br, bc, b, ldb); err != nil {
 		panic(err)
 	}
-	bgemm(threads, transA, transB, m, n, k, alpha, a, lda, &bf16Mat{f32: b, ld: ldb}, beta, c, ldc)
+	bgemm(bgemmKernelFor(Selected()), threads, transA, transB, m, n, k, alpha, a, lda, &bf16Mat{f32: b, ld: ldb}, beta, c, ldc)
 }
 
 func checkBgemm(fn string, transA, transB bool, m, n, k int, a []float32, lda int, c []float32, ldc int) error {
@@ -73,22 +73,48 @@ func checkBgemm(fn string, transA, transB bool, m, n, k int, a []float32, lda in
 	return checkMat("C", m, n, c, ldc)
 }
 
-// BF16DotProducts reports whether Bgemm runs on the CPU's bf16 dot-product
-// instructions (AVX512_BF16, with the AVX-512 path selected) rather than on
-// its pure-Go twin.
+// BF16DotProducts reports whether Bgemm runs on the CPU's bf16 hardware
+// (AMX tiles, or AVX512_BF16 dot products, with the AVX-512 path selected)
+// rather than on its pure-Go twin.
 func BF16DotProducts() bool {
-	return haveAsm && Selected() == AVX512 && haveBF16Asm()
+	return bgemmKernelFor(Selected()) != &kernBTwin
 }
 
-// bgemmFn is a bf16 micro-kernel: bgemmKern12x32AVX512BF16 or its twin.
+// bgemmFn is a bf16 micro-kernel with the contract of bgemmKernGo.
 type bgemmFn func(kp int, a, b *uint32, c *float32, ldc int, alpha float32, mode int)
 
-// bgemmKernelFor returns the bf16 micro-kernel for path p.
-func bgemmKernelFor(p Path) bgemmFn {
-	if haveAsm && p == AVX512 && haveBF16Asm() { // BF16DotProducts for path p
-		return bgemmKern12x32AVX512BF16
+// bgemmKernel describes a bf16 micro-kernel and the packing it reads.
+type bgemmKernel struct {
+	mr, nr  int
+	mc      int     // rows of op(A) packed per block
+	kpAlign int     // pairs per K block are padded (with zeros) to a multiple of this
+	aRows   bool    // A panels are [mr][kp] (AMX tile rows), else [kp][mr]
+	amx     bool    // the kernel is bgemmKern32x32AMX, else fn
+	fn      bgemmFn // the kernel when !amx
+}
+
+var (
+	// kernBAMX multiplies 16x16 tiles on AMX (TDPBF16PS). Its sums are
+	// not rounded as VDPBF16PS rounds them (see Bgemm).
+	kernBAMX = bgemmKernel{mr: 32, nr: 32, mc: 256, kpAlign: 16, aRows: true, amx: true}
+	// kernBDot is the VDPBF16PS kernel and kernBTwin its pure-Go twin,
+	// bit for bit.
+	kernBDot  = bgemmKernel{mr: bgemmMR, nr: bgemmNR, mc: 240, kpAlign: 1, fn: bgemmKern12x32AVX512BF16}
+	kernBTwin = bgemmKernel{mr: bgemmMR, nr: bgemmNR, mc: 240, kpAlign: 1, fn: bgemmKernGo}
+)
+
+// bgemmKernelFor returns the bf16 kernel for path p: AMX where the CPU has
+// it and the OS grants it, else VDPBF16PS, else the twin.
+func bgemmKernelFor(p Path) *bgemmKernel {
+	switch {
+	case !haveAsm || p != AVX512:
+		return &kernBTwin
+	case amxUsable():
+		return &kernBAMX
+	case haveBF16Asm():
+		return &kernBDot
 	}
-	return bgemmKernGo
+	return &kernBTwin
 }
 
 // Blocking of the bf16 driver, in the byte budgets of the float32 packed
@@ -96,21 +122,18 @@ func bgemmKernelFor(p Path) bgemmFn {
 // packed B 512 KiB (L2). bgemmKC is even, so no pair straddles two blocks.
 const (
 	bgemmKC = 512 // K elements per block
-	bgemmMC = 240 // rows of op(A) packed per block
 	bgemmNC = 512 // columns of op(B) per L2 block
 )
 
 // bgemm is the driver, laid out as sgemmPacked: for each K block the
-// threads pack the block of op(B) into [kp][32] panels of bf16 pairs,
+// threads pack the block of op(B) into [kp][nr] panels of bf16 pairs,
 // shared by all; then each thread, owning a range of row panels (or of
 // column panels when C is short and wide), packs mc rows of op(A) at a time
-// into [kp][12] panels and runs the micro-kernel over N blocks of nc
-// columns.
-func bgemm(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, bm *bf16Mat, beta float32, c []float32, ldc int) {
+// and runs the micro-kernel over N blocks of nc columns.
+func bgemm(kern *bgemmKernel, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, bm *bf16Mat, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
-	fn := bgemmKernelFor(Selected())
 	zeroC := beta == 0 && k > 0 && alpha != 0
 	if !zeroC {
 		scaleC(m, n, beta, c, ldc)
@@ -118,7 +141,7 @@ func bgemm(threads int, transA, transB bool, m, n, k int, alpha float32, a []flo
 	if k == 0 || alpha == 0 {
 		return
 	}
-	const mr, nr = bgemmMR, bgemmNR
+	mr, nr := kern.mr, kern.nr
 	mp := (m + mr - 1) / mr
 	np := (n + nr - 1) / nr
 	if threads <= 0 {
@@ -144,27 +167,30 @@ func bgemm(threads int, transA, transB bool, m, n, k int, alpha float32, a []flo
 	}
 
 	kc := min(bgemmKC, k)
-	kcp := (kc + 1) / 2
-	mcP := bgemmMC / mr
+	kcp := padPairs(kern, kc)
+	mcP := max(1, kern.mc/mr)
 	am := &bf16Mat{f32: a, ld: lda}
 	tiles := make([]bgemmTiles, threads)
 	for t := range tiles {
 		p0, p1, _, _ := split(t)
 		bufA := getBuf(max(1, min(mcP, p1-p0)) * mr * kcp)
 		defer putBuf(bufA)
-		tiles[t] = bgemmTiles{fn: fn, m: m, n: n, alpha: alpha, transA: transA, a: am, pa: asPairs(*bufA), c: c, ldc: ldc}
+		tiles[t] = bgemmTiles{kern: kern, m: m, n: n, alpha: alpha, transA: transA, a: am, pa: asPairs(*bufA), c: c, ldc: ldc}
+		if kern.amx {
+			tiles[t].cfg = bgemmAMXConfig()
+		}
 	}
 	bufB := getBuf(np * nr * kcp)
 	defer putBuf(bufB)
 	pb := asPairs(*bufB)
 	for pc := 0; pc < k; pc += kc {
 		kb := min(kc, k-pc)
-		kp := (kb + 1) / 2
+		kp := padPairs(kern, kb)
 		parallelFor(threads, func(t int) {
 			lo, hi := splitAligned(np, 1, threads, t)
 			s := &tiles[t].scratch
 			for q := lo; q < hi; q++ {
-				bm.packPairs(pb[q*nr*kp:(q+1)*nr*kp], s, transB, pc, kb, q*nr, min(nr, n-q*nr), nr)
+				bm.packPairs(pb[q*nr*kp:(q+1)*nr*kp], s, transB, pc, kb, q*nr, min(nr, n-q*nr), nr, kp, false)
 			}
 		})
 		mode := 1
@@ -180,6 +206,24 @@ func bgemm(threads int, transA, transB bool, m, n, k int, alpha float32, a []flo
 	}
 }
 
+// padPairs returns the pairs a K block of kb elements is packed into.
+func padPairs(kern *bgemmKernel, kb int) int {
+	kp := (kb + 1) / 2
+	return (kp + kern.kpAlign - 1) / kern.kpAlign * kern.kpAlign
+}
+
+// bgemmAMXConfig returns the tile configuration of bgemmKern32x32AMX:
+// palette 1, tmm0-7 each 16 rows of 64 bytes.
+func bgemmAMXConfig() [64]byte {
+	var cfg [64]byte
+	cfg[0] = 1
+	for t := 0; t < 8; t++ {
+		cfg[16+2*t] = 64 // bytes per row (little-endian uint16)
+		cfg[48+t] = 16   // rows
+	}
+	return cfg
+}
+
 // asPairs views a float32 scratch buffer as bf16 pairs (same size).
 func asPairs(f []float32) []uint32 {
 	if len(f) == 0 {
@@ -190,30 +234,33 @@ func asPairs(f []float32) []uint32 {
 
 // bgemmTiles is one thread's share of a bf16 product.
 type bgemmTiles struct {
-	fn      bgemmFn
+	kern    *bgemmKernel
 	m, n    int
 	alpha   float32
 	transA  bool
 	a       *bf16Mat
-	pa      []uint32 // packed block of op(A): [panel][kp][mr]
+	pa      []uint32 // packed block of op(A): [panel][kp][mr] or [panel][mr][kp]
 	c       []float32
 	ldc     int
 	scratch bf16Scratch
-	tmp     [bgemmMR * bgemmNR]float32 // edge tile
+	cfg     [64]byte         // AMX tile configuration
+	tmp     [32 * 32]float32 // edge tile, big enough for every kernel
+	amxTmp  [32 * 32]float32 // the AMX kernel's accumulator tiles
 }
 
 // run adds the K block [pc,pc+kb) of the tiles of row panels [p0,p1) x
 // column panels [q0,q1) into C (mode 1), or stores it (mode 0).
 func (g *bgemmTiles) run(pc, kb, mode int, pb []uint32, p0, p1, q0, q1 int) {
-	const mr, nr = bgemmMR, bgemmNR
-	kp := (kb + 1) / 2
-	mcP := bgemmMC / mr
-	ncP := bgemmNC / nr
+	kern := g.kern
+	mr, nr := kern.mr, kern.nr
+	kp := padPairs(kern, kb)
+	mcP := max(1, kern.mc/mr)
+	ncP := max(1, bgemmNC/nr)
 	for ib := p0; ib < p1; ib += mcP {
 		ie := min(ib+mcP, p1)
 		for p := ib; p < ie; p++ {
 			i0 := p * mr
-			g.a.packPairs(g.pa[(p-ib)*mr*kp:(p-ib+1)*mr*kp], &g.scratch, !g.transA, pc, kb, i0, min(mr, g.m-i0), mr)
+			g.a.packPairs(g.pa[(p-ib)*mr*kp:(p-ib+1)*mr*kp], &g.scratch, !g.transA, pc, kb, i0, min(mr, g.m-i0), mr, kp, kern.aRows)
 		}
 		for jb := q0; jb < q1; jb += ncP {
 			je := min(jb+ncP, q1)
@@ -230,22 +277,31 @@ func (g *bgemmTiles) run(pc, kb, mode int, pb []uint32, p0, p1, q0, q1 int) {
 // tile runs the micro-kernel on tile (p, q), through a copy for edge tiles
 // so every element gets exactly a full tile's arithmetic.
 func (g *bgemmTiles) tile(p, q, kp, mode int, ap, bp *uint32) {
-	const mr, nr = bgemmMR, bgemmNR
+	kern := g.kern
+	mr, nr := kern.mr, kern.nr
 	i0, j0 := p*mr, q*nr
 	rows, cols := min(mr, g.m-i0), min(nr, g.n-j0)
 	c, ldc := g.c, g.ldc
 	if rows == mr && cols == nr {
-		g.fn(kp, ap, bp, &c[i0*ldc+j0], ldc, g.alpha, mode)
+		g.kernel(kp, ap, bp, &c[i0*ldc+j0], ldc, mode)
 		return
 	}
-	tmp := g.tmp[:]
+	tmp := g.tmp[:mr*nr]
 	if mode == 1 {
 		for i := 0; i < rows; i++ {
 			copy(tmp[i*nr:i*nr+cols], c[(i0+i)*ldc+j0:(i0+i)*ldc+j0+cols])
 		}
 	}
-	g.fn(kp, ap, bp, &tmp[0], nr, g.alpha, mode)
+	g.kernel(kp, ap, bp, &tmp[0], nr, mode)
 	for i := 0; i < rows; i++ {
 		copy(c[(i0+i)*ldc+j0:(i0+i)*ldc+j0+cols], tmp[i*nr:i*nr+cols])
 	}
+}
+
+func (g *bgemmTiles) kernel(kp int, ap, bp *uint32, c *float32, ldc, mode int) {
+	if g.kern.amx {
+		bgemmKern32x32AMX(kp/16, ap, bp, c, ldc, g.alpha, mode, &g.cfg[0], &g.amxTmp[0])
+		return
+	}
+	g.kern.fn(kp, ap, bp, c, ldc, g.alpha, mode)
 }

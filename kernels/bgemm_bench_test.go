@@ -69,24 +69,30 @@ func reportGFLOPs(b *testing.B, flop float64, f func()) {
 	}
 }
 
-// BenchmarkBgemmKernel times the micro-kernels alone on L1/L2-resident
-// panels, one thread: the bf16 12x32 tile (kp pairs) against the float32
-// 12x32 tile of the packed SGEMM driver over the same K.
+// BenchmarkBgemmKernel times the micro-kernels alone on cache-resident
+// panels, one thread, over K = 512: the bf16 kernels (VDPBF16PS 12x32, AMX
+// 32x32) against the float32 12x32 tile of the packed SGEMM driver.
 func BenchmarkBgemmKernel(b *testing.B) {
 	const k = 512
-	c := make([]float32, bgemmMR*bgemmNR)
-	b.Run("bf16", func(b *testing.B) {
-		fn := bgemmKernelFor(Best())
-		a := make([]uint32, k/2*bgemmMR)
-		bb := make([]uint32, k/2*bgemmNR)
-		for i := range a {
-			a[i] = 0x3f803f80
+	c := make([]float32, 32*32)
+	for name, kern := range bgemmKernels() {
+		if name == "twin" {
+			continue
 		}
-		for i := range bb {
-			bb[i] = 0x3f003f00
-		}
-		reportGFLOPs(b, 2*bgemmMR*bgemmNR*k, func() { fn(k/2, &a[0], &bb[0], &c[0], bgemmNR, 1, 1) })
-	})
+		b.Run(name, func(b *testing.B) {
+			kp := k / 2
+			a := make([]uint32, kp*kern.mr)
+			bb := make([]uint32, kp*kern.nr)
+			for i := range a {
+				a[i] = 0x3f803f80
+			}
+			for i := range bb {
+				bb[i] = 0x3f003f00
+			}
+			g := &bgemmTiles{kern: kern, alpha: 1, cfg: bgemmAMXConfig()}
+			reportGFLOPs(b, 2*float64(kern.mr*kern.nr*k), func() { g.kernel(kp, &a[0], &bb[0], &c[0], kern.nr, 1) })
+		})
+	}
 	b.Run("f32", func(b *testing.B) {
 		kern := packedKernelFor(Best())
 		a := make([]float32, k*kern.mr)

@@ -48,26 +48,40 @@ func (x *bf16Mat) row(dst []uint16, w *[]float32, r, c0, cnt int) []uint16 {
 }
 
 // packPairs writes the panel of op(X) (K x W) made of K rows [pc,pc+kb) and
-// panel columns [j0,j0+cols) as [(kb+1)/2][w] bf16 pairs into dst,
-// zero-padding columns cols..w and the high half of the last pair when kb
-// is odd. kContig says that X stores op(X) transposed, each panel column a
-// stored row running along K (A not transposed, B transposed); otherwise
-// each K row of op(X) is a stored row.
-func (x *bf16Mat) packPairs(dst []uint32, s *bf16Scratch, kContig bool, pc, kb, j0, cols, w int) {
+// panel columns [j0,j0+cols) as kpPad >= (kb+1)/2 pairs of bf16 along K
+// into dst: [kpPad][w] (pair p of column j at dst[p*w+j]), or [w][kpPad]
+// with rowsOut (at dst[j*kpPad+p]). Columns cols..w, pairs past the data
+// and the high half of the last pair when kb is odd are zero. kContig says
+// that X stores op(X) transposed, each panel column a stored row running
+// along K (A not transposed, B transposed); otherwise each K row of op(X) is
+// a stored row.
+func (x *bf16Mat) packPairs(dst []uint32, s *bf16Scratch, kContig bool, pc, kb, j0, cols, w, kpPad int, rowsOut bool) {
 	kp := (kb + 1) / 2
-	dst = dst[:kp*w]
-	if cols < w {
+	dst = dst[:kpPad*w]
+	if cols < w || kpPad > kp {
 		clear(dst)
+	}
+	// Pair p of column j goes to dst[p*ps+j*js].
+	ps, js := w, 1
+	if rowsOut {
+		ps, js = 1, kpPad
 	}
 	if kContig {
 		s.h0 = grow16(s.h0, kb)
 		for j := 0; j < cols; j++ {
 			r := x.row(s.h0, &s.w, j0+j, pc, kb)
-			for p := 0; p < kb/2; p++ {
-				dst[p*w+j] = uint32(r[2*p]) | uint32(r[2*p+1])<<16
+			if rowsOut {
+				d := dst[j*kpPad : j*kpPad+kb/2]
+				for p := range d {
+					d[p] = uint32(r[2*p]) | uint32(r[2*p+1])<<16
+				}
+			} else {
+				for p := 0; p < kb/2; p++ {
+					dst[p*w+j] = uint32(r[2*p]) | uint32(r[2*p+1])<<16
+				}
 			}
 			if kb&1 != 0 {
-				dst[(kp-1)*w+j] = uint32(r[kb-1])
+				dst[(kp-1)*ps+j*js] = uint32(r[kb-1])
 			}
 		}
 		return
@@ -76,16 +90,29 @@ func (x *bf16Mat) packPairs(dst []uint32, s *bf16Scratch, kContig bool, pc, kb, 
 	s.h1 = grow16(s.h1, cols)
 	for p := 0; p < kp; p++ {
 		lo := x.row(s.h0, &s.w, pc+2*p, j0, cols)
-		d := dst[p*w : p*w+cols]
-		if 2*p+1 == kb {
+		var hi []uint16
+		if 2*p+1 < kb {
+			hi = x.row(s.h1, &s.w, pc+2*p+1, j0, cols)
+		}
+		if !rowsOut {
+			d := dst[p*w : p*w+cols]
+			if hi == nil {
+				for j, v := range lo {
+					d[j] = uint32(v)
+				}
+				continue
+			}
 			for j, v := range lo {
-				d[j] = uint32(v)
+				d[j] = uint32(v) | uint32(hi[j])<<16
 			}
 			continue
 		}
-		hi := x.row(s.h1, &s.w, pc+2*p+1, j0, cols)
 		for j, v := range lo {
-			d[j] = uint32(v) | uint32(hi[j])<<16
+			h := uint32(0)
+			if hi != nil {
+				h = uint32(hi[j])
+			}
+			dst[p+j*kpPad] = uint32(v) | h<<16
 		}
 	}
 }

@@ -42,19 +42,40 @@ func newBgemmCase(rng *rand.Rand, dt DType16, transA, transB bool, m, n, k int) 
 	return g
 }
 
-func (g *bgemmCase) run(threads int, alpha, beta float32) []float32 {
+// run runs the case through Bgemm or BgemmF32 (kern == nil) or through
+// the driver with kernel kern.
+func (g *bgemmCase) run(kern *bgemmKernel, threads int, alpha, beta float32) []float32 {
 	c := append([]float32(nil), g.c0...)
 	if beta == 0 {
 		for i := range c {
 			c[i] = float32(math.NaN()) // must be ignored
 		}
 	}
+	bm := &bf16Mat{u16: g.b16, dt: g.dt, ld: g.ldb}
 	if g.dt == 0 {
+		bm = &bf16Mat{f32: g.b32, ld: g.ldb}
+	}
+	switch {
+	case kern != nil:
+		bgemm(kern, threads, g.transA, g.transB, g.m, g.n, g.k, alpha, g.a, g.lda, bm, beta, c, g.ldc)
+	case g.dt == 0:
 		BgemmF32(threads, g.transA, g.transB, g.m, g.n, g.k, alpha, g.a, g.lda, g.b32, g.ldb, beta, c, g.ldc)
-	} else {
+	default:
 		Bgemm(threads, g.transA, g.transB, g.m, g.n, g.k, alpha, g.a, g.lda, g.b16, g.dt, g.ldb, beta, c, g.ldc)
 	}
 	return c
+}
+
+// bgemmKernels returns the bf16 kernels this machine can run, by name.
+func bgemmKernels() map[string]*bgemmKernel {
+	ks := map[string]*bgemmKernel{"twin": &kernBTwin}
+	if haveAsm && haveBF16Asm() {
+		ks["vdpbf16ps"] = &kernBDot
+	}
+	if haveAsm && amxUsable() {
+		ks["amx"] = &kernBAMX
+	}
+	return ks
 }
 
 // bf16Round is x rounded to bf16 and widened back.
@@ -108,47 +129,52 @@ var bgemmShapes = [][3]int{
 	{50, 100, 1100}, {131, 97, 600}, {200, 20, 300}, {3, 300, 77},
 }
 
-// TestBgemmAccuracy checks Bgemm on every path against a float64 product
-// of the bf16-rounded operands: the only other error allowed is float32
+// TestBgemmAccuracy checks every bf16 kernel this machine has, through
+// the driver, and Bgemm itself on every path, against a float64 product of
+// the bf16-rounded operands: the only other error allowed is float32
 // summation (about k·2^-24 of the magnitude sum), so a wrong pairing,
-// rounding or blocking shows. It also checks the distance to the exact
-// float32-input product stays within bf16 rounding (2^-8 relative).
+// rounding, padding or blocking shows. Each kernel must also give the same
+// bits for every thread count.
 func TestBgemmAccuracy(t *testing.T) {
-	forEachPath(t, func(t *testing.T, p Path) {
-		if p == AVX2 {
-			t.Skip("the AVX2 path runs the same twin as the generic one")
-		}
-		rng := rand.New(rand.NewPCG(7, 11))
-		for _, sh := range bgemmShapes {
-			m, n, k := sh[0], sh[1], sh[2]
-			for _, dt := range []DType16{BF16, F16, 0} {
-				tA, tB := rng.IntN(2) == 0, rng.IntN(2) == 0
-				g := newBgemmCase(rng, dt, tA, tB, m, n, k)
-				for _, ab := range [][2]float32{{1, 0}, {-0.75, 0.5}, {0, 2}} {
-					alpha, beta := ab[0], ab[1]
-					got := g.run(2, alpha, beta)
-					ref, mag := g.ref(alpha, beta)
-					for i := 0; i < m; i++ {
-						for j := 0; j < n; j++ {
-							v := float64(got[i*g.ldc+j])
-							tol := float64(k+4)*0x1p-24*mag[i*n+j] + 1e-30
-							if d := math.Abs(v - ref[i*n+j]); !(d <= tol) {
-								t.Fatalf("%v %dx%dx%d dt=%v tA=%v tB=%v alpha=%v beta=%v: C[%d][%d] = %v, want %v ± %g",
-									p, m, n, k, dt, tA, tB, alpha, beta, i, j, v, ref[i*n+j], tol)
+	kerns := bgemmKernels()
+	kerns["Bgemm"] = nil
+	for name, kern := range kerns {
+		t.Run(name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(7, 11))
+			for _, sh := range bgemmShapes {
+				m, n, k := sh[0], sh[1], sh[2]
+				for _, dt := range []DType16{BF16, F16, 0} {
+					tA, tB := rng.IntN(2) == 0, rng.IntN(2) == 0
+					g := newBgemmCase(rng, dt, tA, tB, m, n, k)
+					for _, ab := range [][2]float32{{1, 0}, {-0.75, 0.5}, {0, 2}} {
+						alpha, beta := ab[0], ab[1]
+						got := g.run(kern, 2, alpha, beta)
+						ref, mag := g.ref(alpha, beta)
+						what := fmt.Sprintf("%s %dx%dx%d dt=%v tA=%v tB=%v alpha=%v beta=%v", name, m, n, k, dt, tA, tB, alpha, beta)
+						for i := 0; i < m; i++ {
+							for j := 0; j < n; j++ {
+								v := float64(got[i*g.ldc+j])
+								tol := float64(k+4)*0x1p-24*mag[i*n+j] + 1e-30
+								if d := math.Abs(v - ref[i*n+j]); !(d <= tol) {
+									t.Fatalf("%s: C[%d][%d] = %v, want %v ± %g", what, i, j, v, ref[i*n+j], tol)
+								}
 							}
+						}
+						for _, threads := range []int{1, 3} {
+							sameBits(t, fmt.Sprintf("%s threads=%d", what, threads), g.run(kern, threads, alpha, beta), got)
 						}
 					}
 				}
 			}
-		}
-	})
+		})
+	}
 }
 
 // TestBgemmTwinMatchesAsm checks that the VDPBF16PS kernel and its pure-Go
 // twin give the same bits, and that every thread count does.
 func TestBgemmTwinMatchesAsm(t *testing.T) {
-	if !haveAsm || !haveBF16Asm() || Best() < AVX512 {
-		t.Skip("no AVX512_BF16 on this CPU: Bgemm runs the twin only")
+	if !haveAsm || !haveBF16Asm() {
+		t.Skip("no AVX512_BF16 on this CPU")
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	shapes := append(bgemmShapes, [3]int{60, 70, 1100}, [3]int{20, 300, 1030})
@@ -164,11 +190,9 @@ func TestBgemmTwinMatchesAsm(t *testing.T) {
 				g := newBgemmCase(rng, dt, tA, tB, m, n, k)
 				for _, ab := range abs {
 					alpha, beta := ab[0], ab[1]
-					t.Setenv(EnvPath, "generic")
-					want := g.run(1, alpha, beta)
-					t.Setenv(EnvPath, "avx512")
+					want := g.run(&kernBTwin, 1, alpha, beta)
 					for threads := 1; threads <= 3; threads++ {
-						got := g.run(threads, alpha, beta)
+						got := g.run(&kernBDot, threads, alpha, beta)
 						sameBits(t, fmt.Sprintf("%dx%dx%d dt=%v tA=%v tB=%v alpha=%v beta=%v threads=%d", m, n, k, dt, tA, tB, alpha, beta, threads), got, want)
 					}
 				}
