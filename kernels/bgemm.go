@@ -40,7 +40,7 @@ func Bgemm(threads int, transA, transB bool, m, n, k int, alpha float32, a []flo
 	if err := checkMat16("Bgemm", "B", br, bc, b, ldb); err != nil {
 		panic(err)
 	}
-	bgemm(bgemmKernelFor(Selected()), threads, transA, transB, m, n, k, alpha, a, lda, &bf16Mat{u16: b, dt: bt, ld: ldb}, beta, c, ldc)
+	bgemm(bgemmKernelFor(Selected()), threads, transA, transB, m, n, k, alpha, a, lda, &bf16Mat{u16: b, dt: bt, ld: ldb, fast: haveAsm && Selected() == AVX512}, beta, c, ldc)
 }
 
 // BgemmF32 is Bgemm with a float32 B, rounded to bf16 (nearest even) while

@@ -1,5 +1,7 @@
 package kernels
 
+import "unsafe"
+
 // Packing for the bf16 GEMM: operands become panels of bf16 pairs along K,
 // the layout VDPBF16PS reads (two bf16 of consecutive k in one 32-bit lane,
 // the even k in the low half).
@@ -12,6 +14,9 @@ type bf16Mat struct {
 	u16 []uint16  // set for a bf16 or f16 matrix
 	dt  DType16
 	ld  int
+	// fast lets bf16 B use the AVX-512 packers (pairsT16AVX512,
+	// zipBF16AVX512), which give the same pairs as the loops below.
+	fast bool
 }
 
 // bf16Scratch is one packing thread's conversion buffers.
@@ -66,9 +71,56 @@ func (x *bf16Mat) packPairs(dst []uint32, s *bf16Scratch, kContig bool, pc, kb, 
 	if rowsOut {
 		ps, js = 1, kpPad
 	}
+	if kContig && rowsOut && x.f32 != nil {
+		// Each column is a float32 row whose bf16, in memory order, are
+		// already its pairs: round it straight into place.
+		for j := 0; j < cols; j++ {
+			d := dst[j*kpPad : j*kpPad+kp]
+			h := unsafe.Slice((*uint16)(unsafe.Pointer(&d[0])), 2*kp)
+			o := (j0+j)*x.ld + pc
+			F32ToBF16(h[:kb], x.f32[o:o+kb])
+			if kb&1 != 0 {
+				h[kb] = 0
+			}
+		}
+		return
+	}
+	j := 0
+	if kContig && !rowsOut && x.fast && x.u16 != nil && x.dt == BF16 {
+		// 16 columns x 16 pairs at a time, transposed in registers.
+		nblk := kb / 32
+		for ; nblk > 0 && j+16 <= cols; j += 16 {
+			o := (j0+j)*x.ld + pc
+			_ = x.u16[o+15*x.ld+32*nblk-1] // the last element read
+			_ = dst[(16*nblk-1)*w+j+15]    // the last element written
+			pairsT16AVX512(&dst[j], w, &x.u16[o], x.ld, nblk)
+			for jj := j; jj < j+16; jj++ {
+				r := x.u16[(j0+jj)*x.ld+pc : (j0+jj)*x.ld+pc+kb]
+				for p := 16 * nblk; p < kb/2; p++ {
+					dst[p*w+jj] = uint32(r[2*p]) | uint32(r[2*p+1])<<16
+				}
+				if kb&1 != 0 {
+					dst[(kp-1)*w+jj] = uint32(r[kb-1])
+				}
+			}
+		}
+	}
+	if !kContig && !rowsOut && x.fast && x.u16 != nil && x.dt == BF16 && cols == w && w%16 == 0 && kb >= 2 {
+		o := pc*x.ld + j0
+		_ = x.u16[o+(2*(kb/2)-1)*x.ld+w-1] // the last element read
+		zipBF16AVX512(&dst[0], w, &x.u16[o], x.ld, kb/2, w/16)
+		if kb&1 != 0 {
+			r := x.u16[(pc+kb-1)*x.ld+j0 : (pc+kb-1)*x.ld+j0+w]
+			d := dst[(kp-1)*w : kp*w]
+			for jj, v := range r {
+				d[jj] = uint32(v)
+			}
+		}
+		return
+	}
 	if kContig {
 		s.h0 = grow16(s.h0, kb)
-		for j := 0; j < cols; j++ {
+		for ; j < cols; j++ {
 			r := x.row(s.h0, &s.w, j0+j, pc, kb)
 			if rowsOut {
 				d := dst[j*kpPad : j*kpPad+kb/2]

@@ -20,6 +20,7 @@ type bgemmCase struct {
 	ldb            int
 	c0             []float32
 	ldc            int
+	fast           bool // the driver may use the AVX-512 packers
 }
 
 func newBgemmCase(rng *rand.Rand, dt DType16, transA, transB bool, m, n, k int) *bgemmCase {
@@ -51,7 +52,7 @@ func (g *bgemmCase) run(kern *bgemmKernel, threads int, alpha, beta float32) []f
 			c[i] = float32(math.NaN()) // must be ignored
 		}
 	}
-	bm := &bf16Mat{u16: g.b16, dt: g.dt, ld: g.ldb}
+	bm := &bf16Mat{u16: g.b16, dt: g.dt, ld: g.ldb, fast: haveAsm && Best() == AVX512 && g.fast}
 	if g.dt == 0 {
 		bm = &bf16Mat{f32: g.b32, ld: g.ldb}
 	}
@@ -266,5 +267,57 @@ func TestBgemmPanicsOnBadArgs(t *testing.T) {
 			}()
 			tc.f()
 		}()
+	}
+}
+
+// TestPackPairsFast checks that the AVX-512 packers write the pairs the
+// scalar loops write, for full and partial panels, odd and short K
+// blocks, both orientations and both panel layouts.
+func TestPackPairsFast(t *testing.T) {
+	if !haveAsm || Best() < AVX512 {
+		t.Skip("no AVX-512")
+	}
+	rng := rand.New(rand.NewPCG(4, 4))
+	const rows, cols = 600, 600
+	h, _ := rand16(rng, BF16, rows*cols)
+	for _, kContig := range []bool{false, true} {
+		for _, rowsOut := range []bool{false, true} {
+			for _, w := range []int{12, 16, 32} {
+				for _, kb := range []int{1, 2, 31, 32, 33, 64, 65, 96, 512} {
+					for _, pcols := range []int{w, w - 1, 3} {
+						// kContig: panel columns are stored rows (j0 .. j0+pcols < rows), K runs along a row.
+						pc, j0 := 5, 7
+						if kContig {
+							pc, j0 = 3, 50
+						} else {
+							pc, j0 = 4, 9
+						}
+						if kContig && kb > cols-pc || !kContig && kb > rows-pc {
+							continue
+						}
+						kpPad := (kb+1)/2 + rng.IntN(3)
+						var got, want []uint32
+						for _, fast := range []bool{false, true} {
+							x := &bf16Mat{u16: h, dt: BF16, ld: cols, fast: fast}
+							dst := make([]uint32, kpPad*w)
+							for i := range dst {
+								dst[i] = 0xdeadbeef
+							}
+							x.packPairs(dst, &bf16Scratch{}, kContig, pc, kb, j0, pcols, w, kpPad, rowsOut)
+							if fast {
+								got = dst
+							} else {
+								want = dst
+							}
+						}
+						for i := range want {
+							if got[i] != want[i] {
+								t.Fatalf("kContig=%v rowsOut=%v w=%d kb=%d cols=%d: dst[%d] = %#x, want %#x", kContig, rowsOut, w, kb, pcols, i, got[i], want[i])
+							}
+						}
+					}
+				}
+			}
+		}
 	}
 }
