@@ -6,23 +6,35 @@ import (
 )
 
 // Bgemm computes C = alpha·op(A)·op(B) + beta·C (row-major, the argument
-// conventions of SgemmThreads) on bf16 dot products: op(A) (activations,
+// conventions of SgemmThreads) on bf16 products: op(A) (activations,
 // float32) is rounded to bf16 (nearest even) while it is packed, op(B) is
 // raw bf16 (used as is) or f16 (rounded to bf16) given as bit patterns,
 // products are summed in float32, and C is float32. It is what PyTorch's
 // bf16 autocast does to a linear layer, not an exact SGEMM: expect a
 // relative error of about 2^-8 per product (the rounding of A and, for f16
-// or float32 B, of B) and of float32 summation; see BgemmF32 for a float32
-// B.
+// or float32 B, of B) plus float32 summation; see BgemmF32 for a float32 B.
+//
+// It runs on the best bf16 hardware the CPU and OS offer (BF16DotProducts):
+//
+//   - AMX tiles (TDPBF16PS; Linux grants the tile state on first use),
+//     measured at 3-4x SgemmB16 on the Llama-3.2-1B shapes;
+//   - else AVX512_BF16 (VDPBF16PS), which on the Intel Xeon this was
+//     measured on runs at about 0.7x SgemmB16, and on CPUs where it is as
+//     fast as an FMA (AMD Zen 4/5) should do about twice its flops;
+//   - else a pure-Go twin of VDPBF16PS: correct but tens of times slower
+//     than Sgemm. DELTACTL_KERNELS=generic or avx2 also selects it.
 //
 // Each element of C is computed as K blocks of 512 (the last one shorter),
-// each summed from +0 as VDPBF16PS sums pairs (see bgemmKernGo), then added
-// into C by fma(alpha, acc, C) (the first block stores alpha·acc when beta
-// is 0, so C is then never read). Work is split over rows or columns of C,
-// never K, so the result is bit-identical for every thread count and between
-// the AVX-512 BF16 kernel and its pure-Go twin. Without AVX512_BF16, or
-// when DELTACTL_KERNELS forces another path, Bgemm runs the twin: correct,
-// but tens of times slower than Sgemm.
+// each summed from +0 by the kernel, then added into C by fma(alpha, acc, C)
+// (the first block stores alpha·acc when beta is 0, so C is then never
+// read). Work is split over rows or columns of C, never K, so for a given
+// kernel the result is bit-identical for every thread count. The VDPBF16PS
+// kernel and the twin agree bit for bit (the SDM's definition: per pair
+// two fused multiply-adds, high element first, subnormals flushed). AMX
+// sums its 16-pair steps differently (on the machine measured, about half
+// the elements of a product differ from that definition in the last bit),
+// so its results are within the same float32 summation bound of the exact
+// product of the rounded operands but not equal to the twin's.
 //
 // Like Sgemm it panics on inconsistent arguments, and on a bt that is
 // neither BF16 nor F16.

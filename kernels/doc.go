@@ -7,20 +7,17 @@ package kernels
 //
 //   - SgemmB16 widens B to float32 while packing it (exact), then runs the
 //     float32 SGEMM: same bits as widening all of B and calling SgemmThreads,
-//     for every path and thread count. Use it by default, for forward
-//     (y = x·Wᵀ, transB) and input-gradient (dx = dy·W) products alike; it
-//     is the exact path of --compute f32. It packs B on every call (a
-//     prepacked float32 PackB copy is about 5-15% cheaper per call, at the
-//     cost of one float32 copy per orientation).
-//   - Bgemm (and BgemmF32 for a float32 B) rounds A to bf16 and multiplies on
-//     VDPBF16PS with float32 accumulation: the --compute bf16 path, about
-//     2^-8 relative error per product. Whether it is faster depends on the
-//     CPU: where VDPBF16PS is as fast as an FMA (AMD Zen 4/5) it does twice
-//     the flops of Sgemm; on the Intel Xeon this was measured on, it is
-//     several times slower per instruction than VFMADD231PS, and Bgemm runs
-//     at about 0.65x SgemmB16 (BenchmarkFrozenGEMM). Without AVX512_BF16 it
-//     runs its pure-Go twin, bit-identical but far slower: check
-//     BF16DotProducts before choosing it.
+//     for every path and thread count. It is the exact path (--compute f32),
+//     for forward (y = x·Wᵀ, transB) and input-gradient (dx = dy·W) products
+//     alike. It packs B on every call; measured per CPU-second it is within
+//     about 10% of SgemmPacked on a prepacked float32 copy, which costs a
+//     float32 copy of the weight per orientation.
+//   - Bgemm (and BgemmF32 for a float32 B) rounds A to bf16 and multiplies
+//     bf16 with float32 sums (--compute bf16): about 2^-8 relative error per
+//     product, and on AMX 3-4x the speed of SgemmB16. On AVX512_BF16 alone
+//     it may be slower than SgemmB16 (it is on Intel), and without either it
+//     runs a slow pure-Go twin; BF16DotProducts tells whether hardware runs
+//     it. See Bgemm for which kernel runs where and how each one rounds.
 //   - Sgemm/SgemmThreads/SgemmPacked for float32 operands, as before.
 //
 // LoRA/adapter weights, their gradients and the optimizer stay float32:
