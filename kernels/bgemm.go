@@ -201,9 +201,7 @@ func bgemm(kern *bgemmKernel, threads int, transA, transB bool, m, n, k int, alp
 		parallelFor(threads, func(t int) {
 			lo, hi := splitAligned(np, 1, threads, t)
 			s := &tiles[t].scratch
-			for q := lo; q < hi; q++ {
-				bm.packPairs(pb[q*nr*kp:(q+1)*nr*kp], s, transB, pc, kb, q*nr, min(nr, n-q*nr), nr, kp, false)
-			}
+			bm.packBPanels(pb, s, transB, pc, kb, n, nr, kp, lo, hi)
 		})
 		mode := 1
 		if zeroC && pc == 0 {

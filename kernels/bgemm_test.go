@@ -321,3 +321,46 @@ func TestPackPairsFast(t *testing.T) {
 		}
 	}
 }
+
+// TestPackBPanelsFast checks the multi-panel bf16 B packing against the
+// scalar packing, panel by panel.
+func TestPackBPanelsFast(t *testing.T) {
+	if !haveAsm || Best() < AVX512 {
+		t.Skip("no AVX-512")
+	}
+	rng := rand.New(rand.NewPCG(6, 6))
+	const rows, ld = 700, 300
+	h, _ := rand16(rng, BF16, rows*ld)
+	for _, kContig := range []bool{false, true} {
+		for _, n := range []int{32, 95, 96, 290} {
+			for _, kb := range []int{1, 2, 31, 33, 64, 512} {
+				kpPad := (kb+1)/2 + rng.IntN(2)*5
+				const nr = 32
+				np := (n + nr - 1) / nr
+				var got, want []uint32
+				for _, fast := range []bool{false, true} {
+					x := &bf16Mat{u16: h, dt: BF16, ld: ld, fast: fast}
+					pb := make([]uint32, np*nr*kpPad)
+					for i := range pb {
+						pb[i] = 0xdeadbeef
+					}
+					pc := 7
+					if kContig && n > rows || kContig && pc+kb > ld || !kContig && pc+kb > rows || !kContig && n > ld {
+						continue
+					}
+					x.packBPanels(pb, &bf16Scratch{}, kContig, pc, kb, n, nr, kpPad, 0, np)
+					if fast {
+						got = pb
+					} else {
+						want = pb
+					}
+				}
+				for i := range want {
+					if got[i] != want[i] {
+						t.Fatalf("kContig=%v n=%d kb=%d: pb[%d] = %#x, want %#x", kContig, n, kb, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
