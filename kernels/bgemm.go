@@ -17,9 +17,9 @@ import (
 // It runs on the best bf16 hardware the CPU and OS offer (BF16DotProducts):
 //
 //   - AMX tiles (TDPBF16PS; Linux grants the tile state on first use),
-//     measured at 3-4x SgemmB16 on the Llama-3.2-1B shapes;
+//     measured at 3.5-5x SgemmB16 per CPU-second on the Llama-3.2-1B shapes;
 //   - else AVX512_BF16 (VDPBF16PS), which on the Intel Xeon this was
-//     measured on runs at about 0.7x SgemmB16, and on CPUs where it is as
+//     measured on runs at 0.6-0.75x SgemmB16, and on CPUs where it is as
 //     fast as an FMA (AMD Zen 4/5) should do about twice its flops;
 //   - else a pure-Go twin of VDPBF16PS: correct but tens of times slower
 //     than Sgemm. DELTACTL_KERNELS=generic or avx2 also selects it.

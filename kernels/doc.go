@@ -14,7 +14,7 @@ package kernels
 //     float32 copy of the weight per orientation.
 //   - Bgemm (and BgemmF32 for a float32 B) rounds A to bf16 and multiplies
 //     bf16 with float32 sums (--compute bf16): about 2^-8 relative error per
-//     product, and on AMX 3-4x the speed of SgemmB16. On AVX512_BF16 alone
+//     product, and on AMX 3.5-5x the speed of SgemmB16. On AVX512_BF16 alone
 //     it may be slower than SgemmB16 (it is on Intel), and without either it
 //     runs a slow pure-Go twin; BF16DotProducts tells whether hardware runs
 //     it. See Bgemm for which kernel runs where and how each one rounds.
