@@ -133,33 +133,29 @@ func TestFloat32sFluxFixture(t *testing.T) {
 	}
 }
 
-// halfByHand decodes a finite binary16 value from its definition.
-func halfByHand(h uint16) float32 {
-	e := int(h>>10) & 0x1f
-	m := float64(h & 0x3ff)
-	v := math.Ldexp(1+m/1024, e-15)
+// floatByHand decodes a finite binary float of expBits exponent and manBits
+// mantissa bits, sign on top, from its definition (bias 2^(expBits-1)-1,
+// subnormals at exponent 0).
+func floatByHand(x uint32, expBits, manBits int) float32 {
+	bias := 1<<(expBits-1) - 1
+	e := int(x>>manBits) & (1<<expBits - 1)
+	scale := float64(uint32(1) << manBits)
+	m := float64(x & (1<<manBits - 1))
+	v := math.Ldexp(1+m/scale, e-bias)
 	if e == 0 {
-		v = math.Ldexp(m/1024, -14)
+		v = math.Ldexp(m/scale, 1-bias)
 	}
-	if h&0x8000 != 0 {
+	if x>>(expBits+manBits)&1 != 0 {
 		v = -v
 	}
 	return float32(v)
 }
 
-// e4m3ByHand decodes a finite float8 E4M3FN value from its definition.
-func e4m3ByHand(b byte) float32 {
-	e := int(b>>3) & 0xf
-	m := float64(b & 7)
-	v := math.Ldexp(1+m/8, e-7)
-	if e == 0 {
-		v = math.Ldexp(m/8, -6)
-	}
-	if b&0x80 != 0 {
-		v = -v
-	}
-	return float32(v)
-}
+// halfByHand decodes a finite binary16 value.
+func halfByHand(h uint16) float32 { return floatByHand(uint32(h), 5, 10) }
+
+// e4m3ByHand decodes a finite float8 E4M3FN value.
+func e4m3ByHand(b byte) float32 { return floatByHand(uint32(b), 4, 3) }
 
 func TestConvertFluxFixture(t *testing.T) {
 	ts := fluxTensors(t)

@@ -8,6 +8,8 @@ import (
 // DType is the element type of a tensor, as named by safetensors.
 type DType uint8
 
+var _ fmt.Stringer = DType(0)
+
 // The safetensors dtype set. The zero value is invalid so that a forgotten
 // field is caught rather than read as F64.
 const (

@@ -154,29 +154,11 @@ func bgemm(kern *bgemmKernel, threads int, transA, transB bool, m, n, k int, alp
 		return
 	}
 	mr, nr := kern.mr, kern.nr
-	mp := (m + mr - 1) / mr
-	np := (n + nr - 1) / nr
-	if threads <= 0 {
-		threads = defaultThreads()
-	}
-	if m*n*k < 1<<18 {
-		threads = 1
-	}
-	splitM := mp >= 2*threads || mp >= np
-	if splitM {
-		threads = min(threads, mp)
-	} else {
-		threads = min(threads, np)
-	}
-	split := func(t int) (p0, p1, q0, q1 int) {
-		p0, p1, q0, q1 = 0, mp, 0, np
-		if splitM {
-			p0, p1 = splitAligned(mp, 1, threads, t)
-		} else {
-			q0, q1 = splitAligned(np, 1, threads, t)
-		}
-		return p0, p1, q0, q1
-	}
+	// The float32 drivers' rule for sharing C among threads (it reads
+	// only the tile shape).
+	sp := splitThreads(&gemmKernel{mr: mr, nr: nr}, threads, m, n, k)
+	threads, np := sp.threads, sp.np
+	split := sp.panels
 
 	kc := min(bgemmKC, k)
 	kcp := padPairs(kern, kc)

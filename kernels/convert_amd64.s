@@ -8,6 +8,11 @@
 // any byte offset are fine. Results are bit-identical to the scalar rules in
 // convert_scalar.go. Register conventions: DI = dst, SI = src, CX = blocks.
 
+// LOAD4_SI and STORE4_DI apply op to four vectors w bytes apart:
+// op 0(SI), r0; op w(SI), r1; ... and op r0, 0(DI); op r1, w(DI); ...
+#define LOAD4_SI(op, w, r0, r1, r2, r3) op (SI), r0; op w(SI), r1; op (2*w)(SI), r2; op (3*w)(SI), r3
+#define STORE4_DI(op, w, r0, r1, r2, r3) op r0, (DI); op r1, w(DI); op r2, (2*w)(DI); op r3, (3*w)(DI)
+
 // Word indexes 1, 3, ..., 63 for VPERMT2W: the high 16-bit half of each
 // dword of two zmm registers, i.e. 32 bfloat16 results in order.
 DATA cvtOddWords<>+0(SB)/8, $0x0007000500030001
@@ -30,18 +35,12 @@ TEXT ·cvtBF16ToF32AVX512(SB), NOSPLIT, $0-24
 	JZ   bf16f32z_done
 
 bf16f32z_loop:
-	VPMOVZXWD (SI), Z0
-	VPMOVZXWD 32(SI), Z1
-	VPMOVZXWD 64(SI), Z2
-	VPMOVZXWD 96(SI), Z3
+	LOAD4_SI(VPMOVZXWD, 32, Z0, Z1, Z2, Z3)
 	VPSLLD    $16, Z0, Z0
 	VPSLLD    $16, Z1, Z1
 	VPSLLD    $16, Z2, Z2
 	VPSLLD    $16, Z3, Z3
-	VMOVDQU32 Z0, (DI)
-	VMOVDQU32 Z1, 64(DI)
-	VMOVDQU32 Z2, 128(DI)
-	VMOVDQU32 Z3, 192(DI)
+	STORE4_DI(VMOVDQU32, 64, Z0, Z1, Z2, Z3)
 	ADDQ      $128, SI
 	ADDQ      $256, DI
 	DECQ      CX
@@ -60,18 +59,12 @@ TEXT ·cvtBF16ToF32AVX2(SB), NOSPLIT, $0-24
 	JZ   bf16f32y_done
 
 bf16f32y_loop:
-	VPMOVZXWD (SI), Y0
-	VPMOVZXWD 16(SI), Y1
-	VPMOVZXWD 32(SI), Y2
-	VPMOVZXWD 48(SI), Y3
+	LOAD4_SI(VPMOVZXWD, 16, Y0, Y1, Y2, Y3)
 	VPSLLD    $16, Y0, Y0
 	VPSLLD    $16, Y1, Y1
 	VPSLLD    $16, Y2, Y2
 	VPSLLD    $16, Y3, Y3
-	VMOVDQU   Y0, (DI)
-	VMOVDQU   Y1, 32(DI)
-	VMOVDQU   Y2, 64(DI)
-	VMOVDQU   Y3, 96(DI)
+	STORE4_DI(VMOVDQU, 32, Y0, Y1, Y2, Y3)
 	ADDQ      $64, SI
 	ADDQ      $128, DI
 	DECQ      CX
@@ -119,10 +112,7 @@ TEXT ·cvtF32ToBF16AVX512(SB), NOSPLIT, $0-24
 	CVT_BF16_CONSTS_Z
 
 f32bf16z_loop:
-	VMOVDQU32 (SI), Z0
-	VMOVDQU32 64(SI), Z1
-	VMOVDQU32 128(SI), Z2
-	VMOVDQU32 192(SI), Z3
+	LOAD4_SI(VMOVDQU32, 64, Z0, Z1, Z2, Z3)
 	CVT_RNE_Z(Z0, Z4, Z5)
 	CVT_RNE_Z(Z1, Z6, Z7)
 	CVT_RNE_Z(Z2, Z8, Z9)
@@ -161,10 +151,7 @@ TEXT ·cvtF32ToBF16AVX512BF16(SB), NOSPLIT, $0-24
 	VPBROADCASTD AX, Z26
 
 f32bf16h_loop:
-	VMOVDQU32 (SI), Z0
-	VMOVDQU32 64(SI), Z1
-	VMOVDQU32 128(SI), Z2
-	VMOVDQU32 192(SI), Z3
+	LOAD4_SI(VMOVDQU32, 64, Z0, Z1, Z2, Z3)
 
 	// K1 = lanes with a zero exponent and a nonzero mantissa.
 	VPTESTNMD Z23, Z0, K1
@@ -184,10 +171,7 @@ f32bf16h_loop:
 	BYTE $0x62; BYTE $0xf2; BYTE $0x7e; BYTE $0x48; BYTE $0x72; BYTE $0xe9
 	BYTE $0x62; BYTE $0xf2; BYTE $0x7e; BYTE $0x48; BYTE $0x72; BYTE $0xf2
 	BYTE $0x62; BYTE $0xf2; BYTE $0x7e; BYTE $0x48; BYTE $0x72; BYTE $0xfb
-	VMOVDQU Y4, (DI)
-	VMOVDQU Y5, 32(DI)
-	VMOVDQU Y6, 64(DI)
-	VMOVDQU Y7, 96(DI)
+	STORE4_DI(VMOVDQU, 32, Y4, Y5, Y6, Y7)
 	JMP     f32bf16h_next
 
 f32bf16h_slow:
@@ -252,10 +236,7 @@ TEXT ·cvtF32ToBF16AVX2(SB), NOSPLIT, $0-24
 	CVT_BF16_CONSTS_Y
 
 f32bf16y_loop:
-	VMOVDQU (SI), Y0
-	VMOVDQU 32(SI), Y1
-	VMOVDQU 64(SI), Y2
-	VMOVDQU 96(SI), Y3
+	LOAD4_SI(VMOVDQU, 32, Y0, Y1, Y2, Y3)
 	CVT_RNE_Y(Y0, Y4, Y5, Y6)
 	CVT_RNE_Y(Y1, Y7, Y8, Y9)
 	CVT_RNE_Y(Y2, Y4, Y5, Y6)
@@ -286,14 +267,8 @@ TEXT ·cvtF16ToF32AVX512(SB), NOSPLIT, $0-24
 	JZ   f16f32z_done
 
 f16f32z_loop:
-	VCVTPH2PS (SI), Z0
-	VCVTPH2PS 32(SI), Z1
-	VCVTPH2PS 64(SI), Z2
-	VCVTPH2PS 96(SI), Z3
-	VMOVUPS   Z0, (DI)
-	VMOVUPS   Z1, 64(DI)
-	VMOVUPS   Z2, 128(DI)
-	VMOVUPS   Z3, 192(DI)
+	LOAD4_SI(VCVTPH2PS, 32, Z0, Z1, Z2, Z3)
+	STORE4_DI(VMOVUPS, 64, Z0, Z1, Z2, Z3)
 	ADDQ      $128, SI
 	ADDQ      $256, DI
 	DECQ      CX
@@ -312,14 +287,8 @@ TEXT ·cvtF16ToF32AVX2(SB), NOSPLIT, $0-24
 	JZ   f16f32y_done
 
 f16f32y_loop:
-	VCVTPH2PS (SI), Y0
-	VCVTPH2PS 16(SI), Y1
-	VCVTPH2PS 32(SI), Y2
-	VCVTPH2PS 48(SI), Y3
-	VMOVUPS   Y0, (DI)
-	VMOVUPS   Y1, 32(DI)
-	VMOVUPS   Y2, 64(DI)
-	VMOVUPS   Y3, 96(DI)
+	LOAD4_SI(VCVTPH2PS, 16, Y0, Y1, Y2, Y3)
+	STORE4_DI(VMOVUPS, 32, Y0, Y1, Y2, Y3)
 	ADDQ      $64, SI
 	ADDQ      $128, DI
 	DECQ      CX
@@ -341,18 +310,12 @@ TEXT ·cvtF32ToF16AVX512(SB), NOSPLIT, $0-24
 	JZ   f32f16z_done
 
 f32f16z_loop:
-	VMOVUPS   (SI), Z0
-	VMOVUPS   64(SI), Z1
-	VMOVUPS   128(SI), Z2
-	VMOVUPS   192(SI), Z3
+	LOAD4_SI(VMOVUPS, 64, Z0, Z1, Z2, Z3)
 	VCVTPS2PH $0, Z0, Y4
 	VCVTPS2PH $0, Z1, Y5
 	VCVTPS2PH $0, Z2, Y6
 	VCVTPS2PH $0, Z3, Y7
-	VMOVDQU   Y4, (DI)
-	VMOVDQU   Y5, 32(DI)
-	VMOVDQU   Y6, 64(DI)
-	VMOVDQU   Y7, 96(DI)
+	STORE4_DI(VMOVDQU, 32, Y4, Y5, Y6, Y7)
 	ADDQ      $256, SI
 	ADDQ      $128, DI
 	DECQ      CX
@@ -371,18 +334,12 @@ TEXT ·cvtF32ToF16AVX2(SB), NOSPLIT, $0-24
 	JZ   f32f16y_done
 
 f32f16y_loop:
-	VMOVUPS   (SI), Y0
-	VMOVUPS   32(SI), Y1
-	VMOVUPS   64(SI), Y2
-	VMOVUPS   96(SI), Y3
+	LOAD4_SI(VMOVUPS, 32, Y0, Y1, Y2, Y3)
 	VCVTPS2PH $0, Y0, X4
 	VCVTPS2PH $0, Y1, X5
 	VCVTPS2PH $0, Y2, X6
 	VCVTPS2PH $0, Y3, X7
-	VMOVDQU   X4, (DI)
-	VMOVDQU   X5, 16(DI)
-	VMOVDQU   X6, 32(DI)
-	VMOVDQU   X7, 48(DI)
+	STORE4_DI(VMOVDQU, 16, X4, X5, X6, X7)
 	ADDQ      $128, SI
 	ADDQ      $64, DI
 	DECQ      CX

@@ -37,6 +37,8 @@ func (p Path) String() string {
 	return fmt.Sprintf("Path(%d)", int(p))
 }
 
+var _ fmt.Stringer = Path(0)
+
 // EnvPath is the environment variable that forces a path ("generic", "avx2",
 // "avx512"), so tests can run every path on one machine. A path the CPU
 // cannot run falls back to the best one it can.

@@ -142,7 +142,7 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 // is fma(alpha, acc, +0), the bits of clearing C first, without a serial
 // clearing pass over C.
 func sgemm(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, zeroC bool) {
-	threads, _ = inplaceSplit(kern, threads, m, n, k)
+	threads = splitThreads(kern, threads, m, n, k).threads
 	nr := kern.nr
 	np := (n + nr - 1) / nr
 
@@ -161,9 +161,20 @@ func sgemm(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alph
 	sgemmRun(kern, threads, transA, m, n, k, alpha, a, lda, pb, c, ldc, zeroC)
 }
 
-// inplaceSplit returns the in-place driver's thread count for a product
-// and whether it splits C by rows (else by columns).
-func inplaceSplit(kern *gemmKernel, threads, m, n, k int) (int, bool) {
+// threadSplit is how a product's C is shared among threads: by ranges of
+// row panels, or of column panels when C is short and wide. Both drivers
+// (in place and packed) use it, so a product's tiles and their order are
+// the same whichever runs it: the bit-reproducibility across thread counts
+// and drivers rests on this one rule.
+type threadSplit struct {
+	threads int  // goroutines that get a share
+	splitM  bool // share row panels (else column panels)
+	mp, np  int  // row and column panels of C
+}
+
+// splitThreads picks the split of an m x n x k product for kern on at most
+// threads goroutines (<= 0: defaultThreads).
+func splitThreads(kern *gemmKernel, threads, m, n, k int) threadSplit {
 	mp := (m + kern.mr - 1) / kern.mr
 	np := (n + kern.nr - 1) / kern.nr
 	if threads <= 0 {
@@ -179,22 +190,26 @@ func inplaceSplit(kern *gemmKernel, threads, m, n, k int) (int, bool) {
 	} else {
 		threads = min(threads, np)
 	}
-	return threads, splitM
+	return threadSplit{threads: threads, splitM: splitM, mp: mp, np: np}
+}
+
+// panels returns thread t's row panels [p0,p1) and column panels [q0,q1).
+func (s threadSplit) panels(t int) (p0, p1, q0, q1 int) {
+	p0, p1, q0, q1 = 0, s.mp, 0, s.np
+	if s.splitM {
+		p0, p1 = splitAligned(s.mp, 1, s.threads, t)
+	} else {
+		q0, q1 = splitAligned(s.np, 1, s.threads, t)
+	}
+	return p0, p1, q0, q1
 }
 
 // sgemmRun is the in-place driver's compute phase over op(B) already
 // packed as [np][k][nr] panels in pb.
 func sgemmRun(kern *gemmKernel, threads int, transA bool, m, n, k int, alpha float32, a []float32, lda int, pb, c []float32, ldc int, zeroC bool) {
-	threads, splitM := inplaceSplit(kern, threads, m, n, k)
-	mp := (m + kern.mr - 1) / kern.mr
-	np := (n + kern.nr - 1) / kern.nr
-	parallelFor(threads, func(t int) {
-		p0, p1, q0, q1 := 0, mp, 0, np
-		if splitM {
-			p0, p1 = splitAligned(mp, 1, threads, t)
-		} else {
-			q0, q1 = splitAligned(np, 1, threads, t)
-		}
+	sp := splitThreads(kern, threads, m, n, k)
+	parallelFor(sp.threads, func(t int) {
+		p0, p1, q0, q1 := sp.panels(t)
 		src := aSource{trans: transA, a: a, lda: lda}
 		gemmBlock(kern, m, n, k, alpha, &src, pb, c, ldc, p0, p1, q0, q1, zeroC)
 	})

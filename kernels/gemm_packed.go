@@ -86,29 +86,9 @@ func sgemmPacked(kern *gemmKernel, threads int, transA, transB bool, m, n, k int
 // through it.
 func sgemmPackedFrom(kern *gemmKernel, threads int, transA bool, m, n, k int, alpha float32, a []float32, lda int, packB func(pb []float32, pc, kb, q0, q1 int), c []float32, ldc int, zeroC bool) {
 	mr, nr := kern.mr, kern.nr
-	mp := (m + mr - 1) / mr
-	np := (n + nr - 1) / nr
-	if threads <= 0 {
-		threads = defaultThreads()
-	}
-	if m*n*k < 1<<18 {
-		threads = 1
-	}
-	splitM := mp >= 2*threads || mp >= np
-	if splitM {
-		threads = min(threads, mp)
-	} else {
-		threads = min(threads, np)
-	}
-	split := func(t int) (p0, p1, q0, q1 int) {
-		p0, p1, q0, q1 = 0, mp, 0, np
-		if splitM {
-			p0, p1 = splitAligned(mp, 1, threads, t)
-		} else {
-			q0, q1 = splitAligned(np, 1, threads, t)
-		}
-		return p0, p1, q0, q1
-	}
+	sp := splitThreads(kern, threads, m, n, k)
+	threads, np := sp.threads, sp.np
+	split := sp.panels
 
 	kc := min(kern.kc, k)
 	mcP := max(1, kern.mc/mr)

@@ -4,14 +4,26 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"testing"
+
+	"golang.org/x/sys/cpu"
 )
 
 // forEachPath runs f once per kernel path this machine can run, with the
-// path forced through EnvPath.
+// path forced through EnvPath. A path that cannot run is logged, not
+// silently dropped; under CI=true, a CPU with AVX-512 whose AVX-512 path
+// did not run fails the test (a CI runner that quietly tested less).
 func forEachPath(t *testing.T, f func(t *testing.T, p Path)) {
+	t.Helper()
+	ran := map[Path]bool{}
 	for _, p := range []Path{Generic, AVX2, AVX512} {
-		if p > Best() || (p != Generic && !haveAsm) {
+		switch {
+		case p != Generic && !haveAsm:
+			t.Logf("path %v skipped: this build has no assembly (purego, gccgo or not amd64)", p)
+			continue
+		case p > Best():
+			t.Logf("path %v skipped: the CPU lacks it (best is %v)", p, Best())
 			continue
 		}
 		t.Run(p.String(), func(t *testing.T) {
@@ -19,9 +31,19 @@ func forEachPath(t *testing.T, f func(t *testing.T, p Path)) {
 			if Selected() != p {
 				t.Fatalf("Selected() = %v after forcing %v", Selected(), p)
 			}
+			ran[p] = true
 			f(t, p)
 		})
 	}
+	if os.Getenv("CI") == "true" && haveAsm && cpuHasAVX512() && !ran[AVX512] {
+		t.Errorf("CI=true: the CPU has AVX-512 F/BW/VL but the %v path did not run (Best() = %v)", AVX512, Best())
+	}
+}
+
+// cpuHasAVX512 asks x/sys/cpu directly (not Best) whether the AVX-512 path's
+// features are present, so a wrong Best cannot hide the path.
+func cpuHasAVX512() bool {
+	return cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX2 && cpu.X86.HasFMA
 }
 
 func randSlice(rng *rand.Rand, n int) []float32 {

@@ -48,10 +48,24 @@ const correctionVersion = 1
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// recordKind is the kind of one correction record (its JSON "kind").
+type recordKind string
+
+// The record kinds, in file order: one header, tensors, one end.
+const (
+	recordHeader recordKind = "header"
+	recordTensor recordKind = "tensor"
+	recordEnd    recordKind = "end"
+)
+
+// fingerprintReplace tags a modules_to_save tensor in the fingerprint
+// (the other update kinds are tagged with their format.Method).
+const fingerprintReplace = "replace"
+
 // correctionRecord is the JSON of one record.
 type correctionRecord struct {
-	Kind    string `json:"kind"`
-	Version int    `json:"version,omitempty"`
+	Kind    recordKind `json:"kind"`
+	Version int        `json:"version,omitempty"`
 	// header
 	Deltas string `json:"deltas,omitempty"`
 	// tensor
@@ -102,7 +116,7 @@ func fingerprint(inputs []Input) string {
 		f64(in.Weight)
 		d := in.Delta
 		for _, l := range d.LoRA {
-			put([]byte(fmt.Sprintf("lora|%s|%v|%v", l.Target, l.FanInFanOut, l.Embedding)))
+			put([]byte(fmt.Sprintf("%s|%s|%v|%v", format.MethodLoRA, l.Target, l.FanInFanOut, l.Embedding)))
 			f64(l.Scale)
 			tensor(l.A)
 			tensor(l.B)
@@ -110,15 +124,15 @@ func fingerprint(inputs []Input) string {
 			tensor(l.Magnitude)
 		}
 		for _, v := range d.IA3 {
-			put([]byte(fmt.Sprintf("ia3|%s|%v", v.Target, v.FeedForward)))
+			put([]byte(fmt.Sprintf("%s|%s|%v", format.MethodIA3, v.Target, v.FeedForward)))
 			tensor(v.Vector)
 		}
 		for _, t := range d.Replace {
-			put([]byte("replace"))
+			put([]byte(fingerprintReplace))
 			tensor(t)
 		}
 		for _, t := range d.Full {
-			put([]byte("full"))
+			put([]byte(format.MethodFull))
 			tensor(t)
 		}
 	}
@@ -138,7 +152,7 @@ func newCorrectionWriter(w io.Writer, deltas string) (*correctionWriter, error) 
 		return nil, err
 	}
 	cw := &correctionWriter{zw: zw, bw: bufio.NewWriterSize(zw, 1<<20)}
-	return cw, cw.record(&correctionRecord{Kind: "header", Version: correctionVersion, Deltas: deltas}, nil, nil)
+	return cw, cw.record(&correctionRecord{Kind: recordHeader, Version: correctionVersion, Deltas: deltas}, nil, nil)
 }
 
 func (cw *correctionWriter) record(r *correctionRecord, xor []byte, norms [][]float64) error {
@@ -168,7 +182,7 @@ func (cw *correctionWriter) tensor(name string, dt, mergedDT format.DType, shape
 	for i := range orig {
 		xor[i] = orig[i] ^ restored[i]
 	}
-	r := &correctionRecord{Kind: "tensor", Name: name, DType: dt, MergedDType: mergedDT, Shape: shape,
+	r := &correctionRecord{Kind: recordTensor, Name: name, DType: dt, MergedDType: mergedDT, Shape: shape,
 		CRCOrig: crc32.Checksum(orig, castagnoli), CRCMerged: crc32.Checksum(merged, castagnoli), XORBytes: int64(len(xor))}
 	for _, v := range norms {
 		r.NormLens = append(r.NormLens, len(v))
@@ -178,7 +192,7 @@ func (cw *correctionWriter) tensor(name string, dt, mergedDT format.DType, shape
 }
 
 func (cw *correctionWriter) close() error {
-	if err := cw.record(&correctionRecord{Kind: "end", Tensors: cw.count}, nil, nil); err != nil {
+	if err := cw.record(&correctionRecord{Kind: recordEnd, Tensors: cw.count}, nil, nil); err != nil {
 		return err
 	}
 	if err := cw.bw.Flush(); err != nil {
@@ -226,7 +240,7 @@ func newCorrectionReader(r io.Reader, path string, maxTensorBytes int64) (*corre
 		zr.Close()
 		return nil, err
 	}
-	if e.rec.Kind != "header" || e.rec.Version != correctionVersion {
+	if e.rec.Kind != recordHeader || e.rec.Version != correctionVersion {
 		zr.Close()
 		return nil, fmt.Errorf("%s: %w: not a version %d correction file (first record %q v%d)", path, ErrCorrection, correctionVersion, e.rec.Kind, e.rec.Version)
 	}
@@ -318,13 +332,13 @@ func (cr *correctionReader) get(name string) (*correctionEntry, error) {
 			return nil, err
 		}
 		switch e.rec.Kind {
-		case "end":
+		case recordEnd:
 			cr.done = true
 			cr.total = e.rec.Tensors
 			if cr.total != cr.count {
 				return nil, cr.fail("end record counts %d tensors, file has %d", cr.total, cr.count)
 			}
-		case "tensor":
+		case recordTensor:
 			cr.count++
 			if e.rec.Name == name {
 				return e, nil

@@ -9,6 +9,7 @@ import (
 	"github.com/deltactl/deltactl/format"
 	"github.com/deltactl/deltactl/format/hf"
 	"github.com/deltactl/deltactl/format/safetensors"
+	"github.com/deltactl/deltactl/internal/atomicfile"
 )
 
 // Folder is an opened model (a *hf.Model) seen shard by shard, as merge
@@ -23,6 +24,8 @@ type Folder struct {
 	files  []string // other files, relative with '/' separators
 	index  bool     // the folder has model.safetensors.index.json
 }
+
+var _ io.Closer = (*Folder)(nil)
 
 type shard struct {
 	file  string // relative to dir
@@ -105,18 +108,18 @@ func (m *Folder) Close() error { return m.hm.Close() }
 // outFolder builds a folder in a hidden temporary sibling of dir and
 // renames it into place on commit: readers see nothing or all of it.
 type outFolder struct {
-	dir, tmp string
+	dir, tmp  string
+	committed bool
 }
 
 func newOutFolder(dir string) (*outFolder, error) {
 	if _, err := os.Stat(dir); err == nil {
 		return nil, fmt.Errorf("output %s already exists", dir)
 	}
-	parent := filepath.Dir(filepath.Clean(dir))
-	if err := os.MkdirAll(parent, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(filepath.Clean(dir)), 0o755); err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-*")
+	tmp, err := atomicfile.TempDirBeside(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -125,12 +128,14 @@ func newOutFolder(dir string) (*outFolder, error) {
 
 func (o *outFolder) path(rel string) string { return filepath.Join(o.tmp, rel) }
 
+// copyFile copies src to rel in the folder, fsynced (commit syncs only
+// the folders).
 func (o *outFolder) copyFile(rel, src string) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	defer func() { _ = in.Close() }() // read-only: nothing to lose
 	if err := os.MkdirAll(filepath.Dir(o.path(rel)), 0o755); err != nil {
 		return err
 	}
@@ -139,25 +144,37 @@ func (o *outFolder) copyFile(rel, src string) error {
 		return err
 	}
 	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
+		_ = out.Close() // the copy failed; that is the error to report
 		return fmt.Errorf("copy %s: %w", src, err)
 	}
-	return out.Close()
-}
-
-func (o *outFolder) commit() error {
-	d, err := os.Open(o.tmp)
-	if err == nil {
-		d.Sync()
-		d.Close()
+	if err := out.Sync(); err != nil {
+		_ = out.Close() // the fsync failed; that is the error to report
+		return fmt.Errorf("copy %s: fsync %s: %w", src, out.Name(), err)
 	}
-	if err := os.Rename(o.tmp, o.dir); err != nil {
-		return err
+	if err := out.Close(); err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
 	}
 	return nil
 }
 
-func (o *outFolder) abort() { os.RemoveAll(o.tmp) }
+// commit makes the finished folder appear at dir (every folder in it and
+// dir's parent fsynced; its files were fsynced as they were written).
+func (o *outFolder) commit() error {
+	if err := atomicfile.CommitDir(o.tmp, o.dir); err != nil {
+		return err
+	}
+	o.committed = true
+	return nil
+}
+
+// abort removes the unfinished folder; after commit it does nothing, so
+// callers defer it right after newOutFolder.
+func (o *outFolder) abort() {
+	if o.committed {
+		return
+	}
+	_ = os.RemoveAll(o.tmp) // best effort: a leftover hidden .tmp- folder is harmless
+}
 
 // ModelType is config.json's model_type ("" when absent).
 func (m *Folder) ModelType() string {

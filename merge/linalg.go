@@ -35,10 +35,14 @@ type qrFactor struct {
 func newQR(x []float64, p, c int) *qrFactor {
 	k := min(p, c)
 	tau := make([]float64, k)
+	if k == 0 {
+		// Nothing to factor; gonum rejects an empty workspace query.
+		return &qrFactor{p: p, c: c, a: x, tau: tau}
+	}
 	g := general(p, c, x)
 	work := []float64{0}
 	lapack64.Geqrf(g, tau, work, -1)
-	work = make([]float64, int(work[0]))
+	work = make([]float64, max(1, int(work[0])))
 	lapack64.Geqrf(g, tau, work, len(work))
 	return &qrFactor{p: p, c: c, a: x, tau: tau}
 }
@@ -69,7 +73,7 @@ func (q *qrFactor) applyQ(y []float64, n int) []float64 {
 	cg := general(q.p, n, c)
 	work := []float64{0}
 	lapack64.Ormqr(blas.Left, blas.NoTrans, refl, q.tau, cg, work, -1)
-	work = make([]float64, int(work[0]))
+	work = make([]float64, max(1, int(work[0])))
 	lapack64.Ormqr(blas.Left, blas.NoTrans, refl, q.tau, cg, work, len(work))
 	return c
 }
@@ -98,7 +102,7 @@ func (q *qrFactor) thinQ() []float64 {
 	g := general(q.p, k, out)
 	work := []float64{0}
 	lapack64.Orgqr(g, q.tau, work, -1)
-	work = make([]float64, int(work[0]))
+	work = make([]float64, max(1, int(work[0])))
 	lapack64.Orgqr(g, q.tau, work, len(work))
 	return out
 }
@@ -118,7 +122,7 @@ func svdSmall(a []float64, m, n int) (u, s, vt []float64, ok bool) {
 	vg := general(k, n, vt)
 	work := []float64{0}
 	lapack64.Gesvd(lapack.SVDStore, lapack.SVDStore, ag, ug, vg, s, work, -1)
-	work = make([]float64, int(work[0]))
+	work = make([]float64, max(1, int(work[0])))
 	ok = lapack64.Gesvd(lapack.SVDStore, lapack.SVDStore, ag, ug, vg, s, work, len(work))
 	return u, s, vt, ok
 }
@@ -136,7 +140,7 @@ func svdLeft(a []float64, n int) (u, s []float64, ok bool) {
 	ag, ug, vg := general(n, n, a), general(n, n, u), general(0, n, nil)
 	work := []float64{0}
 	lapack64.Gesvd(lapack.SVDStore, lapack.SVDNone, ag, ug, vg, s, work, -1)
-	work = make([]float64, int(work[0]))
+	work = make([]float64, max(1, int(work[0])))
 	ok = lapack64.Gesvd(lapack.SVDStore, lapack.SVDNone, ag, ug, vg, s, work, len(work))
 	return u, s, ok
 }
@@ -152,7 +156,7 @@ func symEig(a []float64, n int) (h, w []float64, ok bool) {
 	sy := blas64.Symmetric{N: n, Stride: n, Data: h, Uplo: blas.Upper}
 	work := []float64{0}
 	lapack64.Syev(lapack.EVCompute, sy, w, work, -1)
-	work = make([]float64, int(work[0]))
+	work = make([]float64, max(1, int(work[0])))
 	ok = lapack64.Syev(lapack.EVCompute, sy, w, work, len(work))
 	return h, w, ok
 }
@@ -315,7 +319,7 @@ func sumSq32Par(x []float32) float64 {
 	return s
 }
 
-// finite reports whether every value is finite.
+// finite32 reports whether every value is finite.
 func finite32(x []float32) bool {
 	for _, v := range x {
 		f := float64(v)

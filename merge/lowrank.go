@@ -141,16 +141,7 @@ func TruncateProduct(f Factors, rule RankRule) (Factors, Truncation, error) {
 			left[i*k+j] = u[i*r+j] * math.Sqrt(s[j])
 		}
 	}
-	right := matmul64(transpose64(core, r, r), r, r, left, k)
-	for j := 0; j < k; j++ {
-		inv := 0.0
-		if s[j] > 0 {
-			inv = 1 / s[j]
-		}
-		for i := 0; i < r; i++ {
-			right[i*k+j] *= inv
-		}
-	}
+	right := divCols(matmul64(transpose64(core, r, r), r, r, left, k), r, k, s)
 	return Factors{Rows: m, Cols: n, Rank: k, B: qb.mulQ(left, k), A: qa.mulQ(right, k)}, tr, nil
 }
 

@@ -92,12 +92,7 @@ func Merge(ctx context.Context, base *Folder, inputs []Input, outDir string, opt
 	if err != nil {
 		return nil, fmt.Errorf("merge: %w", err)
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			out.abort()
-		}
-	}()
+	defer out.abort()
 	rep := &MergeReport{Out: outDir, Merged: sortedNames(plans), Shards: len(base.shards)}
 	var cw *correctionWriter
 	var cf *os.File
@@ -106,7 +101,7 @@ func Merge(ctx context.Context, base *Folder, inputs []Input, outDir string, opt
 		if err != nil {
 			return nil, fmt.Errorf("merge: %w", err)
 		}
-		defer cf.Close()
+		defer func() { _ = cf.Close() }() // a no-op after the checked Close below; on an error path the first error is reported
 		if cw, err = newCorrectionWriter(cf, fingerprint(inputs)); err != nil {
 			return nil, fmt.Errorf("merge: %w", err)
 		}
@@ -155,12 +150,14 @@ func Merge(ctx context.Context, base *Folder, inputs []Input, outDir string, opt
 		if st, err := cf.Stat(); err == nil {
 			rep.CorrectionBytes = st.Size()
 		}
+		if err := cf.Close(); err != nil {
+			return nil, fmt.Errorf("merge: correction: %w", err)
+		}
 		rep.Correction = filepath.Join(outDir, CorrectionFile)
 	}
 	if err := out.commit(); err != nil {
 		return nil, fmt.Errorf("merge: %w", err)
 	}
-	ok = true
 	return rep, nil
 }
 
@@ -191,7 +188,7 @@ func writeShardsPrealloc(ctx context.Context, base *Folder, shardInfos [][]safet
 		}
 		for _, ti := range of.Infos() {
 			if err := ctx.Err(); err != nil {
-				of.Close()
+				_ = of.Close() // cancelled; ctx.Err is the error to report
 				return 0, err
 			}
 			src, err := s.f.Tensor(ti.Name)
@@ -202,13 +199,13 @@ func writeShardsPrealloc(ctx context.Context, base *Folder, shardInfos [][]safet
 				}
 			}
 			if err != nil {
-				of.Close()
+				_ = of.Close() // that tensor's error is the one to report
 				return 0, fmt.Errorf("merge: tensor %q: %w", ti.Name, err)
 			}
 			total += ti.Len()
 		}
 		if err := waitFlush(); err != nil {
-			of.Close()
+			_ = of.Close() // the previous shard's flush error is the one to report
 			return 0, fmt.Errorf("merge: %w", err)
 		}
 		flushing = true
@@ -278,7 +275,7 @@ func writeShard(ctx context.Context, path string, infos []safetensors.TensorInfo
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // after the checked Close below a no-op; on an error path the first error is the one reported
 	w, err := safetensors.NewWriter(f, infos, meta)
 	if err != nil {
 		return 0, err
@@ -316,16 +313,22 @@ func writeIndex(path string, total int64, weightMap map[string]string) error {
 	if err != nil {
 		return err
 	}
+	// The index lives inside the output folder, which is committed as a
+	// whole; it only needs to be on disk before that commit.
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	bw := bufio.NewWriter(f)
-	bw.Write(b)
-	bw.WriteByte('\n')
+	_, _ = bw.Write(b)     // a bufio.Writer keeps its first error for Flush
+	_ = bw.WriteByte('\n') // likewise
 	if err := bw.Flush(); err != nil {
-		f.Close()
+		_ = f.Close() // the write failed; that is the error to report
 		return err
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close() // the fsync failed; that is the error to report
+		return fmt.Errorf("fsync %s: %w", path, err)
 	}
 	return f.Close()
 }

@@ -98,14 +98,30 @@ func writeModel(t *testing.T, dir string, shards [][]*format.Tensor) {
 		}
 	}
 	b, _ := json.Marshal(map[string]any{"metadata": map[string]any{"total_size": 0}, "weight_map": wm})
-	os.WriteFile(filepath.Join(dir, hf.IndexName), b, 0o644)
-	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"model_type":"test"}`), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, hf.IndexName), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"model_type":"test"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
+
+// The synthetic model: out×inF linear layers, a 50-entry embedding, rank r.
+const synthOut, synthCols, synthRank = 24, 40, 4
 
 // synthetic builds a base in dtype dt and a delta exercising every update
 // kind, and returns the float64 reference of the merged values.
 func synthetic(t *testing.T, dt format.DType, w float64) (shards [][]*format.Tensor, in Input, ref map[string][]float64) {
-	const out, inF, r = 24, 40, 4
+	shards, ref = syntheticBase(t, dt)
+	v := newSynthVals()
+	v.addTo(ref, w)
+	return shards, Input{Name: "synthetic", Delta: v.delta(t), Weight: w}, ref
+}
+
+// syntheticBase returns the base's shards in dtype dt and their stored
+// values in float64.
+func syntheticBase(t *testing.T, dt format.DType) (shards [][]*format.Tensor, ref map[string][]float64) {
+	const out, inF = synthOut, synthCols
 	base := map[string][]float32{
 		"lin.weight":  randVals(out*inF, 0.5, 1),
 		"lin.bias":    randVals(out, 0.5, 2),
@@ -141,42 +157,70 @@ func synthetic(t *testing.T, dt format.DType, w float64) (shards [][]*format.Ten
 	for n, v := range stored {
 		ref[n] = append([]float64(nil), v...)
 	}
-	f32 := func(name string, shape []int64, v []float32) *format.Tensor {
-		return tensorOf(t, name, format.F32, shape, v)
+	return shards, ref
+}
+
+// synthVals are the delta's values.
+type synthVals struct {
+	la, lb, lbias []float32 // plain LoRA with bias
+	ca, cb        []float32 // fan_in_fan_out LoRA: A [r, in], B [out, r], W stored [in, out]
+	ea, eb        []float32 // embedding: A [r, num_emb], B [dim, r], W [num_emb, dim]
+	da, db, dm    []float32 // DoRA
+	ia3v, ffv     []float32 // IA3 on outputs, on inputs (feed-forward)
+	head          []float32 // modules_to_save
+}
+
+func newSynthVals() *synthVals {
+	const out, inF, r = synthOut, synthCols, synthRank
+	v := &synthVals{
+		la: randVals(r*inF, 0.3, 11), lb: randVals(out*r, 0.3, 12), lbias: randVals(out, 0.3, 13),
+		ca: randVals(r*inF, 0.3, 14), cb: randVals(out*r, 0.3, 15),
+		ea: randVals(r*50, 0.3, 16), eb: randVals(out*r, 0.3, 17),
+		da: randVals(r*inF, 0.3, 18), db: randVals(out*r, 0.3, 19), dm: randVals(out, 1, 20),
+		ia3v: randVals(out, 0.2, 21), ffv: randVals(inF, 0.2, 22),
+		head: randVals(3*out, 0.5, 23),
 	}
-	// plain LoRA with bias
-	la, lb, lbias := randVals(r*inF, 0.3, 11), randVals(out*r, 0.3, 12), randVals(out, 0.3, 13)
-	// fan_in_fan_out LoRA: A [r, in], B [out, r], W stored [in, out]
-	ca, cb := randVals(r*inF, 0.3, 14), randVals(out*r, 0.3, 15)
-	// embedding: A [r, num_emb], B [dim, r], W [num_emb, dim]
-	ea, eb := randVals(r*50, 0.3, 16), randVals(out*r, 0.3, 17)
-	da, db, dm := randVals(r*inF, 0.3, 18), randVals(out*r, 0.3, 19), randVals(out, 1, 20)
-	for i := range dm {
-		dm[i] = float32(math.Abs(float64(dm[i]))) + 0.5
+	for i := range v.dm {
+		v.dm[i] = float32(math.Abs(float64(v.dm[i]))) + 0.5
 	}
-	ia3v := randVals(out, 0.2, 21)
-	ffv := randVals(inF, 0.2, 22)
-	for i := range ia3v {
-		ia3v[i] += 1
+	for i := range v.ia3v {
+		v.ia3v[i] += 1
 	}
-	for i := range ffv {
-		ffv[i] += 1
+	for i := range v.ffv {
+		v.ffv[i] += 1
 	}
-	head := randVals(3*out, 0.5, 23)
-	const s = 0.75
-	d := &format.Delta{Method: "lora",
+	return v
+}
+
+// synthScale is the LoRA scale s of the synthetic delta.
+const synthScale = 0.75
+
+// delta is the synthetic delta.
+func (v *synthVals) delta(t *testing.T) *format.Delta {
+	const out, inF, r, s = synthOut, synthCols, synthRank, synthScale
+	f32 := func(name string, shape []int64, x []float32) *format.Tensor {
+		return tensorOf(t, name, format.F32, shape, x)
+	}
+	return &format.Delta{Method: format.MethodLoRA,
 		LoRA: []*format.LoRA{
-			{Target: "lin.weight", A: f32("a", []int64{r, inF}, la), B: f32("b", []int64{out, r}, lb), Bias: f32("bias", []int64{out}, lbias), Scale: s},
-			{Target: "conv.weight", A: f32("a", []int64{r, inF}, ca), B: f32("b", []int64{out, r}, cb), Scale: s, FanInFanOut: true},
-			{Target: "emb.weight", A: f32("a", []int64{r, 50}, ea), B: f32("b", []int64{out, r}, eb), Scale: s, Embedding: true},
-			{Target: "dora.weight", A: f32("a", []int64{r, inF}, da), B: f32("b", []int64{out, r}, db), Scale: s, Magnitude: f32("m", []int64{out}, dm)},
+			{Target: "lin.weight", A: f32("a", []int64{r, inF}, v.la), B: f32("b", []int64{out, r}, v.lb), Bias: f32("bias", []int64{out}, v.lbias), Scale: s},
+			{Target: "conv.weight", A: f32("a", []int64{r, inF}, v.ca), B: f32("b", []int64{out, r}, v.cb), Scale: s, FanInFanOut: true},
+			{Target: "emb.weight", A: f32("a", []int64{r, 50}, v.ea), B: f32("b", []int64{out, r}, v.eb), Scale: s, Embedding: true},
+			{Target: "dora.weight", A: f32("a", []int64{r, inF}, v.da), B: f32("b", []int64{out, r}, v.db), Scale: s, Magnitude: f32("m", []int64{out}, v.dm)},
 		},
 		IA3: []*format.IA3{
-			{Target: "ia3.weight", Vector: f32("l", []int64{out, 1}, ia3v)},
-			{Target: "ff.weight", Vector: f32("l", []int64{1, inF}, ffv), FeedForward: true},
+			{Target: "ia3.weight", Vector: f32("l", []int64{out, 1}, v.ia3v)},
+			{Target: "ff.weight", Vector: f32("l", []int64{1, inF}, v.ffv), FeedForward: true},
 		},
-		Replace: []*format.Tensor{f32("head.weight", []int64{3, out}, head)},
+		Replace: []*format.Tensor{f32("head.weight", []int64{3, out}, v.head)},
 	}
+}
+
+// addTo applies the delta with weight w to the float64 reference ref.
+func (v *synthVals) addTo(ref map[string][]float64, w float64) {
+	const out, inF, r, s = synthOut, synthCols, synthRank, synthScale
+	la, lb, lbias, ca, cb, ea, eb := v.la, v.lb, v.lbias, v.ca, v.cb, v.ea, v.eb
+	db, da, dm, ia3v, ffv, head := v.db, v.da, v.dm, v.ia3v, v.ffv, v.head
 	ba := func(b, a []float32, o, i, k int) func(p, q int) float64 { // (B·A)[p][q]
 		return func(p, q int) float64 {
 			var sum float64
@@ -229,7 +273,6 @@ func synthetic(t *testing.T, dt format.DType, w float64) (shards [][]*format.Ten
 		h := float64(float32(head[i]))
 		ref["head.weight"][i] += w * (h - ref["head.weight"][i])
 	}
-	return shards, Input{Name: "synthetic", Delta: d, Weight: w}, ref
 }
 
 func ulpDiff(a, b float32, d format.DType) int {
@@ -272,7 +315,7 @@ func TestMergeMatchesFloat64AndUnmergeIsExact(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				defer base.Close()
+				defer func() { _ = base.Close() }() // read-only mapping
 				rep, err := Merge(context.Background(), base, []Input{in}, filepath.Join(dir, "merged"), MergeOptions{Correction: true})
 				if err != nil {
 					t.Fatal(err)
@@ -284,7 +327,7 @@ func TestMergeMatchesFloat64AndUnmergeIsExact(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				defer m.Close()
+				defer func() { _ = m.Close() }() // read-only mapping
 				total, off := 0, 0
 				for name, want := range ref {
 					x, err := m.Tensor(name)
@@ -341,7 +384,7 @@ func TestMergeMatchesFloat64AndUnmergeIsExact(t *testing.T) {
 						if y.DType != x.DType || string(y.Data) != string(x.Data) {
 							t.Errorf("%s: unmerge is not bit-identical", x.Name)
 						}
-						u.Close()
+						_ = u.Close() // read-only mapping
 					}
 				}
 				// a different weight must not use this correction
@@ -368,12 +411,12 @@ func TestUnmergeApproximateBound(t *testing.T) {
 	in.Delta = &d
 	writeModel(t, filepath.Join(dir, "base"), shards)
 	base, _ := OpenFolder(filepath.Join(dir, "base"))
-	defer base.Close()
+	defer func() { _ = base.Close() }() // read-only mapping
 	if _, err := Merge(context.Background(), base, []Input{in}, filepath.Join(dir, "merged"), MergeOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	m, _ := OpenFolder(filepath.Join(dir, "merged"))
-	defer m.Close()
+	defer func() { _ = m.Close() }() // read-only mapping
 	rep, err := Unmerge(context.Background(), m, []Input{in}, filepath.Join(dir, "un"))
 	if err != nil {
 		t.Fatal(err)
@@ -382,7 +425,7 @@ func TestUnmergeApproximateBound(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 	u, _ := OpenFolder(filepath.Join(dir, "un"))
-	defer u.Close()
+	defer func() { _ = u.Close() }() // read-only mapping
 	worst := 0.0
 	for _, ts := range shards {
 		for _, x := range ts {
@@ -413,7 +456,7 @@ func TestMergeRefusals(t *testing.T) {
 	shards, in, _ := synthetic(t, format.BF16, 1)
 	writeModel(t, filepath.Join(dir, "base"), shards)
 	base, _ := OpenFolder(filepath.Join(dir, "base"))
-	defer base.Close()
+	defer func() { _ = base.Close() }() // read-only mapping
 	bad := Input{Name: "adapters", Weight: 1, Delta: &format.Delta{Adapters: []*format.Adapter{{Placement: "layers.0.mlp"}}}}
 	if _, err := Merge(context.Background(), base, []Input{in, bad}, filepath.Join(dir, "o"), MergeOptions{}); !errors.Is(err, ErrNotMergeable) {
 		t.Errorf("bottleneck adapter: %v", err)
@@ -449,8 +492,8 @@ func gpt2LoRA(t *testing.T) *format.Delta {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { f.Close() })
-	d := &format.Delta{Method: "lora"}
+	t.Cleanup(func() { _ = f.Close() }) // read-only mapping
+	d := &format.Delta{Method: format.MethodLoRA}
 	for _, ti := range f.Infos() {
 		if !strings.HasSuffix(ti.Name, ".lora_A.weight") {
 			continue
@@ -486,12 +529,12 @@ func TestMergeRealGPT2LoRA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	defer func() { _ = b.Close() }() // read-only mapping
 	if _, err := Merge(context.Background(), b, []Input{{Name: "trl_kto_lora_gpt2_final", Delta: d, Weight: 1}}, filepath.Join(dir, "m"), MergeOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	m, _ := OpenFolder(filepath.Join(dir, "m"))
-	defer m.Close()
+	defer func() { _ = m.Close() }() // read-only mapping
 	// float64 reference W + s·(B@A)ᵀ on two layers (every element)
 	for _, l := range []*format.LoRA{d.LoRA[0], d.LoRA[11]} {
 		name := strings.TrimPrefix(l.Target, "transformer.")
@@ -531,7 +574,7 @@ func TestMergeRefusesTinyGPT2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	defer func() { _ = b.Close() }() // read-only mapping
 	out := filepath.Join(t.TempDir(), "m")
 	_, err = Merge(context.Background(), b, []Input{{Name: "trl_kto_lora_gpt2_final", Delta: d, Weight: 1}}, out, MergeOptions{})
 	if !errors.Is(err, format.ErrShape) {

@@ -71,134 +71,177 @@ func shapeStr(s []int64) string { return strings.ReplaceAll(fmt.Sprint(s), " ", 
 // place that rule lives), so an adapter trained on GPT2LMHeadModel
 // ("transformer.h.0...") applies to a GPT2Model checkpoint ("h.0...").
 func buildPlan(inputs []Input, meta func(string) (tensorMeta, bool)) (map[string]*tensorPlan, error) {
-	has := func(n string) bool { _, ok := meta(n); return ok }
-	plans := map[string]*tensorPlan{}
-	get := func(name string, m tensorMeta) (*tensorPlan, error) {
-		if p, ok := plans[name]; ok {
-			return p, nil
+	pl := &planner{meta: meta, plans: map[string]*tensorPlan{}}
+	for ii, in := range inputs {
+		if err := pl.addInput(ii, in); err != nil {
+			return nil, err
 		}
-		if !mergeable(m.DType) {
-			return nil, fmt.Errorf("tensor %q: dtype %s cannot be merged (F32, F16 or BF16 only): %w", name, m.DType, format.ErrUnknownDType)
+	}
+	return pl.plans, nil
+}
+
+// planner collects the updates of buildPlan, tensor by tensor.
+type planner struct {
+	meta  func(string) (tensorMeta, bool)
+	plans map[string]*tensorPlan
+}
+
+// inputPlanner is the planner while it reads one input.
+type inputPlanner struct {
+	*planner
+	index int
+	in    Input
+}
+
+// fail is an error about the input being read.
+func (ip inputPlanner) fail(format string, args ...any) error {
+	return fmt.Errorf("delta %s: "+format, append([]any{ip.in.Name}, args...)...)
+}
+
+// addInput checks one delta and adds its updates.
+func (pl *planner) addInput(ii int, in Input) error {
+	ip := inputPlanner{planner: pl, index: ii, in: in}
+	d := in.Delta
+	if d == nil {
+		return ip.fail("empty delta")
+	}
+	if math.IsNaN(in.Weight) || math.IsInf(in.Weight, 0) {
+		return ip.fail("weight %v is not finite", in.Weight)
+	}
+	if len(d.Adapters) > 0 {
+		return ip.fail("bottleneck adapter at %q: %w (it adds layers and a non-linearity; serve it unmerged)", d.Adapters[0].Placement, ErrNotMergeable)
+	}
+	for _, l := range d.LoRA {
+		if err := ip.addLoRA(l); err != nil {
+			return err
 		}
-		p := &tensorPlan{name: name}
-		switch len(m.Shape) {
-		case 1:
-			p.rows, p.cols = 1, int(m.Shape[0])
-		case 2:
-			p.rows, p.cols = int(m.Shape[0]), int(m.Shape[1])
-		default:
-			return nil, fmt.Errorf("tensor %q: shape %s: only 1-D and 2-D tensors can be merged: %w", name, shapeStr(m.Shape), errShape)
+	}
+	for _, v := range d.IA3 {
+		if err := ip.addIA3(v); err != nil {
+			return err
 		}
-		plans[name] = p
+	}
+	for _, r := range append(append([]*format.Tensor(nil), d.Replace...), d.Full...) {
+		if err := ip.addReplacement(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tensor returns the plan of base tensor name, starting it if needed.
+func (pl *planner) tensor(name string, m tensorMeta) (*tensorPlan, error) {
+	if p, ok := pl.plans[name]; ok {
 		return p, nil
 	}
-	for ii, in := range inputs {
-		d := in.Delta
-		fail := func(format string, args ...any) error {
-			return fmt.Errorf("delta %s: "+format, append([]any{in.Name}, args...)...)
-		}
-		if d == nil {
-			return nil, fail("empty delta")
-		}
-		if math.IsNaN(in.Weight) || math.IsInf(in.Weight, 0) {
-			return nil, fail("weight %v is not finite", in.Weight)
-		}
-		if len(d.Adapters) > 0 {
-			return nil, fail("bottleneck adapter at %q: %w (it adds layers and a non-linearity; serve it unmerged)", d.Adapters[0].Placement, ErrNotMergeable)
-		}
-		resolve := func(target string) (string, tensorMeta, error) {
-			name, ok := peft.ResolveTarget(target, has)
-			if !ok {
-				return "", tensorMeta{}, fail("tensor %q: %w", target, ErrNoTarget)
-			}
-			m, _ := meta(name)
-			return name, m, nil
-		}
-		for _, l := range d.LoRA {
-			name, m, err := resolve(l.Target)
-			if err != nil {
-				return nil, err
-			}
-			o, err := loraOp(l, m, in.Weight)
-			if err != nil {
-				return nil, fail("tensor %q: %w", name, err)
-			}
-			o.input = ii
-			p, err := get(name, m)
-			if err != nil {
-				return nil, fail("%w", err)
-			}
-			p.ops = append(p.ops, o)
-			if l.Bias != nil {
-				bname := strings.TrimSuffix(name, ".weight") + ".bias"
-				bm, ok := meta(bname)
-				if !ok {
-					return nil, fail("tensor %q: lora_B.bias given but the base has no %q: %w", name, bname, ErrNoTarget)
-				}
-				bias, err := tensorF32(l.Bias)
-				if err != nil {
-					return nil, fail("tensor %q: lora_B.bias: %w", name, err)
-				}
-				if len(bm.Shape) != 1 || int(bm.Shape[0]) != len(bias) {
-					return nil, fail("tensor %q: base shape %s does not fit lora_B.bias shape %s: %w", bname, shapeStr(bm.Shape), shapeStr(l.Bias.Shape), errShape)
-				}
-				c := float32(in.Weight * l.Scale)
-				for i := range bias {
-					bias[i] *= c
-				}
-				bp, err := get(bname, bm)
-				if err != nil {
-					return nil, fail("%w", err)
-				}
-				bp.ops = append(bp.ops, op{kind: opBiasAdd, input: ii, what: "lora_B.bias", vec: bias})
-			}
-		}
-		for _, v := range d.IA3 {
-			name, m, err := resolve(v.Target)
-			if err != nil {
-				return nil, err
-			}
-			o, err := ia3Op(v, m, in.Weight)
-			if err != nil {
-				return nil, fail("tensor %q: %w", name, err)
-			}
-			o.input = ii
-			p, err := get(name, m)
-			if err != nil {
-				return nil, fail("%w", err)
-			}
-			p.ops = append(p.ops, o)
-			// PEFT scales the bias with the output scaling (not for
-			// feed-forward layers, whose vector scales inputs).
-			bname := strings.TrimSuffix(name, ".weight") + ".bias"
-			if bm, ok := meta(bname); ok && !v.FeedForward && len(bm.Shape) == 1 && int(bm.Shape[0]) == len(o.vec) {
-				bp, err := get(bname, bm)
-				if err != nil {
-					return nil, fail("%w", err)
-				}
-				bp.ops = append(bp.ops, op{kind: opBiasScale, input: ii, what: "IA3 bias", vec: o.vec})
-			}
-		}
-		repl := append(append([]*format.Tensor(nil), d.Replace...), d.Full...)
-		for _, r := range repl {
-			name, m, err := resolve(r.Name)
-			if err != nil {
-				return nil, err
-			}
-			if err := r.Check(); err != nil {
-				return nil, fail("%w", err)
-			}
-			if !format.ShapeEqual(r.Shape, m.Shape) {
-				return nil, fail("tensor %q: base shape %s does not fit replacement shape %s: %w", name, shapeStr(m.Shape), shapeStr(r.Shape), errShape)
-			}
-			p, err := get(name, m)
-			if err != nil {
-				return nil, fail("%w", err)
-			}
-			p.ops = append(p.ops, op{kind: opReplace, input: ii, what: "replacement", repl: r, w: in.Weight})
-		}
+	if !mergeable(m.DType) {
+		return nil, fmt.Errorf("tensor %q: dtype %s cannot be merged (F32, F16 or BF16 only): %w", name, m.DType, format.ErrUnknownDType)
 	}
-	return plans, nil
+	p := &tensorPlan{name: name}
+	switch len(m.Shape) {
+	case 1:
+		p.rows, p.cols = 1, int(m.Shape[0])
+	case 2:
+		p.rows, p.cols = int(m.Shape[0]), int(m.Shape[1])
+	default:
+		return nil, fmt.Errorf("tensor %q: shape %s: only 1-D and 2-D tensors can be merged: %w", name, shapeStr(m.Shape), errShape)
+	}
+	pl.plans[name] = p
+	return p, nil
+}
+
+// resolve finds the base tensor a delta's target name updates.
+func (ip inputPlanner) resolve(target string) (string, tensorMeta, error) {
+	has := func(n string) bool { _, ok := ip.meta(n); return ok }
+	name, ok := peft.ResolveTarget(target, has)
+	if !ok {
+		return "", tensorMeta{}, ip.fail("tensor %q: %w", target, ErrNoTarget)
+	}
+	m, _ := ip.meta(name)
+	return name, m, nil
+}
+
+// add appends o (from the input being read) to base tensor name's plan.
+func (ip inputPlanner) add(name string, m tensorMeta, o op) error {
+	p, err := ip.tensor(name, m)
+	if err != nil {
+		return ip.fail("%w", err)
+	}
+	o.input = ip.index
+	p.ops = append(p.ops, o)
+	return nil
+}
+
+// addTarget resolves target to a base tensor, builds its update with mk
+// (errors from mk are about that tensor) and adds it. It returns the base
+// name and the update.
+func (ip inputPlanner) addTarget(target string, mk func(tensorMeta) (op, error)) (string, op, error) {
+	name, m, err := ip.resolve(target)
+	if err != nil {
+		return "", op{}, err
+	}
+	o, err := mk(m)
+	if err != nil {
+		return "", op{}, ip.fail("tensor %q: %w", name, err)
+	}
+	return name, o, ip.add(name, m, o)
+}
+
+// addLoRA adds a LoRA or DoRA update and its lora_B.bias, if any.
+func (ip inputPlanner) addLoRA(l *format.LoRA) error {
+	w := ip.in.Weight
+	name, _, err := ip.addTarget(l.Target, func(m tensorMeta) (op, error) { return loraOp(l, m, w) })
+	if err != nil || l.Bias == nil {
+		return err
+	}
+	bname := strings.TrimSuffix(name, ".weight") + ".bias"
+	bm, ok := ip.meta(bname)
+	if !ok {
+		return ip.fail("tensor %q: lora_B.bias given but the base has no %q: %w", name, bname, ErrNoTarget)
+	}
+	bias, err := tensorF32(l.Bias)
+	if err != nil {
+		return ip.fail("tensor %q: lora_B.bias: %w", name, err)
+	}
+	if len(bm.Shape) != 1 || int(bm.Shape[0]) != len(bias) {
+		return ip.fail("tensor %q: base shape %s does not fit lora_B.bias shape %s: %w", bname, shapeStr(bm.Shape), shapeStr(l.Bias.Shape), errShape)
+	}
+	c := float32(w * l.Scale)
+	for i := range bias {
+		bias[i] *= c
+	}
+	return ip.add(bname, bm, op{kind: opBiasAdd, what: "lora_B.bias", vec: bias})
+}
+
+// addIA3 adds an IA3 scaling and, where PEFT applies it, its bias scaling.
+func (ip inputPlanner) addIA3(v *format.IA3) error {
+	w := ip.in.Weight
+	name, o, err := ip.addTarget(v.Target, func(m tensorMeta) (op, error) { return ia3Op(v, m, w) })
+	if err != nil {
+		return err
+	}
+	// PEFT scales the bias with the output scaling (not for feed-forward
+	// layers, whose vector scales inputs).
+	bname := strings.TrimSuffix(name, ".weight") + ".bias"
+	if bm, ok := ip.meta(bname); ok && !v.FeedForward && len(bm.Shape) == 1 && int(bm.Shape[0]) == len(o.vec) {
+		return ip.add(bname, bm, op{kind: opBiasScale, what: "IA3 bias", vec: o.vec})
+	}
+	return nil
+}
+
+// addReplacement adds a modules_to_save or full-fine-tune tensor.
+func (ip inputPlanner) addReplacement(r *format.Tensor) error {
+	name, m, err := ip.resolve(r.Name)
+	if err != nil {
+		return err
+	}
+	if err := r.Check(); err != nil {
+		return ip.fail("%w", err)
+	}
+	if !format.ShapeEqual(r.Shape, m.Shape) {
+		return ip.fail("tensor %q: base shape %s does not fit replacement shape %s: %w", name, shapeStr(m.Shape), shapeStr(r.Shape), errShape)
+	}
+	return ip.add(name, m, op{kind: opReplace, what: "replacement", repl: r, w: ip.in.Weight})
 }
 
 // loraOp turns a LoRA (or DoRA) update into factors in the stored layout

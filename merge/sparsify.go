@@ -9,7 +9,8 @@ import (
 // Sparsification and sign consensus for ties, dare_linear, dare_ties and
 // magnitude_prune, applied to dense per-module deltas T_i = s_i·B_i·A_i
 // (float32, out×in). Two named semantics, because the anchors disagree
-// (research/peft_mergekit.md §2.9 and §4.1):
+// (peft src/peft/utils/merge_utils.py; mergekit
+// mergekit/merge_methods/generalized_task_arithmetic.py):
 //
 //	                  peft (merge_utils.py)              mergekit (generalized_task_arithmetic.py)
 //	prune magnitude   top int(d·n) of |T_i|              same
@@ -123,16 +124,16 @@ func dareMask(n int, density float64, seed uint64, module string, input int) []b
 }
 
 // sparsify applies method's pruning to t in place.
-func sparsify(t []float32, method string, density float64, sem Semantics, seed uint64, module string, input int) {
+func sparsify(t []float32, method StackMethod, density float64, sem Semantics, seed uint64, module string, input int) {
 	switch method {
-	case "ties", "magnitude_prune":
+	case StackTIES, StackMagnitudePrune:
 		keep := magnitudeMask(t, density)
 		for i, k := range keep {
 			if !k {
 				t[i] = 0
 			}
 		}
-	case "dare_linear", "dare_ties":
+	case StackDARELinear, StackDARETIES:
 		if density >= 1 {
 			return
 		}
@@ -164,8 +165,8 @@ func sparsify(t []float32, method string, density float64, sem Semantics, seed u
 }
 
 // combine mixes the pruned deltas ts with weights w into out.
-func combine(out []float32, ts [][]float32, w []float64, method string, sem Semantics) {
-	consensus := method == "ties" || method == "dare_ties"
+func combine(out []float32, ts [][]float32, w []float64, method StackMethod, sem Semantics) {
+	consensus := method == StackTIES || method == StackDARETIES
 	if !consensus {
 		for i := range out {
 			var s float64
@@ -208,7 +209,7 @@ func combine(out []float32, ts [][]float32, w []float64, method string, sem Sema
 			}
 		}
 		switch {
-		case sem == SemanticsMergekit && method == "dare_ties":
+		case sem == SemanticsMergekit && method == StackDARETIES:
 			// mergekit dare_ties: normalize off.
 		case div == 0:
 		default:

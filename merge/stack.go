@@ -4,18 +4,13 @@ import (
 	"errors"
 	"fmt"
 
-	"sort"
-
 	"github.com/deltactl/deltactl/format"
 	"github.com/deltactl/deltactl/kernels"
 )
 
-// Stack methods.
-var StackMethods = []string{"cat", "linear", "svd", "ties", "dare_linear", "dare_ties", "magnitude_prune"}
-
 // StackOptions configure Stack.
 type StackOptions struct {
-	// Method is one of StackMethods:
+	// Method is one of StackMethods():
 	//   cat     exact: factors concatenated, w_i·s_i folded into B; rank Σ r_i.
 	//   linear  exact weighted sum Σ w_i s_i B_i A_i, also by concatenation.
 	//           Not PEFT's factor-space "linear" (Σ√c_i B_i)(Σ√c_i A_i), whose
@@ -28,7 +23,7 @@ type StackOptions struct {
 	//           dense per module in delta space (T_i = s_i B_i A_i), pruned
 	//           and combined per Semantics (see sparsify.go), then back to
 	//           Rank (default max r_i) by randomized SVD; error reported.
-	Method    string
+	Method    StackMethod
 	Rank      int
 	Density   float64
 	Seed      uint64
@@ -50,7 +45,7 @@ type ModuleReport struct {
 // parameter of one.
 var ErrMethod = errors.New("merge: bad combination method or parameter")
 
-// loraKey groups the LoRAs of several inputs that update the same module.
+// loraGroup groups the LoRAs of several inputs that update the same module.
 type loraGroup struct {
 	target  string
 	first   *format.LoRA
@@ -68,34 +63,13 @@ func Stack(inputs []Input, opt StackOptions) (*format.Delta, []ModuleReport, err
 	if len(inputs) == 0 {
 		return nil, nil, fmt.Errorf("%w: no deltas", ErrMethod)
 	}
-	dense := false
-	switch opt.Method {
-	case "cat", "linear", "svd":
-	case "ties", "dare_linear", "dare_ties", "magnitude_prune":
-		dense = true
-		if !(opt.Density > 0 && opt.Density <= 1) {
-			return nil, nil, fmt.Errorf("%w: %s needs --density in (0,1], got %g", ErrMethod, opt.Method, opt.Density)
-		}
-	default:
-		return nil, nil, fmt.Errorf("%w: unknown method %q (want one of %v)", ErrMethod, opt.Method, StackMethods)
+	if err := opt.validate(); err != nil {
+		return nil, nil, err
 	}
-	switch opt.Semantics {
-	case "":
-		opt.Semantics = SemanticsPEFT
-	case SemanticsPEFT, SemanticsMergekit:
-	default:
-		return nil, nil, fmt.Errorf("%w: semantics %q (want peft or mergekit)", ErrMethod, opt.Semantics)
-	}
-	if opt.Rank < 0 {
-		return nil, nil, fmt.Errorf("%w: rank %d", ErrMethod, opt.Rank)
-	}
-	groups := map[string]*loraGroup{}
-	var order []string
-	out := &format.Delta{Method: "lora"}
+	lg := loraGroups{groups: map[string]*loraGroup{}}
+	is := ia3Sums{first: map[string]*format.IA3{}, sum: map[string][]float64{}}
+	out := &format.Delta{Method: format.MethodLoRA}
 	replaced := map[string]string{}
-	ia3 := map[string]*format.IA3{}
-	var ia3Order []string
-	ia3Sum := map[string][]float64{}
 	for ii, in := range inputs {
 		d := in.Delta
 		if d == nil {
@@ -105,42 +79,17 @@ func Stack(inputs []Input, opt StackOptions) (*format.Delta, []ModuleReport, err
 			return nil, nil, fmt.Errorf("delta %s: bottleneck adapter at %q: %w", in.Name, d.Adapters[0].Placement, ErrNotMergeable)
 		}
 		for _, l := range d.LoRA {
-			if l.Magnitude != nil {
-				return nil, nil, fmt.Errorf("delta %s: tensor %q: DoRA cannot be stacked (its magnitude rescales the merged weight, it is not additive); merge it instead", in.Name, l.Target)
+			if err := lg.add(ii, in, l); err != nil {
+				return nil, nil, err
 			}
-			g := groups[l.Target]
-			if g == nil {
-				g = &loraGroup{target: l.Target, first: l}
-				groups[l.Target] = g
-				order = append(order, l.Target)
-			} else if l.FanInFanOut != g.first.FanInFanOut || l.Embedding != g.first.Embedding ||
-				l.A.Shape[1] != g.first.A.Shape[1] || l.B.Shape[0] != g.first.B.Shape[0] {
-				return nil, nil, fmt.Errorf("delta %s: tensor %q: LoRA lora_A %s lora_B %s does not fit the other deltas' lora_A %s lora_B %s: %w",
-					in.Name, l.Target, shapeStr(l.A.Shape), shapeStr(l.B.Shape), shapeStr(g.first.A.Shape), shapeStr(g.first.B.Shape), errShape)
-			}
-			g.members = append(g.members, ii)
-			g.loras = append(g.loras, l)
 		}
 		for _, v := range d.IA3 {
-			if opt.Method != "cat" && opt.Method != "linear" {
+			if opt.Method != StackCat && opt.Method != StackLinear {
 				return nil, nil, fmt.Errorf("delta %s: tensor %q: IA3 vectors combine only with cat or linear: %w", in.Name, v.Target, ErrMethod)
 			}
-			x, err := tensorF32(v.Vector)
-			if err != nil {
-				return nil, nil, fmt.Errorf("delta %s: %w", in.Name, err)
+			if err := is.add(in, v); err != nil {
+				return nil, nil, err
 			}
-			s := ia3Sum[v.Target]
-			if s == nil {
-				s = make([]float64, len(x))
-				ia3[v.Target] = v
-				ia3Order = append(ia3Order, v.Target)
-			} else if len(s) != len(x) {
-				return nil, nil, fmt.Errorf("delta %s: tensor %q: IA3 vector of %d values, others have %d: %w", in.Name, v.Target, len(x), len(s), errShape)
-			}
-			for i, e := range x {
-				s[i] += in.Weight * float64(e)
-			}
-			ia3Sum[v.Target] = s
 		}
 		for _, t := range append(append([]*format.Tensor(nil), d.Replace...), d.Full...) {
 			if prev, ok := replaced[t.Name]; ok {
@@ -150,22 +99,16 @@ func Stack(inputs []Input, opt StackOptions) (*format.Delta, []ModuleReport, err
 			out.Replace = append(out.Replace, t)
 		}
 	}
-	for _, name := range ia3Order {
-		v := ia3[name]
-		vals := to32(ia3Sum[name])
-		t, err := f32Tensor(v.Vector.Name, v.Vector.Shape, vals)
-		if err != nil {
-			return nil, nil, err
-		}
-		out.IA3 = append(out.IA3, &format.IA3{Target: name, Vector: t, FeedForward: v.FeedForward})
+	var err error
+	if out.IA3, err = is.vectors(); err != nil {
+		return nil, nil, err
 	}
-	if len(out.IA3) > 0 && len(groups) == 0 {
-		out.Method = "ia3"
+	if len(out.IA3) > 0 && len(lg.groups) == 0 {
+		out.Method = format.MethodIA3
 	}
 	var reports []ModuleReport
-	for _, name := range order {
-		g := groups[name]
-		l, rep, err := stackModule(g, inputs, opt, dense)
+	for _, name := range lg.order {
+		l, rep, err := stackModule(lg.groups[name], inputs, opt, opt.Method.Dense())
 		if err != nil {
 			return nil, nil, fmt.Errorf("tensor %q: %w", name, err)
 		}
@@ -173,6 +116,96 @@ func Stack(inputs []Input, opt StackOptions) (*format.Delta, []ModuleReport, err
 		reports = append(reports, rep)
 	}
 	return out, reports, nil
+}
+
+// validate checks opt and fills in the default Semantics.
+func (opt *StackOptions) validate() error {
+	if !opt.Method.Valid() {
+		return fmt.Errorf("%w: unknown method %q (want one of %v)", ErrMethod, opt.Method, StackMethods())
+	}
+	if opt.Method.Dense() && !(opt.Density > 0 && opt.Density <= 1) {
+		return fmt.Errorf("%w: %s needs --density in (0,1], got %g", ErrMethod, opt.Method, opt.Density)
+	}
+	switch opt.Semantics {
+	case "":
+		opt.Semantics = SemanticsPEFT
+	case SemanticsPEFT, SemanticsMergekit:
+	default:
+		return fmt.Errorf("%w: semantics %q (want peft or mergekit)", ErrMethod, opt.Semantics)
+	}
+	if opt.Rank < 0 {
+		return fmt.Errorf("%w: rank %d", ErrMethod, opt.Rank)
+	}
+	return nil
+}
+
+// loraGroups collects the LoRAs of all inputs by target, in first-seen order.
+type loraGroups struct {
+	groups map[string]*loraGroup
+	order  []string
+}
+
+// add puts input ii's LoRA l into its target's group, refusing DoRA and
+// factors whose shapes do not fit the group's.
+func (lg *loraGroups) add(ii int, in Input, l *format.LoRA) error {
+	if l.Magnitude != nil {
+		return fmt.Errorf("delta %s: tensor %q: DoRA cannot be stacked (its magnitude rescales the merged weight, it is not additive); merge it instead", in.Name, l.Target)
+	}
+	g := lg.groups[l.Target]
+	if g == nil {
+		g = &loraGroup{target: l.Target, first: l}
+		lg.groups[l.Target] = g
+		lg.order = append(lg.order, l.Target)
+	} else if l.FanInFanOut != g.first.FanInFanOut || l.Embedding != g.first.Embedding ||
+		l.A.Shape[1] != g.first.A.Shape[1] || l.B.Shape[0] != g.first.B.Shape[0] {
+		return fmt.Errorf("delta %s: tensor %q: LoRA lora_A %s lora_B %s does not fit the other deltas' lora_A %s lora_B %s: %w",
+			in.Name, l.Target, shapeStr(l.A.Shape), shapeStr(l.B.Shape), shapeStr(g.first.A.Shape), shapeStr(g.first.B.Shape), errShape)
+	}
+	g.members = append(g.members, ii)
+	g.loras = append(g.loras, l)
+	return nil
+}
+
+// ia3Sums accumulates Σ w_i l_i per IA3 target, in first-seen order.
+type ia3Sums struct {
+	first map[string]*format.IA3
+	order []string
+	sum   map[string][]float64
+}
+
+// add adds in's weighted IA3 vector v.
+func (is *ia3Sums) add(in Input, v *format.IA3) error {
+	x, err := tensorF32(v.Vector)
+	if err != nil {
+		return fmt.Errorf("delta %s: %w", in.Name, err)
+	}
+	s := is.sum[v.Target]
+	if s == nil {
+		s = make([]float64, len(x))
+		is.first[v.Target] = v
+		is.order = append(is.order, v.Target)
+	} else if len(s) != len(x) {
+		return fmt.Errorf("delta %s: tensor %q: IA3 vector of %d values, others have %d: %w", in.Name, v.Target, len(x), len(s), errShape)
+	}
+	for i, e := range x {
+		s[i] += in.Weight * float64(e)
+	}
+	is.sum[v.Target] = s
+	return nil
+}
+
+// vectors returns the summed IA3 vectors as float32 tensors.
+func (is *ia3Sums) vectors() ([]*format.IA3, error) {
+	var out []*format.IA3
+	for _, name := range is.order {
+		v := is.first[name]
+		t, err := f32Tensor(v.Vector.Name, v.Vector.Shape, to32(is.sum[name]))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &format.IA3{Target: name, Vector: t, FeedForward: v.FeedForward})
+	}
+	return out, nil
 }
 
 // linearFactors returns a LoRA as Factors in PEFT orientation (B out×r,
@@ -213,7 +246,7 @@ func stackModule(g *loraGroup, inputs []Input, opt StackOptions, dense bool) (*f
 	rep := ModuleReport{Target: g.target, FromRank: sumR}
 	var res Factors
 	switch {
-	case !dense && (opt.Method == "cat" || (opt.Method == "linear" && opt.Rank == 0)):
+	case !dense && (opt.Method == StackCat || (opt.Method == StackLinear && opt.Rank == 0)):
 		f, err := Concat(parts, coef)
 		if err != nil {
 			return nil, rep, err
@@ -319,9 +352,4 @@ func f32Tensor(name string, shape []int64, v []float32) (*format.Tensor, error) 
 		return nil, err
 	}
 	return t, t.Check()
-}
-
-// sortReports orders module reports by target name.
-func sortReports(r []ModuleReport) {
-	sort.Slice(r, func(i, j int) bool { return r[i].Target < r[j].Target })
 }

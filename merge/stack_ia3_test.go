@@ -25,15 +25,15 @@ func TestStackIA3(t *testing.T) {
 	a1, a2 := randVals(16, 1, 1), randVals(16, 1, 2)
 	b1 := randVals(8, 1, 3)
 	in := []Input{
-		{Name: "one", Weight: 0.6, Delta: &format.Delta{Method: "ia3", IA3: []*format.IA3{ia3Of(t, "l.0.k.weight", a1, false), ia3Of(t, "l.0.down.weight", b1, true)}}},
-		{Name: "two", Weight: 0.4, Delta: &format.Delta{Method: "ia3", IA3: []*format.IA3{ia3Of(t, "l.0.k.weight", a2, false)}}},
+		{Name: "one", Weight: 0.6, Delta: &format.Delta{Method: format.MethodIA3, IA3: []*format.IA3{ia3Of(t, "l.0.k.weight", a1, false), ia3Of(t, "l.0.down.weight", b1, true)}}},
+		{Name: "two", Weight: 0.4, Delta: &format.Delta{Method: format.MethodIA3, IA3: []*format.IA3{ia3Of(t, "l.0.k.weight", a2, false)}}},
 	}
-	for _, method := range []string{"cat", "linear"} {
+	for _, method := range []StackMethod{"cat", "linear"} {
 		d, _, err := Stack(in, StackOptions{Method: method})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d.Method != "ia3" || len(d.IA3) != 2 || len(d.LoRA) != 0 {
+		if d.Method != format.MethodIA3 || len(d.IA3) != 2 || len(d.LoRA) != 0 {
 			t.Fatalf("%s: %+v", method, d)
 		}
 		got := map[string]*format.IA3{}

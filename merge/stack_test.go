@@ -68,7 +68,7 @@ func twoInputs(t *testing.T) ([]Input, []Factors, []float64) {
 func TestStackCatLinearExact(t *testing.T) {
 	in, fs, c := twoInputs(t)
 	ref := refSum64(fs, c)
-	for _, m := range []string{"cat", "linear"} {
+	for _, m := range []StackMethod{"cat", "linear"} {
 		d, rep, err := Stack(in, StackOptions{Method: m})
 		if err != nil {
 			t.Fatal(err)
@@ -197,7 +197,7 @@ func TestStackSparseMethodsMatchReference(t *testing.T) {
 	scales := []float64{2, 0.5}
 	w := []float64{in[0].Weight, in[1].Weight}
 	for _, sem := range []Semantics{SemanticsPEFT, SemanticsMergekit} {
-		for _, method := range []string{"ties", "dare_linear", "dare_ties", "magnitude_prune"} {
+		for _, method := range []StackMethod{"ties", "dare_linear", "dare_ties", "magnitude_prune"} {
 			ts := make([][]float64, 2)
 			masks := make([][]bool, 2)
 			for i, f := range fs {
@@ -210,7 +210,7 @@ func TestStackSparseMethodsMatchReference(t *testing.T) {
 				}
 				masks[i] = dareMask(m*n, 0.4, 99, "m.weight", i)
 			}
-			want := refCombine(ts, w, method, 0.4, sem, masks)
+			want := refCombine(ts, w, string(method), 0.4, sem, masks)
 			// full rank output: compare the dense result exactly-ish
 			opt := StackOptions{Method: method, Density: 0.4, Seed: 99, Semantics: sem, Rank: min(m, n)}
 			d, _, err := Stack(in, opt)

@@ -46,73 +46,27 @@ func Unmerge(ctx context.Context, merged *Folder, inputs []Input, outDir string)
 			return nil, fmt.Errorf("unmerge: %w", err)
 		}
 	}
-	var cr *correctionReader
-	cpath := filepath.Join(merged.dir, CorrectionFile)
-	if f, err := os.Open(cpath); err == nil {
-		defer f.Close()
-		var maxBytes int64
-		for _, s := range merged.shards {
-			for _, n := range s.names {
-				ti, _ := s.f.Info(n)
-				maxBytes = max(maxBytes, 8*ti.Len()+8)
-			}
-		}
-		if cr, err = newCorrectionReader(f, cpath, maxBytes); err != nil {
-			return nil, fmt.Errorf("unmerge: %w", err)
-		}
-		defer cr.close()
-		if want := fingerprint(inputs); cr.deltas != want {
-			return nil, fmt.Errorf("unmerge: %s: %w: recorded for other deltas or weights (%s, these are %s)", cpath, ErrCorrection, cr.deltas, want)
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
+	cr, closeCorrection, err := openCorrection(merged, plans, inputs)
+	if err != nil {
 		return nil, fmt.Errorf("unmerge: %w", err)
-	} else {
-		for _, name := range sortedNames(plans) {
-			if ok, why := plans[name].invertible(); !ok {
-				return nil, fmt.Errorf("unmerge: tensor %q: %s; only a merge made with --correction can be undone: %w", name, why, ErrCorrection)
-			}
-		}
 	}
+	defer closeCorrection()
 	out, err := newOutFolder(outDir)
 	if err != nil {
 		return nil, fmt.Errorf("unmerge: %w", err)
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			out.abort()
-		}
-	}()
+	defer out.abort()
 	rep := &UnmergeReport{Out: outDir, Exact: cr != nil}
 	var buf buffers
 	weightMap := map[string]string{}
 	var total int64
 	for _, s := range merged.shards {
-		// The output dtype of each tensor is its original one, which only
-		// the correction knows; read those records first (they are small
-		// next to the tensors and in the same order).
-		var infos []safetensors.TensorInfo
-		entries := map[string]*correctionEntry{}
-		for _, n := range s.names {
-			ti, _ := s.f.Info(n)
-			dt := ti.DType
-			if cr != nil {
-				e, err := cr.get(n)
-				if err != nil {
-					return nil, fmt.Errorf("unmerge: %w", err)
-				}
-				if e != nil {
-					entries[n] = e
-					if !format.ShapeEqual(e.rec.Shape, ti.Shape) || e.rec.MergedDType != ti.DType {
-						return nil, fmt.Errorf("unmerge: tensor %q: %w: recorded %s %s, merged model has %s %s", n, ErrCorrection, e.rec.MergedDType, shapeStr(e.rec.Shape), ti.DType, shapeStr(ti.Shape))
-					}
-					dt = e.rec.DType
-				} else if plans[n] != nil {
-					return nil, fmt.Errorf("unmerge: tensor %q: %w: the deltas update it but the correction has no record", n, ErrCorrection)
-				}
-			}
-			infos = append(infos, safetensors.TensorInfo{Name: n, DType: dt, Shape: ti.Shape})
-			weightMap[n] = s.file
+		infos, entries, err := unmergeInfos(s, cr, plans)
+		if err != nil {
+			return nil, fmt.Errorf("unmerge: %w", err)
+		}
+		for _, ti := range infos {
+			weightMap[ti.Name] = s.file
 		}
 		n, err := writeShard(ctx, out.path(s.file), infos, s.f.Metadata(), func(w *safetensors.Writer, ti safetensors.TensorInfo) error {
 			src, err := s.f.Tensor(ti.Name)
@@ -150,8 +104,77 @@ func Unmerge(ctx context.Context, merged *Folder, inputs []Input, outDir string)
 	if err := out.commit(); err != nil {
 		return nil, fmt.Errorf("unmerge: %w", err)
 	}
-	ok = true
 	return rep, nil
+}
+
+// openCorrection opens merged's CorrectionFile and checks that it was
+// recorded for inputs; without one, it checks that every plan can be undone
+// without it and returns a nil reader. release closes the file.
+func openCorrection(merged *Folder, plans map[string]*tensorPlan, inputs []Input) (cr *correctionReader, release func(), err error) {
+	cpath := filepath.Join(merged.dir, CorrectionFile)
+	f, err := os.Open(cpath)
+	if errors.Is(err, os.ErrNotExist) {
+		for _, name := range sortedNames(plans) {
+			if ok, why := plans[name].invertible(); !ok {
+				return nil, nil, fmt.Errorf("tensor %q: %s; only a merge made with --correction can be undone: %w", name, why, ErrCorrection)
+			}
+		}
+		return nil, func() {}, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var maxBytes int64
+	for _, s := range merged.shards {
+		for _, n := range s.names {
+			ti, _ := s.f.Info(n)
+			maxBytes = max(maxBytes, 8*ti.Len()+8)
+		}
+	}
+	if cr, err = newCorrectionReader(f, cpath, maxBytes); err != nil {
+		_ = f.Close() // read-only: nothing to lose
+		return nil, nil, err
+	}
+	release = func() {
+		cr.close()
+		_ = f.Close() // read-only: nothing to lose
+	}
+	if want := fingerprint(inputs); cr.deltas != want {
+		release()
+		return nil, nil, fmt.Errorf("%s: %w: recorded for other deltas or weights (%s, these are %s)", cpath, ErrCorrection, cr.deltas, want)
+	}
+	return cr, release, nil
+}
+
+// unmergeInfos returns the output header of shard s (each tensor in its
+// original dtype, which only the correction cr knows; a nil cr keeps the
+// merged dtypes) and the correction records of the shard's tensors. The
+// records are small next to the tensors and come in the same order, so
+// they are read before the shard.
+func unmergeInfos(s *shard, cr *correctionReader, plans map[string]*tensorPlan) ([]safetensors.TensorInfo, map[string]*correctionEntry, error) {
+	var infos []safetensors.TensorInfo
+	entries := map[string]*correctionEntry{}
+	for _, n := range s.names {
+		ti, _ := s.f.Info(n)
+		dt := ti.DType
+		if cr != nil {
+			e, err := cr.get(n)
+			if err != nil {
+				return nil, nil, err
+			}
+			if e != nil {
+				entries[n] = e
+				if !format.ShapeEqual(e.rec.Shape, ti.Shape) || e.rec.MergedDType != ti.DType {
+					return nil, nil, fmt.Errorf("tensor %q: %w: recorded %s %s, merged model has %s %s", n, ErrCorrection, e.rec.MergedDType, shapeStr(e.rec.Shape), ti.DType, shapeStr(ti.Shape))
+				}
+				dt = e.rec.DType
+			} else if plans[n] != nil {
+				return nil, nil, fmt.Errorf("tensor %q: %w: the deltas update it but the correction has no record", n, ErrCorrection)
+			}
+		}
+		infos = append(infos, safetensors.TensorInfo{Name: n, DType: dt, Shape: ti.Shape})
+	}
+	return infos, entries, nil
 }
 
 func unmergeTensor(src *format.Tensor, outDT format.DType, p *tensorPlan, e *correctionEntry, buf *buffers, rep *UnmergeReport) ([]byte, error) {

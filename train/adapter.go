@@ -21,13 +21,16 @@ type adapterMod[F Float] struct {
 	z, a, dz []F // [n, m]: pre-activation, activation (saved), gradient scratch
 }
 
+// activations lists the adapter activations validActivation accepts.
+const activations = "relu, gelu or silu"
+
 // validActivation reports whether name is an adapter activation we support.
 func validActivation(name string) error {
 	switch name {
 	case "relu", "gelu", "silu":
 		return nil
 	}
-	return fmt.Errorf("adapter activation %q: want relu, gelu or silu", name)
+	return fmt.Errorf("adapter activation %q: want %s", name, activations)
 }
 
 // forward computes y = x + up(act(down(x))) for n rows; x and y must not alias.

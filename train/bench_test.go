@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/deltactl/deltactl/format"
 	"os"
 	"os/exec"
 	"slices"
@@ -14,16 +15,15 @@ import (
 	"time"
 )
 
-// The training benchmarks run the exact workloads of
-// ../shared/bench/train_workload.json (the PyTorch baseline bench_train.py):
-// untied Llama-style decoder, vocab 256, seq 128, batch 8, N(0, 0.02) init,
+// The training benchmarks run the workloads a PyTorch baseline was measured
+// on: untied Llama-style decoder, vocab 256, seq 128, batch 8, N(0, 0.02) init,
 // LoRA r=8 alpha=16 on q,k,v,o or full fine-tuning, AdamW lr 1e-3 wd 0.01,
 // fresh uniform random bytes every step, 2 threads. One step is zero_grad +
 // forward + loss + backward + AdamW step. Each case runs in a child process
 // (this test binary re-executed) so that its peak RSS (VmHWM) is its own;
 // tokens/s = batch·seq / median step time over the timed steps.
 //
-// PyTorch (OMP_WAIT_POLICY=PASSIVE) here: LoRA 6130 / 1130 tokens/s, full
+// PyTorch (OMP_WAIT_POLICY=PASSIVE) on the development machine: LoRA 6130 / 1130 tokens/s, full
 // 4877 / 813 tokens/s; peak RSS 498 / 1222 MiB (LoRA), 496 / 1358 (full).
 
 var benchConfigs = map[string]Config{
@@ -42,13 +42,13 @@ type benchResult struct {
 	LastLoss     float64 `json:"last_loss"`
 }
 
-func runTrainBench(b *testing.B, cfg, method string) {
+func runTrainBench(b *testing.B, cfg string, method format.Method) {
 	steps := "10"
 	if s := os.Getenv("DELTACTL_BENCH_STEPS"); s != "" {
 		steps = s
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestTrainBenchChild$", "-test.v")
-	cmd.Env = append(os.Environ(), benchChildEnv+"="+cfg+":"+method+":"+steps, "GOMAXPROCS=2")
+	cmd.Env = append(os.Environ(), benchChildEnv+"="+cfg+":"+string(method)+":"+steps, "GOMAXPROCS=2")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		b.Fatalf("child: %v\n%s", err, out)
@@ -77,10 +77,10 @@ func runTrainBench(b *testing.B, cfg, method string) {
 	b.Logf("%s %s: %.0f tokens/s, %.1f ms/step (%.1f ms CPU), peak RSS %.0f MiB, loss %.3f -> %.3f", cfg, method, r.TokensPerSec, r.StepMS, r.CPUMS, r.PeakMiB, r.FirstLoss, r.LastLoss)
 }
 
-func BenchmarkTrainLoRASmall(b *testing.B)  { runTrainBench(b, "small", MethodLoRA) }
-func BenchmarkTrainLoRAMedium(b *testing.B) { runTrainBench(b, "medium", MethodLoRA) }
-func BenchmarkTrainFullSmall(b *testing.B)  { runTrainBench(b, "small", MethodFull) }
-func BenchmarkTrainFullMedium(b *testing.B) { runTrainBench(b, "medium", MethodFull) }
+func BenchmarkTrainLoRASmall(b *testing.B)  { runTrainBench(b, "small", format.MethodLoRA) }
+func BenchmarkTrainLoRAMedium(b *testing.B) { runTrainBench(b, "medium", format.MethodLoRA) }
+func BenchmarkTrainFullSmall(b *testing.B)  { runTrainBench(b, "small", format.MethodFull) }
+func BenchmarkTrainFullMedium(b *testing.B) { runTrainBench(b, "medium", format.MethodFull) }
 
 // TestTrainBenchChild is the child half of the benchmarks; it does nothing
 // unless started by one.
@@ -90,7 +90,7 @@ func TestTrainBenchChild(t *testing.T) {
 		t.Skip("only run as a benchmark child process")
 	}
 	parts := strings.Split(spec, ":")
-	cfg, method := benchConfigs[parts[0]], parts[1]
+	cfg, method := benchConfigs[parts[0]], format.Method(parts[1])
 	steps, _ := strconv.Atoi(parts[2])
 	m := NewRandomModel(cfg, cfg.JSON(), 0, "bench")
 	o := DefaultOptions()
@@ -99,7 +99,7 @@ func TestTrainBenchChild(t *testing.T) {
 	o.WeightDecay, o.MaxGradNorm = 0.01, 0
 	// o.sgemm left nil: validate picks kernels.SgemmThreads and the
 	// pre-packed frozen weights, as Train does.
-	if err := o.validate(cfg); err != nil {
+	if err := o.prepare(cfg); err != nil {
 		t.Fatal(err)
 	}
 	reps, err := newReplicas(m, &o)

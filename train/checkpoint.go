@@ -41,11 +41,14 @@ func saveCheckpoint(ctx context.Context, dir string, step int, params []param[fl
 			ts = append(ts, t)
 		}
 	}
-	losses, _ := json.Marshal(res.Losses)
-	evals, _ := json.Marshal(res.EvalLosses)
-	opts, _ := json.Marshal(o)
-	meta := map[string]string{"step": strconv.Itoa(step), "adam_step": strconv.Itoa(opt.step),
-		"losses": string(losses), "eval_losses": string(evals), "options": string(opts)}
+	meta := map[string]string{"step": strconv.Itoa(step), "adam_step": strconv.Itoa(opt.step)}
+	for key, v := range map[string]any{"losses": res.Losses, "eval_losses": res.EvalLosses, "options": o} {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("train: checkpoint: %s: %w", key, err)
+		}
+		meta[key] = string(b)
+	}
 	if err := safetensors.WriteFile(ctx, filepath.Join(dir, CheckpointFile), ts, meta); err != nil {
 		return fmt.Errorf("train: checkpoint: %w", err)
 	}
@@ -61,7 +64,7 @@ func loadCheckpoint(ctx context.Context, dir string, params []param[float32], op
 	if err != nil {
 		return nil, fmt.Errorf("train: resume: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // a read-only mapping: unmapping loses nothing
 	meta := f.Metadata()
 	var saved Options
 	if err := json.Unmarshal([]byte(meta["options"]), &saved); err != nil {
@@ -69,8 +72,14 @@ func loadCheckpoint(ctx context.Context, dir string, params []param[float32], op
 	}
 	cur := *o
 	saved.Steps, saved.EvalEvery, saved.EvalBatches, saved.SaveEvery = cur.Steps, cur.EvalEvery, cur.EvalBatches, cur.SaveEvery
-	a, _ := json.Marshal(saved)
-	b, _ := json.Marshal(cur)
+	a, err := json.Marshal(saved)
+	if err != nil {
+		return nil, fmt.Errorf("train: resume: %s: options: %w", path, err)
+	}
+	b, err := json.Marshal(cur)
+	if err != nil {
+		return nil, fmt.Errorf("train: resume: options: %w", err)
+	}
 	if string(a) != string(b) {
 		return nil, fmt.Errorf("train: resume: %s was written with other options:\n  checkpoint %s\n  this run   %s", path, a, b)
 	}
@@ -107,7 +116,7 @@ func loadCheckpoint(ctx context.Context, dir string, params []param[float32], op
 		}
 	}
 	if ck.step > o.Steps {
-		return nil, fmt.Errorf("train: resume: %s is at step %d, past --steps %d", path, ck.step, o.Steps)
+		return nil, &OptionError{Where: "resume " + path, Option: "Steps", Value: o.Steps, Reason: fmt.Sprintf("the checkpoint is already at step %d", ck.step)}
 	}
 	return ck, ctx.Err()
 }

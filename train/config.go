@@ -132,6 +132,8 @@ func (c Config) JSON() []byte {
 		"torch_dtype":             "float32",
 		"rope_scaling":            nil,
 	}
-	b, _ := json.MarshalIndent(m, "", "  ") // map keys are sorted: deterministic
+	// Map keys are sorted: deterministic. Marshal fails only on NaN or
+	// infinite floats, which a config parsed from JSON cannot hold.
+	b, _ := json.MarshalIndent(m, "", "  ")
 	return append(b, '\n')
 }

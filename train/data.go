@@ -204,14 +204,17 @@ func (d *Dataset) maxRecordLen() int {
 }
 
 // checkSeq reports a record that cannot fit a training window of T
-// positions (T+1 tokens), naming its line.
+// positions (T+1 tokens), naming its line, as an *OptionError about Seq
+// that is also ErrData.
 func (d *Dataset) checkSeq(T int) error {
 	if d.Stream != nil && len(d.Stream) < T+1 {
-		return fmt.Errorf("train: %s: %w: %d tokens, fewer than one window of --seq %d + 1", d.Path, ErrData, len(d.Stream), T)
+		return &OptionError{Where: d.Path, Option: "Seq", Value: T, Err: ErrData,
+			Reason: fmt.Sprintf("%v: %d tokens, fewer than one window of %d + 1", ErrData, len(d.Stream), T)}
 	}
 	for _, r := range d.Records {
 		if len(r.Tokens) > T+1 {
-			return fmt.Errorf("train: %s:%d: %w: %d tokens, longer than --seq %d + 1 (raise --seq)", d.Path, r.Line, ErrData, len(r.Tokens), T)
+			return &OptionError{Where: fmt.Sprintf("%s:%d", d.Path, r.Line), Option: "Seq", Value: T, Err: ErrData,
+				Reason: fmt.Sprintf("%v: %d tokens, longer than a window of %d + 1 (raise it)", ErrData, len(r.Tokens), T)}
 		}
 	}
 	return nil

@@ -3,10 +3,12 @@ package train
 import (
 	"context"
 	"encoding/json"
+	"github.com/deltactl/deltactl/format"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/deltactl/deltactl/format/peft"
@@ -14,7 +16,7 @@ import (
 
 // trainTiny runs a 2-step run of method on the small random model and
 // returns the output folder.
-func trainTiny(t *testing.T, method string, edit func(*Options)) (string, *Model) {
+func trainTiny(t *testing.T, method format.Method, edit func(*Options)) (string, *Model) {
 	t.Helper()
 	m := smallModel(t)
 	o := DefaultOptions()
@@ -34,7 +36,7 @@ func trainTiny(t *testing.T, method string, edit func(*Options)) (string, *Model
 // ReadDelta resolves every scale with PEFT's rules, rank_pattern and
 // alpha_pattern included, on tensors it owns.
 func TestLoRAFolderIsPEFT(t *testing.T) {
-	out, m := trainTiny(t, MethodLoRA, func(o *Options) {
+	out, m := trainTiny(t, format.MethodLoRA, func(o *Options) {
 		o.LoRA.Rank, o.LoRA.Alpha, o.LoRA.RSLoRA = 4, 8, true
 		o.LoRA.Targets = []string{"v_proj", "q_proj"}
 	})
@@ -54,7 +56,7 @@ func TestLoRAFolderIsPEFT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Method != MethodLoRA || len(d.LoRA) != 2*m.Config.NumLayers {
+	if d.Method != format.MethodLoRA || len(d.LoRA) != 2*m.Config.NumLayers {
 		t.Fatalf("delta: method %q, %d LoRAs", d.Method, len(d.LoRA))
 	}
 	for _, l := range d.LoRA {
@@ -83,7 +85,7 @@ func TestLoRAFolderIsPEFT(t *testing.T) {
 	}
 	for _, l := range d.LoRA {
 		want := 2.0
-		if filepath.Ext(trimSuffix(l.Target, ".weight")) == ".v_proj" {
+		if filepath.Ext(strings.TrimSuffix(l.Target, ".weight")) == ".v_proj" {
 			want = 8
 		}
 		if l.Scale != want {
@@ -95,7 +97,7 @@ func TestLoRAFolderIsPEFT(t *testing.T) {
 // The adapter folder is the deltactl BOTTLENECK layout package peft reads:
 // one adapter after every attention block and MLP, up initialised to zero.
 func TestAdapterFolderReads(t *testing.T) {
-	out, m := trainTiny(t, MethodAdapter, func(o *Options) { o.Adapter.Size, o.Adapter.Act = 5, "silu" })
+	out, m := trainTiny(t, format.MethodAdapter, func(o *Options) { o.Adapter.Size, o.Adapter.Act = 5, "silu" })
 	a, err := peft.Load(out)
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +111,7 @@ func TestAdapterFolderReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Method != MethodAdapter || len(d.Adapters) != 2*m.Config.NumLayers {
+	if d.Method != format.MethodAdapter || len(d.Adapters) != 2*m.Config.NumLayers {
 		t.Fatalf("delta: method %q, %d adapters", d.Method, len(d.Adapters))
 	}
 	for _, ad := range d.Adapters {
@@ -126,7 +128,7 @@ func TestReadDeltaErrors(t *testing.T) {
 	if _, err := ReadDelta(ctx, t.TempDir()); err == nil {
 		t.Error("empty folder read as a delta")
 	}
-	out, _ := trainTiny(t, MethodFull, nil)
+	out, _ := trainTiny(t, format.MethodFull, nil)
 	if _, err := ReadDelta(ctx, out); err == nil {
 		t.Error("a full model folder read as a delta")
 	}

@@ -4,15 +4,19 @@
 // exact semantics and tensor names of transformers' LlamaForCausalLM
 // (RMSNorm, rotate-half RoPE, SwiGLU MLP, grouped-query causal attention,
 // tied or untied embeddings, optional q/k/v biases as in Qwen2), and trains
-// one of three kinds of delta on it:
+// one of three kinds of delta on it (Options.Method):
 //
-//   - "lora": low-rank updates W + s·B·A on any of q/k/v/o/gate/up/down_proj,
+//   - format.MethodLoRA: low-rank updates W + s·B·A on any of q/k/v/o/gate/up/down_proj,
 //     written as a PEFT LoRA folder;
-//   - "adapter": bottleneck adapters y + up(act(down(y))) on the output of
+//   - format.MethodAdapter: bottleneck adapters y + up(act(down(y))) on the output of
 //     every attention block and every MLP, written as a deltactl adapter
 //     folder (adapter_config.json with "peft_type": "BOTTLENECK", the layout
 //     package peft documents and reads);
-//   - "full": every weight, written as a Hugging Face model folder.
+//   - format.MethodFull: every weight, written as a Hugging Face model folder.
+//
+// Errors: an option that cannot work is an *OptionError naming the field of
+// Options at fault (callers such as deltactl say it in their own words);
+// data that cannot be trained on wraps ErrData and names the file and line.
 //
 // There is no general autograd: every layer has an explicit forward and
 // backward pass (one file per layer), gradients are computed only where they

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/deltactl/deltactl/format"
 	"github.com/deltactl/deltactl/kernels"
@@ -172,7 +173,7 @@ func applyDelta[F Float](nt *net[F], d *format.Delta) error {
 		if err != nil {
 			return fmt.Errorf("train: LoRA for %q: %w", l.Target, err)
 		}
-		module := trimSuffix(l.Target, ".weight")
+		module := strings.TrimSuffix(l.Target, ".weight")
 		if err := nt.attachLoRA(module, l.Rank(), l.Scale, 0, a, b, false); err != nil {
 			return err
 		}
@@ -199,13 +200,6 @@ func applyDelta[F Float](nt *net[F], d *format.Delta) error {
 		}
 	}
 	return nil
-}
-
-func trimSuffix(s, suf string) string {
-	if len(s) >= len(suf) && s[len(s)-len(suf):] == suf {
-		return s[:len(s)-len(suf)]
-	}
-	return s
 }
 
 // parsePlacement splits "model.layers.3.attn_adapter" into (3, attn_adapter).

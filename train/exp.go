@@ -20,15 +20,22 @@ func expF[F Float](x F) F {
 // r = x − k·ln 2/64 in two parts, |r| <= ln 2/128, so a cubic suffices for
 // e^r, and 2^(k/64) from a 64-entry table with k>>6 added to its exponent.
 // The rare arguments near or beyond the float32 range (and NaN) go to
-// exp32Slow. The same fast path is written out in expShiftSum32 and
-// swiglu32 (too big for the compiler to inline; TestExpLoops checks they
-// agree bit for bit).
+// exp32Slow. The fast path is exp32Fast, which the loops of expShiftSum32
+// and swiglu32 inline (exp32 itself is too big to inline; TestExpLoops
+// checks they agree bit for bit).
 func exp32(x float32) float32 {
 	// 88.37 keeps round(x·log2 e) <= 127 so that 2^k is finite; below
 	// -87.33 the result is subnormal or zero.
 	if !(x >= -87.33654 && x <= 88.37) {
 		return exp32Slow(x)
 	}
+	return exp32Fast(x)
+}
+
+// exp32Fast is exp32's fast path, for x in [−87.33654, 88.37]. It is small
+// enough for the compiler to inline, so the loops of expShiftSum32 and
+// swiglu32 call it at no cost.
+func exp32Fast(x float32) float32 {
 	const shifter = 12582912 // 1.5·2²³: z's low mantissa bits hold round(x·64/ln 2)
 	z := x*92.33248261689366 + shifter
 	k := z - shifter
@@ -37,8 +44,7 @@ func exp32(x float32) float32 {
 	nb := math.Float32bits(z) - 0x4B400000
 	// 2^(k/64) = 2^(k>>6) · 2^((k&63)/64): the table entry with k>>6
 	// added to its exponent field.
-	y := math.Float32frombits(exp2Tab[nb&63]+uint32(int32(nb)>>6)<<23) * (1 + r + r*r*(0.5+r*0.16666667))
-	return y
+	return math.Float32frombits(exp2Tab[nb&63]+uint32(int32(nb)>>6)<<23) * (1 + r + r*r*(0.5+r*0.16666667))
 }
 
 // exp2Tab[j] holds the float32 bits of 2^(j/64), correctly rounded.
@@ -97,10 +103,9 @@ func exp32Slow(x float32) float32 {
 }
 
 // expShiftSum32 sets dst[j] = e^(src[j]−shift) and returns the sum of the
-// results, summed in order. It is
-// exp32's fast path written out inside the loop, because exp32 is too big
-// for the compiler to inline and the call costs as much as the arithmetic;
-// arguments are clamped to exp32's fast range (below −87.33 the result is
+// results, summed in order. It calls exp32Fast, which is inlined, rather
+// than exp32, which is too big to inline and whose call costs as much as
+// the arithmetic; arguments are clamped to exp32's fast range (below −87.33 the result is
 // e^−87.33 ≈ 1e−38 instead of a subnormal, which no caller can tell from
 // zero after the sum). Callers pass src ≤ shift + 88.
 func expShiftSum32(dst, src []float32, shift float32) float32 {
@@ -111,15 +116,7 @@ func expShiftSum32(dst, src []float32, shift float32) float32 {
 		if x < -87.33654 {
 			x = -87.33654
 		}
-		const shifter = 12582912 // 1.5·2²³: z's low mantissa bits hold round(x·64/ln 2)
-		z := x*92.33248261689366 + shifter
-		k := z - shifter
-		r := x - k*0.0108184814453125 // ln 2/64 in two parts; k·hi is exact
-		r -= k * 1.1943250936645097e-05
-		nb := math.Float32bits(z) - 0x4B400000
-		// 2^(k/64) = 2^(k>>6) · 2^((k&63)/64): the table entry with k>>6
-		// added to its exponent field.
-		y := math.Float32frombits(exp2Tab[nb&63]+uint32(int32(nb)>>6)<<23) * (1 + r + r*r*(0.5+r*0.16666667))
+		y := exp32Fast(x)
 		dst[j] = y
 		// One chain of adds is not the bottleneck: its latency hides
 		// under the ~20 instructions of each element.
@@ -129,7 +126,7 @@ func expShiftSum32(dst, src []float32, shift float32) float32 {
 }
 
 // swiglu32 is swigluForward's loop for float32 with exp32's fast path
-// written out: a = g·σ(g)·u, sig = σ(g) (when not nil), σ(g) = 1/(1+e^−g).
+// (exp32Fast, inlined): a = g·σ(g)·u, sig = σ(g) (when not nil), σ(g) = 1/(1+e^−g).
 // −g is clamped to exp32's fast range, which changes σ only where it is
 // below 1e−38.
 func swiglu32(g, u, a, sig []float32) {
@@ -148,15 +145,7 @@ func swiglu32(g, u, a, sig []float32) {
 		if x > 88.37 {
 			x = 88.37
 		}
-		const shifter = 12582912 // 1.5·2²³: z's low mantissa bits hold round(x·64/ln 2)
-		z := x*92.33248261689366 + shifter
-		k := z - shifter
-		r := x - k*0.0108184814453125 // ln 2/64 in two parts; k·hi is exact
-		r -= k * 1.1943250936645097e-05
-		nb := math.Float32bits(z) - 0x4B400000
-		// 2^(k/64) = 2^(k>>6) · 2^((k&63)/64): the table entry with k>>6
-		// added to its exponent field.
-		y := math.Float32frombits(exp2Tab[nb&63]+uint32(int32(nb)>>6)<<23) * (1 + r + r*r*(0.5+r*0.16666667))
+		y := exp32Fast(x)
 		s := 1 / (1 + y)
 		if sig != nil {
 			sig[i] = s

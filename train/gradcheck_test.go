@@ -14,8 +14,8 @@ func tinyConfig(tied bool) Config {
 		RMSNormEps: 1e-5, RopeTheta: 10000, TieWordEmbeddings: tied, InitializerRange: 0.3}
 }
 
-// randomizeNorms makes the norm weights differ from one (so their
-// gradients are tested in general position) and adds q/k/v biases.
+// perturbModel makes the norm weights differ from one (so their gradients
+// are tested in general position) and, with withBias, adds q/k/v biases.
 func perturbModel(m *Model, withBias bool) {
 	i := uint64(7)
 	for name, v := range m.Weights {
@@ -57,7 +57,13 @@ func testBatch(B, T, V int) (tokens, targets []int32) {
 
 // lossOf runs forward + cross-entropy (mean) and, if grads, backward.
 func lossOf(nt *net[float64], tokens, targets []int32, grads bool) float64 {
-	nt.forward(tokens, grads, 0)
+	return lossKeyed(nt, tokens, targets, grads, 0, grads)
+}
+
+// lossKeyed is lossOf with the forward pass in training mode (LoRA dropout
+// on) under key when train is set.
+func lossKeyed(nt *net[float64], tokens, targets []int32, train bool, key uint64, grads bool) float64 {
+	nt.forward(tokens, train, key)
 	count := 0
 	for _, t := range targets {
 		if t != ignoreIndex {
@@ -79,21 +85,28 @@ func lossOf(nt *net[float64], tokens, targets []int32, grads bool) float64 {
 // finite differences on a sample of its entries.
 func checkParams(t *testing.T, nt *net[float64], tokens, targets []int32) {
 	t.Helper()
+	checkGrads(t, nt, 7, func(grads bool) float64 { return lossOf(nt, tokens, targets, grads) })
+}
+
+// checkGrads compares the gradient loss(true) leaves in every parameter
+// with central finite differences of loss(false) on every len/samples-th
+// entry.
+func checkGrads(t *testing.T, nt *net[float64], samples int, loss func(grads bool) float64) {
+	t.Helper()
 	nt.zeroGrads()
-	lossOf(nt, tokens, targets, true)
+	loss(true)
 	if len(nt.params) == 0 {
 		t.Fatal("no parameters")
 	}
 	for _, p := range nt.params {
 		g := append([]float64(nil), p.g...)
-		step := max(1, len(p.w)/7)
-		for i := 0; i < len(p.w); i += step {
+		for i := 0; i < len(p.w); i += max(1, len(p.w)/samples) {
 			const h = 1e-6
 			old := p.w[i]
 			p.w[i] = old + h
-			lp := lossOf(nt, tokens, targets, false)
+			lp := loss(false)
 			p.w[i] = old - h
-			lm := lossOf(nt, tokens, targets, false)
+			lm := loss(false)
 			p.w[i] = old
 			fd := (lp - lm) / (2 * h)
 			if d := math.Abs(fd - g[i]); d > 1e-6*max(1, math.Abs(fd)) {
@@ -156,42 +169,7 @@ func TestGradLoRA(t *testing.T) {
 // checkParamsKeyed is checkParams with dropout active under a fixed key.
 func checkParamsKeyed(t *testing.T, nt *net[float64], tokens, targets []int32, key uint64) {
 	t.Helper()
-	loss := func(grads bool) float64 {
-		nt.forward(tokens, true, key)
-		count := 0
-		for _, t := range targets {
-			if t != ignoreIndex {
-				count++
-			}
-		}
-		gs := 0.0
-		if grads {
-			gs = 1 / float64(count)
-		}
-		s, _ := crossEntropy(nt.spec.threads, nt.n, nt.cfg.VocabSize, nt.logits, targets, gs, nil)
-		if grads {
-			nt.backward(tokens)
-		}
-		return s / float64(count)
-	}
-	nt.zeroGrads()
-	loss(true)
-	for _, p := range nt.params {
-		g := append([]float64(nil), p.g...)
-		for i := 0; i < len(p.w); i += max(1, len(p.w)/5) {
-			const h = 1e-6
-			old := p.w[i]
-			p.w[i] = old + h
-			lp := loss(false)
-			p.w[i] = old - h
-			lm := loss(false)
-			p.w[i] = old
-			fd := (lp - lm) / (2 * h)
-			if d := math.Abs(fd - g[i]); d > 1e-6*max(1, math.Abs(fd)) {
-				t.Errorf("%s[%d]: analytic %.10g, finite difference %.10g", p.name, i, g[i], fd)
-			}
-		}
-	}
+	checkGrads(t, nt, 5, func(grads bool) float64 { return lossKeyed(nt, tokens, targets, true, key, grads) })
 }
 
 func TestGradAdapter(t *testing.T) {

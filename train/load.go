@@ -35,7 +35,7 @@ func LoadModel(ctx context.Context, path string, seed uint64) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: base: %w", err)
 	}
-	defer src.Close()
+	defer func() { _ = src.Close() }() // read-only mappings: unmapping loses nothing
 	cfg := src.ConfigBytes()
 	if cfg == nil {
 		return nil, fmt.Errorf("train: %s: no %s", path, hf.ConfigName)

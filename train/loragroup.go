@@ -13,16 +13,15 @@ package train
 // A group exists only when every module has a LoRA branch without dropout
 // (with dropout each branch sees its own masked input).
 type loraGroup[F Float] struct {
-	mods  []*linear[F]
-	idx   []int         // mods[i] is the idx[i]-th projection of the caller's list
-	loras []*loraMod[F] // the branches the group was built for
-	in    int
-	rs    int // Σ r
-	a     []F // [rs, in]: the modules' A stacked
-	t     []F // [n, rs]: x·Aᵀ, saved for backward
-	dt    []F // [n, rs]: ∂L/∂t (training only)
-	ga    []F // [rs, in] scratch for the stacked A gradient
-	gbT   []F // [max r, max out] scratch for one module's B gradient, transposed
+	mods []*linear[F]
+	idx  []int // mods[i] is the idx[i]-th projection of the caller's list
+	in   int
+	rs   int // Σ r
+	a    []F // [rs, in]: the modules' A stacked
+	t    []F // [n, rs]: x·Aᵀ, saved for backward
+	dt   []F // [n, rs]: ∂L/∂t (training only)
+	ga   []F // [rs, in] scratch for the stacked A gradient
+	gbT  []F // [max r, max out] scratch for one module's B gradient, transposed
 }
 
 // newLoRAGroup returns the group for the projections in list that have a
@@ -47,7 +46,6 @@ func newLoRAGroup[F Float](n int, list []*linear[F]) *loraGroup[F] {
 		if l.lora.dropout > 0 || l.in != mods[0].in || (l.lora.ga != nil) != trainable {
 			return nil
 		}
-		g.loras = append(g.loras, l.lora)
 		g.rs += l.lora.r
 		maxOut, maxR = max(maxOut, l.out), max(maxR, l.lora.r)
 	}
@@ -60,17 +58,6 @@ func newLoRAGroup[F Float](n int, list []*linear[F]) *loraGroup[F] {
 		g.gbT = make([]F, maxR*maxOut)
 	}
 	return g
-}
-
-// valid reports whether the modules still carry the branches the group was
-// built for.
-func (g *loraGroup[F]) valid() bool {
-	for i, l := range g.mods {
-		if l.lora != g.loras[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // forward adds each module's LoRA term scale·(x·Aᵀ)·Bᵀ into its output

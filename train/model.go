@@ -123,7 +123,7 @@ func NewModel(ctx context.Context, configJSON []byte, src TensorSource, source s
 // NewRandomModel initialises a model from a config alone, as transformers'
 // LlamaPreTrainedModel._init_weights does: every Linear and the embedding
 // N(0, initializer_range²), biases and nothing else zero, norms one. It is
-// how deltactl trains a base model from scratch (--method full).
+// how a base model is trained from scratch (a run with Method full).
 func NewRandomModel(cfg Config, configJSON []byte, seed uint64, source string) *Model {
 	m := &Model{Config: cfg, ConfigJSON: slices.Clone(configJSON), Weights: map[string][]float32{}, DType: format.F32, Source: source}
 	std := cfg.InitializerRange
@@ -134,7 +134,7 @@ func NewRandomModel(cfg Config, configJSON []byte, seed uint64, source string) *
 		if ws.optional {
 			continue
 		}
-		n, _ := format.NumElements(ws.shape)
+		n, _ := format.NumElements(ws.shape) // a few positive config sizes: cannot overflow
 		v := make([]float32, n)
 		switch {
 		case strings.HasSuffix(ws.name, "norm.weight"):

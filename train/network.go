@@ -9,13 +9,6 @@ import (
 	"github.com/deltactl/deltactl/kernels"
 )
 
-// Methods a run can train.
-const (
-	MethodLoRA    = "lora"
-	MethodAdapter = "adapter"
-	MethodFull    = "full"
-)
-
 // LoRATargets are the module names a LoRA may target.
 var LoRATargets = []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
 
@@ -268,14 +261,12 @@ func (nt *net[F]) attachLoRA(module string, r int, scale, dropout float64, a, b 
 
 // linearByName finds a projection by its HF module name.
 func (nt *net[F]) linearByName(module string) *linear[F] {
-	for i, b := range nt.blocks {
+	for _, b := range nt.blocks {
 		for _, t := range LoRATargets {
-			l := b.linearByTarget(t)
-			if l.name == module {
+			if l := b.linearByTarget(t); l.name == module {
 				return l
 			}
 		}
-		_ = i
 	}
 	return nil
 }
@@ -467,8 +458,8 @@ func (nt *net[F]) zeroGrads() {
 	}
 }
 
-// kaimingUniformA fills a [r, in] LoRA A as PEFT does
-// (nn.init.kaiming_uniform_(a=√5)): U(−1/√in, 1/√in).
+// kaimingUniform fills v, a weight with fanIn inputs, as PEFT fills a LoRA A
+// (nn.init.kaiming_uniform_(a=√5)): U(−1/√fanIn, 1/√fanIn), drawn from key.
 func kaimingUniform(v []float32, fanIn int, key uint64) {
 	bound := 1 / math.Sqrt(float64(fanIn))
 	for i := range v {

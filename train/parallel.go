@@ -33,8 +33,8 @@ func parallelRange(threads, n int, fn func(lo, hi int)) {
 	wg.Wait()
 }
 
-// chunkOf returns the chunk index parallelRange gives to position i, and the
-// number of chunks, for per-chunk partial sums.
+// numChunks returns how many chunks parallelRange splits n positions into
+// over threads, for per-chunk partial sums.
 func numChunks(threads, n int) int {
 	if threads > n {
 		threads = n

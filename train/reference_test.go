@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/deltactl/deltactl/format"
@@ -234,8 +235,8 @@ func TestEvalMatchesReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, method := range []string{MethodLoRA, MethodAdapter} {
-		t.Run(method, func(t *testing.T) {
+	for _, method := range []format.Method{format.MethodLoRA, format.MethodAdapter} {
+		t.Run(string(method), func(t *testing.T) {
 			m, err := LoadModel(ctx, base, 0)
 			if err != nil {
 				t.Fatal(err)
@@ -270,7 +271,7 @@ func TestEvalMatchesReference(t *testing.T) {
 			}
 			loras, ads := map[string]*refLoRA{}, map[string]*refAdapter{}
 			for _, l := range delta.LoRA {
-				loras[trimSuffix(l.Target, ".weight")] = &refLoRA{a: f64s(t, l.A), b: f64s(t, l.B), r: l.Rank(), scale: l.Scale}
+				loras[strings.TrimSuffix(l.Target, ".weight")] = &refLoRA{a: f64s(t, l.A), b: f64s(t, l.B), r: l.Rank(), scale: l.Scale}
 			}
 			for _, a := range delta.Adapters {
 				ads[a.Placement] = &refAdapter{down: f64s(t, a.Down), bd: f64s(t, a.DownBias), up: f64s(t, a.Up), bu: f64s(t, a.UpBias), m: int(a.Down.Shape[0]), act: a.Act}

@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"github.com/deltactl/deltactl/format"
 	"sync"
 )
 
@@ -42,7 +43,7 @@ func newReplicas(m *Model, o *Options) (*replicas, error) {
 		if err != nil {
 			return nil, err
 		}
-		if i == 0 && o.prepack && o.Method != MethodFull {
+		if i == 0 && o.prepack && o.Method != format.MethodFull {
 			nt.packFrozen()
 		}
 		if i > 0 {

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"github.com/deltactl/deltactl/format"
 	"math"
 	"testing"
 
@@ -14,10 +15,9 @@ import (
 // set of packed weights.
 func TestPrepackedSameBits(t *testing.T) {
 	cfg := Config{ModelType: "llama", HiddenSize: 64, IntermediateSize: 96, NumLayers: 2, NumHeads: 4, NumKVHeads: 2, HeadDim: 16, VocabSize: 256, MaxPositions: 16, RMSNormEps: 1e-5, RopeTheta: 10000, InitializerRange: 0.02}
-	for _, method := range []string{MethodLoRA, MethodAdapter} {
+	for _, method := range []format.Method{format.MethodLoRA, format.MethodAdapter} {
 		for _, threads := range []int{1, 2} {
 			run := func(prepack bool) ([]param[float32], float64, *replicas) {
-				m := NewRandomModel(cfg, cfg.JSON(), 5, "test")
 				o := DefaultOptions()
 				o.Method, o.Batch, o.Seq, o.Threads = method, 4, 16, threads
 				o.LoRA = LoRAOptions{Rank: 4, Alpha: 8, Targets: []string{"q_proj", "k_proj", "v_proj", "o_proj"}}
@@ -25,30 +25,10 @@ func TestPrepackedSameBits(t *testing.T) {
 				if !prepack {
 					o.sgemm = kernels.SgemmThreads
 				}
-				if err := o.validate(cfg); err != nil {
-					t.Fatal(err)
-				}
-				r, err := newReplicas(m, &o)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for i, p := range r.params() {
-					for j := range p.w {
-						if p.w[j] == 0 {
-							p.w[j] = float32(math.Cos(float64(i*71+j))) * 0.05
-						}
-					}
-				}
 				n := o.Batch * o.Seq
-				tok, tgt := make([]int32, n), make([]int32, n)
-				for i := range tok {
-					tok[i] = int32(splitmix64(uint64(i)+7) % 256)
-					tgt[i] = int32(splitmix64(uint64(i)+77) % 256)
-				}
-				r.zeroGrads()
-				s, c := r.step(tok, tgt, 1/float64(n), 1)
-				r.reduceGrads()
-				return r.params(), s / float64(c), r
+				tok, tgt := randomTokens(n, 7), randomTokens(n, 77)
+				fill := func(i, j int) float32 { return float32(math.Cos(float64(i*71+j))) * 0.05 }
+				return replicaStep(t, cfg, o, 5, fill, tok, tgt, 1/float64(n))
 			}
 			want, lw, _ := run(false)
 			got, lg, r := run(true)
@@ -81,40 +61,18 @@ func TestPrepackedSameBits(t *testing.T) {
 // values, and that repeating the step gives identical bits.
 func TestReplicasMatchOneNet(t *testing.T) {
 	cfg := Config{ModelType: "llama", HiddenSize: 32, IntermediateSize: 64, NumLayers: 2, NumHeads: 4, NumKVHeads: 2, HeadDim: 8, VocabSize: 256, MaxPositions: 16, RMSNormEps: 1e-5, RopeTheta: 10000, InitializerRange: 0.02}
-	for _, method := range []string{MethodLoRA, MethodAdapter, MethodFull} {
-		t.Run(method, func(t *testing.T) {
+	for _, method := range []format.Method{format.MethodLoRA, format.MethodAdapter, format.MethodFull} {
+		t.Run(string(method), func(t *testing.T) {
 			run := func(threads int) ([]param[float32], float64, *replicas) {
-				m := NewRandomModel(cfg, cfg.JSON(), 3, "test")
 				o := DefaultOptions()
 				o.Method, o.Batch, o.Seq, o.Threads = method, 5, 16, threads
 				o.LoRA = LoRAOptions{Rank: 4, Alpha: 8, Targets: []string{"q_proj", "v_proj", "o_proj", "up_proj"}}
 				o.Adapter.Size = 8
-				if err := o.validate(cfg); err != nil {
-					t.Fatal(err)
-				}
-				r, err := newReplicas(m, &o)
-				if err != nil {
-					t.Fatal(err)
-				}
-				// Non-zero LoRA B and adapter up so every gradient is exercised.
-				for i, p := range r.params() {
-					for j := range p.w {
-						if p.w[j] == 0 {
-							p.w[j] = float32(math.Sin(float64(i*131+j))) * 0.05
-						}
-					}
-				}
 				n := o.Batch * o.Seq
-				tok, tgt := make([]int32, n), make([]int32, n)
-				for i := range tok {
-					tok[i] = int32(splitmix64(uint64(i)) % 256)
-					tgt[i] = int32(splitmix64(uint64(i)+999) % 256)
-				}
+				tok, tgt := randomTokens(n, 0), randomTokens(n, 999)
 				tgt[7] = ignoreIndex
-				r.zeroGrads()
-				s, c := r.step(tok, tgt, 1/float64(n-1), 1)
-				r.reduceGrads()
-				return r.params(), s / float64(c), r
+				fill := func(i, j int) float32 { return float32(math.Sin(float64(i*131+j))) * 0.05 }
+				return replicaStep(t, cfg, o, 3, fill, tok, tgt, 1/float64(n-1))
 			}
 			one, l1, _ := run(1)
 			two, l2, r2 := run(2)
@@ -153,4 +111,41 @@ func TestReplicasMatchOneNet(t *testing.T) {
 			}
 		})
 	}
+}
+
+// replicaStep builds o's replicas on a random model of cfg drawn with
+// modelSeed, sets every zero parameter (LoRA B, adapter up) to fill(i, j)
+// so that every gradient is exercised, and runs one step of tok and tgt
+// with the loss scaled by scale. It returns the parameters with their
+// summed gradients, the mean loss and the replicas.
+func replicaStep(t *testing.T, cfg Config, o Options, modelSeed uint64, fill func(i, j int) float32, tok, tgt []int32, scale float64) ([]param[float32], float64, *replicas) {
+	t.Helper()
+	m := NewRandomModel(cfg, cfg.JSON(), modelSeed, "test")
+	if err := o.prepare(cfg); err != nil {
+		t.Fatal(err)
+	}
+	r, err := newReplicas(m, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range r.params() {
+		for j := range p.w {
+			if p.w[j] == 0 {
+				p.w[j] = fill(i, j)
+			}
+		}
+	}
+	r.zeroGrads()
+	s, c := r.step(tok, tgt, scale, 1)
+	r.reduceGrads()
+	return r.params(), s / float64(c), r
+}
+
+// randomTokens is n byte tokens drawn from key.
+func randomTokens(n int, key uint64) []int32 {
+	v := make([]int32, n)
+	for i := range v {
+		v[i] = int32(splitmix64(uint64(i)+key) % 256)
+	}
+	return v
 }

@@ -9,11 +9,12 @@ import "math"
 type ropeTable[F Float] struct {
 	half     int
 	cos, sin []F // [T][half]
+	negSin   []F // −sin, for the backward pass: negation is exact
 }
 
 func newRopeTable[F Float](T, headDim int, theta float64) ropeTable[F] {
 	half := headDim / 2
-	t := ropeTable[F]{half: half, cos: make([]F, T*half), sin: make([]F, T*half)}
+	t := ropeTable[F]{half: half, cos: make([]F, T*half), sin: make([]F, T*half), negSin: make([]F, T*half)}
 	for p := 0; p < T; p++ {
 		for i := 0; i < half; i++ {
 			// HF computes inv_freq in float32 and the product in float32;
@@ -22,6 +23,7 @@ func newRopeTable[F Float](T, headDim int, theta float64) ropeTable[F] {
 			a := float64(float32(float64(p) * inv))
 			t.cos[p*half+i] = F(math.Cos(a))
 			t.sin[p*half+i] = F(math.Sin(a))
+			t.negSin[p*half+i] = -t.sin[p*half+i]
 		}
 	}
 	return t
@@ -31,41 +33,31 @@ func newRopeTable[F Float](T, headDim int, theta float64) ropeTable[F] {
 // sequence position i mod T) in place with the rotate-half convention:
 // (x1, x2) -> (x1·cos − x2·sin, x2·cos + x1·sin).
 func ropeForward[F Float](threads int, t *ropeTable[F], T, n, nh int, x []F) {
-	h := t.half
+	rotateHalf(threads, t.half, t.cos, t.sin, T, n, nh, x)
+}
+
+// ropeBackward maps a gradient with respect to the rotated vectors to one
+// with respect to the inputs, in place (the transpose of the rotation: the
+// rotation by the negated angle).
+func ropeBackward[F Float](threads int, t *ropeTable[F], T, n, nh int, g []F) {
+	rotateHalf(threads, t.half, t.cos, t.negSin, T, n, nh, g)
+}
+
+// rotateHalf rotates x as ropeForward says with the given tables of cos
+// and sin ([T][h]).
+func rotateHalf[F Float](threads, h int, cos, sin []F, T, n, nh int, x []F) {
 	hd := 2 * h
 	parallelRange(threads, n, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			pos := i % T
-			c := t.cos[pos*h : (pos+1)*h]
-			s := t.sin[pos*h : (pos+1)*h]
+			c := cos[pos*h : (pos+1)*h]
+			s := sin[pos*h : (pos+1)*h]
 			for hh := 0; hh < nh; hh++ {
 				v := x[(i*nh+hh)*hd : (i*nh+hh+1)*hd]
 				for j := 0; j < h; j++ {
 					a, b := v[j], v[j+h]
 					v[j] = a*c[j] - b*s[j]
 					v[j+h] = b*c[j] + a*s[j]
-				}
-			}
-		}
-	})
-}
-
-// ropeBackward maps a gradient with respect to the rotated vectors to one
-// with respect to the inputs, in place (the transpose of the rotation).
-func ropeBackward[F Float](threads int, t *ropeTable[F], T, n, nh int, g []F) {
-	h := t.half
-	hd := 2 * h
-	parallelRange(threads, n, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			pos := i % T
-			c := t.cos[pos*h : (pos+1)*h]
-			s := t.sin[pos*h : (pos+1)*h]
-			for hh := 0; hh < nh; hh++ {
-				v := g[(i*nh+hh)*hd : (i*nh+hh+1)*hd]
-				for j := 0; j < h; j++ {
-					a, b := v[j], v[j+h]
-					v[j] = a*c[j] + b*s[j]
-					v[j+h] = b*c[j] - a*s[j]
 				}
 			}
 		}

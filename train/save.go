@@ -11,6 +11,7 @@ import (
 	"github.com/deltactl/deltactl/format"
 	"github.com/deltactl/deltactl/format/peft"
 	"github.com/deltactl/deltactl/format/safetensors"
+	"github.com/deltactl/deltactl/internal/atomicfile"
 )
 
 // Output file names.
@@ -30,94 +31,65 @@ const (
 // deterministic (no wall-clock times, so the folder's bytes, and its
 // registry digest, depend only on inputs, seed and thread count).
 type trainingLog struct {
-	Method          string       `json:"method"`
-	Base            string       `json:"base_model_name_or_path"`
-	Options         Options      `json:"options"`
-	Steps           int          `json:"steps"`
-	Tokens          int64        `json:"tokens"`
-	TrainableParams int64        `json:"trainable_params"`
-	FinalLoss       float64      `json:"final_loss"`
-	EvalLoss        *float64     `json:"eval_loss,omitempty"`
-	Losses          []float64    `json:"losses"`
-	EvalLosses      [][2]float64 `json:"eval_losses,omitempty"`
+	Method          format.Method `json:"method"`
+	Base            string        `json:"base_model_name_or_path"`
+	Options         Options       `json:"options"`
+	Steps           int           `json:"steps"`
+	Tokens          int64         `json:"tokens"`
+	TrainableParams int64         `json:"trainable_params"`
+	FinalLoss       float64       `json:"final_loss"`
+	EvalLoss        *float64      `json:"eval_loss,omitempty"`
+	Losses          []float64     `json:"losses"`
+	EvalLosses      [][2]float64  `json:"eval_losses,omitempty"`
 }
 
 // writeOutput writes the result folder and returns the files written.
 func writeOutput(ctx context.Context, base *Model, nt *net[float32], o *Options, res *Result) ([]string, error) {
-	if err := os.MkdirAll(o.Out, 0o755); err != nil {
-		return nil, fmt.Errorf("train: %w", err)
+	// Everything that can fail short of I/O comes first, so that such a
+	// failure writes nothing.
+	meta, err := runMetadata(base, o, res)
+	if err != nil {
+		return nil, err
 	}
 	log := trainingLog{Method: o.Method, Base: base.Source, Options: *o, Steps: res.Steps, Tokens: res.Tokens,
 		TrainableParams: res.TrainableParams, FinalLoss: res.FinalLoss, EvalLoss: res.EvalLoss,
 		Losses: res.Losses, EvalLosses: res.EvalLosses}
-	opts, _ := json.Marshal(o)
-	metrics, _ := json.Marshal(map[string]any{"final_loss": res.FinalLoss, "eval_loss": res.EvalLoss,
-		"steps": res.Steps, "tokens": res.Tokens, "trainable_params": res.TrainableParams})
-	meta := map[string]string{"format": "pt", "deltactl.method": o.Method,
-		"deltactl.training": string(opts), "deltactl.metrics": string(metrics),
-		"deltactl.base": base.Source}
-	var files []string
-	write := func(name string, data []byte) error {
-		files = append(files, name)
-		return writeFileAtomic(filepath.Join(o.Out, name), data)
-	}
-	switch o.Method {
-	case MethodFull:
-		dt := base.DType
-		if o.SaveDType != "" {
-			d, err := format.ParseDType(o.SaveDType)
-			if err != nil || (d != format.F32 && d != format.BF16) {
-				return nil, fmt.Errorf("train: save dtype %q: want F32 or BF16", o.SaveDType)
-			}
-			dt = d
-		}
-		if dt != format.BF16 {
-			dt = format.F32
-		}
-		var ts []*format.Tensor
-		for _, ws := range base.Config.weightSpecs() {
-			if v, ok := base.Weights[ws.name]; ok {
-				t, err := format.FromFloat32(ws.name, dt, ws.shape, v)
-				if err != nil {
-					return nil, fmt.Errorf("train: %w", err)
-				}
-				ts = append(ts, t)
-			}
-		}
-		if err := write("config.json", base.ConfigJSON); err != nil {
-			return nil, err
-		}
-		files = append(files, ModelWeightsFile)
-		if err := safetensors.WriteFile(ctx, filepath.Join(o.Out, ModelWeightsFile), ts, meta); err != nil {
-			return nil, fmt.Errorf("train: %w", err)
-		}
-	default:
-		var ts []*format.Tensor
-		for _, p := range nt.params {
-			t, err := format.FromFloat32(p.name, format.F32, p.shape, p.w)
-			if err != nil {
-				return nil, fmt.Errorf("train: %w", err)
-			}
-			ts = append(ts, t)
-		}
-		b, err := adapterConfig(base, o)
-		if err != nil {
-			return nil, err
-		}
-		if err := write(AdapterConfigFile, b); err != nil {
-			return nil, err
-		}
-		files = append(files, AdapterWeightsFile)
-		if err := safetensors.WriteFile(ctx, filepath.Join(o.Out, AdapterWeightsFile), ts, meta); err != nil {
-			return nil, fmt.Errorf("train: %w", err)
-		}
-	}
-	lb, _ := json.MarshalIndent(log, "", "  ")
-	if err := write(TrainingLogFile, append(lb, '\n')); err != nil {
-		return nil, err
+	lb, err := json.MarshalIndent(log, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("train: %s: %w", TrainingLogFile, err)
 	}
 	png, err := lossCurvePNG(res.Losses, res.EvalLosses)
 	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.Out, 0o755); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	var files []string
+	write := func(name string, data []byte) error {
+		files = append(files, name)
+		path := filepath.Join(o.Out, name)
+		if err := atomicfile.WriteBytes(path, 0o644, data); err != nil {
+			return fmt.Errorf("train: %s: %w", path, err)
+		}
+		return nil
+	}
+	writeTensors := func(name string, ts []*format.Tensor) error {
+		files = append(files, name)
+		if err := safetensors.WriteFile(ctx, filepath.Join(o.Out, name), ts, meta); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		return nil
+	}
+	if o.Method == format.MethodFull {
+		err = writeModel(base, o, write, writeTensors)
+	} else {
+		err = writeAdapter(base, nt, o, write, writeTensors)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := write(TrainingLogFile, append(lb, '\n')); err != nil {
 		return nil, err
 	}
 	if err := write(LossCurveFile, png); err != nil {
@@ -126,12 +98,77 @@ func writeOutput(ctx context.Context, base *Model, nt *net[float32], o *Options,
 	return files, nil
 }
 
+// runMetadata is the safetensors metadata of a run's weights file: the
+// method, the options and the metrics of the run, and its base.
+func runMetadata(base *Model, o *Options, res *Result) (map[string]string, error) {
+	opts, err := json.Marshal(o)
+	if err != nil {
+		return nil, fmt.Errorf("train: options: %w", err)
+	}
+	metrics, err := json.Marshal(map[string]any{"final_loss": res.FinalLoss, "eval_loss": res.EvalLoss,
+		"steps": res.Steps, "tokens": res.Tokens, "trainable_params": res.TrainableParams})
+	if err != nil {
+		return nil, fmt.Errorf("train: metrics: %w", err)
+	}
+	return map[string]string{"format": "pt", "deltactl.method": string(o.Method),
+		"deltactl.training": string(opts), "deltactl.metrics": string(metrics),
+		"deltactl.base": base.Source}, nil
+}
+
+// writeModel writes a full fine-tune as a Hugging Face model folder:
+// config.json and every weight of base (which the run updated in place) in
+// SaveDType, or the base's dtype when that is BF16 and F32 otherwise.
+func writeModel(base *Model, o *Options, write func(string, []byte) error, writeTensors func(string, []*format.Tensor) error) error {
+	dt := base.DType
+	if o.SaveDType != "" {
+		dt, _ = format.ParseDType(o.SaveDType) // Options.Validate accepted it
+	}
+	if dt != format.BF16 {
+		dt = format.F32
+	}
+	var ts []*format.Tensor
+	for _, ws := range base.Config.weightSpecs() {
+		if v, ok := base.Weights[ws.name]; ok {
+			t, err := format.FromFloat32(ws.name, dt, ws.shape, v)
+			if err != nil {
+				return fmt.Errorf("train: %w", err)
+			}
+			ts = append(ts, t)
+		}
+	}
+	if err := write("config.json", base.ConfigJSON); err != nil {
+		return err
+	}
+	return writeTensors(ModelWeightsFile, ts)
+}
+
+// writeAdapter writes a LoRA or bottleneck-adapter run: adapter_config.json
+// and the trained parameters in F32.
+func writeAdapter(base *Model, nt *net[float32], o *Options, write func(string, []byte) error, writeTensors func(string, []*format.Tensor) error) error {
+	var ts []*format.Tensor
+	for _, p := range nt.params {
+		t, err := format.FromFloat32(p.name, format.F32, p.shape, p.w)
+		if err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		ts = append(ts, t)
+	}
+	b, err := adapterConfig(base, o)
+	if err != nil {
+		return err
+	}
+	if err := write(AdapterConfigFile, b); err != nil {
+		return err
+	}
+	return writeTensors(AdapterWeightsFile, ts)
+}
+
 // adapterConfig is adapter_config.json for a LoRA (PEFT LoraConfig fields,
 // loadable by PEFT) or a bottleneck adapter (deltactl's own type, see
 // package peft). Both render deterministically (sorted keys).
 func adapterConfig(base *Model, o *Options) ([]byte, error) {
 	var cfg *peft.Config
-	if o.Method == MethodLoRA {
+	if o.Method == format.MethodLoRA {
 		targets := []string{}
 		for _, t := range LoRATargets { // fixed order, whatever order the user gave
 			if slices.Contains(o.LoRA.Targets, t) {
@@ -159,29 +196,6 @@ func adapterConfig(base *Model, o *Options) ([]byte, error) {
 	return b, nil
 }
 
-// writeFileAtomic writes data to path through a temporary file and rename.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("train: %w", err)
-	}
-	werr := tmp.Chmod(0o644) // CreateTemp makes 0600; outputs are ordinary files
-	if werr == nil {
-		_, werr = tmp.Write(data)
-	}
-	if err := tmp.Close(); werr == nil {
-		werr = err
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("train: %s: %w", path, werr)
-	}
-	return nil
-}
-
 // ReadDelta reads a delta folder for Evaluate with peft.Load: a PEFT LoRA
 // folder (rank_pattern, alpha_pattern and rsLoRA resolved by package peft)
 // or a deltactl bottleneck-adapter folder (peft_type BOTTLENECK). The
@@ -192,7 +206,7 @@ func ReadDelta(ctx context.Context, dir string) (*format.Delta, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: delta: %w", err)
 	}
-	defer a.Close()
+	defer func() { _ = a.Close() }() // a read-only mapping: unmapping loses nothing
 	d, err := a.Delta()
 	if err != nil {
 		return nil, fmt.Errorf("train: delta: %w", err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/deltactl/deltactl/format"
 	"image/png"
 	"math"
 	"os"
@@ -41,11 +42,11 @@ func TestStep0ReproducesBase(t *testing.T) {
 	}
 	baseNet.forward(tok, false, 0)
 	want := append([]float32(nil), baseNet.logits...)
-	for _, method := range []string{MethodLoRA, MethodAdapter} {
+	for _, method := range []format.Method{format.MethodLoRA, format.MethodAdapter} {
 		o := DefaultOptions()
 		o.Method, o.Batch, o.Seq, o.Threads = method, 2, 16, 2
 		o.LoRA.Targets, o.LoRA.Dropout = LoRATargets, 0.1
-		if err := o.validate(m.Config); err != nil {
+		if err := o.prepare(m.Config); err != nil {
 			t.Fatal(err)
 		}
 		nt, err := buildTrainNet(m, &o)
@@ -111,8 +112,8 @@ func sameFiles(t *testing.T, a, b map[string][]byte, what string) {
 func TestDeterministicAndResume(t *testing.T) {
 	ctx := context.Background()
 	data := shakespeare(t, 20000)
-	for _, method := range []string{MethodLoRA, MethodAdapter, MethodFull} {
-		t.Run(method, func(t *testing.T) {
+	for _, method := range []format.Method{format.MethodLoRA, format.MethodAdapter, format.MethodFull} {
+		t.Run(string(method), func(t *testing.T) {
 			o := DefaultOptions()
 			o.Method, o.Steps, o.Batch, o.Seq, o.Threads, o.Warmup = method, 6, 4, 32, 2, 2
 			o.LoRA.Dropout = 0.05
@@ -160,7 +161,7 @@ func TestFullTrainingLearnsAndReloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := DefaultOptions()
-	o.Method, o.Steps, o.Batch, o.Seq, o.Threads, o.LR, o.Warmup = MethodFull, 40, 8, 64, 2, 1e-2, 5
+	o.Method, o.Steps, o.Batch, o.Seq, o.Threads, o.LR, o.Warmup = format.MethodFull, 40, 8, 64, 2, 1e-2, 5
 	o.Out = t.TempDir()
 	res, err := Train(ctx, m, trainD, held, o)
 	if err != nil {
@@ -207,8 +208,8 @@ func TestDeltaLossFallsOnHeldOut(t *testing.T) {
 	trainPath, devPath := filepath.Join(dir, "train.txt"), filepath.Join(dir, "dev.txt")
 	os.WriteFile(trainPath, []byte(verses("train.tsv")), 0o644)
 	os.WriteFile(devPath, []byte(verses("dev.tsv")), 0o644)
-	for _, method := range []string{MethodLoRA, MethodAdapter} {
-		t.Run(method, func(t *testing.T) {
+	for _, method := range []format.Method{format.MethodLoRA, format.MethodAdapter} {
+		t.Run(string(method), func(t *testing.T) {
 			m, err := LoadModel(ctx, testutil.Testdata(t, "tinyllama"), 0)
 			if err != nil {
 				t.Fatal(err)
@@ -227,7 +228,7 @@ func TestDeltaLossFallsOnHeldOut(t *testing.T) {
 			}
 			o := DefaultOptions()
 			o.Method, o.Steps, o.Batch, o.Seq, o.Threads, o.LR = method, 30, 8, 128, 2, 3e-3
-			o.Out = filepath.Join(dir, method)
+			o.Out = filepath.Join(dir, string(method))
 			res, err := Train(ctx, m, trainD, dev, o)
 			if err != nil {
 				t.Fatal(err)

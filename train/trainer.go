@@ -2,101 +2,12 @@ package train
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"github.com/deltactl/deltactl/format"
 	"math"
-	"runtime"
 	"slices"
-	"strings"
 	"time"
-
-	"github.com/deltactl/deltactl/kernels"
 )
-
-// LoRAOptions configures a LoRA run (PEFT's LoraConfig fields).
-type LoRAOptions struct {
-	Rank    int      `json:"r"`
-	Alpha   float64  `json:"lora_alpha"`
-	RSLoRA  bool     `json:"use_rslora"`
-	Dropout float64  `json:"lora_dropout"`
-	Targets []string `json:"target_modules"`
-}
-
-// Scale is PEFT's scaling: alpha/r, or alpha/√r with rsLoRA.
-func (o LoRAOptions) Scale() float64 {
-	if o.RSLoRA {
-		return o.Alpha / math.Sqrt(float64(o.Rank))
-	}
-	return o.Alpha / float64(o.Rank)
-}
-
-// AdapterOptions configures bottleneck adapters.
-type AdapterOptions struct {
-	Size int    `json:"adapter_size"`
-	Act  string `json:"adapter_act"`
-}
-
-// Options is everything that defines a training run. Together with the
-// base model and the data they determine the output bytes.
-type Options struct {
-	Method  string         `json:"method"`
-	LoRA    LoRAOptions    `json:"lora"`
-	Adapter AdapterOptions `json:"adapter"`
-	Steps   int            `json:"steps"`
-	Batch   int            `json:"batch"`
-	Seq     int            `json:"seq"`
-	// GradAccum micro-batches of Batch rows make one optimizer step.
-	GradAccum   int     `json:"grad_accum"`
-	LR          float64 `json:"lr"`
-	Warmup      int     `json:"warmup_steps"`
-	MinLRRatio  float64 `json:"min_lr_ratio"`
-	WeightDecay float64 `json:"weight_decay"`
-	MaxGradNorm float64 `json:"max_grad_norm"`
-	Seed        uint64  `json:"seed"`
-	Threads     int     `json:"threads"`
-	// EvalEvery runs the eval set every so many steps (0: only at the end);
-	// EvalBatches caps each periodic evaluation (0: the whole set).
-	EvalEvery   int `json:"eval_every"`
-	EvalBatches int `json:"eval_batches"`
-	// SaveEvery writes a checkpoint every so many steps into CheckpointDir
-	// (0: never).
-	SaveEvery     int    `json:"save_every"`
-	CheckpointDir string `json:"-"`
-	// Resume continues from the checkpoint folder written by an earlier run
-	// with the same options; the result is the same bytes as an
-	// uninterrupted run.
-	Resume string `json:"-"`
-	// Out is the output folder; SaveDType the dtype of a full model's
-	// weights ("F32" or "BF16"; empty: the base's).
-	Out       string `json:"-"`
-	SaveDType string `json:"save_dtype,omitempty"`
-	// Progress, if set, is called after every step.
-	Progress func(Progress) `json:"-"`
-
-	sgemm sgemmFunc
-	// prepack is set when sgemm is kernels.SgemmThreads: then frozen
-	// weights may go to kernels.SgemmPacked, which gives the same bits.
-	prepack bool
-}
-
-// DefaultOptions are the defaults of `deltactl train`.
-func DefaultOptions() Options {
-	return Options{
-		Method:      MethodLoRA,
-		LoRA:        LoRAOptions{Rank: 8, Alpha: 16, Targets: []string{"q_proj", "v_proj"}},
-		Adapter:     AdapterOptions{Size: 16, Act: "relu"},
-		Steps:       200,
-		Batch:       8,
-		Seq:         128,
-		GradAccum:   1,
-		LR:          1e-3,
-		MinLRRatio:  0.1,
-		WeightDecay: 0.01,
-		MaxGradNorm: 1.0,
-		Seed:        0,
-		Threads:     runtime.GOMAXPROCS(0),
-	}
-}
 
 // Progress is reported after each optimizer step.
 type Progress struct {
@@ -109,85 +20,34 @@ type Progress struct {
 
 // Result summarises a finished run.
 type Result struct {
-	Method          string   `json:"method"`
-	Out             string   `json:"out"`
-	Files           []string `json:"files"`
-	Steps           int      `json:"steps"`
-	Tokens          int64    `json:"tokens"`
-	TrainableParams int64    `json:"trainable_params"`
-	FinalLoss       float64  `json:"final_loss"`
-	EvalLoss        *float64 `json:"eval_loss,omitempty"`
-	EvalPerplexity  *float64 `json:"eval_perplexity,omitempty"`
-	TokensPerSec    float64  `json:"tokens_per_sec"`
-	Seconds         float64  `json:"seconds"`
-	ResumedFrom     int      `json:"resumed_from,omitempty"`
+	Method          format.Method `json:"method"`
+	Out             string        `json:"out"`
+	Files           []string      `json:"files"`
+	Steps           int           `json:"steps"`
+	Tokens          int64         `json:"tokens"`
+	TrainableParams int64         `json:"trainable_params"`
+	FinalLoss       float64       `json:"final_loss"`
+	EvalLoss        *float64      `json:"eval_loss,omitempty"`
+	EvalPerplexity  *float64      `json:"eval_perplexity,omitempty"`
+	TokensPerSec    float64       `json:"tokens_per_sec"`
+	Seconds         float64       `json:"seconds"`
+	ResumedFrom     int           `json:"resumed_from,omitempty"`
 	// Losses is the training loss of every step; EvalLosses the periodic
 	// evaluations as [step, loss] pairs.
 	Losses     []float64    `json:"-"`
 	EvalLosses [][2]float64 `json:"-"`
 }
 
-// validate fills defaults and rejects impossible options.
-func (o *Options) validate(c Config) error {
-	if o.GradAccum < 1 {
-		o.GradAccum = 1
-	}
-	if o.Threads < 1 {
-		o.Threads = 1
-	}
-	if o.Steps < 1 || o.Batch < 1 || o.Seq < 1 {
-		return fmt.Errorf("train: steps %d, batch %d and seq %d must be positive", o.Steps, o.Batch, o.Seq)
-	}
-	if o.Seq > c.MaxPositions {
-		return fmt.Errorf("train: --seq %d exceeds the model's max_position_embeddings %d", o.Seq, c.MaxPositions)
-	}
-	if !(o.LR > 0) {
-		return fmt.Errorf("train: learning rate %g must be positive", o.LR)
-	}
-	switch o.Method {
-	case MethodLoRA:
-		if o.LoRA.Rank < 1 {
-			return fmt.Errorf("train: LoRA rank %d must be positive", o.LoRA.Rank)
-		}
-		if o.LoRA.Dropout < 0 || o.LoRA.Dropout >= 1 {
-			return fmt.Errorf("train: LoRA dropout %g must be in [0, 1)", o.LoRA.Dropout)
-		}
-		if len(o.LoRA.Targets) == 0 {
-			return errors.New("train: LoRA needs at least one target module")
-		}
-		for _, t := range o.LoRA.Targets {
-			if !slices.Contains(LoRATargets, t) {
-				return fmt.Errorf("train: LoRA target %q: want some of %s", t, strings.Join(LoRATargets, ","))
-			}
-		}
-	case MethodAdapter:
-		if o.Adapter.Size < 1 {
-			return fmt.Errorf("train: adapter size %d must be positive", o.Adapter.Size)
-		}
-		if err := validActivation(o.Adapter.Act); err != nil {
-			return fmt.Errorf("train: %w", err)
-		}
-	case MethodFull:
-	default:
-		return fmt.Errorf("train: method %q: want lora, adapter or full", o.Method)
-	}
-	if o.sgemm == nil {
-		o.sgemm = kernels.SgemmThreads
-		o.prepack = true
-	}
-	return nil
-}
-
 // buildTrainNet makes the float32 network for a run and attaches freshly
 // initialised LoRA or adapter modules.
 func buildTrainNet(m *Model, o *Options) (*net[float32], error) {
-	spec := netSpec{B: o.Batch, T: o.Seq, threads: o.Threads, grads: true, full: o.Method == MethodFull}
+	spec := netSpec{B: o.Batch, T: o.Seq, threads: o.Threads, grads: true, full: o.Method == format.MethodFull}
 	nt, err := newNet[float32](m, spec, o.sgemm)
 	if err != nil {
 		return nil, err
 	}
 	switch o.Method {
-	case MethodLoRA:
+	case format.MethodLoRA:
 		for li, b := range nt.blocks {
 			for _, t := range LoRATargets { // fixed order, whatever order the user gave
 				if !slices.Contains(o.LoRA.Targets, t) {
@@ -202,7 +62,7 @@ func buildTrainNet(m *Model, o *Options) (*net[float32], error) {
 				}
 			}
 		}
-	case MethodAdapter:
+	case format.MethodAdapter:
 		D, M := m.Config.HiddenSize, o.Adapter.Size
 		for li := range nt.blocks {
 			for wi, where := range []string{placeAttn, placeMLP} {
@@ -225,109 +85,33 @@ func buildTrainNet(m *Model, o *Options) (*net[float32], error) {
 // and loss_curve.png. A full fine-tune updates base's weights in place.
 func Train(ctx context.Context, base *Model, data, eval *Dataset, opts Options) (*Result, error) {
 	o := opts
-	if err := o.validate(base.Config); err != nil {
+	if err := checkRun(base, data, eval, &o); err != nil {
 		return nil, err
 	}
-	if o.Out == "" {
-		return nil, errors.New("train: no output folder")
-	}
-	if err := data.checkSeq(o.Seq); err != nil {
-		return nil, err
-	}
-	if eval != nil {
-		if err := eval.checkSeq(o.Seq); err != nil {
-			return nil, err
-		}
-	}
-	reps, err := newReplicas(base, &o)
+	r, err := newRun(base, data, eval, &o)
 	if err != nil {
 		return nil, err
 	}
-	nt := reps.nets[0]
-	opt := newAdamW(nt.params, o.WeightDecay)
-	res := &Result{Method: o.Method, Out: o.Out}
-	for _, p := range nt.params {
-		res.TrainableParams += int64(len(p.w))
-	}
 	start := 0
 	if o.Resume != "" {
-		ck, err := loadCheckpoint(ctx, o.Resume, nt.params, opt, &o)
+		ck, err := loadCheckpoint(ctx, o.Resume, r.nt.params, r.opt, &o)
 		if err != nil {
 			return nil, err
 		}
 		start = ck.step
-		res.Losses, res.EvalLosses, res.ResumedFrom = ck.losses, ck.evals, ck.step
+		r.res.Losses, r.res.EvalLosses, r.res.ResumedFrom = ck.losses, ck.evals, ck.step
 	}
-	n := o.Batch * o.Seq
-	tokens, targets := make([]int32, n), make([]int32, n)
-	smp := &sampler{d: data, seed: o.Seed}
-	began := time.Now()
-	var trained int64
+	r.began = time.Now()
 	for step := start; step < o.Steps; step++ {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("train: step %d: %w", step, err)
 		}
-		reps.zeroGrads()
-		var lossSum float64
-		var lossCount int
-		for micro := 0; micro < o.GradAccum; micro++ {
-			row := (step*o.GradAccum + micro) * o.Batch
-			smp.batch(row, o.Batch, o.Seq, tokens, targets)
-			cnt := 0
-			for _, t := range targets {
-				if t != ignoreIndex {
-					cnt++
-				}
-			}
-			if cnt == 0 {
-				continue
-			}
-			s, c := reps.step(tokens, targets, 1/float64(cnt*o.GradAccum), splitmix64(o.Seed^uint64(step*o.GradAccum+micro+1)*0x2545f4914f6cdd1d)|1)
-			lossSum += s / float64(c)
-			lossCount++
-			trained += int64(n)
-		}
-		loss := lossSum / float64(max(lossCount, 1))
-		reps.reduceGrads()
-		clipGradNorm(o.Threads, nt.params, o.MaxGradNorm)
-		lr := learningRate(step, o.Steps, o.Warmup, o.LR, o.MinLRRatio)
-		opt.update(o.Threads, nt.params, lr)
-		res.Losses = append(res.Losses, loss)
-		evalLoss := math.NaN()
-		last := step == o.Steps-1
-		if eval != nil && (last || (o.EvalEvery > 0 && (step+1)%o.EvalEvery == 0)) {
-			limit := o.EvalBatches
-			if last {
-				limit = 0
-			}
-			er := reps.evalNet(eval, limit)
-			evalLoss = er.Loss
-			res.EvalLosses = append(res.EvalLosses, [2]float64{float64(step + 1), er.Loss})
-			if last {
-				l, p := er.Loss, er.Perplexity
-				res.EvalLoss, res.EvalPerplexity = &l, &p
-			}
-		}
-		if o.SaveEvery > 0 && (step+1)%o.SaveEvery == 0 && !last {
-			if err := saveCheckpoint(ctx, o.checkpointDir(), step+1, nt.params, opt, &o, res); err != nil {
-				return nil, err
-			}
-		}
-		if o.Progress != nil {
-			el := time.Since(began).Seconds()
-			o.Progress(Progress{Step: step + 1, Steps: o.Steps, Loss: loss, LR: lr, TokensPerSec: float64(trained) / max(el, 1e-9), EvalLoss: evalLoss})
+		if err := r.step(ctx, step); err != nil {
+			return nil, err
 		}
 	}
-	res.Seconds = time.Since(began).Seconds()
-	res.Steps = o.Steps
-	res.Tokens = int64(o.Steps) * int64(o.GradAccum) * int64(n)
-	if res.Seconds > 0 {
-		res.TokensPerSec = float64(trained) / res.Seconds
-	}
-	if len(res.Losses) > 0 {
-		res.FinalLoss = res.Losses[len(res.Losses)-1]
-	}
-	files, err := writeOutput(ctx, base, nt, &o, res)
+	res := r.finish()
+	files, err := writeOutput(ctx, base, r.nt, &o, res)
 	if err != nil {
 		return nil, err
 	}
@@ -335,9 +119,137 @@ func Train(ctx context.Context, base *Model, data, eval *Dataset, opts Options) 
 	return res, nil
 }
 
-func (o *Options) checkpointDir() string {
-	if o.CheckpointDir != "" {
-		return o.CheckpointDir
+// checkRun validates o for base (filling its defaults) and checks that
+// every record of the data fits a training window.
+func checkRun(base *Model, data, eval *Dataset, o *Options) error {
+	if err := o.prepare(base.Config); err != nil {
+		return err
 	}
-	return strings.TrimRight(o.Out, "/") + ".checkpoint"
+	if o.Out == "" {
+		return &OptionError{Option: "Out", Value: "", Reason: "want an output folder"}
+	}
+	if err := data.checkSeq(o.Seq); err != nil {
+		return err
+	}
+	if eval != nil {
+		return eval.checkSeq(o.Seq)
+	}
+	return nil
+}
+
+// run is the state of a training run between steps.
+type run struct {
+	o               *Options
+	reps            *replicas
+	nt              *net[float32] // replica 0: its parameters are the run's
+	opt             *adamW
+	smp             *sampler
+	eval            *Dataset
+	tokens, targets []int32 // one micro-batch
+	res             *Result
+	began           time.Time // when the steps of this process began
+	trained         int64     // tokens of the micro-batches that had targets
+}
+
+func newRun(base *Model, data, eval *Dataset, o *Options) (*run, error) {
+	reps, err := newReplicas(base, o)
+	if err != nil {
+		return nil, err
+	}
+	nt := reps.nets[0]
+	r := &run{o: o, reps: reps, nt: nt, opt: newAdamW(nt.params, o.WeightDecay),
+		smp: &sampler{d: data, seed: o.Seed}, eval: eval,
+		tokens: make([]int32, o.Batch*o.Seq), targets: make([]int32, o.Batch*o.Seq),
+		res: &Result{Method: o.Method, Out: o.Out}}
+	for _, p := range nt.params {
+		r.res.TrainableParams += int64(len(p.w))
+	}
+	return r, nil
+}
+
+// step runs optimizer step step: its micro-batches, the update, and the
+// evaluation, checkpoint and progress report that fall on it.
+func (r *run) step(ctx context.Context, step int) error {
+	o, res := r.o, r.res
+	loss := r.gradients(step)
+	r.reps.reduceGrads()
+	clipGradNorm(o.Threads, r.nt.params, o.MaxGradNorm)
+	lr := learningRate(step, o.Steps, o.Warmup, o.LR, o.MinLRRatio)
+	r.opt.update(o.Threads, r.nt.params, lr)
+	res.Losses = append(res.Losses, loss)
+	last := step == o.Steps-1
+	evalLoss := r.evaluate(step, last)
+	if o.SaveEvery > 0 && (step+1)%o.SaveEvery == 0 && !last {
+		if err := saveCheckpoint(ctx, o.checkpointDir(), step+1, r.nt.params, r.opt, o, res); err != nil {
+			return err
+		}
+	}
+	if o.Progress != nil {
+		el := time.Since(r.began).Seconds()
+		o.Progress(Progress{Step: step + 1, Steps: o.Steps, Loss: loss, LR: lr, TokensPerSec: float64(r.trained) / max(el, 1e-9), EvalLoss: evalLoss})
+	}
+	return nil
+}
+
+// gradients accumulates the gradients of step's micro-batches into the
+// replicas and returns the mean training loss over them.
+func (r *run) gradients(step int) float64 {
+	o := r.o
+	r.reps.zeroGrads()
+	var lossSum float64
+	var lossCount int
+	for micro := 0; micro < o.GradAccum; micro++ {
+		row := (step*o.GradAccum + micro) * o.Batch
+		r.smp.batch(row, o.Batch, o.Seq, r.tokens, r.targets)
+		cnt := 0
+		for _, t := range r.targets {
+			if t != ignoreIndex {
+				cnt++
+			}
+		}
+		if cnt == 0 {
+			continue
+		}
+		s, c := r.reps.step(r.tokens, r.targets, 1/float64(cnt*o.GradAccum), splitmix64(o.Seed^uint64(step*o.GradAccum+micro+1)*0x2545f4914f6cdd1d)|1)
+		lossSum += s / float64(c)
+		lossCount++
+		r.trained += int64(len(r.tokens))
+	}
+	return lossSum / float64(max(lossCount, 1))
+}
+
+// evaluate runs the eval set after step when one is due (every EvalEvery
+// steps on EvalBatches batches, and on all of it after the last step) and
+// returns its loss, or NaN.
+func (r *run) evaluate(step int, last bool) float64 {
+	o, res := r.o, r.res
+	if r.eval == nil || !(last || (o.EvalEvery > 0 && (step+1)%o.EvalEvery == 0)) {
+		return math.NaN()
+	}
+	limit := o.EvalBatches
+	if last {
+		limit = 0
+	}
+	er := r.reps.evalNet(r.eval, limit)
+	res.EvalLosses = append(res.EvalLosses, [2]float64{float64(step + 1), er.Loss})
+	if last {
+		l, p := er.Loss, er.Perplexity
+		res.EvalLoss, res.EvalPerplexity = &l, &p
+	}
+	return er.Loss
+}
+
+// finish fills the run's totals into its result.
+func (r *run) finish() *Result {
+	o, res := r.o, r.res
+	res.Seconds = time.Since(r.began).Seconds()
+	res.Steps = o.Steps
+	res.Tokens = int64(o.Steps) * int64(o.GradAccum) * int64(len(r.tokens))
+	if res.Seconds > 0 {
+		res.TokensPerSec = float64(r.trained) / res.Seconds
+	}
+	if len(res.Losses) > 0 {
+		res.FinalLoss = res.Losses[len(res.Losses)-1]
+	}
+	return res
 }

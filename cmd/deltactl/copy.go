@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+
 	"github.com/deltactl/deltactl/registry"
 	"github.com/spf13/cobra"
 )
@@ -19,26 +21,22 @@ destination already holds are not sent; refs move last, by compare-and-swap.`,
 			if to == "" {
 				return usagef("copy: --to URL is required")
 			}
-			src, err := g.openRegistry(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer src.Close()
-			dst, err := registry.Open(cmd.Context(), to, registry.Options{})
-			if err != nil {
-				return err
-			}
-			defer dst.Close()
-			res, err := src.Copy(cmd.Context(), dst, args)
-			if err != nil {
-				return refErr(err)
-			}
-			if g.json {
-				return g.printJSON(res)
-			}
-			g.printf("copied %v to %s: %d blobs (%s) sent, %d already there, %d manifests\n",
-				res.Refs, dst.Location(), res.CopiedBlobs, humanBytes(res.CopiedBytes), res.SkippedBlobs, res.Manifests)
-			return nil
+			return g.withRegistry(cmd.Context(), func(src *registry.Registry) error {
+				dst, err := registry.Open(cmd.Context(), to, registry.Options{})
+				if err != nil {
+					return err
+				}
+				res, err := src.Copy(cmd.Context(), dst, args)
+				if err = errors.Join(err, dst.Close()); err != nil {
+					return refErr(err)
+				}
+				if g.json {
+					return g.printJSON(res)
+				}
+				g.printf("copied %v to %s: %d blobs (%s) sent, %d already there, %d manifests\n",
+					res.Refs, dst.Location(), res.CopiedBlobs, humanBytes(res.CopiedBytes), res.SkippedBlobs, res.Manifests)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "destination registry URL")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/deltactl/deltactl/registry"
 	"github.com/spf13/cobra"
 )
 
@@ -14,25 +15,22 @@ refs occupy), and the object counts.`,
 		Example: "  deltactl du --json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := g.openRegistry(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			u, err := r.DiskUsage(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if g.json {
-				return g.printJSON(u)
-			}
-			ratio := 0.0
-			if u.StoredBytes > 0 {
-				ratio = float64(u.LogicalBytes) / float64(u.StoredBytes)
-			}
-			g.printf("logical %s, stored %s (%.2fx)\n%d blobs, %d manifests, %d refs\n",
-				humanBytes(u.LogicalBytes), humanBytes(u.StoredBytes), ratio, u.Blobs, u.Manifests, u.Refs)
-			return nil
+			return g.withRegistry(cmd.Context(), func(r *registry.Registry) error {
+				u, err := r.DiskUsage(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if g.json {
+					return g.printJSON(u)
+				}
+				ratio := 0.0
+				if u.StoredBytes > 0 {
+					ratio = float64(u.LogicalBytes) / float64(u.StoredBytes)
+				}
+				g.printf("logical %s, stored %s (%.2fx)\n%d blobs, %d manifests, %d refs\n",
+					humanBytes(u.LogicalBytes), humanBytes(u.StoredBytes), ratio, u.Blobs, u.Manifests, u.Refs)
+				return nil
+			})
 		},
 	}
 }

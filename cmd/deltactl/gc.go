@@ -1,6 +1,9 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+
 	"github.com/deltactl/deltactl/registry"
 	"github.com/spf13/cobra"
 )
@@ -31,24 +34,24 @@ deleted.`,
 			if opt.Grace == 0 {
 				opt.Grace = -1 // explicit 0 means no grace
 			}
-			r, err := g.openRegistry(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			res, err := r.GC(cmd.Context(), opt)
-			if err != nil {
-				return err
-			}
-			if g.json {
-				return g.printJSON(res)
-			}
-			verb := "deleted"
-			if res.DryRun {
-				verb = "would delete"
-			}
-			g.printf("%s %d blobs (%s) and %d manifests; kept %d blobs\n", verb, res.DeletedBlobs, humanBytes(res.DeletedBytes), res.DeletedManifests, res.KeptBlobs)
-			return nil
+			return g.withRegistry(cmd.Context(), func(r *registry.Registry) error {
+				res, err := r.GC(cmd.Context(), opt)
+				if errors.Is(err, registry.ErrLocked) && opt.Wait == 0 {
+					return fmt.Errorf("%w (pass --wait DURATION to wait for them)", err)
+				}
+				if err != nil {
+					return err
+				}
+				if g.json {
+					return g.printJSON(res)
+				}
+				verb := "deleted"
+				if res.DryRun {
+					verb = "would delete"
+				}
+				g.printf("%s %d blobs (%s) and %d manifests; kept %d blobs\n", verb, res.DeletedBlobs, humanBytes(res.DeletedBytes), res.DeletedManifests, res.KeptBlobs)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&opt.DryRun, "dry-run", false, "report what would be deleted, delete nothing")

@@ -5,28 +5,18 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 )
 
-// Exit codes (DESIGN.md section 7).
+// Exit codes: 2 when the command line is wrong (a usageError), 1 when the
+// command failed.
 const (
 	exitOK      = 0
 	exitFailure = 1
 	exitUsage   = 2
 )
-
-// usageError marks errors caused by how the command was called.
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
-
-func usagef(format string, args ...any) error {
-	return usageError{fmt.Errorf(format, args...)}
-}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -40,13 +30,20 @@ func run(ctx context.Context, args []string) int {
 	g := &globals{stdout: os.Stdout, stderr: os.Stderr}
 	root := newRootCmd(g)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
 	}
+	if cmd.RunE == nil && !isUsage(err) {
+		// Only a command with a RunE has failures of its own. An error
+		// from any other is cobra rejecting the command line outside the
+		// checks markUsageErrors wraps: the root's lookup of a word that
+		// names no command, or a missing argument of the hidden
+		// __complete command cobra adds only while executing.
+		err = usageError{err}
+	}
 	fmt.Fprintf(g.stderr, "deltactl: %v\n", err)
-	var ue usageError
-	if errors.As(err, &ue) || isCobraUsage(err) {
+	if isUsage(err) {
 		return exitUsage
 	}
 	return exitFailure

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/deltactl/deltactl/registry"
 	"github.com/spf13/cobra"
 )
 
@@ -16,20 +17,17 @@ delta's folder is written; pull its base separately.`,
   deltactl pull team/llama@sha256:3f1c... ./exact`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := g.openRegistry(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			res, err := r.Pull(cmd.Context(), args[0], args[1])
-			if err != nil {
-				return refErr(err)
-			}
-			if g.json {
-				return g.printJSON(res)
-			}
-			g.printf("pulled %s (%s %s): %d files, %s into %s\n", res.Ref, res.Kind, res.Digest, res.Files, humanBytes(res.Bytes), res.Dir)
-			return nil
+			return g.withRegistry(cmd.Context(), func(r *registry.Registry) error {
+				res, err := r.Pull(cmd.Context(), args[0], args[1])
+				if err != nil {
+					return refErr(err)
+				}
+				if g.json {
+					return g.printJSON(res)
+				}
+				g.printf("pulled %s (%s %s): %d files, %s into %s\n", res.Ref, res.Kind, res.Digest, res.Files, humanBytes(res.Bytes), res.Dir)
+				return nil
+			})
 		},
 	}
 }

@@ -24,6 +24,16 @@ func (g *globals) openRegistry(ctx context.Context) (*registry.Registry, error) 
 	return registry.Open(ctx, url, opt)
 }
 
+// withRegistry opens the registry, runs fn on it and closes it, reporting
+// the first error of fn and Close.
+func (g *globals) withRegistry(ctx context.Context, fn func(*registry.Registry) error) error {
+	r, err := g.openRegistry(ctx)
+	if err != nil {
+		return err
+	}
+	return errors.Join(fn(r), r.Close())
+}
+
 // refErr turns a malformed reference into a usage error (exit 2).
 func refErr(err error) error {
 	if errors.Is(err, registry.ErrBadRef) {

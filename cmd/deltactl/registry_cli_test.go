@@ -16,16 +16,31 @@ import (
 func cliRun(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	dir := t.TempDir()
-	outF, _ := os.Create(filepath.Join(dir, "out"))
-	errF, _ := os.Create(filepath.Join(dir, "err"))
+	outF, err := os.Create(filepath.Join(dir, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errF, err := os.Create(filepath.Join(dir, "err"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	oldOut, oldErr := os.Stdout, os.Stderr
 	os.Stdout, os.Stderr = outF, errF
 	code = run(context.Background(), args)
 	os.Stdout, os.Stderr = oldOut, oldErr
-	outF.Close()
-	errF.Close()
-	o, _ := os.ReadFile(outF.Name())
-	e, _ := os.ReadFile(errF.Name())
+	for _, f := range []*os.File{outF, errF} {
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o, err := os.ReadFile(outF.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := os.ReadFile(errF.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
 	return code, string(o), string(e)
 }
 
@@ -43,19 +58,41 @@ func cliJSON(t *testing.T, want int, v any, args ...string) {
 	}
 }
 
+// registryPush is push --json as a client reads it.
+type registryPush struct {
+	Ref           string `json:"ref"`
+	Digest        string `json:"digest"`
+	Kind          string `json:"kind"`
+	LogicalBytes  int64  `json:"logical_bytes"`
+	UploadedBytes *int64 `json:"uploaded_bytes"`
+}
+
+// registryVerify is verify --json.
+type registryVerify struct {
+	OK           bool             `json:"ok"`
+	CheckedBlobs int              `json:"checked_blobs"`
+	Problems     []map[string]any `json:"problems"`
+}
+
+// TestRegistryCLI walks one registry folder through every registry command:
+// push and pull, then tag, ls, show, du, verify and copy, then rm and gc,
+// then verify of a damaged registry.
 func TestRegistryCLI(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // keep the hash cache private
 	reg := t.TempDir()
 	model := testutil.SharedData(t, "models/lm-buddy-tiny_gpt2")
 	R := "--registry=" + reg
+	digest := registryCLIPushPull(t, R, model)
+	registryCLIBrowse(t, R, digest)
+	registryCLIRemove(t, reg, R)
+	registryCLIDamage(t, reg, R, model)
+}
 
-	var push struct {
-		Ref           string `json:"ref"`
-		Digest        string `json:"digest"`
-		Kind          string `json:"kind"`
-		LogicalBytes  int64  `json:"logical_bytes"`
-		UploadedBytes *int64 `json:"uploaded_bytes"`
-	}
+// registryCLIPushPull pushes model as tiny/gpt2:v1 (twice: the second
+// uploads nothing), pulls it back byte for byte and returns its digest.
+func registryCLIPushPull(t *testing.T, R, model string) string {
+	t.Helper()
+	var push registryPush
 	cliJSON(t, 0, &push, "push", R, "tiny/gpt2:v1", model)
 	if push.Ref != "tiny/gpt2:v1" || push.Kind != "model" || !strings.HasPrefix(push.Digest, "sha256:") ||
 		push.LogicalBytes == 0 || push.UploadedBytes == nil || *push.UploadedBytes == 0 {
@@ -79,16 +116,22 @@ func TestRegistryCLI(t *testing.T) {
 	if code, _, errOut := cliRun(t, "pull", R, "tiny/gpt2:v1", out); code != 1 || !strings.Contains(errOut, "not empty") {
 		t.Fatalf("pull into non-empty: %d %s", code, errOut)
 	}
+	return push.Digest
+}
 
+// registryCLIBrowse tags the pushed model and checks what ls, show, du,
+// verify and copy say of it.
+func registryCLIBrowse(t *testing.T, R, digest string) {
+	t.Helper()
 	cliJSON(t, 0, nil, "tag", R, "tiny/gpt2:v1", "tiny/gpt2:prod")
 	var refs []map[string]any
 	cliJSON(t, 0, &refs, "ls", R, "tiny/gpt2")
-	if len(refs) != 2 || refs[0]["digest"] != push.Digest {
+	if len(refs) != 2 || refs[0]["digest"] != digest {
 		t.Fatalf("ls %v", refs)
 	}
 	var show map[string]any
 	cliJSON(t, 0, &show, "show", R, "tiny/gpt2:prod")
-	if show["digest"] != push.Digest || show["lineage"] == nil {
+	if show["digest"] != digest || show["lineage"] == nil {
 		t.Fatalf("show %v", show)
 	}
 	var du map[string]float64
@@ -102,11 +145,7 @@ func TestRegistryCLI(t *testing.T) {
 		t.Fatalf("du %v", du)
 	}
 
-	var ver struct {
-		OK           bool             `json:"ok"`
-		CheckedBlobs int              `json:"checked_blobs"`
-		Problems     []map[string]any `json:"problems"`
-	}
+	var ver registryVerify
 	cliJSON(t, 0, &ver, "verify", R)
 	if !ver.OK || ver.CheckedBlobs == 0 || ver.Problems == nil {
 		t.Fatalf("verify %+v", ver)
@@ -120,7 +159,12 @@ func TestRegistryCLI(t *testing.T) {
 		t.Fatalf("copy %v", cp)
 	}
 	cliJSON(t, 0, &ver, "verify", "--registry="+reg2)
+}
 
+// registryCLIRemove removes both refs, collects the garbage (not within
+// the grace period, and not while a push holds a lock).
+func registryCLIRemove(t *testing.T, reg, R string) {
+	t.Helper()
 	// rm then gc frees the bytes once no ref is left.
 	cliJSON(t, 0, nil, "rm", R, "tiny/gpt2:v1")
 	cliJSON(t, 0, nil, "rm", R, "tiny/gpt2:prod")
@@ -141,7 +185,9 @@ func TestRegistryCLI(t *testing.T) {
 	// A push in progress (its lock object, written by hand as another
 	// process would) makes gc refuse with exit 1, naming the lock.
 	lockFile := filepath.Join(reg, "locks", "0123456789abcdef")
-	os.MkdirAll(filepath.Dir(lockFile), 0o755)
+	if err := os.MkdirAll(filepath.Dir(lockFile), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	lockJSON := `{"kind":"push","op":"push other:v1","host":"h","pid":1,"created":"` + time.Now().UTC().Format(time.RFC3339) + `","refreshed":"` + time.Now().UTC().Format(time.RFC3339) + `"}`
 	if err := os.WriteFile(lockFile, []byte(lockJSON), 0o644); err != nil {
 		t.Fatal(err)
@@ -152,12 +198,22 @@ func TestRegistryCLI(t *testing.T) {
 	if code, _, errOut := cliRun(t, "gc", R, "--wait=-1s"); code != 2 {
 		t.Fatalf("gc --wait=-1s: exit %d, want 2: %s", code, errOut)
 	}
-	os.Remove(lockFile)
+	if err := os.Remove(lockFile); err != nil {
+		t.Fatal(err)
+	}
+}
 
+// registryCLIDamage pushes again, deletes a blob by hand and wants verify
+// to exit 1 with its JSON report.
+func registryCLIDamage(t *testing.T, reg, R, model string) {
+	t.Helper()
+	var push registryPush
+	var ver registryVerify
 	// verify of a damaged registry: exit 1, JSON still printed.
 	cliJSON(t, 0, &push, "push", R, "tiny/gpt2:v1", model)
 	var victim string
-	filepath.WalkDir(filepath.Join(reg, "blobs"), func(p string, d os.DirEntry, err error) error {
+	// A walk that fails leaves victim empty, and Remove fails below.
+	_ = filepath.WalkDir(filepath.Join(reg, "blobs"), func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && victim == "" {
 			victim = p
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/deltactl/deltactl/registry"
 	"github.com/spf13/cobra"
 )
 
@@ -13,20 +14,17 @@ unreferenced and older than its grace period.`,
 		Example: "  deltactl rm team/llama:old && deltactl gc",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := g.openRegistry(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			d, err := r.Remove(cmd.Context(), args[0])
-			if err != nil {
-				return refErr(err)
-			}
-			if g.json {
-				return g.printJSON(map[string]string{"ref": args[0], "digest": d.String()})
-			}
-			g.printf("removed %s (was %s)\n", args[0], d)
-			return nil
+			return g.withRegistry(cmd.Context(), func(r *registry.Registry) error {
+				d, err := r.Remove(cmd.Context(), args[0])
+				if err != nil {
+					return refErr(err)
+				}
+				if g.json {
+					return g.printJSON(map[string]string{"ref": args[0], "digest": d.String()})
+				}
+				g.printf("removed %s (was %s)\n", args[0], d)
+				return nil
+			})
 		},
 	}
 }

@@ -6,13 +6,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
 
-// globals are the flags every command shares (DESIGN.md section 7).
+// globals are the flags every command shares, and where output goes.
 type globals struct {
 	registry string
 	json     bool
@@ -83,7 +82,6 @@ unmerges, stacks, reduces and extracts deltas; and trains them on the CPU.`,
 	pf.StringVar(&g.registry, "registry", "", "registry URL: a folder, file://PATH or s3://BUCKET[/PREFIX] (env "+envRegistry+")")
 	pf.BoolVar(&g.json, "json", false, "print machine-readable JSON on stdout")
 	pf.BoolVarP(&g.quiet, "quiet", "q", false, "print nothing but errors")
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 
 	for _, newCmd := range []func(*globals) *cobra.Command{
 		// Each command lives in its own file; add new ones here.
@@ -94,17 +92,6 @@ unmerges, stacks, reduces and extracts deltas; and trains them on the CPU.`,
 	} {
 		root.AddCommand(newCmd(g))
 	}
+	markUsageErrors(root)
 	return root
-}
-
-// isCobraUsage recognises cobra's own usage errors (unknown command, wrong
-// number of arguments), which it returns as plain errors.
-func isCobraUsage(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires at least", "requires at most", "required flag", "invalid argument"} {
-		if strings.Contains(msg, p) {
-			return true
-		}
-	}
-	return false
 }

@@ -1,17 +1,16 @@
 package main
 
 import (
-	"path/filepath"
-
 	"context"
 	"errors"
 	"fmt"
-	"github.com/deltactl/deltactl/registry"
 	"os"
+	"path/filepath"
 
 	"github.com/deltactl/deltactl/format"
 	"github.com/deltactl/deltactl/format/peft"
 	"github.com/deltactl/deltactl/merge"
+	"github.com/deltactl/deltactl/registry"
 )
 
 // resolveSource turns a command-line SRC into a local path. An existing file
@@ -27,24 +26,30 @@ func resolveSource(ctx context.Context, g *globals, src string) (localPath strin
 	if _, err := registry.ParseRef(src); err != nil {
 		return "", nil, fmt.Errorf("%s: no such file or folder, and not a registry ref", src)
 	}
-	reg, err := g.openRegistry(ctx)
-	if err != nil {
-		return "", nil, err
-	}
-	defer reg.Close()
+	return pullSource(ctx, g, src)
+}
+
+// pullSource pulls the registry ref src into a new temporary folder.
+func pullSource(ctx context.Context, g *globals, src string) (localPath string, cleanup func(), err error) {
 	tmp, err := os.MkdirTemp("", "deltactl-src-")
 	if err != nil {
 		return "", nil, err
 	}
+	// Best effort: a leftover temporary folder costs space, not correctness.
+	cleanup = func() { _ = os.RemoveAll(tmp) }
 	dir := filepath.Join(tmp, "src")
-	if _, err := reg.Pull(ctx, src, dir); err != nil {
-		os.RemoveAll(tmp)
+	err = g.withRegistry(ctx, func(reg *registry.Registry) error {
+		_, err := reg.Pull(ctx, src, dir)
 		if errors.Is(err, registry.ErrNotFound) {
-			return "", nil, fmt.Errorf("%s: no such file or folder, and not in the registry at %s: %w", src, reg.Location(), err)
+			return fmt.Errorf("%s: no such file or folder, and not in the registry at %s: %w", src, reg.Location(), err)
 		}
+		return err
+	})
+	if err != nil {
+		cleanup()
 		return "", nil, err
 	}
-	return dir, func() { os.RemoveAll(tmp) }, nil
+	return dir, cleanup, nil
 }
 
 // loadInputs resolves and loads every --delta with its --weight (all 1 when
@@ -77,7 +82,7 @@ func loadInputs(ctx context.Context, g *globals, srcs []string, weights []float6
 		}
 		// The delta's tensors alias the adapter's memory map: close it
 		// only when the command is done with them.
-		cleanups = append(cleanups, func() { a.Close() })
+		cleanups = append(cleanups, func() { _ = a.Close() }) // a read-only mapping: unmapping loses nothing
 		d, err := a.Delta()
 		if err != nil {
 			done()
@@ -103,7 +108,10 @@ func openModel(ctx context.Context, g *globals, src string) (*merge.Folder, func
 		cleanup()
 		return nil, nil, err
 	}
-	return m, func() { m.Close(); cleanup() }, nil
+	return m, func() {
+		_ = m.Close() // read-only mappings: unmapping loses nothing
+		cleanup()
+	}, nil
 }
 
 // printModules prints per-module reports of stack, reduce and extract.

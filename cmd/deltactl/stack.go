@@ -34,12 +34,9 @@ scale folded in, rank_pattern/alpha_pattern where ranks differ).
 			if len(deltas) < 2 {
 				return usagef("stack needs at least two --delta")
 			}
-			ok := false
-			for _, m := range merge.StackMethods {
-				ok = ok || m == method
-			}
-			if !ok {
-				return usagef("--method %q: want one of %v", method, merge.StackMethods)
+			m, err := merge.ParseStackMethod(method)
+			if err != nil {
+				return usagef("--method %q: want one of %v", method, merge.StackMethods())
 			}
 			if semantics != "peft" && semantics != "mergekit" {
 				return usagef("--semantics %q: want peft or mergekit", semantics)
@@ -47,7 +44,7 @@ scale folded in, rank_pattern/alpha_pattern where ranks differ).
 			if rank < 0 {
 				return usagef("--rank %d: must be positive", rank)
 			}
-			if c := cmd.Flags().Changed("density"); (method == "ties" || method == "dare_linear" || method == "dare_ties" || method == "magnitude_prune") && (!c || density <= 0 || density > 1) {
+			if c := cmd.Flags().Changed("density"); m.Dense() && (!c || density <= 0 || density > 1) {
 				return usagef("--method %s needs --density in (0,1]", method)
 			}
 			ctx := cmd.Context()
@@ -56,7 +53,7 @@ scale folded in, rank_pattern/alpha_pattern where ranks differ).
 				return err
 			}
 			defer done()
-			d, reps, err := merge.Stack(in, merge.StackOptions{Method: method, Rank: rank, Density: density, Seed: seed, Semantics: merge.Semantics(semantics)})
+			d, reps, err := merge.Stack(in, merge.StackOptions{Method: m, Rank: rank, Density: density, Seed: seed, Semantics: merge.Semantics(semantics)})
 			if err != nil {
 				return err
 			}

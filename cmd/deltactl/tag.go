@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/deltactl/deltactl/registry"
 	"github.com/spf13/cobra"
 )
 
@@ -11,20 +12,17 @@ func newTagCmd(g *globals) *cobra.Command {
 		Example: "  deltactl tag team/llama:support team/llama:support-prod",
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := g.openRegistry(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			d, err := r.Tag(cmd.Context(), args[0], args[1])
-			if err != nil {
-				return refErr(err)
-			}
-			if g.json {
-				return g.printJSON(map[string]string{"ref": args[1], "digest": d.String()})
-			}
-			g.printf("%s -> %s\n", args[1], d)
-			return nil
+			return g.withRegistry(cmd.Context(), func(r *registry.Registry) error {
+				d, err := r.Tag(cmd.Context(), args[0], args[1])
+				if err != nil {
+					return refErr(err)
+				}
+				if g.json {
+					return g.printJSON(map[string]string{"ref": args[1], "digest": d.String()})
+				}
+				g.printf("%s -> %s\n", args[1], d)
+				return nil
+			})
 		},
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/deltactl/deltactl/format"
 	"github.com/deltactl/deltactl/registry"
 	"github.com/deltactl/deltactl/train"
 )
@@ -16,13 +18,12 @@ import (
 // pushOutput pushes a trained folder to ref with base (a registry ref) as its
 // lineage: a LoRA or adapter folder as a delta, a full fine-tune as a
 // lossless delta.
-func pushOutput(ctx context.Context, g *globals, dir, ref, base, method string) (*registry.PushResult, error) {
-	r, err := g.openRegistry(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return r.Push(ctx, ref, dir, registry.PushOptions{Base: base, Full: method == train.MethodFull})
+func pushOutput(ctx context.Context, g *globals, dir, ref, base string, method format.Method) (res *registry.PushResult, err error) {
+	err = g.withRegistry(ctx, func(r *registry.Registry) error {
+		res, err = r.Push(ctx, ref, dir, registry.PushOptions{Base: base, Full: method == format.MethodFull})
+		return err
+	})
+	return res, err
 }
 
 // checkPush refuses, before any training, a --push that could not succeed.
@@ -39,10 +40,18 @@ func checkPush(push, base string) error {
 	return nil
 }
 
+// trainFlags are the flags of deltactl train that are not fields of
+// train.Options, or not in their form.
+type trainFlags struct {
+	base, data, evalData       string
+	method, targets, saveDType string
+	push                       string
+	seed                       int64
+}
+
 func newTrainCmd(g *globals) *cobra.Command {
 	o := train.DefaultOptions()
-	var base, data, evalData, targets, push, saveDType string
-	var seed int64
+	var fl trainFlags
 	cmd := &cobra.Command{
 		Use:   "train --base SRC --data FILE --method lora|adapter|full --out DIR",
 		Short: "Train a LoRA, bottleneck adapter or full fine-tune on the CPU",
@@ -68,94 +77,28 @@ weights (only with --method full); this is how testdata/tinyllama was made.`,
   deltactl train --base cfg.json --data input.txt --method full --steps 2000 --lr 3e-3 --out base`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			if base == "" || data == "" || o.Out == "" {
-				return usagef("train: --base, --data and --out are required")
-			}
-			if seed < 0 {
-				return usagef("train: --seed must not be negative")
-			}
-			o.Seed = uint64(seed)
-			o.LoRA.Targets = splitList(targets)
-			o.SaveDType = strings.ToUpper(saveDType)
-			if o.Method != train.MethodLoRA && o.Method != train.MethodAdapter && o.Method != train.MethodFull {
-				return usagef("train: --method %q: want lora, adapter or full", o.Method)
-			}
-			if err := checkPush(push, base); err != nil {
+			if err := fl.apply(&o); err != nil {
 				return err
 			}
-			src, cleanup, err := resolveSource(ctx, g, base)
-			if err != nil {
-				return err
-			}
-			defer cleanup()
-			if st, err := os.Stat(src); err == nil && !st.IsDir() && o.Method != train.MethodFull {
-				return usagef("train: --base %s is a config file: a model from random weights needs --method full", src)
-			}
-			m, err := train.LoadModel(ctx, src, o.Seed)
-			if err != nil {
-				return err
-			}
-			ds, err := train.LoadData(data, m.Config)
-			if err != nil {
-				return err
-			}
-			var ev *train.Dataset
-			if evalData != "" {
-				if ev, err = train.LoadData(evalData, m.Config); err != nil {
-					return err
-				}
-			}
-			if g.progressOn() {
-				o.Progress = func(p train.Progress) {
-					ev := ""
-					if !math.IsNaN(p.EvalLoss) {
-						ev = fmt.Sprintf(" eval %.4f", p.EvalLoss)
-					}
-					fmt.Fprintf(g.stderr, "\rstep %d/%d  loss %.4f%s  lr %.2e  %.0f tok/s   ", p.Step, p.Steps, p.Loss, ev, p.LR, p.TokensPerSec)
-					if p.Step == p.Steps {
-						fmt.Fprintln(g.stderr)
-					}
-				}
-			}
-			res, err := train.Train(ctx, m, ds, ev, o)
-			if err != nil {
-				return err
-			}
-			var pushed *registry.PushResult
-			if push != "" {
-				if pushed, err = pushOutput(ctx, g, o.Out, push, base, o.Method); err != nil {
-					return fmt.Errorf("train: wrote %s, but --push failed: %w", o.Out, err)
-				}
-			}
-			if g.json {
-				return g.printJSON(struct {
-					*train.Result
-					Push *registry.PushResult `json:"push,omitempty"`
-				}{res, pushed})
-			}
-			if pushed != nil {
-				g.printf("pushed %s (%s, %s uploaded)\n", pushed.Ref, pushed.Digest, humanBytes(pushed.UploadedBytes))
-			}
-			g.printf("wrote %s (%s, %d trainable parameters)\n", res.Out, res.Method, res.TrainableParams)
-			g.printf("steps %d  tokens %d  final loss %.4f", res.Steps, res.Tokens, res.FinalLoss)
-			if res.EvalLoss != nil {
-				g.printf("  eval loss %.4f (perplexity %.3f)", *res.EvalLoss, *res.EvalPerplexity)
-			}
-			g.printf("  %.0f tokens/s  %.1fs\n", res.TokensPerSec, res.Seconds)
-			return nil
+			return runTrain(cmd.Context(), g, fl, o)
 		},
 	}
+	addTrainFlags(cmd, &o, &fl)
+	return cmd
+}
+
+// addTrainFlags defines train's flags on cmd, bound to o and fl.
+func addTrainFlags(cmd *cobra.Command, o *train.Options, fl *trainFlags) {
 	f := cmd.Flags()
-	f.StringVar(&base, "base", "", "base model: a HF folder, a registry ref, or a config.json (random init, --method full)")
-	f.StringVar(&data, "data", "", "training data: .txt (bytes) or .jsonl (text | prompt+completion | input_ids)")
-	f.StringVar(&evalData, "eval-data", "", "held-out data evaluated every --eval-every steps and at the end")
-	f.StringVar(&o.Method, "method", o.Method, "lora, adapter or full")
+	f.StringVar(&fl.base, "base", "", "base model: a HF folder, a registry ref, or a config.json (random init, --method full)")
+	f.StringVar(&fl.data, "data", "", "training data: .txt (bytes) or .jsonl (text | prompt+completion | input_ids)")
+	f.StringVar(&fl.evalData, "eval-data", "", "held-out data evaluated every --eval-every steps and at the end")
+	f.StringVar(&fl.method, "method", string(o.Method), "lora, adapter or full")
 	f.IntVar(&o.LoRA.Rank, "rank", o.LoRA.Rank, "LoRA rank r")
 	f.Float64Var(&o.LoRA.Alpha, "alpha", o.LoRA.Alpha, "LoRA alpha (scale alpha/r)")
 	f.BoolVar(&o.LoRA.RSLoRA, "rslora", false, "rank-stabilised LoRA (scale alpha/sqrt(r))")
 	f.Float64Var(&o.LoRA.Dropout, "lora-dropout", 0, "LoRA dropout on the branch input (seeded)")
-	f.StringVar(&targets, "targets", strings.Join(o.LoRA.Targets, ","), "LoRA target modules: any of "+strings.Join(train.LoRATargets, ","))
+	f.StringVar(&fl.targets, "targets", strings.Join(o.LoRA.Targets, ","), "LoRA target modules: any of "+strings.Join(train.LoRATargets, ","))
 	f.IntVar(&o.Adapter.Size, "adapter-size", o.Adapter.Size, "bottleneck adapter size m")
 	f.StringVar(&o.Adapter.Act, "adapter-act", o.Adapter.Act, "adapter activation: relu, gelu or silu")
 	f.IntVar(&o.Steps, "steps", o.Steps, "optimizer steps")
@@ -167,7 +110,7 @@ weights (only with --method full); this is how testdata/tinyllama was made.`,
 	f.Float64Var(&o.MinLRRatio, "min-lr-ratio", o.MinLRRatio, "final learning rate as a fraction of --lr")
 	f.Float64Var(&o.WeightDecay, "weight-decay", o.WeightDecay, "AdamW decoupled weight decay")
 	f.Float64Var(&o.MaxGradNorm, "max-grad-norm", o.MaxGradNorm, "clip the global gradient norm (0: off)")
-	f.Int64Var(&seed, "seed", 0, "seed for initialisation, data order and dropout")
+	f.Int64Var(&fl.seed, "seed", 0, "seed for initialisation, data order and dropout")
 	f.IntVar(&o.Threads, "threads", o.Threads, "worker threads (output bytes depend on it)")
 	f.IntVar(&o.EvalEvery, "eval-every", 0, "evaluate every N steps (0: at the end only)")
 	f.IntVar(&o.EvalBatches, "eval-batches", 8, "batches per periodic evaluation (the final one uses all)")
@@ -175,10 +118,183 @@ weights (only with --method full); this is how testdata/tinyllama was made.`,
 	f.StringVar(&o.CheckpointDir, "checkpoint-dir", "", "checkpoint folder (default OUT.checkpoint)")
 	f.StringVar(&o.Resume, "resume", "", "continue from this checkpoint folder")
 	f.StringVar(&o.Out, "out", "", "output folder")
-	f.StringVar(&saveDType, "dtype", "", "weights dtype of a full fine-tune: F32 or BF16 (default: the base's)")
-	f.StringVar(&push, "push", "", "push the result to this registry ref, with the base as lineage")
-	return cmd
+	f.StringVar(&fl.saveDType, "dtype", "", "weights dtype of a full fine-tune: F32 or BF16 (default: the base's)")
+	f.StringVar(&fl.push, "push", "", "push the result to this registry ref, with the base as lineage")
 }
+
+// apply checks the flags and puts what they say into o.
+func (fl *trainFlags) apply(o *train.Options) error {
+	if fl.base == "" || fl.data == "" || o.Out == "" {
+		return usagef("train: --base, --data and --out are required")
+	}
+	if fl.seed < 0 {
+		return usagef("train: --seed must not be negative")
+	}
+	o.Seed = uint64(fl.seed)
+	o.Method = format.Method(fl.method)
+	o.LoRA.Targets = splitList(fl.targets)
+	o.SaveDType = strings.ToUpper(fl.saveDType)
+	if err := o.Validate(); err != nil {
+		return trainOptionError(err)
+	}
+	return checkPush(fl.push, fl.base)
+}
+
+// runTrain loads the base and the data, trains, pushes if asked and reports.
+func runTrain(ctx context.Context, g *globals, fl trainFlags, o train.Options) error {
+	src, cleanup, err := resolveSource(ctx, g, fl.base)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	if st, err := os.Stat(src); err == nil && !st.IsDir() && o.Method != format.MethodFull {
+		return usagef("train: --base %s is a config file: a model from random weights needs --method full", src)
+	}
+	m, err := train.LoadModel(ctx, src, o.Seed)
+	if err != nil {
+		return err
+	}
+	ds, ev, err := loadTrainData(fl.data, fl.evalData, m.Config)
+	if err != nil {
+		return err
+	}
+	if g.progressOn() {
+		o.Progress = trainProgress(g)
+	}
+	res, err := train.Train(ctx, m, ds, ev, o)
+	if err != nil {
+		return trainOptionError(err)
+	}
+	var pushed *registry.PushResult
+	if fl.push != "" {
+		if pushed, err = pushOutput(ctx, g, o.Out, fl.push, fl.base, o.Method); err != nil {
+			return fmt.Errorf("train: wrote %s, but --push failed: %w", o.Out, err)
+		}
+	}
+	return printTrainResult(g, res, pushed)
+}
+
+// loadTrainData loads the training data and, if evalData is given, the
+// evaluation data.
+func loadTrainData(data, evalData string, c train.Config) (ds, ev *train.Dataset, err error) {
+	if ds, err = train.LoadData(data, c); err != nil {
+		return nil, nil, err
+	}
+	if evalData != "" {
+		if ev, err = train.LoadData(evalData, c); err != nil {
+			return nil, nil, err
+		}
+	}
+	return ds, ev, nil
+}
+
+// trainProgress draws one status line per step on stderr.
+func trainProgress(g *globals) func(train.Progress) {
+	return func(p train.Progress) {
+		ev := ""
+		if !math.IsNaN(p.EvalLoss) {
+			ev = fmt.Sprintf(" eval %.4f", p.EvalLoss)
+		}
+		fmt.Fprintf(g.stderr, "\rstep %d/%d  loss %.4f%s  lr %.2e  %.0f tok/s   ", p.Step, p.Steps, p.Loss, ev, p.LR, p.TokensPerSec)
+		if p.Step == p.Steps {
+			fmt.Fprintln(g.stderr)
+		}
+	}
+}
+
+// printTrainResult reports a finished run (and its push, if any).
+func printTrainResult(g *globals, res *train.Result, pushed *registry.PushResult) error {
+	if g.json {
+		return g.printJSON(struct {
+			*train.Result
+			Push *registry.PushResult `json:"push,omitempty"`
+		}{res, pushed})
+	}
+	if pushed != nil {
+		g.printf("pushed %s (%s, %s uploaded)\n", pushed.Ref, pushed.Digest, humanBytes(pushed.UploadedBytes))
+	}
+	g.printf("wrote %s (%s, %d trainable parameters)\n", res.Out, res.Method, res.TrainableParams)
+	g.printf("steps %d  tokens %d  final loss %.4f", res.Steps, res.Tokens, res.FinalLoss)
+	if res.EvalLoss != nil {
+		g.printf("  eval loss %.4f (perplexity %.3f)", *res.EvalLoss, *res.EvalPerplexity)
+	}
+	g.printf("  %.0f tokens/s  %.1fs\n", res.TokensPerSec, res.Seconds)
+	return nil
+}
+
+// trainOptionError says a *train.OptionError in err in the words of
+// deltactl's flags (the library names its Options fields). A bad --method
+// is a usage error (exit 2); other option values the trainer refuses stay
+// failures (exit 1), as deltactl has always reported them.
+func trainOptionError(err error) error {
+	var oe *train.OptionError
+	if !errors.As(err, &oe) {
+		return err
+	}
+	if name := trainFlag(oe.Option); name != "" {
+		err = reworded{msg: oe.Describe(name), err: err}
+	}
+	if oe.Option == "Method" {
+		return usageError{err}
+	}
+	return err
+}
+
+// trainFlag is the flag of deltactl train that sets the train.Options field
+// named option ("" for a field no flag sets).
+func trainFlag(option string) string {
+	switch option {
+	case "Method":
+		return "--method"
+	case "LoRA.Rank":
+		return "--rank"
+	case "LoRA.Alpha":
+		return "--alpha"
+	case "LoRA.Dropout":
+		return "--lora-dropout"
+	case "LoRA.RSLoRA":
+		return "--rslora"
+	case "LoRA.Targets":
+		return "--targets"
+	case "Adapter.Size":
+		return "--adapter-size"
+	case "Adapter.Act":
+		return "--adapter-act"
+	case "Steps", "Batch", "Seq", "LR", "Warmup", "Seed", "Threads", "Resume", "Out":
+		return "--" + strings.ToLower(option)
+	case "GradAccum":
+		return "--grad-accum"
+	case "MinLRRatio":
+		return "--min-lr-ratio"
+	case "WeightDecay":
+		return "--weight-decay"
+	case "MaxGradNorm":
+		return "--max-grad-norm"
+	case "EvalEvery":
+		return "--eval-every"
+	case "EvalBatches":
+		return "--eval-batches"
+	case "SaveEvery":
+		return "--save-every"
+	case "CheckpointDir":
+		return "--checkpoint-dir"
+	case "SaveDType":
+		return "--dtype"
+	}
+	return ""
+}
+
+// reworded is err with another message; errors.Is and errors.As still see
+// err.
+type reworded struct {
+	msg string
+	err error
+}
+
+var _ error = reworded{}
+
+func (e reworded) Error() string { return e.msg }
+func (e reworded) Unwrap() error { return e.err }
 
 // splitList splits a comma-separated flag value, dropping empty items.
 func splitList(s string) []string {

@@ -4,15 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/deltactl/deltactl/format"
 	"github.com/deltactl/deltactl/format/hf"
 	"github.com/deltactl/deltactl/internal/testutil"
 	"github.com/deltactl/deltactl/train"
@@ -87,8 +90,12 @@ func textFiles(t *testing.T) (trainTxt, evalTxt string) {
 	}
 	dir := t.TempDir()
 	trainTxt, evalTxt = filepath.Join(dir, "train.txt"), filepath.Join(dir, "eval.txt")
-	os.WriteFile(trainTxt, b[:8000], 0o644)
-	os.WriteFile(evalTxt, b[20000:20000+4*33], 0o644) // two batches of 2 windows of 33 tokens
+	if err := os.WriteFile(trainTxt, b[:8000], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(evalTxt, b[20000:20000+4*33], 0o644); err != nil { // two batches of 2 windows of 33 tokens
+		t.Fatal(err)
+	}
 	return trainTxt, evalTxt
 }
 
@@ -336,6 +343,11 @@ func TestTrainCLIErrors(t *testing.T) {
 		{tr("--data", trainTxt, "--method", "lora", "--targets", "w_proj", "--out", out), 1, "w_proj"},
 		{tr("--data", trainTxt, "--method", "adapter", "--adapter-act", "tanh", "--out", out), 1, "tanh"},
 		{tr("--data", filepath.Join(dir, "missing.txt"), "--method", "lora", "--out", out), 1, "missing.txt"},
+		// The trainer's option errors, in flag words.
+		{tr("--data", trainTxt, "--method", "lora", "--rank", "0", "--out", out), 1, "--rank 0: must be positive"},
+		{tr("--data", trainTxt, "--method", "full", "--dtype", "f16", "--out", out), 1, `--dtype "F16": want F32 or BF16`},
+		{tr("--data", pc, "--method", "lora", "--out", out), 1, "--seq 32"},
+		{[]string{"train", "--base", base, "--data", trainTxt, "--method", "lora", "--out", out, "--seq", "300"}, 1, "--seq 300: exceeds the model's max_position_embeddings 256"},
 		{[]string{"train", "--base", filepath.Join(dir, "nobase"), "--data", trainTxt, "--method", "lora", "--out", out}, 1, "nobase"},
 		{[]string{"eval", "--base", base}, 2, "--data"},
 		{[]string{"eval", "--data", trainTxt}, 2, "--base"},
@@ -463,5 +475,54 @@ func TestPoemSentimentScript(t *testing.T) {
 	os.WriteFile(bad, []byte("0\tfine\t1\n1\tno label\n"), 0o644)
 	if out, err := exec.Command("sh", script, bad).CombinedOutput(); err == nil || !strings.Contains(string(out), "bad.tsv:2") {
 		t.Errorf("malformed TSV: %v %s", err, out)
+	}
+}
+
+// Every field of train.Options a flag sets maps to that flag, so a library
+// error naming any option reaches the user in flag words.
+func TestTrainFlagNamesEveryOption(t *testing.T) {
+	cmd := newTrainCmd(&globals{})
+	var walk func(prefix string, typ reflect.Type)
+	walk = func(prefix string, typ reflect.Type) {
+		for _, f := range reflect.VisibleFields(typ) {
+			switch {
+			case !f.IsExported() || f.Name == "Progress":
+			case f.Type.Kind() == reflect.Struct:
+				walk(prefix+f.Name+".", f.Type)
+			default:
+				name := trainFlag(prefix + f.Name)
+				if name == "" || cmd.Flags().Lookup(strings.TrimPrefix(name, "--")) == nil {
+					t.Errorf("Options.%s%s: flag %q is not a flag of train", prefix, f.Name, name)
+				}
+			}
+		}
+	}
+	walk("", reflect.TypeFor[train.Options]())
+}
+
+// The trainer's option errors reach the user naming the flag, keep their
+// type, and only a bad --method is a usage error.
+func TestTrainOptionErrorWords(t *testing.T) {
+	for _, c := range []struct {
+		edit  func(*train.Options)
+		want  string
+		usage bool
+	}{
+		{func(o *train.Options) { o.Method = "sgd" }, `train: --method "sgd": want lora, adapter or full`, true},
+		{func(o *train.Options) { o.LoRA.Rank = 0 }, "train: --rank 0: must be positive", false},
+		{func(o *train.Options) { o.LoRA.Dropout = 1 }, "train: --lora-dropout 1: must be in [0, 1)", false},
+		{func(o *train.Options) { o.LoRA.Targets = []string{"w_proj"} }, `train: --targets "w_proj": want some of`, false},
+		{func(o *train.Options) { o.Method, o.Adapter.Act = format.MethodAdapter, "tanh" }, `train: --adapter-act "tanh": want relu, gelu or silu`, false},
+		{func(o *train.Options) { o.Steps = 0 }, "train: --steps 0: must be positive", false},
+		{func(o *train.Options) { o.LR = -1 }, "train: --lr -1: must be positive", false},
+		{func(o *train.Options) { o.SaveDType = "F16" }, `train: --dtype "F16": want F32 or BF16`, false},
+	} {
+		o := train.DefaultOptions()
+		c.edit(&o)
+		err := trainOptionError(o.Validate())
+		var oe *train.OptionError
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) || !errors.As(err, &oe) || isUsage(err) != c.usage {
+			t.Errorf("%v: usage %v; want %q, usage %v", err, isUsage(err), c.want, c.usage)
+		}
 	}
 }

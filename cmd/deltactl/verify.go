@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"github.com/deltactl/deltactl/registry"
 
 	"github.com/spf13/cobra"
 )
@@ -19,31 +20,28 @@ with the refs it breaks. Without REF it checks every ref. Exit 1 when
 anything is wrong (the JSON report is still printed).`,
 		Example: "  deltactl verify\n  deltactl verify team/llama:support --json",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := g.openRegistry(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			res, err := r.Verify(cmd.Context(), args)
-			if err != nil {
-				return refErr(err)
-			}
-			if g.json {
-				if err := g.printJSON(res); err != nil {
-					return err
+			return g.withRegistry(cmd.Context(), func(r *registry.Registry) error {
+				res, err := r.Verify(cmd.Context(), args)
+				if err != nil {
+					return refErr(err)
 				}
-			} else {
-				for _, p := range res.Problems {
-					g.printf("%s: %s\n  breaks %v\n", p.Object, p.Problem, p.Refs)
+				if g.json {
+					if err := g.printJSON(res); err != nil {
+						return err
+					}
+				} else {
+					for _, p := range res.Problems {
+						g.printf("%s: %s\n  breaks %v\n", p.Object, p.Problem, p.Refs)
+					}
+					if res.OK {
+						g.printf("ok: %d blobs, %d manifests verified\n", res.CheckedBlobs, res.CheckedManifests)
+					}
 				}
-				if res.OK {
-					g.printf("ok: %d blobs, %d manifests verified\n", res.CheckedBlobs, res.CheckedManifests)
+				if !res.OK {
+					return errVerifyFailed
 				}
-			}
-			if !res.OK {
-				return errVerifyFailed
-			}
-			return nil
+				return nil
+			})
 		},
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/deltactl/deltactl/format/peft"
 	"github.com/deltactl/deltactl/format/safetensors"
 	"github.com/deltactl/deltactl/format/torchpickle"
+	"github.com/deltactl/deltactl/internal/atomicfile"
 )
 
 // ErrUnsupported is returned for a source/destination pair convert cannot handle.
@@ -100,7 +101,7 @@ func Path(ctx context.Context, src, dst string, opt Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		defer f.Close()
+		defer f.Close() // read-only mapping
 		ts, err := f.Tensors()
 		if err != nil {
 			return nil, err
@@ -182,11 +183,11 @@ func adapterFolder(ctx context.Context, src, dst string, opt Options) (*Result, 
 	if err != nil {
 		return nil, fmt.Errorf("convert: %s: %w", src, err)
 	}
-	tmp, err := tempDirBeside(dst)
+	tmp, err := atomicfile.TempDirBeside(dst)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("convert: %w", err)
 	}
-	defer os.RemoveAll(tmp)
+	defer os.RemoveAll(tmp) // gone after CommitDir; otherwise the half-built folder goes
 	ents, err := os.ReadDir(src)
 	if err != nil {
 		return nil, fmt.Errorf("convert: %w", err)
@@ -206,8 +207,9 @@ func adapterFolder(ctx context.Context, src, dst string, opt Options) (*Result, 
 	if err := safetensors.WriteFile(ctx, filepath.Join(tmp, peft.SafetensorsFile), out, meta); err != nil {
 		return nil, err
 	}
-	if err := commitDir(tmp, dst); err != nil {
-		return nil, err
+	// checkDst allowed only a missing or empty dst, which CommitDir replaces.
+	if err := atomicfile.CommitDir(tmp, dst); err != nil {
+		return nil, fmt.Errorf("convert: %w", err)
 	}
 	return result(src, dst, "peft-adapter", out), nil
 }
@@ -222,7 +224,7 @@ func modelFolder(ctx context.Context, src, dst string, opt Options) (*Result, er
 	if err != nil {
 		return nil, err
 	}
-	defer m.Close()
+	defer m.Close() // read-only source model
 	names := m.Names()
 	plan := make([]safetensors.TensorInfo, len(names))
 	for i, name := range names {
@@ -240,7 +242,7 @@ func modelFolder(ctx context.Context, src, dst string, opt Options) (*Result, er
 	if err != nil {
 		return nil, err
 	}
-	defer w.Abort()
+	defer w.Abort() // no-op after Commit; otherwise removes the half-written folder
 	res := &Result{Src: src, Dst: dst, Kind: "hf-model", Tensors: len(names)}
 	for _, name := range names {
 		if err := ctx.Err(); err != nil {
@@ -270,61 +272,20 @@ func modelFolder(ctx context.Context, src, dst string, opt Options) (*Result, er
 	return res, nil
 }
 
-func tempDirBeside(dst string) (string, error) {
-	dir, base := filepath.Split(filepath.Clean(dst))
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.MkdirTemp(dir, "."+base+".tmp-")
-	if err != nil {
-		return "", fmt.Errorf("convert: %w", err)
-	}
-	return tmp, nil
-}
-
-// commitDir moves the finished temp folder to dst (replacing an empty dst).
-func commitDir(tmp, dst string) error {
-	if err := syncDir(tmp); err != nil {
-		return err
-	}
-	_ = os.Remove(dst) // an empty folder left by the user; checkDst allowed it
-	if err := os.Rename(tmp, dst); err != nil {
-		return fmt.Errorf("convert: %w", err)
-	}
-	return syncDir(filepath.Dir(filepath.Clean(dst)))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("convert: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("convert: sync %s: %w", dir, err)
-	}
-	return nil
-}
-
+// copyFile copies src to dst durably (dst is inside the temporary folder).
 func copyFile(dst, src string) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return fmt.Errorf("convert: %w", err)
 	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return fmt.Errorf("convert: %w", err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
+	defer in.Close() // read-only: a close error cannot lose data
+	if err := atomicfile.WriteFile(dst, 0o644, func(f *os.File) error {
+		_, err := io.Copy(f, in)
+		return err
+	}); err != nil {
 		return fmt.Errorf("convert: copy %s: %w", src, err)
 	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return fmt.Errorf("convert: %w", err)
-	}
-	return out.Close()
+	return nil
 }
 
 // largestShard keeps a sharded source's layout: its largest shard's size is

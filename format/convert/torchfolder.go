@@ -40,7 +40,7 @@ func torchFolder(ctx context.Context, src, dst string, shards []string, opt Opti
 	if err != nil {
 		return nil, err
 	}
-	defer w.Abort()
+	defer w.Abort() // no-op after Commit; otherwise removes the half-written folder
 	res := &Result{Src: src, Dst: dst, Kind: "hf-model", Tensors: len(plan)}
 	for _, sh := range shards {
 		if err := ctx.Err(); err != nil {

@@ -34,6 +34,8 @@ type Model struct {
 	warnings  []string
 }
 
+var _ io.Closer = (*Model)(nil)
+
 // Open opens the model folder dir: config.json if present, then
 // model.safetensors or, failing that, the shards named by
 // model.safetensors.index.json (transformers' order of preference). The index
@@ -51,7 +53,7 @@ func Open(dir string) (_ *Model, err error) {
 	m := &Model{dir: dir, where: make(map[string]int)}
 	defer func() {
 		if err != nil {
-			m.Close()
+			_ = m.Close() // read-only; the open error is the one to report
 		}
 	}()
 	if err := m.readConfig(); err != nil {
@@ -82,7 +84,7 @@ func Open(dir string) (_ *Model, err error) {
 func OpenFile(path string) (*Model, error) {
 	m := &Model{dir: filepath.Dir(path), where: make(map[string]int)}
 	if err := m.addShard(filepath.Base(path), nil); err != nil {
-		m.Close()
+		_ = m.Close() // read-only; the open error is the one to report
 		return nil, err
 	}
 	return m, nil

@@ -19,11 +19,7 @@ const fluxSharded = "safetensors/fluxml-safetensors-jl/sharded"
 
 func TestOpenTinyGPT2(t *testing.T) {
 	dir := testutil.SharedData(t, "models/lm-buddy-tiny_gpt2")
-	m, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := mustOpen(t, dir)
 	if got := m.Config()["model_type"]; got != "gpt2" {
 		t.Errorf("model_type %v", got)
 	}
@@ -66,11 +62,7 @@ func TestOpenTinyGPT2(t *testing.T) {
 
 // The six FluxML shards hold exactly the tensors of the non-sharded file.
 func TestOpenSharded(t *testing.T) {
-	m, err := Open(testutil.SharedData(t, fluxSharded))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := mustOpen(t, testutil.SharedData(t, fluxSharded))
 	if len(m.Shards()) != 6 || m.Shards()[0] != "model-00001-of-00006.safetensors" {
 		t.Fatalf("shards %v", m.Shards())
 	}
@@ -224,11 +216,7 @@ func TestBrokenFolders(t *testing.T) {
 func TestTotalSizeMismatchWarns(t *testing.T) {
 	dir := copyTree(t, fluxSharded)
 	editIndex(t, dir, func(_, meta map[string]any) { meta["total_size"] = 4306.0 })
-	m, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := mustOpen(t, dir)
 	if len(m.Warnings()) != 1 || !strings.Contains(m.Warnings()[0], "4306") {
 		t.Fatalf("warnings %v", m.Warnings())
 	}
@@ -242,13 +230,20 @@ func TestOtherFilesListing(t *testing.T) {
 	os.MkdirAll(filepath.Join(dir, ".git"), 0o755)
 	os.WriteFile(filepath.Join(dir, ".git", "HEAD"), []byte("x"), 0o644)
 	os.Symlink(filepath.Join(dir, "vocab.json"), filepath.Join(dir, "link.json"))
-	m, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := mustOpen(t, dir)
 	want := []string{"a.json", "a/x.txt", "config.json", "link.json", "merges.txt", "special_tokens_map.json", "tokenizer_config.json", "vocab.json"}
 	if !slices.Equal(m.Files(), want) {
 		t.Fatalf("Files %v\nwant %v", m.Files(), want)
 	}
+}
+
+// mustOpen opens the model folder dir and closes it when the test ends.
+func mustOpen(t *testing.T, dir string) *Model {
+	t.Helper()
+	m, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() }) // read-only
+	return m
 }

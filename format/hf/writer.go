@@ -7,9 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/deltactl/deltactl/format/safetensors"
+	"github.com/deltactl/deltactl/internal/atomicfile"
 )
 
 // Option configures a Writer.
@@ -19,7 +19,7 @@ type Option func(*Writer)
 func WithForce() Option { return func(w *Writer) { w.force = true } }
 
 // Writer builds a model folder. Tensors are streamed in plan order into
-// shards inside a temporary folder DIR.tmp-XXXX beside DIR; Commit renames
+// shards inside a temporary folder .DIR.tmp-XXXX beside DIR; Commit renames
 // it into place, Abort removes it. A Writer is not safe for concurrent use.
 type Writer struct {
 	dir, tmp string
@@ -94,11 +94,7 @@ func NewWriter(dir string, plan []safetensors.TensorInfo, maxShardSize int64, me
 		w.shardPlans[s] = laid
 		w.plan = append(w.plan, laid...)
 	}
-	parent, base := filepath.Split(w.dir)
-	if parent == "" {
-		parent = "."
-	}
-	tmp, err := os.MkdirTemp(parent, base+".tmp-")
+	tmp, err := atomicfile.TempDirBeside(w.dir)
 	if err != nil {
 		return nil, fmt.Errorf("hf: %w", err)
 	}
@@ -181,7 +177,7 @@ func (w *Writer) openShard(s int) error {
 	}
 	sw, err := safetensors.NewWriter(f, w.shardPlans[s], w.meta)
 	if err != nil {
-		f.Close()
+		_ = f.Close() // the header error is the one to report; Abort removes the file
 		return fmt.Errorf("hf: %s: %s: %w", w.dir, w.shardNames[s], err)
 	}
 	w.cur, w.file, w.sw = s, f, sw
@@ -195,11 +191,11 @@ func (w *Writer) finishShard() error {
 	f, sw, name := w.file, w.sw, w.shardNames[w.cur]
 	w.file, w.sw = nil, nil
 	if err := sw.Close(); err != nil {
-		f.Close()
+		_ = f.Close() // the write error is the one to report; Abort removes the file
 		return fmt.Errorf("hf: %s: %s: %w", w.dir, name, err)
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
+		_ = f.Close() // the fsync error is the one to report; Abort removes the file
 		return fmt.Errorf("hf: %s: fsync %s: %w", w.dir, name, err)
 	}
 	if err := f.Close(); err != nil {
@@ -215,7 +211,7 @@ func (w *Writer) CopyFile(relName, src string) error {
 	if err != nil {
 		return fmt.Errorf("hf: %w", err)
 	}
-	defer f.Close()
+	defer f.Close() // read-only: a close error cannot lose data
 	return w.AddFile(relName, f)
 }
 
@@ -239,18 +235,10 @@ func (w *Writer) AddFile(relName string, r io.Reader) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return fmt.Errorf("hf: %w", err)
 	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return fmt.Errorf("hf: %w", err)
-	}
-	_, err = io.Copy(f, r)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := atomicfile.WriteFile(p, 0o644, func(f *os.File) error {
+		_, err := io.Copy(f, r)
+		return err
+	}); err != nil {
 		return fmt.Errorf("hf: %s: file %q: %w", w.dir, relName, err)
 	}
 	w.extra[relName] = true
@@ -270,7 +258,8 @@ func (w *Writer) isShard(name string) bool {
 // renames the temporary folder to Dir. If Dir exists (empty, or non-empty
 // with WithForce) it is replaced: the old folder is first renamed aside and
 // removed only after the new one is in place, so a crash leaves either the
-// old or the new folder at Dir, plus a stray DIR.old-XXXX at worst.
+// old or the new folder at Dir, plus a stray .DIR.old-XXXX at worst
+// (atomicfile.ReplaceDir).
 func (w *Writer) Commit() error {
 	if err := w.usable(); err != nil {
 		return err
@@ -296,55 +285,19 @@ func (w *Writer) Commit() error {
 		}
 		b, err := encodeIndex(total, wm)
 		if err == nil {
-			err = writeSynced(filepath.Join(w.tmp, IndexName), b)
+			err = atomicfile.WriteBytes(filepath.Join(w.tmp, IndexName), 0o644, b)
 		}
 		if err != nil {
 			return fmt.Errorf("hf: %s: %s: %w", w.dir, IndexName, err)
 		}
 	}
-	if err := syncTree(w.tmp); err != nil {
-		return fmt.Errorf("hf: %s: %w", w.dir, err)
-	}
 	if err := w.checkDest(); err != nil {
 		return err
 	}
-	if err := w.install(); err != nil {
-		return err
-	}
-	w.closed = true
-	return nil
-}
-
-// install puts tmp at dir, moving an existing dir aside first.
-func (w *Writer) install() error {
-	var old string
-	if _, err := os.Lstat(w.dir); err == nil {
-		if err := os.Remove(w.dir); err != nil { // succeeds only if empty
-			aside, merr := os.MkdirTemp(filepath.Dir(w.dir), filepath.Base(w.dir)+".old-")
-			if merr != nil {
-				return fmt.Errorf("hf: %w", merr)
-			}
-			if err := os.Remove(aside); err != nil {
-				return fmt.Errorf("hf: %w", err)
-			}
-			if err := os.Rename(w.dir, aside); err != nil {
-				return fmt.Errorf("hf: move old %s aside: %w", w.dir, err)
-			}
-			old = aside
-		}
-	}
-	if err := os.Rename(w.tmp, w.dir); err != nil {
-		if old != "" {
-			os.Rename(old, w.dir)
-		}
+	if err := atomicfile.ReplaceDir(w.tmp, w.dir); err != nil {
 		return fmt.Errorf("hf: install %s: %w", w.dir, err)
 	}
-	syncDir(filepath.Dir(w.dir))
-	if old != "" {
-		if err := os.RemoveAll(old); err != nil {
-			return fmt.Errorf("hf: %s is in place but the old folder %s could not be removed: %w", w.dir, old, err)
-		}
-	}
+	w.closed = true
 	return nil
 }
 
@@ -356,52 +309,11 @@ func (w *Writer) Abort() error {
 	}
 	w.closed = true
 	if w.file != nil {
-		w.file.Close()
+		_ = w.file.Close() // the whole temporary folder is removed next
 		w.file = nil
 	}
 	if err := os.RemoveAll(w.tmp); err != nil {
 		return fmt.Errorf("hf: abort %s: %w", w.dir, err)
-	}
-	return nil
-}
-
-func writeSynced(p string, b []byte) error {
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// syncTree fsyncs every folder under root so the new entries are durable
-// (the files themselves were fsynced when written).
-func syncTree(root string) error {
-	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return syncDir(p)
-		}
-		return nil
-	})
-}
-
-func syncDir(p string) error {
-	d, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !strings.Contains(err.Error(), "invalid argument") {
-		return err
 	}
 	return nil
 }

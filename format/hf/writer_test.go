@@ -62,11 +62,7 @@ func sameTensors(t *testing.T, a, b *Model) {
 }
 
 func TestReshardFluxML(t *testing.T) {
-	src, err := Open(testutil.SharedData(t, fluxSharded))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	src := mustOpen(t, testutil.SharedData(t, fluxSharded))
 	for _, c := range []struct {
 		max    int64
 		shards int
@@ -120,7 +116,7 @@ func TestReshardFluxML(t *testing.T) {
 		}
 		sameTensors(t, src, got)
 		got.Close()
-		if left, _ := filepath.Glob(out + ".tmp-*"); len(left) != 0 {
+		if left, _ := filepath.Glob(filepath.Join(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*")); len(left) != 0 {
 			t.Errorf("temp folders left: %v", left)
 		}
 	}
@@ -147,11 +143,7 @@ func TestSingleFileMatchesReference(t *testing.T) {
 }
 
 func TestIndexFormat(t *testing.T) {
-	src, err := Open(testutil.SharedData(t, "models/lm-buddy-tiny_gpt2"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	src := mustOpen(t, testutil.SharedData(t, "models/lm-buddy-tiny_gpt2"))
 	out := filepath.Join(t.TempDir(), "gpt2")
 	w := reshard(t, src, out, 4096, map[string]string{"format": "pt"})
 	if err := w.Commit(); err != nil {
@@ -162,11 +154,7 @@ func TestIndexFormat(t *testing.T) {
 	if !strings.HasPrefix(s, "{\n  \"metadata\": {\n    \"total_size\": 8672\n  },\n  \"weight_map\": {\n    \"h.0.attn.c_attn.bias\": \"model-00001-of-00003.safetensors\",\n") || !strings.HasSuffix(s, "\"\n  }\n}\n") {
 		t.Errorf("index layout differs from transformers' json.dumps(indent=2, sort_keys=True):\n%s", s)
 	}
-	got, err := Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer got.Close()
+	got := mustOpen(t, out)
 	sameTensors(t, src, got)
 	if !slices.Equal(got.Files(), src.Files()) || !bytes.Equal(got.ConfigBytes(), src.ConfigBytes()) {
 		t.Errorf("files %v config copied %v", got.Files(), bytes.Equal(got.ConfigBytes(), src.ConfigBytes()))
@@ -174,11 +162,7 @@ func TestIndexFormat(t *testing.T) {
 }
 
 func TestWriterDestination(t *testing.T) {
-	src, err := Open(testutil.SharedData(t, "models/lm-buddy-tiny_gpt2"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	src := mustOpen(t, testutil.SharedData(t, "models/lm-buddy-tiny_gpt2"))
 	parent := t.TempDir()
 	out := filepath.Join(parent, "out")
 	os.MkdirAll(out, 0o755)
@@ -276,11 +260,7 @@ func TestEmptyPlan(t *testing.T) {
 	if err := w.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	m, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := mustOpen(t, dir)
 	if len(m.Names()) != 0 {
 		t.Fatal(m.Names())
 	}

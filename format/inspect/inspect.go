@@ -91,7 +91,7 @@ func safetensorsReport(path string) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer f.Close() // read-only
 	r := &Report{Path: path, Format: KindSafetensors, Metadata: f.Metadata()}
 	for _, ti := range f.Infos() {
 		r.add(ti.Name, ti.DType, ti.Shape)
@@ -104,7 +104,7 @@ func modelReport(dir string) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer m.Close()
+	defer m.Close() // read-only
 	r := &Report{Path: dir, Format: KindHFModel, Metadata: m.ShardFile(0).Metadata()}
 	for _, name := range m.Names() {
 		ti, _ := m.Info(name)
@@ -146,7 +146,7 @@ func adapterReport(dir string) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer a.Close()
+	defer a.Close() // read-only
 	r := &Report{Path: dir, Format: KindPEFT, Metadata: a.Metadata}
 	for _, t := range a.Tensors {
 		r.add(t.Name, t.DType, t.Shape)

@@ -12,7 +12,7 @@ import (
 	"github.com/deltactl/deltactl/internal/testutil"
 )
 
-// Every shared input of each kind inspects, with the tensor counts of MANIFEST.md.
+// Every shared input of each kind inspects, with the tensor counts of ../shared/data/MANIFEST.md.
 func TestSharedData(t *testing.T) {
 	cases := []struct {
 		rel     string

@@ -37,6 +37,8 @@ type Adapter struct {
 	closer io.Closer
 }
 
+var _ io.Closer = (*Adapter)(nil)
+
 // Load opens the PEFT adapter in dir. adapter_model.safetensors is
 // preferred over adapter_model.bin when both exist. Tensors from a
 // safetensors file alias its memory map until Close.
@@ -75,7 +77,7 @@ func Load(dir string) (*Adapter, error) {
 		}
 		a.Tensors, err = f.Tensors()
 		if err != nil {
-			f.Close()
+			_ = f.Close() // read-only; the error above is the one to report
 			return nil, fmt.Errorf("peft: %s: %w", dir, err)
 		}
 		a.Metadata = f.Metadata()

@@ -174,7 +174,7 @@ func (a *Adapter) bottleneck() (*format.Delta, error) {
 	if len(order) == 0 {
 		return nil, fmt.Errorf("%w: %s has no adapter tensors", ErrInvalid, a.WeightsFile)
 	}
-	d := &format.Delta{Method: "adapter"}
+	d := &format.Delta{Method: format.MethodAdapter}
 	for _, pl := range order {
 		ad, err := parts[pl].adapter(bc)
 		if err != nil {

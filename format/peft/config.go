@@ -9,6 +9,13 @@ import (
 	"sort"
 )
 
+// The peft_type values of the PEFT adapters deltactl applies (PEFT's own
+// spelling; the format.Method of the resulting Delta is their typed kind).
+const (
+	PeftTypeLoRA = "LORA"
+	PeftTypeIA3  = "IA3"
+)
+
 // Config is adapter_config.json. The fields deltactl uses are typed; every
 // field of the file, known or not, is also kept verbatim so that reading
 // and writing a config changes nothing the user did not change (unknown

@@ -25,7 +25,7 @@ type loraParts struct {
 //     feedforward_modules;
 //   - every other key (modules_to_save, trained biases) is a Replace tensor;
 //   - BOTTLENECK (deltactl's own type, see the package documentation): one
-//     format.Adapter per placement, Method "adapter", with Act from
+//     format.Adapter per placement, format.MethodAdapter, with Act from
 //     adapter_act; shapes are checked against adapter_size and hidden_size.
 //
 // Shapes are checked: A is [r, in, ...], B is [out, r, ...] with the same r,
@@ -43,9 +43,9 @@ func (a *Adapter) delta() (*format.Delta, error) {
 	cfg := a.Config
 	var method format.Method
 	switch strings.ToUpper(cfg.PeftType) {
-	case "LORA":
+	case PeftTypeLoRA:
 		method = format.MethodLoRA
-	case "IA3":
+	case PeftTypeIA3:
 		method = format.MethodIA3
 	case PeftTypeBottleneck:
 		return a.bottleneck()

@@ -3,7 +3,7 @@
 // adapter_model.bin torch pickle), and turns them into a format.Delta keyed
 // by base-model weight names.
 //
-// Semantics follow PEFT exactly (research/peft_mergekit.md 2.1, 2.11):
+// Semantics follow PEFT exactly (../shared/research/peft_mergekit.md 2.1, 2.11):
 //
 //   - scale = lora_alpha / r, or lora_alpha / sqrt(r) with use_rslora;
 //   - r and lora_alpha per module come from rank_pattern / alpha_pattern:
@@ -40,7 +40,7 @@
 //     (attn_adapter) or MLP (mlp_adapter), before that block's residual
 //     add, to y + up(act(down·y + down.bias)) + up.bias.
 //
-// Delta returns one format.Adapter per placement with Method "adapter".
+// Delta returns one format.Adapter per placement with Method format.MethodAdapter.
 // Such a delta adds layers and a non-linearity, so it cannot be merged into
 // the base weights and has no PEFT form (FromDelta refuses it); it is
 // evaluated unmerged.

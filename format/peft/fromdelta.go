@@ -16,15 +16,16 @@ import (
 // base_model_name_or_path.
 //
 // LoRA deltas give a LORA config in the form every PEFT combine emits
-// (research 8): lora_alpha = r per module, so PEFT's scale is exactly 1, and
-// each LoRA's Scale is folded into B (and into lora_B.bias, which PEFT also
-// scales). B is rescaled in float64 and stored as F32 (F64 stays F64); a
-// Scale of exactly 1 leaves B untouched. No rsLoRA. The default r is the
-// most common rank; modules of another rank get rank_pattern and
-// alpha_pattern entries keyed by their module path, checked to resolve to
-// that module alone under PEFT's matching. target_modules lists every
-// module path. fan_in_fan_out and use_dora must be the same for every
-// non-embedding module (PEFT has one flag per adapter).
+// (../shared/research/peft_mergekit.md section 8): lora_alpha = r per
+// module, so PEFT's scale is exactly 1, and each LoRA's Scale is folded into
+// B (and into lora_B.bias, which PEFT also scales). B is rescaled in float64
+// and stored as F32 (F64 stays F64); a Scale of exactly 1 leaves B
+// untouched. No rsLoRA. The default r is the most common rank; modules of
+// another rank get rank_pattern and alpha_pattern entries keyed by their
+// module path, checked to resolve to that module alone under PEFT's
+// matching. target_modules lists every module path. fan_in_fan_out and
+// use_dora must be the same for every non-embedding module (PEFT has one
+// flag per adapter).
 //
 // Replace tensors go under modules_to_save (the parent module of each
 // tensor), except biases of LoRA-targeted modules, which PEFT saves with

@@ -45,7 +45,7 @@ var markers = map[string]keyKind{
 }
 
 // parseKey maps a PEFT state-dict key to what it is and which base weight it
-// belongs to (research 2.11):
+// belongs to (../shared/research/peft_mergekit.md 2.11):
 //
 //	base_model.model.M.lora_A[.ADAPTER].weight        -> LoRA A of M.weight
 //	base_model.model.M.lora_B[.ADAPTER].weight|bias   -> LoRA B (or its bias)
@@ -97,18 +97,9 @@ func parseKey(key string) (keyInfo, error) {
 		default:
 			return bad()
 		}
-	case kindEmbA, kindEmbB, kindIA3:
-		// tail: [] or [ADAPTER]
-		switch len(tail) {
-		case 0:
-		case 1:
-			info.adapter = tail[0]
-		default:
-			return bad()
-		}
-	case kindMagnitude:
-		// tail: [], [weight], [ADAPTER], [ADAPTER, weight]
-		if n := len(tail); n > 0 && tail[n-1] == "weight" {
+	case kindEmbA, kindEmbB, kindIA3, kindMagnitude:
+		// tail: [] or [ADAPTER]; a magnitude vector may also end in "weight"
+		if n := len(tail); kind == kindMagnitude && n > 0 && tail[n-1] == "weight" {
 			tail = tail[:n-1]
 		}
 		switch len(tail) {

@@ -20,6 +20,8 @@ type Modules struct {
 	List []string
 }
 
+var _ fmt.Stringer = Modules{}
+
 // ModuleList returns a list-form Modules.
 func ModuleList(names ...string) Modules { return Modules{Set: true, List: names} }
 

@@ -18,6 +18,11 @@ type Pattern struct {
 // first matching key in dict order, so order is kept from the file.
 type Patterns []Pattern
 
+var (
+	_ json.Marshaler   = Patterns{}
+	_ json.Unmarshaler = (*Patterns)(nil)
+)
+
 // Lookup returns the value for module using PEFT's get_pattern_key: the
 // first key for which re.match(rf"(.*\.)?({key})$", module) succeeds.
 // re.match anchors at the start only, "$" at the end.

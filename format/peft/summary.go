@@ -3,6 +3,8 @@ package peft
 import (
 	"errors"
 	"strings"
+
+	"github.com/deltactl/deltactl/format"
 )
 
 // Summary is what `deltactl inspect` reports about an adapter.
@@ -31,16 +33,29 @@ type Summary struct {
 // TargetSummary is one changed base weight.
 type TargetSummary struct {
 	Target string `json:"target"`
-	// Kind is "lora", "dora", "lora_embedding", "ia3", "replace" or
-	// "adapter" (a bottleneck adapter; Target is then its placement, such
-	// as "model.layers.0.attn_adapter", which adds a layer rather than
-	// changing a base weight).
-	Kind string `json:"kind"`
+	// Kind says how the target changes; for TargetAdapter, Target is the
+	// adapter's placement, such as "model.layers.0.attn_adapter", which adds
+	// a layer rather than changing a base weight.
+	Kind TargetKind `json:"kind"`
 	// Rank is the LoRA rank, or for an adapter its bottleneck size m.
 	Rank  int     `json:"r,omitempty"`
 	Alpha float64 `json:"alpha,omitempty"`
 	Scale float64 `json:"scale,omitempty"`
 }
+
+// TargetKind is how one target changes: a format.Method, or one of the finer
+// LoRA variants and "replace" (PEFT modules_to_save).
+type TargetKind string
+
+// The kinds of TargetSummary.
+const (
+	TargetLoRA                     = TargetKind(format.MethodLoRA)
+	TargetDoRA          TargetKind = "dora"
+	TargetLoRAEmbedding TargetKind = "lora_embedding"
+	TargetIA3                      = TargetKind(format.MethodIA3)
+	TargetAdapter                  = TargetKind(format.MethodAdapter)
+	TargetReplace       TargetKind = "replace"
+)
 
 // Summary describes the adapter: config fields and, per target, the rank,
 // alpha and resolved scale. An adapter of a peft_type deltactl cannot apply
@@ -54,7 +69,7 @@ func (a *Adapter) Summary() (*Summary, error) {
 		Targets: []TargetSummary{},
 	}
 	switch {
-	case strings.EqualFold(c.PeftType, "LORA"):
+	case strings.EqualFold(c.PeftType, PeftTypeLoRA):
 		s.R, s.LoraAlpha = c.R, c.LoraAlpha
 	case strings.EqualFold(c.PeftType, PeftTypeBottleneck):
 		if bc, err := c.Bottleneck(); err == nil {
@@ -70,24 +85,24 @@ func (a *Adapter) Summary() (*Summary, error) {
 		return nil, err
 	}
 	for _, l := range d.LoRA {
-		kind := "lora"
+		kind := TargetLoRA
 		switch {
 		case l.Embedding:
-			kind = "lora_embedding"
+			kind = TargetLoRAEmbedding
 		case l.Magnitude != nil:
-			kind = "dora"
+			kind = TargetDoRA
 		}
 		ms, _ := c.ScaleOf(strings.TrimSuffix(l.Target, ".weight"))
 		s.Targets = append(s.Targets, TargetSummary{Target: l.Target, Kind: kind, Rank: l.Rank(), Alpha: ms.Alpha, Scale: l.Scale})
 	}
 	for _, v := range d.IA3 {
-		s.Targets = append(s.Targets, TargetSummary{Target: v.Target, Kind: "ia3"})
+		s.Targets = append(s.Targets, TargetSummary{Target: v.Target, Kind: TargetIA3})
 	}
 	for _, ad := range d.Adapters {
-		s.Targets = append(s.Targets, TargetSummary{Target: ad.Placement, Kind: "adapter", Rank: int(ad.Down.Shape[0])})
+		s.Targets = append(s.Targets, TargetSummary{Target: ad.Placement, Kind: TargetAdapter, Rank: int(ad.Down.Shape[0])})
 	}
 	for _, r := range d.Replace {
-		s.Targets = append(s.Targets, TargetSummary{Target: r.Name, Kind: "replace"})
+		s.Targets = append(s.Targets, TargetSummary{Target: r.Name, Kind: TargetReplace})
 	}
 	return s, nil
 }

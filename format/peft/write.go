@@ -2,7 +2,6 @@ package peft
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"github.com/deltactl/deltactl/format"
 	"github.com/deltactl/deltactl/format/safetensors"
 	"github.com/deltactl/deltactl/format/torchpickle"
+	"github.com/deltactl/deltactl/internal/atomicfile"
 )
 
 // Write creates the adapter folder dir with cfg as adapter_config.json and
@@ -40,74 +40,34 @@ func Write(ctx context.Context, dir string, cfg *Config, tensors []*format.Tenso
 	if err != nil {
 		return wrap(err)
 	}
-	parent, base := filepath.Split(filepath.Clean(dir))
-	if parent == "" {
-		parent = "."
-	}
-	tmp, err := os.MkdirTemp(parent, "."+base+".tmp-")
+	tmp, err := atomicfile.TempDirBeside(dir)
 	if err != nil {
 		return wrap(err)
 	}
 	defer func() {
 		if err != nil {
-			os.RemoveAll(tmp)
+			_ = os.RemoveAll(tmp) // best effort: a leftover hidden .tmp- folder is harmless
 		}
 	}()
-	if err := writeFileSync(filepath.Join(tmp, ConfigFile), func(f *os.File) error {
-		_, err := f.Write(cfgBytes)
-		return err
-	}); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(tmp, ConfigFile), 0o644, cfgBytes); err != nil {
 		return wrap(err)
 	}
 	if useSafetensors {
 		err = safetensors.WriteFile(ctx, filepath.Join(tmp, SafetensorsFile), tensors, map[string]string{"format": "pt"})
 	} else {
-		err = writeFileSync(filepath.Join(tmp, BinFile), func(f *os.File) error {
+		err = atomicfile.WriteFile(filepath.Join(tmp, BinFile), 0o644, func(f *os.File) error {
 			return torchpickle.Write(ctx, f, "adapter_model", tensors)
 		})
 	}
 	if err != nil {
 		return wrap(err)
 	}
-	if err := syncDir(tmp); err != nil {
-		return wrap(err)
-	}
 	if err := ctx.Err(); err != nil {
 		return wrap(err)
 	}
-	if err := os.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return wrap(err) // not empty any more, or not removable
-	}
-	if err := os.Rename(tmp, dir); err != nil {
+	// CommitDir replaces an empty dir and refuses one that filled up meanwhile.
+	if err := atomicfile.CommitDir(tmp, dir); err != nil {
 		return wrap(err)
-	}
-	return syncDir(parent)
-}
-
-func writeFileSync(path string, fill func(*os.File) error) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	if err := fill(f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return err
 	}
 	return nil
 }

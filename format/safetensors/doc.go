@@ -4,9 +4,9 @@
 // bytes, contiguous and little-endian.
 //
 // Reading is strict: Open and NewFile check every rule the reference Rust
-// implementation checks (research/registry_storage.md section 7), in the same
-// order, and a few it leaves to serde (duplicate names are rejected instead of
-// silently keeping the last one). Only the header is read when a file is
+// implementation checks (../shared/research/registry_storage.md section 7),
+// in the same order, and a few it leaves to serde (duplicate names are
+// rejected instead of silently keeping the last one). Only the header is read when a file is
 // opened; tensor bytes alias a read-only memory map and are paged in by the OS
 // when touched, so opening a 20 GB checkpoint costs one small read. Unaligned
 // data sections are valid: several real writers do not pad the header.

@@ -10,6 +10,8 @@ var ErrInvalid = errors.New("invalid safetensors")
 // callers can test for either the rule or "malformed at all".
 type ruleError string
 
+var _ error = ruleError("")
+
 func (e ruleError) Error() string { return string(e) }
 
 // Is makes errors.Is(err, ErrInvalid) true for every rule sentinel.

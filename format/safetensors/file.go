@@ -38,6 +38,8 @@ type File struct {
 	closed bool
 }
 
+var _ io.Closer = (*File)(nil)
+
 // Open opens and validates the safetensors file at path, reading only its
 // header. The file is memory-mapped read-only; where mapping is impossible
 // (a platform without mmap, a file system that refuses it) it is read through
@@ -49,22 +51,22 @@ func Open(path string) (*File, error) {
 	}
 	st, err := fh.Stat()
 	if err != nil {
-		fh.Close()
+		_ = fh.Close() // read-only; the error above is the one to report
 		return nil, fmt.Errorf("safetensors: %w", err)
 	}
 	if st.IsDir() {
-		fh.Close()
+		_ = fh.Close() // read-only; the error above is the one to report
 		return nil, fmt.Errorf("safetensors: %s: is a directory", path)
 	}
 	f, err := newFile(fh, st.Size(), path)
 	if err != nil {
-		fh.Close()
+		_ = fh.Close() // read-only; the error above is the one to report
 		return nil, err
 	}
 	if st.Mode().IsRegular() {
 		if m, err := mmapFile(fh, st.Size()); err == nil {
 			// The mapping outlives the descriptor.
-			fh.Close()
+			_ = fh.Close() // read-only; the mapping stays valid
 			f.data, f.ra = m, nil
 			return f, nil
 		}

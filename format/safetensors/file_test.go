@@ -15,7 +15,7 @@ import (
 )
 
 // sharedFiles lists every safetensors file in shared/data with its tensor
-// count and header length N as recorded in shared/data/MANIFEST.md.
+// count and header length N as recorded in ../shared/data/MANIFEST.md.
 var sharedFiles = []struct {
 	rel     string
 	tensors int

@@ -5,9 +5,9 @@ package safetensors
 import "os"
 
 // mmapFile is unavailable here; Open falls back to reading through the file.
-func mmapFile(f *os.File, size int64) ([]byte, error) { return nil, errNoMmap }
+func mmapFile(*os.File, int64) ([]byte, error) { return nil, errNoMmap }
 
-func munmap(b []byte) error { return nil }
+func munmap([]byte) error { return nil }
 
 // preallocate sets f's size.
 func preallocate(f *os.File, size int64) error { return f.Truncate(size) }

@@ -3,6 +3,7 @@ package safetensors
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 )
 
@@ -24,6 +25,8 @@ type OffsetFile struct {
 	index map[string]int
 }
 
+var _ io.Closer = (*OffsetFile)(nil)
+
 // CreateOffset creates path (which must not exist), writes the header for
 // infos and meta (laid out as NewWriter would) and allocates the file.
 func CreateOffset(path string, infos []TensorInfo, meta map[string]string) (*OffsetFile, error) {
@@ -44,8 +47,8 @@ func CreateOffset(path string, infos []TensorInfo, meta map[string]string) (*Off
 		o.index[ti.Name] = i
 	}
 	fail := func(err error) (*OffsetFile, error) {
-		f.Close()
-		os.Remove(path)
+		_ = f.Close()       // the allocation or header error is the one to report
+		_ = os.Remove(path) // best effort: nothing half-written stays behind
 		return nil, fmt.Errorf("safetensors: %s: %w", path, err)
 	}
 	if err := preallocate(f, o.off+data); err != nil {

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/deltactl/deltactl/format"
+	"github.com/deltactl/deltactl/internal/atomicfile"
 )
 
 // WriteFile writes tensors (in the order given) and meta to path atomically:
@@ -22,60 +22,30 @@ func WriteFile(ctx context.Context, path string, tensors []*format.Tensor, meta 
 		}
 		infos[i] = TensorInfo{Name: t.Name, DType: t.DType, Shape: t.Shape}
 	}
-	return writeAtomic(path, func(f *os.File) error {
-		w, err := newWriter(f, infos, meta, path)
-		if err != nil {
-			return err
-		}
-		for _, t := range tensors {
-			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("safetensors: %s: %w", path, err)
-			}
-			if err := w.WriteBytes(t.Name, t.Data); err != nil {
-				return err
-			}
-		}
-		return w.Close()
+	var fillErr error
+	err = atomicfile.WriteFile(path, 0o644, func(f *os.File) error {
+		fillErr = writeTensors(ctx, f, path, tensors, infos, meta)
+		return fillErr
 	})
+	if err != nil && err != fillErr { // fill's errors already name path
+		return fmt.Errorf("safetensors: %s: %w", path, err)
+	}
+	return err
 }
 
-// writeAtomic runs fill on a temporary file beside path and renames it into
-// place only if fill and the fsync succeed; otherwise it removes the file.
-func writeAtomic(path string, fill func(*os.File) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+// writeTensors streams tensors into f as one safetensors file.
+func writeTensors(ctx context.Context, f *os.File, path string, tensors []*format.Tensor, infos []TensorInfo, meta map[string]string) error {
+	w, err := newWriter(f, infos, meta, path)
 	if err != nil {
-		return fmt.Errorf("safetensors: %s: %w", path, err)
+		return err
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
+	for _, t := range tensors {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("safetensors: %s: %w", path, err)
 		}
-	}()
-	if err := fill(f); err != nil {
-		return err // fill's errors already name path
+		if err := w.WriteBytes(t.Name, t.Data); err != nil {
+			return err
+		}
 	}
-	if err := f.Chmod(0o644); err != nil {
-		return fmt.Errorf("safetensors: %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("safetensors: %s: fsync: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("safetensors: %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("safetensors: %s: %w", path, err)
-	}
-	// Make the rename itself durable.
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return w.Close()
 }

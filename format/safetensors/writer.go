@@ -37,6 +37,8 @@ type Writer struct {
 	closed bool
 }
 
+var _ io.Closer = (*Writer)(nil)
+
 // NewWriter validates the plan (known dtypes, no overflow, unique names, none
 // named "__metadata__", valid UTF-8), assigns data_offsets in plan order (the
 // Begin/End of infos are ignored) and writes the 8-byte length and header to

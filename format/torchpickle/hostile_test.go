@@ -15,12 +15,88 @@ import (
 // says what was wrong; none may panic or allocate far beyond its size.
 func TestHostile(t *testing.T) {
 	zipOf := func(p *pk, st map[string][]byte) []byte { return tzip(t, p.Bytes(), st, "little") }
-	cases := []struct {
-		name string
-		file func() []byte
-		want error
-		msg  string
-	}{
+	cases := append(unsafeGlobalCases(zipOf), corruptCases(zipOf)...)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := readBytes(t, c.file())
+			if !errors.Is(err, c.want) {
+				t.Fatalf("err = %v, want %v", err, c.want)
+			}
+			if !strings.Contains(err.Error(), c.msg) || !strings.HasPrefix(err.Error(), "torchpickle: test.pt: ") {
+				t.Fatalf("err = %q, want it to name the file and contain %q", err, c.msg)
+			}
+		})
+	}
+}
+
+// Truncating or flipping bytes of a real file must give an error, not a
+// panic (CRC checks catch flipped storage bytes in the zip format).
+func TestCorruptedRealFile(t *testing.T) {
+	file, err := os.ReadFile(testutil.Testdata(t, "torch/state_dict.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 0; n < len(file); n += 7 {
+		if _, err := readBytes(t, file[:n]); err == nil {
+			t.Fatalf("truncated to %d bytes: no error", n)
+		}
+	}
+	for i := 0; i < len(file); i++ {
+		b := bytes.Clone(file)
+		b[i] ^= 0x5a
+		readBytes(t, b) // may or may not fail; must not panic
+	}
+	// A flipped byte inside storage 0's data is caught by the CRC.
+	off := bytes.Index(file, zipEntry(t, testutil.Testdata(t, "torch/state_dict.pt"), "state_dict/data/0"))
+	b := bytes.Clone(file)
+	b[off+5] ^= 1
+	if _, err := readBytes(t, b); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("flipped storage byte: %v", err)
+	}
+}
+
+func FuzzTorchPickle(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join(testutil.Testdata(f, "torch"), "*.*"))
+	for _, p := range files {
+		if strings.HasSuffix(p, ".pt") || strings.HasSuffix(p, ".bin") {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
+		}
+	}
+	var p pk
+	p.proto().op(opEmptyDict).str("w").tensor("FloatStorage", "0", 6, 1, []int{2, 2}, []int{1, 2}).op(opSetItem, opStop)
+	f.Add(tzip(f, p.Bytes(), map[string][]byte{"0": seqF32(6)}, "big"))
+	f.Add(p.Bytes())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		sd, err := Read(bytes.NewReader(b), int64(len(b)), "fuzz.pt")
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrNotTorch) && !errors.Is(err, ErrUnsafeGlobal) {
+				t.Fatalf("error without a sentinel: %v", err)
+			}
+			return
+		}
+		for _, tt := range sd.Tensors {
+			if err := tt.Check(); err != nil {
+				t.Fatalf("loaded tensor fails Check: %v", err)
+			}
+		}
+	})
+}
+
+// hostileCase is one input TestHostile must refuse with want and msg.
+type hostileCase struct {
+	name string
+	file func() []byte
+	want error
+	msg  string
+}
+
+// unsafeGlobalCases reach for code outside the allow-list.
+func unsafeGlobalCases(zipOf func(*pk, map[string][]byte) []byte) []hostileCase {
+	return []hostileCase{
 		{"os.system via GLOBAL", func() []byte {
 			var p pk
 			p.proto().global("os", "system").str("echo pwned").op(opTuple1, opReduce, opStop)
@@ -53,6 +129,12 @@ func TestHostile(t *testing.T) {
 			p.proto().op(opExt1, 1, opStop)
 			return zipOf(&p, nil)
 		}, ErrUnsafeGlobal, "extension"},
+	}
+}
+
+// corruptCases are malformed or resource-hungry pickles and archives.
+func corruptCases(zipOf func(*pk, map[string][]byte) []byte) []hostileCase {
+	return []hostileCase{
 		{"deep nesting", func() []byte {
 			var p pk
 			p.proto()
@@ -149,72 +231,4 @@ func TestHostile(t *testing.T) {
 			return []byte{opProto, 2, opBinInt1, 7, opStop, 0, 0, 0}
 		}, ErrNotTorch, "magic"},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			_, err := readBytes(t, c.file())
-			if !errors.Is(err, c.want) {
-				t.Fatalf("err = %v, want %v", err, c.want)
-			}
-			if !strings.Contains(err.Error(), c.msg) || !strings.HasPrefix(err.Error(), "torchpickle: test.pt: ") {
-				t.Fatalf("err = %q, want it to name the file and contain %q", err, c.msg)
-			}
-		})
-	}
-}
-
-// Truncating or flipping bytes of a real file must give an error, not a
-// panic (CRC checks catch flipped storage bytes in the zip format).
-func TestCorruptedRealFile(t *testing.T) {
-	file, err := os.ReadFile(testutil.Testdata(t, "torch/state_dict.pt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for n := 0; n < len(file); n += 7 {
-		if _, err := readBytes(t, file[:n]); err == nil {
-			t.Fatalf("truncated to %d bytes: no error", n)
-		}
-	}
-	for i := 0; i < len(file); i++ {
-		b := bytes.Clone(file)
-		b[i] ^= 0x5a
-		readBytes(t, b) // may or may not fail; must not panic
-	}
-	// A flipped byte inside storage 0's data is caught by the CRC.
-	off := bytes.Index(file, zipEntry(t, testutil.Testdata(t, "torch/state_dict.pt"), "state_dict/data/0"))
-	b := bytes.Clone(file)
-	b[off+5] ^= 1
-	if _, err := readBytes(t, b); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("flipped storage byte: %v", err)
-	}
-}
-
-func FuzzTorchPickle(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join(testutil.Testdata(f, "torch"), "*.*"))
-	for _, p := range files {
-		if strings.HasSuffix(p, ".pt") || strings.HasSuffix(p, ".bin") {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				f.Fatal(err)
-			}
-			f.Add(b)
-		}
-	}
-	var p pk
-	p.proto().op(opEmptyDict).str("w").tensor("FloatStorage", "0", 6, 1, []int{2, 2}, []int{1, 2}).op(opSetItem, opStop)
-	f.Add(tzip(f, p.Bytes(), map[string][]byte{"0": seqF32(6)}, "big"))
-	f.Add(p.Bytes())
-	f.Fuzz(func(t *testing.T, b []byte) {
-		sd, err := Read(bytes.NewReader(b), int64(len(b)), "fuzz.pt")
-		if err != nil {
-			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrNotTorch) && !errors.Is(err, ErrUnsafeGlobal) {
-				t.Fatalf("error without a sentinel: %v", err)
-			}
-			return
-		}
-		for _, tt := range sd.Tensors {
-			if err := tt.Check(); err != nil {
-				t.Fatalf("loaded tensor fails Check: %v", err)
-			}
-		}
-	})
 }

@@ -28,7 +28,7 @@ func Load(path string) (*StateDict, error) {
 	if err != nil {
 		return nil, fmt.Errorf("torchpickle: %w", err)
 	}
-	defer f.Close()
+	defer f.Close() // read-only
 	st, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("torchpickle: %w", err)

@@ -115,6 +115,8 @@ type countWriter struct {
 	n int64
 }
 
+var _ io.Writer = (*countWriter)(nil)
+
 func (c *countWriter) Write(b []byte) (int, error) {
 	n, err := c.w.Write(b)
 	c.n += int64(n)

@@ -96,7 +96,7 @@ func readEntry(f *zip.File, b *budget, max int64) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, f.Name, err)
 	}
-	defer rc.Close()
+	defer rc.Close() // read-only; a bad CRC shows in ReadFull
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(rc, buf); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, f.Name, err)

@@ -126,3 +126,49 @@ func CommitDir(tmp, dst string) error {
 	}
 	return SyncDir(filepath.Dir(filepath.Clean(dst)))
 }
+
+// ReplaceDir is CommitDir for a dst that may hold files: an existing dst is
+// first renamed aside to a hidden name beside it, tmp is renamed to dst, and
+// only then is the old folder removed. A crash leaves either the old or the
+// new folder at dst (plus a stray .DST.old-XXXX at worst); if the second
+// rename fails the old folder is put back.
+func ReplaceDir(tmp, dst string) error {
+	dst = filepath.Clean(dst)
+	if err := SyncTree(tmp); err != nil {
+		return err
+	}
+	var old string
+	if _, err := os.Lstat(dst); err == nil {
+		if err := os.Remove(dst); err != nil { // succeeds only if empty
+			dir, base := filepath.Split(dst)
+			if dir == "" {
+				dir = "."
+			}
+			aside, err := os.MkdirTemp(dir, "."+base+".old-")
+			if err != nil {
+				return err
+			}
+			// rename(2) replaces the empty placeholder; it only reserved the name.
+			if err := syscall.Rename(dst, aside); err != nil {
+				_ = os.Remove(aside) // best effort: an empty hidden folder is harmless
+				return &os.LinkError{Op: "rename", Old: dst, New: aside, Err: err}
+			}
+			old = aside
+		}
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		if old != "" {
+			_ = os.Rename(old, dst) // best effort: the rename error below is the one to report
+		}
+		return err
+	}
+	if err := SyncDir(filepath.Dir(dst)); err != nil {
+		return err
+	}
+	if old != "" {
+		if err := os.RemoveAll(old); err != nil {
+			return fmt.Errorf("%s is in place but the old folder %s could not be removed: %w", dst, old, err)
+		}
+	}
+	return nil
+}

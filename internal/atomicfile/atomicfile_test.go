@@ -92,3 +92,54 @@ func TestSyncDirMissing(t *testing.T) {
 		t.Fatalf("err = %v, want not exist", err)
 	}
 }
+
+func TestReplaceDir(t *testing.T) {
+	parent := t.TempDir()
+	dst := filepath.Join(parent, "out")
+	fill := func(name string) string {
+		tmp, err := TempDirBeside(dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(tmp, "sub"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteBytes(filepath.Join(tmp, "sub", name), 0o644, []byte(name)); err != nil {
+			t.Fatal(err)
+		}
+		return tmp
+	}
+	for _, name := range []string{"first", "second"} { // missing dst, then a non-empty one
+		if err := ReplaceDir(fill(name), dst); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		ents, err := os.ReadDir(filepath.Join(dst, "sub"))
+		if err != nil || len(ents) != 1 || ents[0].Name() != name {
+			t.Fatalf("%s: dst holds %v, %v; want only %s", name, ents, err, name)
+		}
+		if left, _ := os.ReadDir(parent); len(left) != 1 {
+			t.Fatalf("%s: leftovers beside dst: %v", name, left)
+		}
+	}
+	// A failed replace (tmp is gone) keeps the old folder in place.
+	if err := ReplaceDir(filepath.Join(parent, ".missing"), dst); err == nil {
+		t.Fatal("replacing from a missing folder succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(dst, "sub", "second")); err != nil {
+		t.Fatalf("old folder lost after a failed replace: %v", err)
+	}
+	if left, _ := os.ReadDir(parent); len(left) != 1 {
+		t.Fatalf("leftovers after a failed replace: %v", left)
+	}
+}
+
+func TestWriteFileFillError(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "new")
+	boom := errors.New("boom")
+	if err := WriteFile(p, 0o644, func(*os.File) error { return boom }); !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want boom", err)
+	}
+	if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a failed write created the file: %v", err)
+	}
+}

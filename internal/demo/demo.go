@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/deltactl/deltactl/format"
 	"github.com/deltactl/deltactl/format/peft"
 	"github.com/deltactl/deltactl/internal/humanize"
 	"github.com/deltactl/deltactl/merge"
@@ -83,7 +84,7 @@ func Run(ctx context.Context, opt Options) (rep *Report, err error) {
 		if work, err = os.MkdirTemp("", "deltactl-demo-"); err != nil {
 			return nil, err
 		}
-		defer os.RemoveAll(work)
+		defer os.RemoveAll(work) // best effort: a leftover temporary folder is harmless
 	} else if err := os.MkdirAll(work, 0o755); err != nil {
 		return nil, err
 	}
@@ -107,6 +108,12 @@ type run struct {
 	reg  *registry.Registry
 	// adapter holds the pulled LoRA; its tensors alias its memory map.
 	adapter *peft.Adapter
+
+	// What the stages hand on to the next ones.
+	trainSet, evalSet string
+	model             *train.Model
+	evalData          *train.Dataset
+	inputs            []merge.Input // the pulled LoRA
 }
 
 func (r *run) path(name string) string { return filepath.Join(r.work, name) }
@@ -125,188 +132,204 @@ func (r *run) stage(name string, fn func() (string, error)) error {
 	return nil
 }
 
+// all runs the stages in order; each hands its results on through r.
 func (r *run) all() error {
-	base, data := r.path("base"), r.path("data")
-	var trainSet, evalSet string
-	err := r.stage("prepare", func() (string, error) {
-		if err := writeBase(base); err != nil {
-			return "", err
-		}
-		var n, m int
-		var err error
-		trainSet, evalSet, n, m, err = writeTask(base, data)
-		if err != nil {
-			return "", err
-		}
-		reg, err := registry.Open(r.ctx, r.opt.Registry, registry.Options{})
-		if err != nil {
-			return "", err
-		}
-		r.reg = reg
-		return fmt.Sprintf("bundled base unpacked; task: %d training and %d held-out words", n, m), nil
-	})
-	if err != nil {
+	if err := r.stage("prepare", r.prepare); err != nil {
 		return err
 	}
-	defer r.reg.Close()
 	defer func() {
+		_ = r.reg.Close() // releases caches only; nothing written is pending
 		if r.adapter != nil {
-			r.adapter.Close()
+			_ = r.adapter.Close() // unmaps a read-only file
 		}
 	}()
-
-	if err := r.stage("push base", func() (string, error) {
-		res, err := r.reg.Push(r.ctx, BaseRef, base, registry.PushOptions{})
-		r.rep.BasePush = res
-		if err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("%s: %s logical, %s uploaded", BaseRef, humanize.Bytes(res.LogicalBytes), humanize.Bytes(res.UploadedBytes)), nil
-	}); err != nil {
+	if err := r.stage("push base", r.pushBase); err != nil {
 		return err
 	}
+	if err := r.loadBase(); err != nil { // untimed: not one of the demo's stages
+		return err
+	}
+	for _, s := range []struct {
+		name string
+		fn   func() (string, error)
+	}{
+		{"eval base", r.evalBase},
+		{"train LoRA", r.trainLoRA},
+		{"push LoRA", r.pushLoRA},
+		{"pull LoRA", r.pullLoRA},
+		{"eval base+LoRA", r.evalLoRA},
+		{"merge", r.merge},
+		{"unmerge", r.unmerge},
+	} {
+		if err := r.stage(s.name, s.fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
-	model, err := train.LoadModel(r.ctx, base, 0)
+// prepare unpacks the bundled base, writes the task and opens the registry.
+func (r *run) prepare() (string, error) {
+	if err := writeBase(r.path("base")); err != nil {
+		return "", err
+	}
+	var n, m int
+	var err error
+	r.trainSet, r.evalSet, n, m, err = writeTask(r.path("data"))
+	if err != nil {
+		return "", err
+	}
+	reg, err := registry.Open(r.ctx, r.opt.Registry, registry.Options{})
+	if err != nil {
+		return "", err
+	}
+	r.reg = reg
+	return fmt.Sprintf("bundled base unpacked; task: %d training and %d held-out words", n, m), nil
+}
+
+func (r *run) pushBase() (string, error) {
+	res, err := r.reg.Push(r.ctx, BaseRef, r.path("base"), registry.PushOptions{})
+	r.rep.BasePush = res
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s: %s logical, %s uploaded", BaseRef, humanize.Bytes(res.LogicalBytes), humanize.Bytes(res.UploadedBytes)), nil
+}
+
+// loadBase loads the base model for training and the held-out set.
+func (r *run) loadBase() error {
+	model, err := train.LoadModel(r.ctx, r.path("base"), 0)
 	if err != nil {
 		return err
 	}
 	// Record the registry ref, not the temporary folder, as the LoRA's
 	// base_model_name_or_path: reruns then give the same bytes and digest.
 	model.Source = BaseRef
-	evalData, err := train.LoadData(evalSet, model.Config)
+	r.model = model
+	r.evalData, err = train.LoadData(r.evalSet, model.Config)
+	return err
+}
+
+func (r *run) evalOptions() train.EvalOptions { return train.EvalOptions{Threads: r.opt.Threads} }
+
+func (r *run) evalBase() (string, error) {
+	res, err := train.Evaluate(r.ctx, r.model, nil, r.evalData, r.evalOptions())
 	if err != nil {
-		return err
+		return "", err
 	}
-	evalOpt := train.EvalOptions{Threads: r.opt.Threads}
-	if err := r.stage("eval base", func() (string, error) {
-		res, err := train.Evaluate(r.ctx, model, nil, evalData, evalOpt)
-		if err != nil {
-			return "", err
-		}
-		r.rep.LossBefore = res.Loss
-		return fmt.Sprintf("held-out loss %.3f nats/byte (perplexity %.1f)", res.Loss, res.Perplexity), nil
-	}); err != nil {
-		return err
-	}
+	r.rep.LossBefore = res.Loss
+	return fmt.Sprintf("held-out loss %.3f nats/byte (perplexity %.1f)", res.Loss, res.Perplexity), nil
+}
 
-	lora := r.path("lora")
-	if err := r.stage("train LoRA", func() (string, error) {
-		ds, err := train.LoadData(trainSet, model.Config)
-		if err != nil {
-			return "", err
-		}
-		o := train.DefaultOptions()
-		o.Method = train.MethodLoRA
-		o.LoRA.Rank, o.LoRA.Alpha = 8, 16
-		o.LoRA.Targets = []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
-		o.Steps, o.Batch, o.LR, o.Warmup = r.opt.Steps, 16, 3e-3, 10
-		o.Threads, o.Out = r.opt.Threads, lora
-		res, err := train.Train(r.ctx, model, ds, nil, o)
-		if err != nil {
-			return "", err
-		}
-		r.rep.TrainableParams = res.TrainableParams
-		r.rep.BaseParams = model.NumParams()
-		return fmt.Sprintf("rank 8 on q,k,v,o,gate,up,down: %d steps, %d trainable parameters, %.0f tokens/s", res.Steps, res.TrainableParams, res.TokensPerSec), nil
-	}); err != nil {
-		return err
+func (r *run) trainLoRA() (string, error) {
+	ds, err := train.LoadData(r.trainSet, r.model.Config)
+	if err != nil {
+		return "", err
 	}
-
-	if err := r.stage("push LoRA", func() (string, error) {
-		res, err := r.reg.Push(r.ctx, DeltaRef, lora, registry.PushOptions{Base: BaseRef})
-		r.rep.DeltaPush = res
-		if err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("%s as a delta of %s: %s uploaded", DeltaRef, BaseRef, humanize.Bytes(res.UploadedBytes)), nil
-	}); err != nil {
-		return err
+	o := train.DefaultOptions()
+	o.Method = format.MethodLoRA
+	o.LoRA.Rank, o.LoRA.Alpha = 8, 16
+	o.LoRA.Targets = []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+	o.Steps, o.Batch, o.LR, o.Warmup = r.opt.Steps, 16, 3e-3, 10
+	o.Threads, o.Out = r.opt.Threads, r.path("lora")
+	res, err := train.Train(r.ctx, r.model, ds, nil, o)
+	if err != nil {
+		return "", err
 	}
+	r.rep.TrainableParams = res.TrainableParams
+	r.rep.BaseParams = r.model.NumParams()
+	return fmt.Sprintf("rank 8 on q,k,v,o,gate,up,down: %d steps, %d trainable parameters, %.0f tokens/s", res.Steps, res.TrainableParams, res.TokensPerSec), nil
+}
 
-	// From here on the delta comes back out of the registry, verified.
+func (r *run) pushLoRA() (string, error) {
+	res, err := r.reg.Push(r.ctx, DeltaRef, r.path("lora"), registry.PushOptions{Base: BaseRef})
+	r.rep.DeltaPush = res
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s as a delta of %s: %s uploaded", DeltaRef, BaseRef, humanize.Bytes(res.UploadedBytes)), nil
+}
+
+// pullLoRA brings the delta back out of the registry, verified; the later
+// stages use this copy, not the trainer's output.
+func (r *run) pullLoRA() (string, error) {
 	pulled := r.path("pulled-lora")
-	var inputs []merge.Input
-	if err := r.stage("pull LoRA", func() (string, error) {
-		if _, err := r.reg.Pull(r.ctx, DeltaRef, pulled); err != nil {
-			return "", err
-		}
-		a, err := peft.Load(pulled)
-		if err != nil {
-			return "", err
-		}
-		r.adapter = a
-		d, err := a.Delta()
-		if err != nil {
-			return "", err
-		}
-		inputs = []merge.Input{{Name: DeltaRef, Delta: d, Weight: 1}}
-		return fmt.Sprintf("%s pulled and verified (%d LoRA modules)", DeltaRef, len(d.LoRA)), nil
-	}); err != nil {
-		return err
+	if _, err := r.reg.Pull(r.ctx, DeltaRef, pulled); err != nil {
+		return "", err
 	}
-
-	if err := r.stage("eval base+LoRA", func() (string, error) {
-		res, err := train.Evaluate(r.ctx, model, inputs[0].Delta, evalData, evalOpt)
-		if err != nil {
-			return "", err
-		}
-		r.rep.LossAfter = res.Loss
-		return fmt.Sprintf("held-out loss %.3f nats/byte (perplexity %.1f)", res.Loss, res.Perplexity), nil
-	}); err != nil {
-		return err
+	a, err := peft.Load(pulled)
+	if err != nil {
+		return "", err
 	}
+	r.adapter = a
+	d, err := a.Delta()
+	if err != nil {
+		return "", err
+	}
+	r.inputs = []merge.Input{{Name: DeltaRef, Delta: d, Weight: 1}}
+	return fmt.Sprintf("%s pulled and verified (%d LoRA modules)", DeltaRef, len(d.LoRA)), nil
+}
 
+func (r *run) evalLoRA() (string, error) {
+	res, err := train.Evaluate(r.ctx, r.model, r.inputs[0].Delta, r.evalData, r.evalOptions())
+	if err != nil {
+		return "", err
+	}
+	r.rep.LossAfter = res.Loss
+	return fmt.Sprintf("held-out loss %.3f nats/byte (perplexity %.1f)", res.Loss, res.Perplexity), nil
+}
+
+// merge merges the LoRA into the base and evaluates the merged model.
+func (r *run) merge() (string, error) {
+	f, err := merge.OpenFolder(r.path("base"))
+	if err != nil {
+		return "", err
+	}
+	defer f.Close() // read-only model folder
 	merged := r.path("merged")
-	if err := r.stage("merge", func() (string, error) {
-		f, err := merge.OpenFolder(base)
-		if err != nil {
-			return "", err
-		}
-		defer f.Close()
-		res, err := merge.Merge(r.ctx, f, inputs, merged, merge.MergeOptions{Correction: true})
-		if err != nil {
-			return "", err
-		}
-		m, err := train.LoadModel(r.ctx, merged, 0)
-		if err != nil {
-			return "", err
-		}
-		ev, err := train.Evaluate(r.ctx, m, nil, evalData, evalOpt)
-		if err != nil {
-			return "", err
-		}
-		r.rep.LossMerged = ev.Loss
-		return fmt.Sprintf("%d tensors merged in BF16, rounded once; correction %s; merged model loss %.3f", len(res.Merged), humanize.Bytes(res.CorrectionBytes), ev.Loss), nil
-	}); err != nil {
-		return err
+	res, err := merge.Merge(r.ctx, f, r.inputs, merged, merge.MergeOptions{Correction: true})
+	if err != nil {
+		return "", err
 	}
+	m, err := train.LoadModel(r.ctx, merged, 0)
+	if err != nil {
+		return "", err
+	}
+	ev, err := train.Evaluate(r.ctx, m, nil, r.evalData, r.evalOptions())
+	if err != nil {
+		return "", err
+	}
+	r.rep.LossMerged = ev.Loss
+	return fmt.Sprintf("%d tensors merged in BF16, rounded once; correction %s; merged model loss %.3f", len(res.Merged), humanize.Bytes(res.CorrectionBytes), ev.Loss), nil
+}
 
-	return r.stage("unmerge", func() (string, error) {
-		f, err := merge.OpenFolder(merged)
-		if err != nil {
-			return "", err
-		}
-		defer f.Close()
-		unmerged := r.path("unmerged")
-		res, err := merge.Unmerge(r.ctx, f, inputs, unmerged)
-		if err != nil {
-			return "", err
-		}
-		same, err := sameFile(filepath.Join(base, "model.safetensors"), filepath.Join(unmerged, "model.safetensors"))
-		if err != nil {
-			return "", err
-		}
-		r.rep.UnmergeExact = res.Exact && same
-		if !r.rep.UnmergeExact {
-			return "", errors.New("unmerged weights differ from the base")
-		}
-		u, err := r.reg.DiskUsage(r.ctx)
-		if err != nil {
-			return "", err
-		}
-		r.rep.Usage = u
-		return "base recovered bit for bit (model.safetensors identical)", nil
-	})
+// unmerge takes the LoRA back out of the merged model and checks that the
+// base comes back bit for bit.
+func (r *run) unmerge() (string, error) {
+	f, err := merge.OpenFolder(r.path("merged"))
+	if err != nil {
+		return "", err
+	}
+	defer f.Close() // read-only model folder
+	unmerged := r.path("unmerged")
+	res, err := merge.Unmerge(r.ctx, f, r.inputs, unmerged)
+	if err != nil {
+		return "", err
+	}
+	same, err := sameFile(filepath.Join(r.path("base"), "model.safetensors"), filepath.Join(unmerged, "model.safetensors"))
+	if err != nil {
+		return "", err
+	}
+	r.rep.UnmergeExact = res.Exact && same
+	if !r.rep.UnmergeExact {
+		return "", errors.New("unmerged weights differ from the base")
+	}
+	u, err := r.reg.DiskUsage(r.ctx)
+	if err != nil {
+		return "", err
+	}
+	r.rep.Usage = u
+	return "base recovered bit for bit (model.safetensors identical)", nil
 }
 
 // writeBase unpacks the bundled model into dir.
@@ -334,7 +357,7 @@ var wordRE = regexp.MustCompile(`\b[a-z]{3,8}\b`)
 // writeTask builds the task from the held-out Shakespeare text the base never
 // saw: every distinct lowercase word, the first 80% for training and the rest
 // for evaluation, as prompt/completion JSONL (loss on the completion only).
-func writeTask(base, dir string) (trainSet, evalSet string, nTrain, nEval int, err error) {
+func writeTask(dir string) (trainSet, evalSet string, nTrain, nEval int, err error) {
 	text, err := fs.ReadFile(testdata.TinyLlama(), "heldout.txt")
 	if err != nil {
 		return "", "", 0, 0, err
