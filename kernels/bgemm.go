@@ -34,7 +34,8 @@ import (
 // sums its 16-pair steps differently (on the machine measured, about half
 // the elements of a product differ from that definition in the last bit),
 // so its results are within the same float32 summation bound of the exact
-// product of the rounded operands but not equal to the twin's.
+// product of the rounded operands but not equal to the twin's; and with
+// alpha = 1 its tiles sum each K block straight onto C instead of from +0.
 //
 // Like Sgemm it panics on inconsistent arguments, and on a bt that is
 // neither BF16 nor F16.
@@ -292,6 +293,9 @@ func (g *bgemmTiles) tile(p, q, kp, mode int, ap, bp *uint32) {
 
 func (g *bgemmTiles) kernel(kp int, ap, bp *uint32, c *float32, ldc, mode int) {
 	if g.kern.amx {
+		if g.alpha == 1 {
+			mode = 3 - mode // sum in the tiles onto C (2) or from zero (3)
+		}
 		bgemmKern32x32AMX(kp/16, ap, bp, c, ldc, g.alpha, mode, &g.cfg[0], &g.amxTmp[0])
 		return
 	}
