@@ -364,3 +364,35 @@ func TestPackBPanelsFast(t *testing.T) {
 		}
 	}
 }
+
+// TestBgemmCloseToSgemm measures Bgemm against the exact SGEMM on a
+// Llama-sized layer product (bf16 weights of scale 0.02, unit
+// activations): the relative Frobenius error must be of the order of bf16
+// rounding (2^-9 per operand), and is logged.
+func TestBgemmCloseToSgemm(t *testing.T) {
+	if !BF16DotProducts() {
+		t.Skip("Bgemm runs its pure-Go twin here: too slow for this size")
+	}
+	const m, n, k = 256, 1024, 2048
+	rng := rand.New(rand.NewPCG(8, 8))
+	w := make([]uint16, n*k)
+	for i := range w {
+		w[i] = BF16FromF32(0.02 * float32(rng.NormFloat64()))
+	}
+	x := randSlice(rng, m*k)
+	want := make([]float32, m*n)
+	got := make([]float32, m*n)
+	SgemmB16(0, false, true, m, n, k, 1, x, k, w, BF16, k, 0, want, n)
+	Bgemm(0, false, true, m, n, k, 1, x, k, w, BF16, k, 0, got, n)
+	var num, den float64
+	for i := range want {
+		d := float64(got[i]) - float64(want[i])
+		num += d * d
+		den += float64(want[i]) * float64(want[i])
+	}
+	rel := math.Sqrt(num / den)
+	t.Logf("relative Frobenius error of Bgemm vs SgemmB16, %dx%dx%d: %.3g (2^-8 = %.3g)", m, n, k, rel, 0x1p-8)
+	if rel > 0x1p-7 {
+		t.Fatalf("relative error %.3g > 2^-7", rel)
+	}
+}
