@@ -21,8 +21,9 @@ import (
 //   - else AVX512_BF16 (VDPBF16PS), which on the Intel Xeon this was
 //     measured on runs at 0.6-0.75x SgemmB16, and on CPUs where it is as
 //     fast as an FMA (AMD Zen 4/5) should do about twice its flops;
-//   - else a pure-Go twin of VDPBF16PS: correct but tens of times slower
-//     than Sgemm. DELTACTL_KERNELS=generic or avx2 also selects it.
+//   - else a pure-Go twin of VDPBF16PS: correct but about 80x slower than
+//     the float32 SGEMM (2 GFLOP/s per CPU-second measured).
+//     DELTACTL_KERNELS=generic or avx2 also selects it.
 //
 // Each element of C is computed as K blocks of 512 (the last one shorter),
 // each summed from +0 by the kernel, then added into C by fma(alpha, acc, C)

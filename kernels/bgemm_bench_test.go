@@ -81,14 +81,12 @@ func reportGFLOPs(b *testing.B, flop float64, f func()) {
 
 // BenchmarkBgemmKernel times the micro-kernels alone on cache-resident
 // panels, one thread, over K = 512: the bf16 kernels (VDPBF16PS 12x32, AMX
-// 32x32) against the float32 12x32 tile of the packed SGEMM driver.
+// 32x32, the pure-Go twin) against the float32 12x32 tile of the packed
+// SGEMM driver.
 func BenchmarkBgemmKernel(b *testing.B) {
 	const k = 512
 	c := make([]float32, 32*32)
 	for name, kern := range bgemmKernels() {
-		if name == "twin" {
-			continue
-		}
 		b.Run(name, func(b *testing.B) {
 			kp := k / 2
 			a := make([]uint32, kp*kern.mr)

@@ -396,3 +396,39 @@ func TestBgemmCloseToSgemm(t *testing.T) {
 		t.Fatalf("relative error %.3g > 2^-7", rel)
 	}
 }
+
+// TestBgemmKernGoIsDPBF16 checks the twin kernel's inlined loop against
+// its definition, dpbf16 applied pair by pair, on data with zeros,
+// subnormals, products that underflow or overflow, and infinities.
+func TestBgemmKernGoIsDPBF16(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	special := []float32{0, float32(math.Copysign(0, -1)), math.Float32frombits(0x00400000), 0x1p-70, 0x1p-100, 0x1p70, 0x1p100, float32(math.Inf(1)), 3.5}
+	val := func() uint16 {
+		if rng.IntN(8) == 0 {
+			return BF16FromF32(special[rng.IntN(len(special))])
+		}
+		return BF16FromF32(float32(rng.NormFloat64()))
+	}
+	const kp = 40
+	a := make([]uint32, kp*bgemmMR)
+	b := make([]uint32, kp*bgemmNR)
+	for i := range a {
+		a[i] = uint32(val()) | uint32(val())<<16
+	}
+	for i := range b {
+		b[i] = uint32(val()) | uint32(val())<<16
+	}
+	c := make([]float32, bgemmMR*bgemmNR)
+	bgemmKernGo(kp, &a[0], &b[0], &c[0], bgemmNR, 1, 0)
+	for i := 0; i < bgemmMR; i++ {
+		for j := 0; j < bgemmNR; j++ {
+			var want float32
+			for p := 0; p < kp; p++ {
+				want = dpbf16(want, a[p*bgemmMR+i], b[p*bgemmNR+j])
+			}
+			if got := c[i*bgemmNR+j]; math.Float32bits(got) != math.Float32bits(want) && !(got != got && want != want) {
+				t.Fatalf("C[%d][%d] = %v, want %v", i, j, got, want)
+			}
+		}
+	}
+}
