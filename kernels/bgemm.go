@@ -17,12 +17,14 @@ import (
 // It runs on the best bf16 hardware the CPU and OS offer (BF16DotProducts):
 //
 //   - AMX tiles (TDPBF16PS; Linux grants the tile state on first use),
-//     measured at 3.5-5x SgemmB16 per CPU-second on the Llama-3.2-1B shapes;
+//     measured at 3.8-4.6x SgemmB16 per CPU-second on the Llama-3.2-1B
+//     shapes;
 //   - else AVX512_BF16 (VDPBF16PS), which on the Intel Xeon this was
-//     measured on runs at 0.6-0.75x SgemmB16, and on CPUs where it is as
-//     fast as an FMA (AMD Zen 4/5) should do about twice its flops;
-//   - else a pure-Go twin of VDPBF16PS: correct but about 80x slower than
-//     the float32 SGEMM (2 GFLOP/s per CPU-second measured).
+//     measured on runs at 0.6-0.77x SgemmB16 (the instruction issues at
+//     about a fifth of the rate of VFMADD231PS there); where it issues as
+//     fast as an FMA it would do twice the flops (not measured here);
+//   - else a pure-Go twin of VDPBF16PS: correct but about 100x slower than
+//     the float32 kernel (2 GFLOP/s per CPU-second measured).
 //     DELTACTL_KERNELS=generic or avx2 also selects it.
 //
 // Each element of C is computed as K blocks of 512 (the last one shorter),
@@ -32,11 +34,13 @@ import (
 // kernel the result is bit-identical for every thread count. The VDPBF16PS
 // kernel and the twin agree bit for bit (the SDM's definition: per pair
 // two fused multiply-adds, high element first, subnormals flushed). AMX
-// sums its 16-pair steps differently (on the machine measured, about half
-// the elements of a product differ from that definition in the last bit),
-// so its results are within the same float32 summation bound of the exact
-// product of the rounded operands but not equal to the twin's; and with
-// alpha = 1 its tiles sum each K block straight onto C instead of from +0.
+// sums differently (probed on the machine measured: low element first, and
+// not a chain of rounded FMAs: 1 plus eight products of 2^-25 gives
+// 1 + 2^-23; about half the elements of a random product differ from the
+// VDPBF16PS definition in the last bit), so its results are within the
+// same float32 summation bound of the exact product of the rounded operands
+// but not equal to the twin's; and with alpha = 1 its tiles sum each K
+// block straight onto C instead of from +0.
 //
 // Like Sgemm it panics on inconsistent arguments, and on a bt that is
 // neither BF16 nor F16.
