@@ -16,10 +16,10 @@ package kernels
 //   - Bgemm (and BgemmF32 for a float32 B) rounds A to bf16 and multiplies
 //     bf16 with float32 sums (--compute bf16): about 2^-8 relative error per
 //     product, and on AMX 3.9-4.9x the speed of SgemmB16 (1.0-1.4 TFLOP/s
-//     on 2 cores). On AVX512_BF16 alone
-//     it may be slower than SgemmB16 (it is on Intel), and without either it
-//     runs a slow pure-Go twin; BF16DotProducts tells whether hardware runs
-//     it. See Bgemm for which kernel runs where and how each one rounds.
+//     on 2 cores). On AVX512_BF16 alone it may be slower than SgemmB16 (it
+//     is on the Intel Xeon measured), and without either it runs a slow
+//     pure-Go twin; BF16DotProducts tells whether hardware runs it. See
+//     Bgemm for which kernel runs where and how each one rounds.
 //   - Sgemm/SgemmThreads/SgemmPacked for float32 operands, as before.
 //
 // LoRA/adapter weights, their gradients and the optimizer stay float32:
