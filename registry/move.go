@@ -48,7 +48,12 @@ func (r *Registry) moveRef(ctx context.Context, ref Ref, d digest.Digest, mv mov
 	case err == nil:
 		exists, oldETag = true, info.ETag
 		data, err := r.readRefBytes(ctx, key)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
+		switch {
+		case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
+			// Replaced or deleted between the stat and the read: the
+			// swap against the stat's ETag would lose anyway.
+			return "", fmt.Errorf("ref %s: %w", ref, ErrRefMoved)
+		case err != nil:
 			return "", fmt.Errorf("ref %s: %w", ref, err)
 		}
 		cur, _ = digest.Parse(strings.TrimSpace(string(data))) // a damaged ref is replaced like any other value
