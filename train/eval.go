@@ -17,12 +17,44 @@ type EvalResult struct {
 	Loss       float64 `json:"loss"`
 	Perplexity float64 `json:"perplexity"`
 	Tokens     int64   `json:"tokens"`
-	// Accuracy is, for prompt/completion data, the fraction of records whose
-	// completion greedy decoding reproduces exactly. Under teacher forcing
-	// that is "the argmax at every completion position is the target",
-	// which is what is computed.
+	// BitsPerByte is the loss in bits per UTF-8 byte of the text the
+	// targets encode: Loss*Tokens / ln 2 / TextBytes. Unlike the loss per
+	// token it does not depend on the tokenizer, so models with different
+	// vocabularies compare. Set when the whole data set was evaluated and
+	// it is text (not input_ids).
+	BitsPerByte *float64 `json:"bits_per_byte,omitempty"`
+	TextBytes   int64    `json:"text_bytes,omitempty"`
+	// Accuracy is, for data where every record has one expected completion
+	// (prompt/completion, or chat with one assistant turn), the fraction of
+	// records whose completion greedy decoding reproduces exactly. Under
+	// teacher forcing that is "the argmax at every completion position is
+	// the target", which is what is computed.
 	Accuracy *float64 `json:"accuracy,omitempty"`
 	Records  int      `json:"records,omitempty"`
+}
+
+// singleCompletion reports whether every record of d has one expected
+// completion: prompt/completion data, or chat data with one assistant turn
+// per record.
+func (d *Dataset) singleCompletion() bool {
+	switch d.Kind {
+	case "prompt-completion":
+		return true
+	case "chat":
+		for _, r := range d.Records {
+			runs := 0
+			for t := 1; t < len(r.Loss); t++ {
+				if r.Loss[t] && !r.Loss[t-1] {
+					runs++
+				}
+			}
+			if runs != 1 {
+				return false
+			}
+		}
+		return len(d.Records) > 0
+	}
+	return false
 }
 
 // evalNet evaluates d on nt (forward only) in batches of nt's shape;
@@ -35,12 +67,14 @@ func evalNet[F Float](nt *net[F], d *Dataset, maxBatches int) EvalResult {
 	var count int64
 	var exact, records int
 	batches := 0
+	accuracy := d.singleCompletion()
+	complete := true // every target of d was scored
 	flush := func(rows int) {
 		nt.forward(tokens, false, 0)
 		s, c := crossEntropy(nt.spec.threads, n, nt.cfg.VocabSize, nt.logits, targets, 0, correct)
 		sum += s
 		count += int64(c)
-		if d.Kind == "prompt-completion" {
+		if accuracy {
 			for b := 0; b < rows; b++ {
 				ok := true
 				for _, c := range correct[b*T : (b+1)*T] {
@@ -69,6 +103,7 @@ func evalNet[F Float](nt *net[F], d *Dataset, maxBatches int) EvalResult {
 				flush(B)
 				row = 0
 				if maxBatches > 0 && batches >= maxBatches {
+					complete = o+T+1 >= len(d.Stream)
 					break
 				}
 			}
@@ -91,6 +126,7 @@ func evalNet[F Float](nt *net[F], d *Dataset, maxBatches int) EvalResult {
 				flush(row)
 				row = 0
 				if maxBatches > 0 && batches >= maxBatches {
+					complete = i == len(d.Records)-1
 					break
 				}
 			}
@@ -101,7 +137,11 @@ func evalNet[F Float](nt *net[F], d *Dataset, maxBatches int) EvalResult {
 		res.Loss = sum / float64(count)
 		res.Perplexity = math.Exp(res.Loss)
 	}
-	if d.Kind == "prompt-completion" && records > 0 {
+	if complete && d.TextBytes > 0 && count > 0 {
+		b := sum / math.Ln2 / float64(d.TextBytes)
+		res.BitsPerByte, res.TextBytes = &b, d.TextBytes
+	}
+	if accuracy && records > 0 {
 		a := float64(exact) / float64(records)
 		res.Accuracy, res.Records = &a, records
 	}

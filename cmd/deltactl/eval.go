@@ -23,9 +23,14 @@ func newEvalCmd(g *globals) *cobra.Command {
 		Short: "Measure a model's (and delta's) loss, perplexity and accuracy on data",
 		Long: `eval computes the mean next-token cross-entropy (nats per target token) and
 perplexity of a Llama-family model on a data file, optionally with a delta:
-a PEFT LoRA folder or a deltactl bottleneck-adapter folder. For
-prompt/completion JSONL it also reports accuracy: the fraction of records
-whose completion greedy decoding reproduces exactly.`,
+a PEFT LoRA folder or a deltactl bottleneck-adapter folder. On text it also
+reports bits per byte (the loss per UTF-8 byte of the text the targets
+encode: comparable across tokenizers). For prompt/completion JSONL, and chat
+JSONL with one assistant turn per record, it reports accuracy: the fraction
+of records whose completion greedy decoding reproduces exactly.
+
+Data is read as deltactl train reads it, with the tokenizer beside the
+model's config.json.`,
 		Example: `  deltactl eval --base testdata/tinyllama --data held_out.txt
   deltactl eval --base testdata/tinyllama --delta lora1 --data test.jsonl --json`,
 		Args: cobra.NoArgs,
@@ -43,7 +48,11 @@ whose completion greedy decoding reproduces exactly.`,
 			if err != nil {
 				return err
 			}
-			ds, err := train.LoadData(data, m.Config)
+			tok, err := train.LoadTokenizer(src)
+			if err != nil {
+				return err
+			}
+			ds, err := train.LoadDataWith(data, m.Config, train.DataOptions{Tokenizer: tok})
 			if err != nil {
 				return err
 			}
@@ -69,6 +78,9 @@ whose completion greedy decoding reproduces exactly.`,
 				return g.printJSON(r)
 			}
 			g.printf("loss %.6f  perplexity %.4f  tokens %d", r.Loss, r.Perplexity, r.Tokens)
+			if r.BitsPerByte != nil {
+				g.printf("  bits/byte %.4f (%d bytes)", *r.BitsPerByte, r.TextBytes)
+			}
 			if r.Accuracy != nil {
 				g.printf("  accuracy %.4f (%d records)", *r.Accuracy, r.Records)
 			}
@@ -79,7 +91,7 @@ whose completion greedy decoding reproduces exactly.`,
 	f := cmd.Flags()
 	f.StringVar(&base, "base", "", "base model: a HF folder or a registry ref")
 	f.StringVar(&delta, "delta", "", "a PEFT LoRA folder or a bottleneck-adapter folder (or a registry ref)")
-	f.StringVar(&data, "data", "", "data: .txt (bytes) or .jsonl")
+	f.StringVar(&data, "data", "", "data: .txt or .jsonl (text | prompt+completion | messages | input_ids)")
 	f.IntVar(&threads, "threads", runtime.GOMAXPROCS(0), "worker threads")
 	f.IntVar(&batch, "batch", 8, "sequences per forward pass")
 	f.IntVar(&seq, "seq", 0, "window length for text streams (default min(128, max_position_embeddings))")

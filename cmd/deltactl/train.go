@@ -66,9 +66,13 @@ safetensors) on the CPU and writes the result:
 plus training_log.json (options, loss per step, metrics) and loss_curve.png.
 The same inputs, --seed and --threads give byte-identical files.
 
-Data: a .txt file (its bytes are the tokens: byte-vocabulary models only) or
-JSONL with "text", "prompt" + "completion" (loss on the completion only) or
-"input_ids" per line.
+Data: a .txt file or JSONL with "text", "prompt" + "completion" (loss on the
+completion only), "messages" (a chat: [{"role": "system"|"user"|"assistant",
+"content": ...}], rendered with the model's chat_template, loss on the
+assistant turns only) or "input_ids" per line. Text is encoded with the
+tokenizer beside the model's config.json (tokenizer.json and
+tokenizer_config.json); a byte-vocabulary model without one takes bytes as
+tokens. Records are not packed: one record per sequence, padded to --seq.
 
 --base may also be a config.json file: the model then starts from random
 weights (only with --method full); this is how testdata/tinyllama was made.`,
@@ -91,7 +95,7 @@ weights (only with --method full); this is how testdata/tinyllama was made.`,
 func addTrainFlags(cmd *cobra.Command, o *train.Options, fl *trainFlags) {
 	f := cmd.Flags()
 	f.StringVar(&fl.base, "base", "", "base model: a HF folder, a registry ref, or a config.json (random init, --method full)")
-	f.StringVar(&fl.data, "data", "", "training data: .txt (bytes) or .jsonl (text | prompt+completion | input_ids)")
+	f.StringVar(&fl.data, "data", "", "training data: .txt or .jsonl (text | prompt+completion | messages | input_ids)")
 	f.StringVar(&fl.evalData, "eval-data", "", "held-out data evaluated every --eval-every steps and at the end")
 	f.StringVar(&fl.method, "method", string(o.Method), "lora, adapter or full")
 	f.IntVar(&o.LoRA.Rank, "rank", o.LoRA.Rank, "LoRA rank r")
@@ -154,7 +158,7 @@ func runTrain(ctx context.Context, g *globals, fl trainFlags, o train.Options) e
 	if err != nil {
 		return err
 	}
-	ds, ev, err := loadTrainData(fl.data, fl.evalData, m.Config)
+	ds, ev, err := loadTrainData(src, fl.data, fl.evalData, m.Config)
 	if err != nil {
 		return err
 	}
@@ -175,13 +179,18 @@ func runTrain(ctx context.Context, g *globals, fl trainFlags, o train.Options) e
 }
 
 // loadTrainData loads the training data and, if evalData is given, the
-// evaluation data.
-func loadTrainData(data, evalData string, c train.Config) (ds, ev *train.Dataset, err error) {
-	if ds, err = train.LoadData(data, c); err != nil {
+// evaluation data, with the tokenizer of the model at src (if it has one).
+func loadTrainData(src, data, evalData string, c train.Config) (ds, ev *train.Dataset, err error) {
+	tok, err := train.LoadTokenizer(src)
+	if err != nil {
+		return nil, nil, err
+	}
+	o := train.DataOptions{Tokenizer: tok}
+	if ds, err = train.LoadDataWith(data, c, o); err != nil {
 		return nil, nil, err
 	}
 	if evalData != "" {
-		if ev, err = train.LoadData(evalData, c); err != nil {
+		if ev, err = train.LoadDataWith(evalData, c, o); err != nil {
 			return nil, nil, err
 		}
 	}
