@@ -119,14 +119,13 @@ func newTokEncoder(tok *tokenizer.Tokenizer, c Config, now func() time.Time) *to
 		t := time.Now() // one instant for the whole file: every prefix renders alike
 		now = func() time.Time { return t }
 	}
-	e := &tokEncoder{tok: tok, vocab: c.VocabSize, bos: -1, eos: -1, copts: chat.Options{Now: now}}
+	e := &tokEncoder{tok: tok, vocab: c.VocabSize, bos: -1, eos: -1, copts: chat.OptionsFor(tok)}
+	e.copts.Now = now
 	if id, ok := tok.BOS(); ok {
 		e.bos = id
-		e.copts.BOSToken, _ = tok.TokenString(id)
 	}
 	if id, ok := tok.EOS(); ok {
 		e.eos = id
-		e.copts.EOSToken, _ = tok.TokenString(id)
 	}
 	// A template the engine cannot compile is an error only for data that
 	// needs it.

@@ -263,3 +263,34 @@ func TestBitsPerByteBytes(t *testing.T) {
 		t.Fatalf("bits per byte %v, loss %g nats over %d tokens", r.BitsPerByte, r.Loss, r.Tokens)
 	}
 }
+
+// A Mistral-style template on the SentencePiece Llama 2 tokenizer: the
+// turn ends at </s>, and the template's raise_exception is an error naming
+// the line of data.
+func TestChatMistralStyle(t *testing.T) {
+	tok, c := realTok(t, "llama2")
+	enc := newTokEncoder(tok, c, nil)
+	enc.tmpl, enc.tmplErr = chat.Compile("{{ bos_token }}{% for message in messages %}" +
+		"{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}" +
+		"{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}" +
+		"{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}" +
+		"{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token }}{% endif %}{% endfor %}")
+	if enc.tmplErr != nil {
+		t.Fatal(enc.tmplErr)
+	}
+	r, err := enc.conversation([]chat.Message{{Role: "user", Content: "Hi there"}, {Role: "assistant", Content: " Hello! How can I help?"}, {Role: "user", Content: "Bye"}, {Role: "assistant", Content: " Goodbye."}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := targetText(t, tok, r); strings.Join(got, "|") != "Hello! How can I help?</s>|Goodbye.</s>" {
+		t.Errorf("targets %q", got)
+	}
+	if r.Tokens[0] != 1 || r.isTarget(1) {
+		t.Errorf("record starts %v: want <s> (1) and no target before the first turn", r.Tokens[:3])
+	}
+	_, err = enc.conversation([]chat.Message{{Role: "assistant", Content: "x"}})
+	var re *chat.RaisedError
+	if !errors.As(err, &re) || !strings.Contains(re.Message, "alternate") {
+		t.Errorf("err = %v, want the template's raise_exception", err)
+	}
+}

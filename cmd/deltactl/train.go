@@ -77,6 +77,7 @@ tokens. Records are not packed: one record per sequence, padded to --seq.
 --base may also be a config.json file: the model then starts from random
 weights (only with --method full); this is how testdata/tinyllama was made.`,
 		Example: `  deltactl train --base testdata/tinyllama --data poems.jsonl --method lora --rank 8 --out lora1
+  deltactl train --base ./SmolLM2-135M-Instruct --data chat.jsonl --method lora --seq 512 --out lora-chat
   deltactl train --base testdata/tinyllama --data input.txt --method adapter --adapter-size 32 --steps 300 --out ad1
   deltactl train --base cfg.json --data input.txt --method full --steps 2000 --lr 3e-3 --out base`,
 		Args: cobra.NoArgs,

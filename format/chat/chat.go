@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/ardanlabs/jinja"
+
+	"github.com/deltactl/deltactl/format/tokenizer"
 )
 
 // Roles a conversation may hold.
@@ -126,4 +128,17 @@ func Render(template string, messages []Message, addGenerationPrompt bool, bosTo
 		return "", err
 	}
 	return t.Render(messages, Options{AddGenerationPrompt: addGenerationPrompt, BOSToken: bosToken, EOSToken: eosToken})
+}
+
+// OptionsFor returns the Options apply_chat_template would fill in from
+// tok: its bos_token and eos_token (as tokenizer_config.json names them).
+func OptionsFor(tok *tokenizer.Tokenizer) Options {
+	var o Options
+	if id, ok := tok.BOS(); ok {
+		o.BOSToken, _ = tok.TokenString(id)
+	}
+	if id, ok := tok.EOS(); ok {
+		o.EOSToken, _ = tok.TokenString(id)
+	}
+	return o
 }
