@@ -53,7 +53,7 @@ func Compile(source string) (*Template, error) {
 	if source == "" {
 		return nil, fmt.Errorf("chat: %w: the template is empty (tokenizer_config.json has no chat_template)", ErrTemplate)
 	}
-	t, err := jinja.Compile(source)
+	t, err := guard(func() (*jinja.Template, error) { return jinja.Compile(source) })
 	if err != nil {
 		return nil, fmt.Errorf("chat: %w: %v", ErrTemplate, err)
 	}
@@ -109,7 +109,7 @@ func (t *Template) Render(messages []Message, o Options) (string, error) {
 		}
 		return jinja.NewString(s), nil
 	})
-	out, err := t.t.RenderValues(data)
+	out, err := guard(func() (string, error) { return t.t.RenderValues(data) })
 	if err != nil {
 		if raised != nil {
 			return "", fmt.Errorf("chat: %w", raised)
@@ -141,4 +141,16 @@ func OptionsFor(tok *tokenizer.Tokenizer) Options {
 		o.EOSToken, _ = tok.TokenString(id)
 	}
 	return o
+}
+
+// guard runs f, turning a panic inside the template engine into an error:
+// a chat template comes from a model folder, and a template the engine
+// chokes on must be an error naming it, not a crash.
+func guard[T any](f func() (T, error)) (v T, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("template engine failed: %v", r)
+		}
+	}()
+	return f()
 }
