@@ -243,7 +243,11 @@ func (e *tokEncoder) conversation(msgs []chat.Message) (Record, error) {
 			return Record{}, err
 		}
 		if len(pre) > len(full) || full[:len(pre)] != pre {
-			return Record{}, fmt.Errorf("messages[%d]: the chat template renders the conversation before this assistant turn, with the generation prompt, as text that does not start the whole conversation's: cannot tell where the turn starts", i)
+			hint := ""
+			if i == 0 {
+				hint = " (the conversation opens with it: start with a system or user message)"
+			}
+			return Record{}, fmt.Errorf("messages[%d]: the chat template renders the conversation before this assistant turn, with the generation prompt, as text that does not start the whole conversation's: cannot tell where the turn starts%s", i, hint)
 		}
 		start := commonPrefix(ids, e.tok.Encode(pre, false))
 		end := len(ids)

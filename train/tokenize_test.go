@@ -200,6 +200,12 @@ func TestChatDataErrors(t *testing.T) {
 			t.Errorf("%v: err = %v, want ErrData naming d.jsonl:1 and %q", tc.rec, err, tc.want)
 		}
 	}
+	// The Llama 3 template puts BOS in the first message: rendered with no
+	// messages, the generation prompt does not start the conversation.
+	l3, l3c := realTok(t, "llama3")
+	if _, err := LoadDataWith(writeJSONL(t, msgs("assistant", "Hi!", "user", "a", "assistant", "b")), l3c, DataOptions{Tokenizer: l3}); !errors.Is(err, ErrData) || !strings.Contains(err.Error(), "messages[0]") || !strings.Contains(err.Error(), "start with a system or user message") {
+		t.Errorf("assistant first: %v", err)
+	}
 	// Llama 2's file has no chat_template: chat data is refused, naming it.
 	l2, lc := realTok(t, "llama2")
 	if _, err := LoadDataWith(writeJSONL(t, msgs("user", "a", "assistant", "b")), lc, DataOptions{Tokenizer: l2}); !errors.Is(err, chat.ErrTemplate) || !strings.Contains(err.Error(), "no chat_template") {
