@@ -6,6 +6,11 @@
 // (the current local time, as Python's datetime.now().strftime). Whitespace
 // follows transformers' Jinja environment (trim_blocks and lstrip_blocks).
 //
+// To prompt a model as transformers does, render with AddGenerationPrompt
+// and encode the text without added special tokens (the template places
+// BOS itself): apply_chat_template(tokenize=True) encodes with
+// add_special_tokens=False.
+//
 // Templates run on github.com/ardanlabs/jinja, a pure-Go Jinja engine. A
 // template using a feature it does not implement (an unknown filter, test,
 // method or statement) fails with an error wrapping ErrTemplate that names
