@@ -1,0 +1,119 @@
+//go:build amd64 && gc && !purego
+
+#include "textflag.h"
+
+// The Go assembler does not know the AMX instructions, so they are spelled
+// in bytes, from GNU as (Intel syntax in the comments).
+#define LDTILECFG_AX     BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0x00 // ldtilecfg [rax]
+#define TILERELEASE      BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0xc0 // tilerelease
+#define TILEZERO_0       BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xc0 // tilezero tmm0
+#define TILEZERO_1       BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xc8 // tilezero tmm1
+#define TILEZERO_2       BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xd0 // tilezero tmm2
+#define TILEZERO_3       BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xd8 // tilezero tmm3
+#define TILELOAD_4_SI_DX BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x24; BYTE $0x16 // tileloadd tmm4, [rsi+rdx*1]
+#define TILELOAD_5_SI_DX BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x2c; BYTE $0x16 // tileloadd tmm5, [rsi+rdx*1]
+#define TILELOAD_6_BX_R8 BYTE $0xc4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4b; BYTE $0x34; BYTE $0x03 // tileloadd tmm6, [rbx+r8*1]
+#define TILELOAD_7_BX_R8 BYTE $0xc4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4b; BYTE $0x3c; BYTE $0x03 // tileloadd tmm7, [rbx+r8*1]
+#define TDPBF16PS_0_4_6  BYTE $0xc4; BYTE $0xe2; BYTE $0x4a; BYTE $0x5c; BYTE $0xc4 // tdpbf16ps tmm0, tmm4, tmm6
+#define TDPBF16PS_1_4_7  BYTE $0xc4; BYTE $0xe2; BYTE $0x42; BYTE $0x5c; BYTE $0xcc // tdpbf16ps tmm1, tmm4, tmm7
+#define TDPBF16PS_2_5_6  BYTE $0xc4; BYTE $0xe2; BYTE $0x4a; BYTE $0x5c; BYTE $0xd5 // tdpbf16ps tmm2, tmm5, tmm6
+#define TDPBF16PS_3_5_7  BYTE $0xc4; BYTE $0xe2; BYTE $0x42; BYTE $0x5c; BYTE $0xdd // tdpbf16ps tmm3, tmm5, tmm7
+#define TILESTORE_DI_R8_0 BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x04; BYTE $0x07 // tilestored [rdi+r8*1], tmm0
+#define TILESTORE_DI_R8_1 BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x0c; BYTE $0x07 // tilestored [rdi+r8*1], tmm1
+#define TILESTORE_DI_R8_2 BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x14; BYTE $0x07 // tilestored [rdi+r8*1], tmm2
+#define TILESTORE_DI_R8_3 BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x1c; BYTE $0x07 // tilestored [rdi+r8*1], tmm3
+
+// func bgemmKern32x32AMX(kp16 int, a, b *uint32, c *float32, ldc int, alpha float32, mode int, cfg *byte, tmp *float32)
+// A 32x32 tile of the bf16 GEMM on AMX: a is a packed [32][16·kp16] panel
+// of bf16 pairs (row-major: tile rows), b a packed [16·kp16][32] panel;
+// cfg is the tile configuration (bgemmAMXConfig: tmm0-7 all 16 rows of 64
+// bytes), tmp a 32x32 float32 scratch. tmm0-3 accumulate the four 16x16
+// quarters of C (tmm0 rows 0-15 columns 0-15, tmm1 rows 0-15 columns 16-31,
+// tmm2 and tmm3 rows 16-31), tmm4/5 hold 16 rows of A and tmm6/7 16 pair
+// rows of B per step of 16 pairs. The tiles go to tmp, the tile state is
+// released (the call is not preempted, so no other code sees it), and mode
+// 0 stores alpha·acc into C, mode 1 fma(alpha, acc, C). Rows of C are ldc
+// floats apart.
+TEXT ·bgemmKern32x32AMX(SB), NOSPLIT, $0-72
+	MOVQ cfg+56(FP), AX
+	LDTILECFG_AX
+	TILEZERO_0
+	TILEZERO_1
+	TILEZERO_2
+	TILEZERO_3
+	MOVQ kp16+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), BX
+	MOVQ CX, DX
+	SHLQ $6, DX          // A row stride: 16·kp16 pairs of 4 bytes
+	MOVQ DX, R9
+	SHLQ $4, R9          // 16 rows of A
+	MOVQ $128, R8        // B pair-row stride: 32 pairs of 4 bytes
+	TESTQ CX, CX
+	JZ   amx_store
+
+amx_loop:
+	TILELOAD_4_SI_DX
+	ADDQ R9, SI
+	TILELOAD_5_SI_DX
+	SUBQ R9, SI
+	TILELOAD_6_BX_R8
+	ADDQ $64, BX
+	TILELOAD_7_BX_R8
+	ADDQ $1984, BX       // to the next 16 pair rows: 16·128 - 64
+	TDPBF16PS_0_4_6
+	TDPBF16PS_1_4_7
+	TDPBF16PS_2_5_6
+	TDPBF16PS_3_5_7
+	ADDQ $64, SI         // the next 16 pairs of each A row
+	DECQ CX
+	JNZ  amx_loop
+
+amx_store:
+	MOVQ tmp+64(FP), DI
+	MOVQ DI, R10
+	TILESTORE_DI_R8_0
+	ADDQ $64, DI
+	TILESTORE_DI_R8_1
+	ADDQ $1984, DI
+	TILESTORE_DI_R8_2
+	ADDQ $64, DI
+	TILESTORE_DI_R8_3
+	TILERELEASE
+
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), DX
+	SHLQ $2, DX
+	VBROADCASTSS alpha+40(FP), Z31
+	MOVQ $32, CX
+	MOVQ mode+48(FP), R11
+	TESTQ R11, R11
+	JNZ  amx_mode1
+
+amx_mode0:
+	VMULPS  (R10), Z31, Z0
+	VMULPS  64(R10), Z31, Z1
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	ADDQ    $128, R10
+	ADDQ    DX, DI
+	DECQ    CX
+	JNZ     amx_mode0
+	VZEROUPPER
+	RET
+
+amx_mode1:
+	VMOVUPS     (DI), Z2
+	VMOVUPS     64(DI), Z3
+	VMOVUPS     (R10), Z0
+	VMOVUPS     64(R10), Z1
+	VFMADD231PS Z31, Z0, Z2
+	VFMADD231PS Z31, Z1, Z3
+	VMOVUPS     Z2, (DI)
+	VMOVUPS     Z3, 64(DI)
+	ADDQ        $128, R10
+	ADDQ        DX, DI
+	DECQ        CX
+	JNZ         amx_mode1
+	VZEROUPPER
+	RET

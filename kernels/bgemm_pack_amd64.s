@@ -1,0 +1,180 @@
+//go:build amd64 && gc && !purego
+
+#include "textflag.h"
+
+// Packing of bf16 B panels for the bf16 GEMM (bgemm_pack.go): 32-bit lanes
+// hold a pair of bf16 consecutive along K.
+
+// func pairsT16AVX512(dst *uint32, ldd int, src *uint16, lds int, nblk int)
+// Transposes nblk blocks of 16x16 bf16 pairs: block b is rows 0-15 of src
+// (lds bf16 apart), pairs 16b..16b+15 (bf16 32b..32b+31) of each; pair
+// column c becomes the 16 pairs at dst[(16b+c)*ldd:]. This packs a
+// transposed bf16 weight (W stored [n][k]): 16 rows of W, 16 pairs of k at
+// a time, become 16 pair rows of the [kp][nr] panel. Same four shuffle
+// stages as widenBF16T16AVX512.
+TEXT ·pairsT16AVX512(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), DX
+	SHLQ $2, DX
+	MOVQ src+16(FP), SI
+	MOVQ lds+24(FP), BX
+	SHLQ $1, BX
+	MOVQ nblk+32(FP), CX
+	TESTQ CX, CX
+	JZ   pt_done
+	LEAQ (BX)(BX*2), R9 // 3 rows
+pt_loop:
+	MOVQ SI, R8
+	VMOVDQU32 (R8), Z0
+	VMOVDQU32 (R8)(BX*1), Z1
+	VMOVDQU32 (R8)(BX*2), Z2
+	VMOVDQU32 (R8)(R9*1), Z3
+	LEAQ (R8)(BX*4), R8
+	VMOVDQU32 (R8), Z4
+	VMOVDQU32 (R8)(BX*1), Z5
+	VMOVDQU32 (R8)(BX*2), Z6
+	VMOVDQU32 (R8)(R9*1), Z7
+	LEAQ (R8)(BX*4), R8
+	VMOVDQU32 (R8), Z8
+	VMOVDQU32 (R8)(BX*1), Z9
+	VMOVDQU32 (R8)(BX*2), Z10
+	VMOVDQU32 (R8)(R9*1), Z11
+	LEAQ (R8)(BX*4), R8
+	VMOVDQU32 (R8), Z12
+	VMOVDQU32 (R8)(BX*1), Z13
+	VMOVDQU32 (R8)(BX*2), Z14
+	VMOVDQU32 (R8)(R9*1), Z15
+	VUNPCKLPS Z1, Z0, Z16
+	VUNPCKHPS Z1, Z0, Z17
+	VUNPCKLPS Z3, Z2, Z18
+	VUNPCKHPS Z3, Z2, Z19
+	VUNPCKLPS Z5, Z4, Z20
+	VUNPCKHPS Z5, Z4, Z21
+	VUNPCKLPS Z7, Z6, Z22
+	VUNPCKHPS Z7, Z6, Z23
+	VUNPCKLPS Z9, Z8, Z24
+	VUNPCKHPS Z9, Z8, Z25
+	VUNPCKLPS Z11, Z10, Z26
+	VUNPCKHPS Z11, Z10, Z27
+	VUNPCKLPS Z13, Z12, Z28
+	VUNPCKHPS Z13, Z12, Z29
+	VUNPCKLPS Z15, Z14, Z30
+	VUNPCKHPS Z15, Z14, Z31
+	VUNPCKLPD Z18, Z16, Z0
+	VUNPCKHPD Z18, Z16, Z1
+	VUNPCKLPD Z19, Z17, Z2
+	VUNPCKHPD Z19, Z17, Z3
+	VUNPCKLPD Z22, Z20, Z4
+	VUNPCKHPD Z22, Z20, Z5
+	VUNPCKLPD Z23, Z21, Z6
+	VUNPCKHPD Z23, Z21, Z7
+	VUNPCKLPD Z26, Z24, Z8
+	VUNPCKHPD Z26, Z24, Z9
+	VUNPCKLPD Z27, Z25, Z10
+	VUNPCKHPD Z27, Z25, Z11
+	VUNPCKLPD Z30, Z28, Z12
+	VUNPCKHPD Z30, Z28, Z13
+	VUNPCKLPD Z31, Z29, Z14
+	VUNPCKHPD Z31, Z29, Z15
+	VSHUFF32X4 $0x44, Z4, Z0, Z16
+	VSHUFF32X4 $0xEE, Z4, Z0, Z17
+	VSHUFF32X4 $0x44, Z12, Z8, Z18
+	VSHUFF32X4 $0xEE, Z12, Z8, Z19
+	VSHUFF32X4 $0x44, Z5, Z1, Z20
+	VSHUFF32X4 $0xEE, Z5, Z1, Z21
+	VSHUFF32X4 $0x44, Z13, Z9, Z22
+	VSHUFF32X4 $0xEE, Z13, Z9, Z23
+	VSHUFF32X4 $0x44, Z6, Z2, Z24
+	VSHUFF32X4 $0xEE, Z6, Z2, Z25
+	VSHUFF32X4 $0x44, Z14, Z10, Z26
+	VSHUFF32X4 $0xEE, Z14, Z10, Z27
+	VSHUFF32X4 $0x44, Z7, Z3, Z28
+	VSHUFF32X4 $0xEE, Z7, Z3, Z29
+	VSHUFF32X4 $0x44, Z15, Z11, Z30
+	VSHUFF32X4 $0xEE, Z15, Z11, Z31
+	VSHUFF32X4 $0x88, Z18, Z16, Z0
+	VSHUFF32X4 $0xDD, Z18, Z16, Z4
+	VSHUFF32X4 $0x88, Z19, Z17, Z8
+	VSHUFF32X4 $0xDD, Z19, Z17, Z12
+	VSHUFF32X4 $0x88, Z22, Z20, Z1
+	VSHUFF32X4 $0xDD, Z22, Z20, Z5
+	VSHUFF32X4 $0x88, Z23, Z21, Z9
+	VSHUFF32X4 $0xDD, Z23, Z21, Z13
+	VSHUFF32X4 $0x88, Z26, Z24, Z2
+	VSHUFF32X4 $0xDD, Z26, Z24, Z6
+	VSHUFF32X4 $0x88, Z27, Z25, Z10
+	VSHUFF32X4 $0xDD, Z27, Z25, Z14
+	VSHUFF32X4 $0x88, Z30, Z28, Z3
+	VSHUFF32X4 $0xDD, Z30, Z28, Z7
+	VSHUFF32X4 $0x88, Z31, Z29, Z11
+	VSHUFF32X4 $0xDD, Z31, Z29, Z15
+	MOVQ DI, R8
+	LEAQ (DX)(DX*2), R10
+	VMOVDQU32 Z0, (R8)
+	VMOVDQU32 Z1, (R8)(DX*1)
+	VMOVDQU32 Z2, (R8)(DX*2)
+	VMOVDQU32 Z3, (R8)(R10*1)
+	LEAQ (R8)(DX*4), R8
+	VMOVDQU32 Z4, (R8)
+	VMOVDQU32 Z5, (R8)(DX*1)
+	VMOVDQU32 Z6, (R8)(DX*2)
+	VMOVDQU32 Z7, (R8)(R10*1)
+	LEAQ (R8)(DX*4), R8
+	VMOVDQU32 Z8, (R8)
+	VMOVDQU32 Z9, (R8)(DX*1)
+	VMOVDQU32 Z10, (R8)(DX*2)
+	VMOVDQU32 Z11, (R8)(R10*1)
+	LEAQ (R8)(DX*4), R8
+	VMOVDQU32 Z12, (R8)
+	VMOVDQU32 Z13, (R8)(DX*1)
+	VMOVDQU32 Z14, (R8)(DX*2)
+	VMOVDQU32 Z15, (R8)(R10*1)
+	LEAQ (R8)(DX*4), R8
+	MOVQ R8, DI
+	ADDQ $64, SI
+	DECQ CX
+	JNZ  pt_loop
+pt_done:
+	VZEROUPPER
+	RET
+
+// func zipBF16AVX512(dst *uint32, ldd int, src *uint16, lds int, kp, n16 int)
+// Packs kp pair rows of a row-major bf16 B (rows lds bf16 apart): pair row
+// p, 16·n16 pairs wide, is rows 2p and 2p+1 interleaved (row 2p in the low
+// halves), stored at dst[p*ldd:].
+TEXT ·zipBF16AVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), DX
+	SHLQ $2, DX
+	MOVQ src+16(FP), SI
+	MOVQ lds+24(FP), BX
+	SHLQ $1, BX
+	MOVQ kp+32(FP), CX
+	MOVQ n16+40(FP), R11
+	TESTQ CX, CX
+	JZ   zp_done
+	TESTQ R11, R11
+	JZ   zp_done
+zp_row:
+	MOVQ SI, R8
+	LEAQ (SI)(BX*1), R12
+	MOVQ DI, R9
+	MOVQ R11, R10
+zp_col:
+	VPMOVZXWD (R8), Z0
+	VPMOVZXWD (R12), Z1
+	VPSLLD    $16, Z1, Z1
+	VPORD     Z1, Z0, Z0
+	VMOVDQU32 Z0, (R9)
+	ADDQ      $32, R8
+	ADDQ      $32, R12
+	ADDQ      $64, R9
+	DECQ      R10
+	JNZ       zp_col
+	LEAQ (SI)(BX*2), SI
+	ADDQ DX, DI
+	DECQ CX
+	JNZ  zp_row
+zp_done:
+	VZEROUPPER
+	RET
