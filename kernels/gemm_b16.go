@@ -54,7 +54,7 @@ func SgemmB16(threads int, transA, transB bool, m, n, k int, alpha float32, a []
 	bufB := getBuf(np * nr * k)
 	defer putBuf(bufB)
 	pb := *bufB
-	pt, _ := inplaceSplit(kern, threads, m, n, k)
+	pt := splitThreads(kern, threads, m, n, k).threads
 	parallelFor(pt, func(t int) {
 		lo, hi := splitAligned(np, 1, pt, t)
 		src.packPanels(pb, 0, k, nr, lo, hi)
