@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/deltactl/deltactl/format/peft"
-	"github.com/deltactl/deltactl/kernels"
 )
 
 // LoRATargets are the module names a LoRA may target.
@@ -26,6 +25,9 @@ type netSpec struct {
 	// grads allocates gradients and backward buffers; full makes every base
 	// weight trainable (otherwise the base is frozen).
 	grads, full bool
+	// bf16 runs the frozen weights' products on bf16 dot products
+	// (Options.Compute "bf16"; float32 nets only).
+	bf16 bool
 }
 
 // block is one decoder layer with its saved activations.
@@ -52,7 +54,7 @@ type net[F Float] struct {
 	n                  int // rows per batch: B·T
 	embed              []F
 	lmHead             []F
-	plm, plmT          *kernels.PackedB // lmHead packed (see linear.pw)
+	embed16, lm16      half // embed and lmHead when held as 16-bit bits (then nil)
 	norm               []F
 	gembed, glm, gnorm []F
 	blocks             []*block[F]
@@ -98,9 +100,16 @@ func newNet[F Float](m *Model, spec netSpec, sg sgemmFunc) (*net[F], error) {
 	nt := &net[F]{cfg: c, spec: spec, sg: sg, n: spec.B * spec.T}
 	n, D, Fd, V := nt.n, c.HiddenSize, c.IntermediateSize, c.VocabSize
 	qd, kvd := c.qDim(), c.kvDim()
+	// A float32 net of a LoRA or adapter run multiplies by BF16/F16
+	// matrices as they are stored (h); every other net widens them.
+	keep16 := !spec.full
+	h := func(name string) half { return halfOf[F](m, name, keep16) }
 	w := func(name string) []F {
 		if v, ok := m.Weights[name]; ok {
 			return convert[F](v)
+		}
+		if b, ok := m.Weights16[name]; ok && h(name).bits == nil {
+			return convert[F](b.widen())
 		}
 		return nil
 	}
@@ -110,17 +119,17 @@ func newNet[F Float](m *Model, spec netSpec, sg sgemmFunc) (*net[F], error) {
 		}
 		return nil
 	}
-	nt.embed = w("model.embed_tokens.weight")
+	nt.embed, nt.embed16 = w("model.embed_tokens.weight"), h("model.embed_tokens.weight")
 	nt.norm = w("model.norm.weight")
 	nt.gembed, nt.gnorm = grad(nt.embed), grad(nt.norm)
 	if c.TieWordEmbeddings {
-		nt.lmHead, nt.glm = nt.embed, nt.gembed
+		nt.lmHead, nt.glm, nt.lm16 = nt.embed, nt.gembed, nt.embed16
 	} else {
-		nt.lmHead = w("lm_head.weight")
+		nt.lmHead, nt.lm16 = w("lm_head.weight"), h("lm_head.weight")
 		nt.glm = grad(nt.lmHead)
 	}
 	mk := func(prefix string, out, in int) linear[F] {
-		l := linear[F]{name: prefix, out: out, in: in, w: w(prefix + ".weight"), b: w(prefix + ".bias")}
+		l := linear[F]{name: prefix, out: out, in: in, w: w(prefix + ".weight"), h: h(prefix + ".weight"), b: w(prefix + ".bias"), bf16: spec.bf16}
 		l.gw, l.gb = grad(l.w), grad(l.b)
 		return l
 	}
@@ -336,7 +345,7 @@ func (nt *net[F]) forward(tokens []int32, train bool, dropKey uint64) {
 	c, th, n, D := nt.cfg, nt.spec.threads, nt.n, nt.cfg.HiddenSize
 	h0 := nt.hs[0]
 	for i, tok := range tokens[:n] {
-		copy(h0[i*D:(i+1)*D], nt.embed[int(tok)*D:(int(tok)+1)*D])
+		nt.embedRow(int(tok), h0[i*D:(i+1)*D])
 	}
 	as := attnShape{B: nt.spec.B, T: nt.spec.T, nq: c.NumHeads, nkv: c.NumKVHeads, hd: c.HeadDim}
 	for li, b := range nt.blocks {
@@ -377,7 +386,7 @@ func (nt *net[F]) forward(tokens []int32, train bool, dropKey uint64) {
 		}
 	}
 	rmsNormForward(th, n, D, nt.hs[c.NumLayers], nt.norm, c.RMSNormEps, nt.xnF, nt.rF)
-	gemmW(nt.sg, nt.plm, th, false, true, n, c.VocabSize, D, 1, nt.xnF, D, nt.lmHead, D, 0, nt.logits, c.VocabSize)
+	gemmFrozen(nt.sg, th, nt.spec.bf16 && nt.glm == nil, true, n, c.VocabSize, D, 1, nt.xnF, D, nt.lmHead, nt.lm16, D, 0, nt.logits, c.VocabSize)
 }
 
 // backward propagates dlogits (held in nt.logits, as crossEntropy leaves
@@ -388,7 +397,7 @@ func (nt *net[F]) backward(tokens []int32) {
 	if nt.glm != nil {
 		gemm(nt.sg, th, true, false, V, D, n, 1, nt.logits, V, nt.xnF, D, 1, nt.glm, D)
 	}
-	gemmW(nt.sg, nt.plmT, th, false, false, n, D, V, 1, nt.logits, V, nt.lmHead, D, 0, nt.dxn, D)
+	gemmFrozen(nt.sg, th, nt.spec.bf16 && nt.glm == nil, false, n, D, V, 1, nt.logits, V, nt.lmHead, nt.lm16, D, 0, nt.dxn, D)
 	clear(nt.dh)
 	rmsNormBackward(th, n, D, nt.hs[c.NumLayers], nt.norm, nt.rF, nt.dxn, nt.dh, nt.gnorm, nt.normPart)
 	as := attnShape{B: nt.spec.B, T: nt.spec.T, nq: c.NumHeads, nkv: c.NumKVHeads, hd: c.HeadDim}

@@ -72,9 +72,6 @@ type Options struct {
 	Progress func(Progress) `json:"-"`
 
 	sgemm sgemmFunc
-	// prepack is set when sgemm is kernels.SgemmThreads: then frozen
-	// weights may go to kernels.SgemmPacked, which gives the same bits.
-	prepack bool
 }
 
 // DefaultOptions are the defaults of `deltactl train`.
@@ -205,7 +202,6 @@ func (o *Options) prepare(c Config) error {
 	o.Threads = max(o.Threads, 1)
 	if o.sgemm == nil {
 		o.sgemm = kernels.SgemmThreads
-		o.prepack = true
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package train
 
 import (
 	"fmt"
-	"github.com/deltactl/deltactl/format"
 	"sync"
 )
 
@@ -43,9 +42,6 @@ func newReplicas(m *Model, o *Options) (*replicas, error) {
 		if err != nil {
 			return nil, err
 		}
-		if i == 0 && o.prepack && o.Method != format.MethodFull {
-			nt.packFrozen()
-		}
 		if i > 0 {
 			if err := nt.shareParams(r.nets[0]); err != nil {
 				return nil, err
@@ -64,13 +60,8 @@ func (nt *net[F]) shareParams(src *net[F]) error {
 	if len(nt.params) != len(src.params) {
 		return fmt.Errorf("train: replica has %d parameters, want %d", len(nt.params), len(src.params))
 	}
-	nt.plm, nt.plmT = src.plm, src.plmT
 	for li, b := range nt.blocks {
 		sb := src.blocks[li]
-		for i, l := range b.linears() {
-			sl := sb.linears()[i]
-			l.pw, l.pwT = sl.pw, sl.pwT
-		}
 		for _, t := range LoRATargets {
 			l, sl := b.linearByTarget(t), sb.linearByTarget(t)
 			if l.lora != nil && sl.lora != nil {

@@ -88,6 +88,10 @@ func Train(ctx context.Context, base *Model, data, eval *Dataset, opts Options) 
 	if err := checkRun(base, data, eval, &o); err != nil {
 		return nil, err
 	}
+	if o.Method == format.MethodFull {
+		// Every weight trains, in float32, and is written back from base.
+		base.Widen()
+	}
 	r, err := newRun(base, data, eval, &o)
 	if err != nil {
 		return nil, err

@@ -43,6 +43,7 @@ whose completion greedy decoding reproduces exactly.`,
 			if err != nil {
 				return err
 			}
+			defer func() { _ = m.Close() }() // read-only mappings: unmapping loses nothing
 			ds, err := train.LoadData(data, m.Config)
 			if err != nil {
 				return err

@@ -154,6 +154,7 @@ func runTrain(ctx context.Context, g *globals, fl trainFlags, o train.Options) e
 	if err != nil {
 		return err
 	}
+	defer func() { _ = m.Close() }() // read-only mappings: unmapping loses nothing
 	ds, ev, err := loadTrainData(fl.data, fl.evalData, m.Config)
 	if err != nil {
 		return err
