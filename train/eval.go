@@ -36,8 +36,8 @@ func evalNet[F Float](nt *net[F], d *Dataset, maxBatches int) EvalResult {
 	var exact, records int
 	batches := 0
 	flush := func(rows int) {
-		nt.forward(tokens, false, 0)
-		s, c := crossEntropy(nt.spec.threads, n, nt.cfg.VocabSize, nt.logits, targets, 0, correct)
+		nt.forwardHidden(tokens, false, 0)
+		s, c := nt.headLoss(targets, 0, correct)
 		sum += s
 		count += int64(c)
 		if d.Kind == "prompt-completion" {

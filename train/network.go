@@ -63,7 +63,8 @@ type net[F Float] struct {
 	hs     [][]F // residual stream: hs[0] embeddings, hs[l+1] output of block l
 	xnF    []F
 	rF     []F
-	logits []F
+	logits []F // [n, V], allocated by forward only (the trainer's head runs in chunks: head.go)
+	headState[F]
 
 	// backward scratch, shared by all layers
 	dh, dxn, dtmp, tmp    []F
@@ -98,7 +99,7 @@ func newNet[F Float](m *Model, spec netSpec, sg sgemmFunc) (*net[F], error) {
 		spec.threads = 1
 	}
 	nt := &net[F]{cfg: c, spec: spec, sg: sg, n: spec.B * spec.T}
-	n, D, Fd, V := nt.n, c.HiddenSize, c.IntermediateSize, c.VocabSize
+	n, D, Fd := nt.n, c.HiddenSize, c.IntermediateSize
 	qd, kvd := c.qDim(), c.kvDim()
 	// A float32 net of a LoRA or adapter run multiplies by BF16/F16
 	// matrices as they are stored (h); every other net widens them.
@@ -165,7 +166,6 @@ func newNet[F Float](m *Model, spec netSpec, sg sgemmFunc) (*net[F], error) {
 		nt.hs[i] = make([]F, n*D)
 	}
 	nt.xnF, nt.rF = make([]F, n*D), make([]F, n)
-	nt.logits = make([]F, n*V)
 	nt.tmp = make([]F, n*D)
 	if spec.grads {
 		nt.dh, nt.dxn, nt.dtmp = make([]F, n*D), make([]F, n*D), make([]F, n*D)
@@ -340,8 +340,21 @@ func (nt *net[F]) attachAdapter(i int, where string, m int, act string, down, bd
 }
 
 // forward runs the model on tokens ([B·T] ids, row b·T+t) and leaves the
-// logits in nt.logits. train enables LoRA dropout with the given key.
+// logits of every position in nt.logits. train enables LoRA dropout with
+// the given key. Training and evaluation use forwardHidden and headLoss,
+// which never hold all the logits.
 func (nt *net[F]) forward(tokens []int32, train bool, dropKey uint64) {
+	nt.forwardHidden(tokens, train, dropKey)
+	c, n, D := nt.cfg, nt.n, nt.cfg.HiddenSize
+	if len(nt.logits) < n*c.VocabSize {
+		nt.logits = make([]F, n*c.VocabSize)
+	}
+	gemmFrozen(nt.sg, nt.spec.threads, nt.spec.bf16 && nt.glm == nil, true, n, c.VocabSize, D, 1, nt.xnF, D, nt.lmHead, nt.lm16, D, 0, nt.logits, c.VocabSize)
+}
+
+// forwardHidden runs the decoder on tokens up to the final norm, leaving
+// its output in nt.xnF (the LM head's input).
+func (nt *net[F]) forwardHidden(tokens []int32, train bool, dropKey uint64) {
 	c, th, n, D := nt.cfg, nt.spec.threads, nt.n, nt.cfg.HiddenSize
 	h0 := nt.hs[0]
 	for i, tok := range tokens[:n] {
@@ -386,18 +399,12 @@ func (nt *net[F]) forward(tokens []int32, train bool, dropKey uint64) {
 		}
 	}
 	rmsNormForward(th, n, D, nt.hs[c.NumLayers], nt.norm, c.RMSNormEps, nt.xnF, nt.rF)
-	gemmFrozen(nt.sg, th, nt.spec.bf16 && nt.glm == nil, true, n, c.VocabSize, D, 1, nt.xnF, D, nt.lmHead, nt.lm16, D, 0, nt.logits, c.VocabSize)
 }
 
-// backward propagates dlogits (held in nt.logits, as crossEntropy leaves
-// it) down to every trainable parameter, adding into their gradients.
+// backward propagates the gradient headLoss left in nt.dxn (∂L/∂xnF) down
+// to every trainable parameter, adding into their gradients.
 func (nt *net[F]) backward(tokens []int32) {
 	c, th, n, D := nt.cfg, nt.spec.threads, nt.n, nt.cfg.HiddenSize
-	V := c.VocabSize
-	if nt.glm != nil {
-		gemm(nt.sg, th, true, false, V, D, n, 1, nt.logits, V, nt.xnF, D, 1, nt.glm, D)
-	}
-	gemmFrozen(nt.sg, th, nt.spec.bf16 && nt.glm == nil, false, n, D, V, 1, nt.logits, V, nt.lmHead, nt.lm16, D, 0, nt.dxn, D)
 	clear(nt.dh)
 	rmsNormBackward(th, n, D, nt.hs[c.NumLayers], nt.norm, nt.rF, nt.dxn, nt.dh, nt.gnorm, nt.normPart)
 	as := attnShape{B: nt.spec.B, T: nt.spec.T, nq: c.NumHeads, nkv: c.NumKVHeads, hd: c.HeadDim}

@@ -108,8 +108,8 @@ func (r *replicas) step(tokens, targets []int32, gscale float64, dropKey uint64)
 		tok, tgt := tokens[off*T:off*T+n], targets[off*T:off*T+n]
 		// Each replica's dropout masks are indexed from its own first
 		// row, so each gets its own key.
-		nt.forward(tok, true, dropKey^splitmix64(uint64(i))<<1)
-		r.sums[i], r.counts[i] = crossEntropy(nt.spec.threads, n, nt.cfg.VocabSize, nt.logits, tgt, gscale, nil)
+		nt.forwardHidden(tok, true, dropKey^splitmix64(uint64(i))<<1)
+		r.sums[i], r.counts[i] = nt.headLoss(tgt, gscale, nil)
 		nt.backward(tok)
 	}
 	var wg sync.WaitGroup
