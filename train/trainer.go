@@ -32,6 +32,13 @@ type Result struct {
 	TokensPerSec    float64       `json:"tokens_per_sec"`
 	Seconds         float64       `json:"seconds"`
 	ResumedFrom     int           `json:"resumed_from,omitempty"`
+	// Measured, so not in training_log.json (whose bytes depend only on
+	// the inputs): the process's peak resident set size, the CPU time of
+	// the steps (all threads), and the achieved rate of the steps' matrix
+	// products (flopsPerToken x tokens over wall seconds).
+	PeakRSSBytes int64   `json:"peak_rss_bytes"`
+	CPUSeconds   float64 `json:"cpu_seconds"`
+	GFLOPS       float64 `json:"gflops"`
 	// Losses is the training loss of every step; EvalLosses the periodic
 	// evaluations as [step, loss] pairs.
 	Losses     []float64    `json:"-"`
@@ -106,6 +113,7 @@ func Train(ctx context.Context, base *Model, data, eval *Dataset, opts Options) 
 		r.res.Losses, r.res.EvalLosses, r.res.ResumedFrom = ck.losses, ck.evals, ck.step
 	}
 	r.began = time.Now()
+	_, r.cpu0 = procUsage()
 	for step := start; step < o.Steps; step++ {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("train: step %d: %w", step, err)
@@ -151,8 +159,9 @@ type run struct {
 	eval            *Dataset
 	tokens, targets []int32 // one micro-batch
 	res             *Result
-	began           time.Time // when the steps of this process began
-	trained         int64     // tokens of the micro-batches that had targets
+	began           time.Time     // when the steps of this process began
+	cpu0            time.Duration // the process's CPU time then
+	trained         int64         // tokens of the micro-batches that had targets
 }
 
 func newRun(base *Model, data, eval *Dataset, o *Options) (*run, error) {
@@ -251,7 +260,10 @@ func (r *run) finish() *Result {
 	res.Tokens = int64(o.Steps) * int64(o.GradAccum) * int64(len(r.tokens))
 	if res.Seconds > 0 {
 		res.TokensPerSec = float64(r.trained) / res.Seconds
+		res.GFLOPS = res.TokensPerSec * flopsPerToken(r.nt.cfg, o.Seq, o.Method == format.MethodFull) / 1e9
 	}
+	rss, cpu := procUsage()
+	res.PeakRSSBytes, res.CPUSeconds = rss, (cpu - r.cpu0).Seconds()
 	if len(res.Losses) > 0 {
 		res.FinalLoss = res.Losses[len(res.Losses)-1]
 	}

@@ -219,7 +219,11 @@ func printTrainResult(g *globals, res *train.Result, pushed *registry.PushResult
 	if res.EvalLoss != nil {
 		g.printf("  eval loss %.4f (perplexity %.3f)", *res.EvalLoss, *res.EvalPerplexity)
 	}
-	g.printf("  %.0f tokens/s  %.1fs\n", res.TokensPerSec, res.Seconds)
+	g.printf("  %.0f tokens/s  %.1fs", res.TokensPerSec, res.Seconds)
+	if res.PeakRSSBytes > 0 {
+		g.printf("  peak RSS %.2f GiB", float64(res.PeakRSSBytes)/(1<<30))
+	}
+	g.printf("  %.1f GFLOP/s  %.1f CPU s\n", res.GFLOPS, res.CPUSeconds)
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -112,6 +113,9 @@ type trainJSON struct {
 	EvalPerplexity  *float64 `json:"eval_perplexity"`
 	TokensPerSec    float64  `json:"tokens_per_sec"`
 	Seconds         float64  `json:"seconds"`
+	PeakRSSBytes    int64    `json:"peak_rss_bytes"`
+	CPUSeconds      float64  `json:"cpu_seconds"`
+	GFLOPS          float64  `json:"gflops"`
 }
 
 // evalJSON is `deltactl eval --json`.
@@ -203,6 +207,9 @@ func TestTrainCLIMethods(t *testing.T) {
 			}
 			if !(r.FinalLoss > 0) || math.IsInf(r.FinalLoss, 0) || r.TokensPerSec <= 0 || r.Seconds <= 0 {
 				t.Errorf("summary numbers %+v", r)
+			}
+			if runtime.GOOS == "linux" && (r.PeakRSSBytes < 1<<20 || r.CPUSeconds <= 0 || r.GFLOPS <= 0) {
+				t.Errorf("measured peak RSS, CPU time or GFLOP/s missing: %+v", r)
 			}
 			if r.EvalLoss == nil || r.EvalPerplexity == nil || math.Abs(*r.EvalPerplexity-math.Exp(*r.EvalLoss)) > 1e-9**r.EvalPerplexity {
 				t.Fatalf("eval loss/perplexity missing or inconsistent: %+v", r)
