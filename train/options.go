@@ -68,11 +68,24 @@ type Options struct {
 	// weights ("F32" or "BF16"; empty: the base's).
 	Out       string `json:"-"`
 	SaveDType string `json:"save_dtype,omitempty"`
+	// Compute is the arithmetic of the frozen weights' products: "" or
+	// "f32" (exact: float32 products, as the weights are), or "bf16"
+	// (forward and input-gradient products of frozen weights on bf16 dot
+	// products with activations rounded to bf16 and float32 sums,
+	// kernels.Bgemm, as PyTorch's CPU autocast). Trained weights, their
+	// gradients and the optimizer stay float32 either way.
+	Compute string `json:"compute,omitempty"`
 	// Progress, if set, is called after every step.
 	Progress func(Progress) `json:"-"`
 
 	sgemm sgemmFunc
 }
+
+// The values of Options.Compute.
+const (
+	ComputeF32  = "f32"
+	ComputeBF16 = "bf16"
+)
 
 // DefaultOptions are the defaults of `deltactl train`.
 func DefaultOptions() Options {
@@ -151,6 +164,14 @@ func (o Options) Validate() error {
 	case !(o.LR > 0):
 		return bad("LR", o.LR, "must be positive")
 	}
+	switch o.Compute {
+	case "", ComputeF32, ComputeBF16:
+	default:
+		return bad("Compute", o.Compute, "want f32 or bf16")
+	}
+	if o.Compute == ComputeBF16 && o.Method == format.MethodFull {
+		return bad("Compute", o.Compute, "applies to frozen weights, and a full fine-tune has none: use f32")
+	}
 	if o.SaveDType != "" {
 		if d, err := format.ParseDType(o.SaveDType); err != nil || (d != format.F32 && d != format.BF16) {
 			return bad("SaveDType", o.SaveDType, "want F32 or BF16")
@@ -197,6 +218,9 @@ func (o *Options) prepare(c Config) error {
 	}
 	if o.Seq > c.MaxPositions {
 		return &OptionError{Option: "Seq", Value: o.Seq, Reason: fmt.Sprintf("exceeds the model's max_position_embeddings %d", c.MaxPositions)}
+	}
+	if o.Compute == ComputeF32 {
+		o.Compute = "" // the default, spelled as runs before the option wrote it
 	}
 	o.GradAccum = max(o.GradAccum, 1)
 	o.Threads = max(o.Threads, 1)

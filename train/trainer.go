@@ -48,7 +48,7 @@ type Result struct {
 // buildTrainNet makes the float32 network for a run and attaches freshly
 // initialised LoRA or adapter modules.
 func buildTrainNet(m *Model, o *Options) (*net[float32], error) {
-	spec := netSpec{B: o.Batch, T: o.Seq, threads: o.Threads, grads: true, full: o.Method == format.MethodFull}
+	spec := netSpec{B: o.Batch, T: o.Seq, threads: o.Threads, grads: true, full: o.Method == format.MethodFull, bf16: o.Compute == ComputeBF16}
 	nt, err := newNet[float32](m, spec, o.sgemm)
 	if err != nil {
 		return nil, err

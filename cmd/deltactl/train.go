@@ -118,6 +118,7 @@ func addTrainFlags(cmd *cobra.Command, o *train.Options, fl *trainFlags) {
 	f.StringVar(&o.CheckpointDir, "checkpoint-dir", "", "checkpoint folder (default OUT.checkpoint)")
 	f.StringVar(&o.Resume, "resume", "", "continue from this checkpoint folder")
 	f.StringVar(&o.Out, "out", "", "output folder")
+	f.StringVar(&o.Compute, "compute", train.ComputeF32, "frozen weights' products: f32 (exact) or bf16 (bf16 dot products, float32 sums; LoRA/adapter weights and optimizer stay f32)")
 	f.StringVar(&fl.saveDType, "dtype", "", "weights dtype of a full fine-tune: F32 or BF16 (default: the base's)")
 	f.StringVar(&fl.push, "push", "", "push the result to this registry ref, with the base as lineage")
 }
@@ -285,6 +286,8 @@ func trainFlag(option string) string {
 		return "--checkpoint-dir"
 	case "SaveDType":
 		return "--dtype"
+	case "Compute":
+		return "--compute"
 	}
 	return ""
 }
