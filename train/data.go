@@ -278,3 +278,12 @@ func permutation(n int, key uint64) []int {
 	}
 	return p
 }
+
+// rows is how many training rows of T positions one pass over d is: its
+// records, or a text stream's windows of T tokens.
+func (d *Dataset) rows(T int) int64 {
+	if d.Stream != nil {
+		return int64(max(1, (len(d.Stream)-1)/T))
+	}
+	return int64(len(d.Records))
+}

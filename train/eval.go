@@ -140,7 +140,8 @@ func Evaluate(ctx context.Context, base *Model, delta *format.Delta, d *Dataset,
 	if T < 1 {
 		return nil, fmt.Errorf("train: %s: %w: records too short", d.Path, ErrData)
 	}
-	nt, err := newNet[float32](base, netSpec{B: o.Batch, T: T, threads: o.Threads}, o.sgemm)
+	// Forward only: one layer's activations serve every layer.
+	nt, err := newNet[float32](base, netSpec{B: o.Batch, T: T, threads: o.Threads, recompute: true}, o.sgemm)
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,10 @@ type netSpec struct {
 	// bf16 runs the frozen weights' products on bf16 dot products
 	// (Options.Compute "bf16"; float32 nets only).
 	bf16 bool
+	// recompute keeps one set of decoder-layer activations for all layers:
+	// backward runs each layer's forward again before its backward
+	// (recompute.go).
+	recompute bool
 }
 
 // block is one decoder layer with its saved activations.
@@ -65,6 +69,8 @@ type net[F Float] struct {
 	rF     []F
 	logits []F // [n, V], allocated by forward only (the trainer's head runs in chunks: head.go)
 	headState[F]
+	fwdTrain bool   // the last forwardHidden's train flag and dropout key,
+	fwdKey   uint64 // which recomputation repeats
 
 	// backward scratch, shared by all layers
 	dh, dxn, dtmp, tmp    []F
@@ -149,6 +155,11 @@ func newNet[F Float](m *Model, spec netSpec, sg sgemmFunc) (*net[F], error) {
 		}
 		b.gln1, b.gln2 = grad(b.ln1), grad(b.ln2)
 		b.lists = [4][]*linear[F]{{&b.q, &b.k, &b.v}, {&b.o}, {&b.gate, &b.up}, {&b.down}}
+		if i > 0 && spec.recompute {
+			b.shareActivations(nt.blocks[0])
+			nt.blocks = append(nt.blocks, b)
+			continue
+		}
 		b.xn1, b.r1 = make([]F, n*D), make([]F, n)
 		b.qb, b.kb, b.vb = make([]F, n*qd), make([]F, n*kvd), make([]F, n*kvd)
 		b.p = make([]F, spec.B*c.NumHeads*spec.T*spec.T)
@@ -360,8 +371,18 @@ func (nt *net[F]) forwardHidden(tokens []int32, train bool, dropKey uint64) {
 	for i, tok := range tokens[:n] {
 		nt.embedRow(int(tok), h0[i*D:(i+1)*D])
 	}
+	nt.fwdTrain, nt.fwdKey = train, dropKey
+	nt.forwardBlocks(0, len(nt.blocks), train, dropKey)
+	rmsNormForward(th, n, D, nt.hs[c.NumLayers], nt.norm, c.RMSNormEps, nt.xnF, nt.rF)
+}
+
+// forwardBlocks runs decoder layers [lo, hi) of forwardHidden (each
+// reads hs[li] and writes hs[li+1]).
+func (nt *net[F]) forwardBlocks(lo, hi int, train bool, dropKey uint64) {
+	c, th, n, D := nt.cfg, nt.spec.threads, nt.n, nt.cfg.HiddenSize
 	as := attnShape{B: nt.spec.B, T: nt.spec.T, nq: c.NumHeads, nkv: c.NumKVHeads, hd: c.HeadDim}
-	for li, b := range nt.blocks {
+	for li := lo; li < hi; li++ {
+		b := nt.blocks[li]
 		x, out := nt.hs[li], nt.hs[li+1]
 		key := dropKey + uint64(li)<<40
 		if !b.grouped {
@@ -398,7 +419,6 @@ func (nt *net[F]) forwardHidden(tokens []int32, train bool, dropKey uint64) {
 			projForward(nt.sg, th, n, b.groups[3], b.lists[3], b.a, [][]F{out}, 1, train, key, 7)
 		}
 	}
-	rmsNormForward(th, n, D, nt.hs[c.NumLayers], nt.norm, c.RMSNormEps, nt.xnF, nt.rF)
 }
 
 // backward propagates the gradient headLoss left in nt.dxn (∂L/∂xnF) down
@@ -410,6 +430,12 @@ func (nt *net[F]) backward(tokens []int32) {
 	as := attnShape{B: nt.spec.B, T: nt.spec.T, nq: c.NumHeads, nkv: c.NumKVHeads, hd: c.HeadDim}
 	for li := len(nt.blocks) - 1; li >= 0; li-- {
 		b := nt.blocks[li]
+		if nt.spec.recompute && li < len(nt.blocks)-1 {
+			// The shared activations hold the last layer's: run this
+			// one's forward again (same inputs, key and kernels: the same
+			// bits).
+			nt.forwardBlocks(li, li+1, nt.fwdTrain, nt.fwdKey)
+		}
 		x := nt.hs[li]
 		// MLP branch: out = h1 + branch(h1).
 		dbr := nt.dh

@@ -41,6 +41,10 @@ type Options struct {
 	LoRA    LoRAOptions    `json:"lora"`
 	Adapter AdapterOptions `json:"adapter"`
 	Steps   int            `json:"steps"`
+	// Epochs, when positive, sets Steps from the data: Epochs passes over
+	// its records (a text stream: its windows of Seq tokens), rounded up
+	// to whole steps of Batch x GradAccum rows.
+	Epochs int `json:"epochs,omitempty"`
 	Batch   int            `json:"batch"`
 	Seq     int            `json:"seq"`
 	// GradAccum micro-batches of Batch rows make one optimizer step.
@@ -75,10 +79,16 @@ type Options struct {
 	// kernels.Bgemm, as PyTorch's CPU autocast). Trained weights, their
 	// gradients and the optimizer stay float32 either way.
 	Compute string `json:"compute,omitempty"`
+	// MaxMemory is the run's memory budget in bytes (0: DefaultMaxMemory,
+	// the machine's memory minus a margin). When keeping every decoder
+	// layer's activations would not fit it, backward recomputes them a
+	// layer at a time (same results; Result.Memory says which was chosen).
+	MaxMemory int64 `json:"-"`
 	// Progress, if set, is called after every step.
 	Progress func(Progress) `json:"-"`
 
-	sgemm sgemmFunc
+	sgemm     sgemmFunc
+	recompute bool // chosen by planMemory
 }
 
 // The values of Options.Compute.
@@ -155,7 +165,9 @@ func (o Options) Validate() error {
 		return bad("Method", string(o.Method), "want lora, adapter or full")
 	}
 	switch {
-	case o.Steps < 1:
+	case o.Epochs < 0:
+		return bad("Epochs", o.Epochs, "must not be negative")
+	case o.Steps < 1 && o.Epochs == 0:
 		return bad("Steps", o.Steps, "must be positive")
 	case o.Batch < 1:
 		return bad("Batch", o.Batch, "must be positive")

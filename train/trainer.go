@@ -36,9 +36,10 @@ type Result struct {
 	// the inputs): the process's peak resident set size, the CPU time of
 	// the steps (all threads), and the achieved rate of the steps' matrix
 	// products (flopsPerToken x tokens over wall seconds).
-	PeakRSSBytes int64   `json:"peak_rss_bytes"`
-	CPUSeconds   float64 `json:"cpu_seconds"`
-	GFLOPS       float64 `json:"gflops"`
+	PeakRSSBytes int64      `json:"peak_rss_bytes"`
+	Memory       MemoryPlan `json:"memory"`
+	CPUSeconds   float64    `json:"cpu_seconds"`
+	GFLOPS       float64    `json:"gflops"`
 	// Losses is the training loss of every step; EvalLosses the periodic
 	// evaluations as [step, loss] pairs.
 	Losses     []float64    `json:"-"`
@@ -48,7 +49,7 @@ type Result struct {
 // buildTrainNet makes the float32 network for a run and attaches freshly
 // initialised LoRA or adapter modules.
 func buildTrainNet(m *Model, o *Options) (*net[float32], error) {
-	spec := netSpec{B: o.Batch, T: o.Seq, threads: o.Threads, grads: true, full: o.Method == format.MethodFull, bf16: o.Compute == ComputeBF16}
+	spec := netSpec{B: o.Batch, T: o.Seq, threads: o.Threads, grads: true, full: o.Method == format.MethodFull, bf16: o.Compute == ComputeBF16, recompute: o.recompute}
 	nt, err := newNet[float32](m, spec, o.sgemm)
 	if err != nil {
 		return nil, err
@@ -99,6 +100,8 @@ func Train(ctx context.Context, base *Model, data, eval *Dataset, opts Options) 
 		// Every weight trains, in float32, and is written back from base.
 		base.Widen()
 	}
+	plan := planMemory(base, &o)
+	o.recompute = plan.Recomputing
 	r, err := newRun(base, data, eval, &o)
 	if err != nil {
 		return nil, err
@@ -123,6 +126,7 @@ func Train(ctx context.Context, base *Model, data, eval *Dataset, opts Options) 
 		}
 	}
 	res := r.finish()
+	res.Memory = plan
 	files, err := writeOutput(ctx, base, r.nt, &o, res)
 	if err != nil {
 		return nil, err
@@ -142,6 +146,10 @@ func checkRun(base *Model, data, eval *Dataset, o *Options) error {
 	}
 	if err := data.checkSeq(o.Seq); err != nil {
 		return err
+	}
+	if o.Epochs > 0 {
+		per := int64(o.Batch) * int64(o.GradAccum)
+		o.Steps = int((int64(o.Epochs)*data.rows(o.Seq) + per - 1) / per)
 	}
 	if eval != nil {
 		return eval.checkSeq(o.Seq)

@@ -1,0 +1,107 @@
+package train
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/deltactl/deltactl/format"
+)
+
+// TestRecomputeSameBytes checks that a run whose budget forces the
+// recomputation of layer activations writes the same bytes as one that
+// keeps them, for LoRA (with dropout, whose masks recomputation must
+// repeat), adapters and a full fine-tune, and that the plan says which
+// ran.
+func TestRecomputeSameBytes(t *testing.T) {
+	ctx := context.Background()
+	data := shakespeare(t, 20000)
+	for _, method := range []format.Method{format.MethodLoRA, format.MethodAdapter, format.MethodFull} {
+		t.Run(string(method), func(t *testing.T) {
+			o := DefaultOptions()
+			o.Method, o.Steps, o.Batch, o.Seq, o.Threads = method, 3, 4, 32, 2
+			o.LoRA.Dropout = 0.1
+			files := map[bool]map[string][]byte{}
+			for _, rec := range []bool{false, true} {
+				o.Out = filepath.Join(t.TempDir(), "out")
+				o.MaxMemory = 64 << 30
+				if rec {
+					o.MaxMemory = 1 // nothing fits: recompute
+				}
+				res, err := Train(ctx, smallModel(t), data, data, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Memory.Recomputing != rec || res.Memory.Recompute >= res.Memory.Keep {
+					t.Fatalf("budget %d: plan %+v, want recomputing %v", o.MaxMemory, res.Memory, rec)
+				}
+				files[rec] = runFiles(t, o.Out)
+			}
+			sameFiles(t, files[false], files[true], "recomputed")
+		})
+	}
+}
+
+// TestPlanMemory checks the estimate against the published 1B shape (its
+// BF16 weights alone are 2.47 GB) and that the plan recomputes exactly
+// when keeping the activations exceeds the budget.
+func TestPlanMemory(t *testing.T) {
+	c := Config{ModelType: "llama", HiddenSize: 2048, IntermediateSize: 8192, NumLayers: 16, NumHeads: 32, NumKVHeads: 8, HeadDim: 64, VocabSize: 128256, MaxPositions: 4096, TieWordEmbeddings: true}
+	m := &Model{Config: c, Weights: map[string][]float32{}, Weights16: map[string]Bits16{}}
+	for _, ws := range c.weightSpecs() {
+		n, _ := format.NumElements(ws.shape)
+		if len(ws.shape) == 2 {
+			m.Weights16[ws.name] = Bits16{DType: format.BF16, Bits: make([]uint16, n)}
+		} else if !ws.optional {
+			m.Weights[ws.name] = make([]float32, n)
+		}
+	}
+	o := DefaultOptions()
+	o.Batch, o.Seq, o.Threads = 2, 256, 2
+	o.LoRA.Targets = []string{"q_proj", "k_proj", "v_proj", "o_proj"}
+	if err := o.prepare(c); err != nil {
+		t.Fatal(err)
+	}
+	o.MaxMemory = 64 << 30
+	p := planMemory(m, &o)
+	t.Logf("1B, batch 2, seq 256: %s", p)
+	if p.Recomputing || p.Keep < 2_470_000_000 || p.Keep > 6<<30 || p.Recompute > p.Keep-1<<30 {
+		t.Fatalf("plan %+v: want keep between the weights' 2.47 GB and 6 GiB, recompute at least 1 GiB less", p)
+	}
+	o.MaxMemory = p.Keep - 1
+	if p := planMemory(m, &o); !p.Recomputing {
+		t.Fatalf("budget one byte short of keeping: %+v", p)
+	}
+	o.MaxMemory = p.Keep
+	if p := planMemory(m, &o); p.Recomputing {
+		t.Fatalf("budget exactly keeping: %+v", p)
+	}
+}
+
+// TestEpochs checks that Epochs sets the step count from the data.
+func TestEpochs(t *testing.T) {
+	m := smallModel(t)
+	recs := make([]Record, 10)
+	for i := range recs {
+		recs[i] = Record{Tokens: randomTokens(20, uint64(i)), LossFrom: 1, Line: i + 1}
+	}
+	jsonl := &Dataset{Path: "d.jsonl", Kind: "input-ids", Records: recs}
+	for _, tc := range []struct {
+		d                   *Dataset
+		epochs, batch, want int
+	}{
+		{jsonl, 2, 4, 5},                   // 20 rows in steps of 4
+		{jsonl, 1, 3, 4},                   // 10 rows: 3 steps and a part
+		{shakespeare(t, 20000), 1, 4, 156}, // 19999/32: 624 windows
+	} {
+		o := DefaultOptions()
+		o.Steps, o.Epochs, o.Batch, o.Seq, o.Threads = 0, tc.epochs, tc.batch, 32, 1
+		o.Out = filepath.Join(t.TempDir(), "out")
+		if err := checkRun(m, tc.d, nil, &o); err != nil {
+			t.Fatal(err)
+		}
+		if o.Steps != tc.want {
+			t.Errorf("%s: %d epochs of batch %d: %d steps, want %d", tc.d.Path, tc.epochs, tc.batch, o.Steps, tc.want)
+		}
+	}
+}
