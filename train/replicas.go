@@ -159,7 +159,7 @@ func (r *replicas) reduceGrads() {
 }
 
 // evalNet evaluates nets[0] on d with all the run's threads.
-func (r *replicas) evalNet(d *Dataset, maxBatches int) EvalResult {
+func (r *replicas) evalNet(d *Dataset, maxBatches int) (EvalResult, error) {
 	nt := r.nets[0]
 	saved := nt.spec.threads
 	nt.spec.threads = r.threads

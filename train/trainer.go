@@ -192,14 +192,20 @@ func newRun(base *Model, data, eval *Dataset, o *Options) (*run, error) {
 // evaluation, checkpoint and progress report that fall on it.
 func (r *run) step(ctx context.Context, step int) error {
 	o, res := r.o, r.res
-	loss := r.gradients(step)
+	loss, err := r.gradients(step)
+	if err != nil {
+		return err
+	}
 	r.reps.reduceGrads()
 	clipGradNorm(o.Threads, r.nt.params, o.MaxGradNorm)
 	lr := learningRate(step, o.Steps, o.Warmup, o.LR, o.MinLRRatio)
 	r.opt.update(o.Threads, r.nt.params, lr)
 	res.Losses = append(res.Losses, loss)
 	last := step == o.Steps-1
-	evalLoss := r.evaluate(step, last)
+	evalLoss, err := r.evaluate(step, last)
+	if err != nil {
+		return err
+	}
 	if o.SaveEvery > 0 && (step+1)%o.SaveEvery == 0 && !last {
 		if err := saveCheckpoint(ctx, o.checkpointDir(), step+1, r.nt.params, r.opt, o, res); err != nil {
 			return err
@@ -214,14 +220,16 @@ func (r *run) step(ctx context.Context, step int) error {
 
 // gradients accumulates the gradients of step's micro-batches into the
 // replicas and returns the mean training loss over them.
-func (r *run) gradients(step int) float64 {
+func (r *run) gradients(step int) (float64, error) {
 	o := r.o
 	r.reps.zeroGrads()
 	var lossSum float64
 	var lossCount int
 	for micro := 0; micro < o.GradAccum; micro++ {
 		row := (step*o.GradAccum + micro) * o.Batch
-		r.smp.batch(row, o.Batch, o.Seq, r.tokens, r.targets)
+		if err := r.smp.batch(row, o.Batch, o.Seq, r.tokens, r.targets); err != nil {
+			return 0, err
+		}
 		cnt := 0
 		for _, t := range r.targets {
 			if t != ignoreIndex {
@@ -236,28 +244,31 @@ func (r *run) gradients(step int) float64 {
 		lossCount++
 		r.trained += int64(len(r.tokens))
 	}
-	return lossSum / float64(max(lossCount, 1))
+	return lossSum / float64(max(lossCount, 1)), nil
 }
 
 // evaluate runs the eval set after step when one is due (every EvalEvery
 // steps on EvalBatches batches, and on all of it after the last step) and
 // returns its loss, or NaN.
-func (r *run) evaluate(step int, last bool) float64 {
+func (r *run) evaluate(step int, last bool) (float64, error) {
 	o, res := r.o, r.res
 	if r.eval == nil || !(last || (o.EvalEvery > 0 && (step+1)%o.EvalEvery == 0)) {
-		return math.NaN()
+		return math.NaN(), nil
 	}
 	limit := o.EvalBatches
 	if last {
 		limit = 0
 	}
-	er := r.reps.evalNet(r.eval, limit)
+	er, err := r.reps.evalNet(r.eval, limit)
+	if err != nil {
+		return 0, err
+	}
 	res.EvalLosses = append(res.EvalLosses, [2]float64{float64(step + 1), er.Loss})
 	if last {
 		l, p := er.Loss, er.Perplexity
 		res.EvalLoss, res.EvalPerplexity = &l, &p
 	}
-	return er.Loss
+	return er.Loss, nil
 }
 
 // finish fills the run's totals into its result.

@@ -48,6 +48,7 @@ whose completion greedy decoding reproduces exactly.`,
 			if err != nil {
 				return err
 			}
+			defer func() { _ = ds.Close() }() // read-only
 			var d *format.Delta
 			if delta != "" {
 				dsrc, dcleanup, err := resolveSource(ctx, g, delta)

@@ -174,6 +174,10 @@ func runTrain(ctx context.Context, g *globals, fl trainFlags, o train.Options) e
 	if err != nil {
 		return err
 	}
+	defer func() { _ = ds.Close() }() // read-only
+	if ev != nil {
+		defer func() { _ = ev.Close() }() // read-only
+	}
 	if g.progressOn() {
 		o.Progress = trainProgress(g)
 	}
@@ -198,6 +202,7 @@ func loadTrainData(data, evalData string, c train.Config) (ds, ev *train.Dataset
 	}
 	if evalData != "" {
 		if ev, err = train.LoadData(evalData, c); err != nil {
+			_ = ds.Close() // read-only
 			return nil, nil, err
 		}
 	}
