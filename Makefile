@@ -11,7 +11,7 @@ BENCHTIME ?= 1s
 FUZZTIME  ?= 10s
 S3DIR     := $(CURDIR)/.cache/s3test
 
-.PHONY: all build test vet bench fuzz clean
+.PHONY: all build test vet bench bench-train fuzz clean
 
 all: build
 
@@ -30,6 +30,13 @@ test:
 # Benchmarks for every hot path; the S3 ones need the server too.
 bench:
 	@bash scripts/with-s3.sh $(S3DIR) $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m ./...
+
+# LoRA training on the published shapes of SmolLM2-135M and Llama-3.2-1B
+# (random BF16 weights cached in .cache/shapes): tok/s, CPU s per step and
+# peak RSS, beside PyTorch when it is installed. STEPS=n, or give the shapes:
+# make bench-train SHAPES="llama-3.2-3b:1".
+bench-train:
+	@bash scripts/bench-train.sh $(SHAPES)
 
 # Every Fuzz target, FUZZTIME each (go test -fuzz takes one target at a time).
 fuzz:
