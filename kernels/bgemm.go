@@ -17,12 +17,15 @@ import (
 // It runs on the best bf16 hardware the CPU and OS offer (BF16DotProducts):
 //
 //   - AMX tiles (TDPBF16PS; Linux grants the tile state on first use),
-//     measured at 3-4x SgemmB16 on the Llama-3.2-1B shapes;
+//     measured at 3.8-4.6x SgemmB16 per CPU-second on the Llama-3.2-1B
+//     shapes;
 //   - else AVX512_BF16 (VDPBF16PS), which on the Intel Xeon this was
-//     measured on runs at about 0.7x SgemmB16, and on CPUs where it is as
-//     fast as an FMA (AMD Zen 4/5) should do about twice its flops;
-//   - else a pure-Go twin of VDPBF16PS: correct but tens of times slower
-//     than Sgemm. DELTACTL_KERNELS=generic or avx2 also selects it.
+//     measured on runs at 0.6-0.77x SgemmB16 (the instruction issues at
+//     about a fifth of the rate of VFMADD231PS there); where it issues as
+//     fast as an FMA it would do twice the flops (not measured here);
+//   - else a pure-Go twin of VDPBF16PS: correct but about 100x slower than
+//     the float32 kernel (2 GFLOP/s per CPU-second measured).
+//     DELTACTL_KERNELS=generic or avx2 also selects it.
 //
 // Each element of C is computed as K blocks of 512 (the last one shorter),
 // each summed from +0 by the kernel, then added into C by fma(alpha, acc, C)
@@ -31,10 +34,13 @@ import (
 // kernel the result is bit-identical for every thread count. The VDPBF16PS
 // kernel and the twin agree bit for bit (the SDM's definition: per pair
 // two fused multiply-adds, high element first, subnormals flushed). AMX
-// sums its 16-pair steps differently (on the machine measured, about half
-// the elements of a product differ from that definition in the last bit),
-// so its results are within the same float32 summation bound of the exact
-// product of the rounded operands but not equal to the twin's.
+// sums differently (probed on the machine measured: low element first, and
+// not a chain of rounded FMAs: 1 plus eight products of 2^-25 gives
+// 1 + 2^-23; about half the elements of a random product differ from the
+// VDPBF16PS definition in the last bit), so its results are within the
+// same float32 summation bound of the exact product of the rounded operands
+// but not equal to the twin's; and with alpha = 1 its tiles sum each K
+// block straight onto C instead of from +0.
 //
 // Like Sgemm it panics on inconsistent arguments, and on a bt that is
 // neither BF16 nor F16.
@@ -154,29 +160,11 @@ func bgemm(kern *bgemmKernel, threads int, transA, transB bool, m, n, k int, alp
 		return
 	}
 	mr, nr := kern.mr, kern.nr
-	mp := (m + mr - 1) / mr
-	np := (n + nr - 1) / nr
-	if threads <= 0 {
-		threads = defaultThreads()
-	}
-	if m*n*k < 1<<18 {
-		threads = 1
-	}
-	splitM := mp >= 2*threads || mp >= np
-	if splitM {
-		threads = min(threads, mp)
-	} else {
-		threads = min(threads, np)
-	}
-	split := func(t int) (p0, p1, q0, q1 int) {
-		p0, p1, q0, q1 = 0, mp, 0, np
-		if splitM {
-			p0, p1 = splitAligned(mp, 1, threads, t)
-		} else {
-			q0, q1 = splitAligned(np, 1, threads, t)
-		}
-		return p0, p1, q0, q1
-	}
+	// The float32 drivers' rule for sharing C among threads (it reads
+	// only the tile shape).
+	sp := splitThreads(&gemmKernel{mr: mr, nr: nr}, threads, m, n, k)
+	threads, np := sp.threads, sp.np
+	split := sp.panels
 
 	kc := min(bgemmKC, k)
 	kcp := padPairs(kern, kc)
@@ -201,9 +189,7 @@ func bgemm(kern *bgemmKernel, threads int, transA, transB bool, m, n, k int, alp
 		parallelFor(threads, func(t int) {
 			lo, hi := splitAligned(np, 1, threads, t)
 			s := &tiles[t].scratch
-			for q := lo; q < hi; q++ {
-				bm.packPairs(pb[q*nr*kp:(q+1)*nr*kp], s, transB, pc, kb, q*nr, min(nr, n-q*nr), nr, kp, false)
-			}
+			bm.packBPanels(pb, s, transB, pc, kb, n, nr, kp, lo, hi)
 		})
 		mode := 1
 		if zeroC && pc == 0 {
@@ -312,6 +298,9 @@ func (g *bgemmTiles) tile(p, q, kp, mode int, ap, bp *uint32) {
 
 func (g *bgemmTiles) kernel(kp int, ap, bp *uint32, c *float32, ldc, mode int) {
 	if g.kern.amx {
+		if g.alpha == 1 {
+			mode = 3 - mode // sum in the tiles onto C (2) or from zero (3)
+		}
 		bgemmKern32x32AMX(kp/16, ap, bp, c, ldc, g.alpha, mode, &g.cfg[0], &g.amxTmp[0])
 		return
 	}

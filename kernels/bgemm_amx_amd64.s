@@ -22,6 +22,14 @@
 #define TILESTORE_DI_R8_1 BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x0c; BYTE $0x07 // tilestored [rdi+r8*1], tmm1
 #define TILESTORE_DI_R8_2 BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x14; BYTE $0x07 // tilestored [rdi+r8*1], tmm2
 #define TILESTORE_DI_R8_3 BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x1c; BYTE $0x07 // tilestored [rdi+r8*1], tmm3
+#define TILELOAD_0_DI_R11 BYTE $0xc4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4b; BYTE $0x04; BYTE $0x1f // tileloadd tmm0, [rdi+r11*1]
+#define TILELOAD_1_DI_R11 BYTE $0xc4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4b; BYTE $0x0c; BYTE $0x1f // tileloadd tmm1, [rdi+r11*1]
+#define TILELOAD_2_DI_R11 BYTE $0xc4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4b; BYTE $0x14; BYTE $0x1f // tileloadd tmm2, [rdi+r11*1]
+#define TILELOAD_3_DI_R11 BYTE $0xc4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4b; BYTE $0x1c; BYTE $0x1f // tileloadd tmm3, [rdi+r11*1]
+#define TILESTORE_DI_R11_0 BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x04; BYTE $0x1f // tilestored [rdi+r11*1], tmm0
+#define TILESTORE_DI_R11_1 BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x0c; BYTE $0x1f // tilestored [rdi+r11*1], tmm1
+#define TILESTORE_DI_R11_2 BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x14; BYTE $0x1f // tilestored [rdi+r11*1], tmm2
+#define TILESTORE_DI_R11_3 BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x1c; BYTE $0x1f // tilestored [rdi+r11*1], tmm3
 
 // func bgemmKern32x32AMX(kp16 int, a, b *uint32, c *float32, ldc int, alpha float32, mode int, cfg *byte, tmp *float32)
 // A 32x32 tile of the bf16 GEMM on AMX: a is a packed [32][16·kp16] panel
@@ -30,17 +38,43 @@
 // bytes), tmp a 32x32 float32 scratch. tmm0-3 accumulate the four 16x16
 // quarters of C (tmm0 rows 0-15 columns 0-15, tmm1 rows 0-15 columns 16-31,
 // tmm2 and tmm3 rows 16-31), tmm4/5 hold 16 rows of A and tmm6/7 16 pair
-// rows of B per step of 16 pairs. The tiles go to tmp, the tile state is
-// released (the call is not preempted, so no other code sees it), and mode
-// 0 stores alpha·acc into C, mode 1 fma(alpha, acc, C). Rows of C are ldc
-// floats apart.
+// rows of B per step of 16 pairs. Rows of C are ldc floats apart.
+//
+// Modes 0 and 1 sum from zero, store the tiles to tmp and then store
+// alpha·acc into C (mode 0) or fma(alpha, acc, C) (mode 1). Modes 2 and 3
+// (alpha must be 1) accumulate in place: the tiles start from C (mode 2) or
+// zero (mode 3) and are stored straight back, which spares the round trip
+// through tmp (a vector load of what a tile store just wrote stalls).
+// The tile state is released before returning (the call is not preempted,
+// so no other code sees it).
 TEXT ·bgemmKern32x32AMX(SB), NOSPLIT, $0-72
 	MOVQ cfg+56(FP), AX
 	LDTILECFG_AX
+	MOVQ mode+48(FP), R10
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), R11
+	SHLQ $2, R11         // C row stride in bytes
+	MOVQ R11, R13
+	SHLQ $4, R13
+	SUBQ $64, R13        // from the tmm1 quarter to the tmm2 quarter of C
+	CMPQ R10, $2
+	JNE  amx_zero
+	TILELOAD_0_DI_R11
+	ADDQ $64, DI
+	TILELOAD_1_DI_R11
+	ADDQ R13, DI
+	TILELOAD_2_DI_R11
+	ADDQ $64, DI
+	TILELOAD_3_DI_R11
+	JMP  amx_acc
+
+amx_zero:
 	TILEZERO_0
 	TILEZERO_1
 	TILEZERO_2
 	TILEZERO_3
+
+amx_acc:
 	MOVQ kp16+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), BX
@@ -70,8 +104,22 @@ amx_loop:
 	JNZ  amx_loop
 
 amx_store:
+	CMPQ R10, $2
+	JLT  amx_tmp
+	MOVQ c+24(FP), DI
+	TILESTORE_DI_R11_0
+	ADDQ $64, DI
+	TILESTORE_DI_R11_1
+	ADDQ R13, DI
+	TILESTORE_DI_R11_2
+	ADDQ $64, DI
+	TILESTORE_DI_R11_3
+	TILERELEASE
+	RET
+
+amx_tmp:
 	MOVQ tmp+64(FP), DI
-	MOVQ DI, R10
+	MOVQ DI, R12
 	TILESTORE_DI_R8_0
 	ADDQ $64, DI
 	TILESTORE_DI_R8_1
@@ -82,21 +130,18 @@ amx_store:
 	TILERELEASE
 
 	MOVQ c+24(FP), DI
-	MOVQ ldc+32(FP), DX
-	SHLQ $2, DX
 	VBROADCASTSS alpha+40(FP), Z31
 	MOVQ $32, CX
-	MOVQ mode+48(FP), R11
-	TESTQ R11, R11
+	TESTQ R10, R10
 	JNZ  amx_mode1
 
 amx_mode0:
-	VMULPS  (R10), Z31, Z0
-	VMULPS  64(R10), Z31, Z1
+	VMULPS  (R12), Z31, Z0
+	VMULPS  64(R12), Z31, Z1
 	VMOVUPS Z0, (DI)
 	VMOVUPS Z1, 64(DI)
-	ADDQ    $128, R10
-	ADDQ    DX, DI
+	ADDQ    $128, R12
+	ADDQ    R11, DI
 	DECQ    CX
 	JNZ     amx_mode0
 	VZEROUPPER
@@ -105,14 +150,14 @@ amx_mode0:
 amx_mode1:
 	VMOVUPS     (DI), Z2
 	VMOVUPS     64(DI), Z3
-	VMOVUPS     (R10), Z0
-	VMOVUPS     64(R10), Z1
+	VMOVUPS     (R12), Z0
+	VMOVUPS     64(R12), Z1
 	VFMADD231PS Z31, Z0, Z2
 	VFMADD231PS Z31, Z1, Z3
 	VMOVUPS     Z2, (DI)
 	VMOVUPS     Z3, 64(DI)
-	ADDQ        $128, R10
-	ADDQ        DX, DI
+	ADDQ        $128, R12
+	ADDQ        R11, DI
 	DECQ        CX
 	JNZ         amx_mode1
 	VZEROUPPER

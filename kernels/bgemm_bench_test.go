@@ -7,11 +7,12 @@ import (
 )
 
 // BenchmarkFrozenGEMM times the frozen-weight products of a Llama-3.2-1B
-// layer (512 tokens, hidden 2048, MLP 8192) four ways: SgemmThreads on a
+// layer (512 tokens, hidden 2048, MLP 8192) five ways: SgemmThreads on a
 // float32 copy of the weight, SgemmPacked on a PackB copy of it (what the
 // trainer does today: no packing per call, but a float32 copy per
-// orientation), SgemmB16 on the bf16 weight (same bits, no copy) and Bgemm
-// (bf16 dot products). "fwd" is
+// orientation), SgemmB16 on the bf16 weight (same bits, no copy), Bgemm
+// (bf16 products, on AMX where the CPU has it) and Bgemm's driver on the
+// VDPBF16PS kernel. "fwd" is
 // y = x·Wᵀ with W stored [out, in]; "bwd" is the input gradient dx = dy·W.
 // It reports GFLOP/s (2·m·n·k per product) of wall time and per CPU-second.
 func BenchmarkFrozenGEMM(b *testing.B) {
@@ -43,7 +44,16 @@ func BenchmarkFrozenGEMM(b *testing.B) {
 				{"sgemm_prepacked", func() { SgemmPacked(0, false, tokens, n, k, 1, a, k, pk, 0, c, n) }},
 				{"sgemm_b16", func() { SgemmB16(0, false, transB, tokens, n, k, 1, a, k, w16, BF16, sh.in, 0, c, n) }},
 				{"bgemm", func() { Bgemm(0, false, transB, tokens, n, k, 1, a, k, w16, BF16, sh.in, 0, c, n) }},
+				// Bgemm's driver forced onto the VDPBF16PS kernel, for
+				// CPUs where Bgemm picks AMX.
+				{"bgemm_vdpbf16ps", func() {
+					bm := &bf16Mat{u16: w16, dt: BF16, ld: sh.in, fast: true}
+					bgemm(&kernBDot, 0, false, transB, tokens, n, k, 1, a, k, bm, 0, c, n)
+				}},
 			} {
+				if v.name == "bgemm_vdpbf16ps" && !(haveAsm && haveBF16Asm()) {
+					continue
+				}
 				b.Run(fmt.Sprintf("%s/%s/%s", sh.name, dir, v.name), func(b *testing.B) {
 					v.run() // warm the pools
 					reportGFLOPs(b, 2*float64(tokens)*float64(n)*float64(k), v.run)
@@ -71,14 +81,12 @@ func reportGFLOPs(b *testing.B, flop float64, f func()) {
 
 // BenchmarkBgemmKernel times the micro-kernels alone on cache-resident
 // panels, one thread, over K = 512: the bf16 kernels (VDPBF16PS 12x32, AMX
-// 32x32) against the float32 12x32 tile of the packed SGEMM driver.
+// 32x32, the pure-Go twin) against the float32 12x32 tile of the packed
+// SGEMM driver.
 func BenchmarkBgemmKernel(b *testing.B) {
 	const k = 512
 	c := make([]float32, 32*32)
 	for name, kern := range bgemmKernels() {
-		if name == "twin" {
-			continue
-		}
 		b.Run(name, func(b *testing.B) {
 			kp := k / 2
 			a := make([]uint32, kp*kern.mr)

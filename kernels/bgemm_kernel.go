@@ -23,13 +23,34 @@ func bgemmKernGo(kp int, ap, bp *uint32, cp *float32, ldc int, alpha float32, mo
 	if kp > 0 {
 		a := unsafe.Slice(ap, kp*bgemmMR)
 		b := unsafe.Slice(bp, kp*bgemmNR)
+		var ah, al [bgemmMR]float32
+		var bh, bl [bgemmNR]float32
 		for p := 0; p < kp; p++ {
-			ar := a[p*bgemmMR : p*bgemmMR+bgemmMR : p*bgemmMR+bgemmMR]
-			br := b[p*bgemmNR : p*bgemmNR+bgemmNR : p*bgemmNR+bgemmNR]
-			for i, x := range ar {
+			// Widen the pair row of A and of B once (subnormals read as
+			// zero), then run dpbf16's two steps on every lane, with
+			// dpStep's fast case inlined.
+			for i, x := range a[p*bgemmMR : p*bgemmMR+bgemmMR] {
+				ah[i], al[i] = bf16DAZ(uint16(x>>16)), bf16DAZ(uint16(x))
+			}
+			for j, y := range b[p*bgemmNR : p*bgemmNR+bgemmNR] {
+				bh[j], bl[j] = bf16DAZ(uint16(y>>16)), bf16DAZ(uint16(y))
+			}
+			for i := range acc {
 				row := &acc[i]
-				for j, y := range br {
-					row[j] = dpbf16(row[j], x, y)
+				xh, xl := ah[i], al[i]
+				for j := range row {
+					v := row[j]
+					if q := xh * bh[j]; normalF32(q) {
+						v = flushSub(v + q)
+					} else {
+						v = flushSub(fma32(xh, bh[j], v))
+					}
+					if q := xl * bl[j]; normalF32(q) {
+						v = flushSub(v + q)
+					} else {
+						v = flushSub(fma32(xl, bl[j], v))
+					}
+					row[j] = v
 				}
 			}
 		}
@@ -46,16 +67,34 @@ func bgemmKernGo(kp int, ap, bp *uint32, cp *float32, ldc int, alpha float32, mo
 	}
 }
 
+// normalF32 reports whether f is a normal float32 (not zero, subnormal,
+// infinite or NaN).
+func normalF32(f float32) bool {
+	e := math.Float32bits(f) & 0x7f800000
+	return e != 0 && e != 0x7f800000
+}
+
 // dpbf16 is one lane of VDPBF16PS: acc plus the dot product of the bf16
 // pairs x and y, as the Intel SDM defines it: two fused multiply-adds, the
 // high (odd) elements first, each rounded to nearest even, with subnormal
 // inputs read as zero and subnormal results flushed to zero (MXCSR plays no
-// part). A product of two bf16 values is exact in float32 unless it leaves
-// float32's range, which fma32 handles by working in float64.
+// part).
 func dpbf16(acc float32, x, y uint32) float32 {
-	acc = flushSub(acc)
-	acc = flushSub(fma32(bf16DAZ(uint16(x>>16)), bf16DAZ(uint16(y>>16)), acc))
-	return flushSub(fma32(bf16DAZ(uint16(x)), bf16DAZ(uint16(y)), acc))
+	acc = dpStep(flushSub(acc), bf16DAZ(uint16(x>>16)), bf16DAZ(uint16(y>>16)))
+	return dpStep(acc, bf16DAZ(uint16(x)), bf16DAZ(uint16(y)))
+}
+
+// dpStep is one fused multiply-add of dpbf16: fma(a, b, acc), flushed.
+// The product of two bf16 (8-bit significands) is exact in float32 unless
+// it leaves float32's normal range, so then fma(a, b, acc) is acc + a·b
+// rounded once, which float32 addition computes (fused by the compiler or
+// not); a product that underflowed, overflowed or is not finite goes
+// through fma32, which works in float64.
+func dpStep(acc, a, b float32) float32 {
+	if p := a * b; normalF32(p) {
+		return flushSub(acc + p)
+	}
+	return flushSub(fma32(a, b, acc))
 }
 
 // bf16DAZ widens a bf16 to float32, reading a subnormal as a zero of its

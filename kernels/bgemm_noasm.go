@@ -13,11 +13,3 @@ func haveBF16Asm() bool { return false }
 func bgemmKern32x32AMX(kp16 int, a, b *uint32, c *float32, ldc int, alpha float32, mode int, cfg *byte, tmp *float32) {
 	panic("kernels: assembly kernel called in a build without assembly")
 }
-
-func pairsT16AVX512(dst *uint32, ldd int, src *uint16, lds int, nblk int) {
-	panic("kernels: assembly kernel called in a build without assembly")
-}
-
-func zipBF16AVX512(dst *uint32, ldd int, src *uint16, lds int, kp, n16 int) {
-	panic("kernels: assembly kernel called in a build without assembly")
-}

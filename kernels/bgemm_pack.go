@@ -168,3 +168,43 @@ func (x *bf16Mat) packPairs(dst []uint32, s *bf16Scratch, kContig bool, pc, kb, 
 		}
 	}
 }
+
+// packBPanels packs column panels [q0,q1) of K rows [pc,pc+kb) of op(B)
+// (n columns) into pb as packPairs does, panel q at pb[q*nr*kpPad:].
+//
+// A row-major bf16 B (not kContig) is zipped 16 pair rows at a time across
+// all the full panels: panel by panel, each 64-byte run of a row would come
+// from a row 2·ld bytes past the last (often a multiple of 4 KiB), which
+// the hardware prefetcher does not follow, and the zip ran at a fraction of
+// the kernel's speed.
+func (x *bf16Mat) packBPanels(pb []uint32, s *bf16Scratch, kContig bool, pc, kb, n, nr, kpPad, q0, q1 int) {
+	qf := q0
+	if !kContig && x.fast && x.u16 != nil && x.dt == BF16 && nr%16 == 0 && kb >= 2 {
+		qf = max(q0, min(q1, n/nr))
+		kp := (kb + 1) / 2
+		const block = 16 // pair rows per pass over the panels
+		for p0 := 0; p0 < kb/2; p0 += block {
+			pr := min(block, kb/2-p0)
+			for q := q0; q < qf; q++ {
+				o := (pc+2*p0)*x.ld + q*nr
+				_ = x.u16[o+(2*pr-1)*x.ld+nr-1] // the last element read
+				_ = pb[q*nr*kpPad+(p0+pr)*nr-1] // the last element written
+				zipBF16AVX512(&pb[q*nr*kpPad+p0*nr], nr, &x.u16[o], x.ld, pr, nr/16)
+			}
+		}
+		for q := q0; q < qf; q++ {
+			panel := pb[q*nr*kpPad : (q+1)*nr*kpPad]
+			if kb&1 != 0 {
+				r := x.u16[(pc+kb-1)*x.ld+q*nr : (pc+kb-1)*x.ld+q*nr+nr]
+				d := panel[(kp-1)*nr : kp*nr]
+				for j, v := range r {
+					d[j] = uint32(v)
+				}
+			}
+			clear(panel[kp*nr:])
+		}
+	}
+	for q := qf; q < q1; q++ {
+		x.packPairs(pb[q*nr*kpPad:(q+1)*nr*kpPad], s, kContig, pc, kb, q*nr, min(nr, n-q*nr), nr, kpPad, false)
+	}
+}

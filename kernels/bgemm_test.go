@@ -321,3 +321,114 @@ func TestPackPairsFast(t *testing.T) {
 		}
 	}
 }
+
+// TestPackBPanelsFast checks the multi-panel bf16 B packing against the
+// scalar packing, panel by panel.
+func TestPackBPanelsFast(t *testing.T) {
+	if !haveAsm || Best() < AVX512 {
+		t.Skip("no AVX-512")
+	}
+	rng := rand.New(rand.NewPCG(6, 6))
+	const rows, ld = 700, 300
+	h, _ := rand16(rng, BF16, rows*ld)
+	for _, kContig := range []bool{false, true} {
+		for _, n := range []int{32, 95, 96, 290} {
+			for _, kb := range []int{1, 2, 31, 33, 64, 512} {
+				kpPad := (kb+1)/2 + rng.IntN(2)*5
+				const nr = 32
+				np := (n + nr - 1) / nr
+				var got, want []uint32
+				for _, fast := range []bool{false, true} {
+					x := &bf16Mat{u16: h, dt: BF16, ld: ld, fast: fast}
+					pb := make([]uint32, np*nr*kpPad)
+					for i := range pb {
+						pb[i] = 0xdeadbeef
+					}
+					pc := 7
+					if kContig && n > rows || kContig && pc+kb > ld || !kContig && pc+kb > rows || !kContig && n > ld {
+						continue
+					}
+					x.packBPanels(pb, &bf16Scratch{}, kContig, pc, kb, n, nr, kpPad, 0, np)
+					if fast {
+						got = pb
+					} else {
+						want = pb
+					}
+				}
+				for i := range want {
+					if got[i] != want[i] {
+						t.Fatalf("kContig=%v n=%d kb=%d: pb[%d] = %#x, want %#x", kContig, n, kb, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestBgemmCloseToSgemm measures Bgemm against the exact SGEMM on a
+// Llama-sized layer product (bf16 weights of scale 0.02, unit
+// activations): the relative Frobenius error must be of the order of bf16
+// rounding (2^-9 per operand), and is logged.
+func TestBgemmCloseToSgemm(t *testing.T) {
+	if !BF16DotProducts() {
+		t.Skip("Bgemm runs its pure-Go twin here: too slow for this size")
+	}
+	const m, n, k = 256, 1024, 2048
+	rng := rand.New(rand.NewPCG(8, 8))
+	w := make([]uint16, n*k)
+	for i := range w {
+		w[i] = BF16FromF32(0.02 * float32(rng.NormFloat64()))
+	}
+	x := randSlice(rng, m*k)
+	want := make([]float32, m*n)
+	got := make([]float32, m*n)
+	SgemmB16(0, false, true, m, n, k, 1, x, k, w, BF16, k, 0, want, n)
+	Bgemm(0, false, true, m, n, k, 1, x, k, w, BF16, k, 0, got, n)
+	var num, den float64
+	for i := range want {
+		d := float64(got[i]) - float64(want[i])
+		num += d * d
+		den += float64(want[i]) * float64(want[i])
+	}
+	rel := math.Sqrt(num / den)
+	t.Logf("relative Frobenius error of Bgemm vs SgemmB16, %dx%dx%d: %.3g (2^-8 = %.3g)", m, n, k, rel, 0x1p-8)
+	if rel > 0x1p-7 {
+		t.Fatalf("relative error %.3g > 2^-7", rel)
+	}
+}
+
+// TestBgemmKernGoIsDPBF16 checks the twin kernel's inlined loop against
+// its definition, dpbf16 applied pair by pair, on data with zeros,
+// subnormals, products that underflow or overflow, and infinities.
+func TestBgemmKernGoIsDPBF16(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	special := []float32{0, float32(math.Copysign(0, -1)), math.Float32frombits(0x00400000), 0x1p-70, 0x1p-100, 0x1p70, 0x1p100, float32(math.Inf(1)), 3.5}
+	val := func() uint16 {
+		if rng.IntN(8) == 0 {
+			return BF16FromF32(special[rng.IntN(len(special))])
+		}
+		return BF16FromF32(float32(rng.NormFloat64()))
+	}
+	const kp = 40
+	a := make([]uint32, kp*bgemmMR)
+	b := make([]uint32, kp*bgemmNR)
+	for i := range a {
+		a[i] = uint32(val()) | uint32(val())<<16
+	}
+	for i := range b {
+		b[i] = uint32(val()) | uint32(val())<<16
+	}
+	c := make([]float32, bgemmMR*bgemmNR)
+	bgemmKernGo(kp, &a[0], &b[0], &c[0], bgemmNR, 1, 0)
+	for i := 0; i < bgemmMR; i++ {
+		for j := 0; j < bgemmNR; j++ {
+			var want float32
+			for p := 0; p < kp; p++ {
+				want = dpbf16(want, a[p*bgemmMR+i], b[p*bgemmNR+j])
+			}
+			if got := c[i*bgemmNR+j]; math.Float32bits(got) != math.Float32bits(want) && !(got != got && want != want) {
+				t.Fatalf("C[%d][%d] = %v, want %v", i, j, got, want)
+			}
+		}
+	}
+}

@@ -35,14 +35,15 @@ func rand16(rng *rand.Rand, dt DType16, n int) ([]uint16, []float32) {
 // bits of widening it first and calling SgemmThreads: on every path, both
 // dtypes and orientations, thread counts 1-3, strided operands, every kind
 // of beta, edge tiles, several K blocks, and shapes that go to each of
-// SgemmThreads's drivers (the last two to the packed one).
+// SgemmThreads's drivers (the last two to the packed one) and to each of
+// SgemmB16's (from {37, 300, 520} on, the packed one).
 func TestSgemmB16MatchesSgemm(t *testing.T) {
 	forEachPath(t, func(t *testing.T, p Path) {
 		rng := rand.New(rand.NewPCG(5, 16))
 		for _, sh := range [][3]int{
 			{1, 1, 1}, {7, 5, 3}, {13, 33, 40}, {64, 32, 300}, {25, 200, 257},
 			{131, 97, 600}, {6, 64, 256}, {37, 130, 520}, {512, 70, 513},
-			{1100, 300, 1000}, {40, 290, 27000},
+			{37, 300, 520}, {1100, 300, 1000}, {40, 290, 27000},
 		} {
 			m, n, k := sh[0], sh[1], sh[2]
 			if p == Generic && m*n*k > 1<<25 {
