@@ -154,8 +154,8 @@ func netBytes(c Config, o *Options, rows int) (keep, recompute int64) {
 	qd, kvd, nh := int64(c.qDim()), int64(c.kvDim()), int64(c.NumHeads)
 	// One layer's saved activations: xn1, h1, xn2 [n,D]; q, att [n,qd];
 	// k, v [n,kvd]; attention probabilities [rows,heads,T,T]; gate, up,
-	// product, σ(gate) [n,F]; two RMS vectors.
-	layer := n*(3*D+2*qd+2*kvd+4*F+2) + int64(rows)*nh*T*T
+	// product [n,F]; two RMS vectors.
+	layer := n*(3*D+2*qd+2*kvd+3*F+2) + int64(rows)*nh*T*T
 	// Per layer whatever is not shared: LoRA's A·x (and its gradient) per
 	// target, dropout's masked input, adapters' activations.
 	var own int64

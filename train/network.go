@@ -41,7 +41,6 @@ type block[F Float] struct {
 	ad1, ad2                        *adapterMod[F] // after attention, after the MLP
 	xn1, r1, qb, kb, vb, p, att, h1 []F
 	xn2, r2, g, u, a, ao, mo        []F
-	sig                             []F // σ(gate), saved for the backward pass (training only)
 
 	// The projections by shared input (q,k,v; o; gate,up; down) and their
 	// LoRA groups, built on the first forward pass after a LoRA change.
@@ -166,9 +165,6 @@ func newNet[F Float](m *Model, spec netSpec, sg sgemmFunc) (*net[F], error) {
 		b.att, b.h1 = make([]F, n*qd), make([]F, n*D)
 		b.xn2, b.r2 = make([]F, n*D), make([]F, n)
 		b.g, b.u, b.a = make([]F, n*Fd), make([]F, n*Fd), make([]F, n*Fd)
-		if spec.grads {
-			b.sig = make([]F, n*Fd)
-		}
 		nt.blocks = append(nt.blocks, b)
 	}
 	nt.rope = newRopeTable[F](spec.T, c.HeadDim, c.RopeTheta)
@@ -409,7 +405,7 @@ func (nt *net[F]) forwardBlocks(lo, hi int, train bool, dropKey uint64) {
 		}
 		rmsNormForward(th, n, D, b.h1, b.ln2, c.RMSNormEps, b.xn2, b.r2)
 		projForward(nt.sg, th, n, b.groups[2], b.lists[2], b.xn2, [][]F{b.g, b.u}, 0, train, key, 5)
-		swigluForward(th, b.g, b.u, b.a, b.sig)
+		swigluForward(th, b.g, b.u, b.a, nil)
 		if b.ad2 != nil {
 			projForward(nt.sg, th, n, b.groups[3], b.lists[3], b.a, [][]F{b.mo}, 0, train, key, 7)
 			b.ad2.forward(nt.sg, th, n, b.mo, nt.tmp)
@@ -444,7 +440,11 @@ func (nt *net[F]) backward(tokens []int32) {
 			dbr = nt.dtmp
 		}
 		projBackward(nt.sg, th, n, b.groups[3], b.lists[3], b.a, [][]F{dbr}, nt.du, 0)
-		swigluBackward(th, b.g, b.u, b.sig, nt.du, nt.dg, nt.du)
+		// σ(gate) again, into dg (swigluBackward reads each σ before it
+		// writes that dg), rather than an [n, F] buffer kept per layer;
+		// a is rewritten with its own bits.
+		swigluForward(th, b.g, b.u, b.a, nt.dg)
+		swigluBackward(th, b.g, b.u, nt.dg, nt.du, nt.dg, nt.du)
 		projBackward(nt.sg, th, n, b.groups[2], b.lists[2], b.xn2, [][]F{nt.dg, nt.du}, nt.dxn, 0)
 		rmsNormBackward(th, n, D, b.h1, b.ln2, b.r2, nt.dxn, nt.dh, b.gln2, nt.normPart)
 		// Attention branch: h1 = x + branch(x).
