@@ -45,8 +45,8 @@ type Options struct {
 	// its records (a text stream: its windows of Seq tokens), rounded up
 	// to whole steps of Batch x GradAccum rows.
 	Epochs int `json:"epochs,omitempty"`
-	Batch   int            `json:"batch"`
-	Seq     int            `json:"seq"`
+	Batch  int `json:"batch"`
+	Seq    int `json:"seq"`
 	// GradAccum micro-batches of Batch rows make one optimizer step.
 	GradAccum   int     `json:"grad_accum"`
 	LR          float64 `json:"lr"`
