@@ -12,8 +12,9 @@ import (
 	"github.com/deltactl/deltactl/format/safetensors"
 )
 
-// Model is a Llama-family model held in memory as float32 weights under
-// their Hugging Face names ("model.embed_tokens.weight",
+// Model is a Llama-family model held in memory as float32 weights, and
+// BF16/F16 matrices in their stored format (Weights16), under their Hugging
+// Face names ("model.embed_tokens.weight",
 // "model.layers.0.self_attn.q_proj.weight", ..., "lm_head.weight" unless
 // the embeddings are tied).
 type Model struct {
