@@ -131,3 +131,16 @@ func TestEpochs(t *testing.T) {
 		}
 	}
 }
+
+// TestFlopsPerToken checks the FLOP model against the figure for
+// the Llama-3.2-1B LoRA run: about 5 GFLOP per token (4 x 1.24 G weights
+// in products, plus attention).
+func TestFlopsPerToken(t *testing.T) {
+	c := Config{HiddenSize: 2048, IntermediateSize: 8192, NumLayers: 16, NumHeads: 32, NumKVHeads: 8, HeadDim: 64, VocabSize: 128256}
+	if f := flopsPerToken(c, 256, false); f < 4.9e9 || f > 5.2e9 {
+		t.Errorf("1B LoRA: %.3g FLOP per token, want about 5e9", f)
+	}
+	if l, f := flopsPerToken(c, 256, false), flopsPerToken(c, 256, true); f < 1.4*l {
+		t.Errorf("full fine-tune %.3g FLOP per token, LoRA %.3g: want the weight gradients on top", f, l)
+	}
+}
