@@ -17,10 +17,10 @@ import (
 // It runs on the best bf16 hardware the CPU and OS offer (BF16DotProducts):
 //
 //   - AMX tiles (TDPBF16PS; Linux grants the tile state on first use),
-//     measured at 3.8-4.6x SgemmB16 per CPU-second on the Llama-3.2-1B
+//     measured at 4.2-5.7x SgemmB16 per CPU-second on the Llama-3.2-1B
 //     shapes;
 //   - else AVX512_BF16 (VDPBF16PS), which on the Intel Xeon this was
-//     measured on runs at 0.6-0.77x SgemmB16 (the instruction issues at
+//     measured on runs at 0.61-0.68x SgemmB16 (the instruction issues at
 //     about a fifth of the rate of VFMADD231PS there); where it issues as
 //     fast as an FMA it would do twice the flops (not measured here);
 //   - else a pure-Go twin of VDPBF16PS: correct but about 100x slower than
@@ -107,7 +107,7 @@ type bgemmKernel struct {
 	mc      int     // rows of op(A) packed per block
 	kpAlign int     // pairs per K block are padded (with zeros) to a multiple of this
 	aRows   bool    // A panels are [mr][kp] (AMX tile rows), else [kp][mr]
-	amx     bool    // the kernel is bgemmKern32x32AMX, else fn
+	amx     bool    // the kernel is bgemmKern32xNAMX, else fn
 	fn      bgemmFn // the kernel when !amx
 }
 
@@ -210,7 +210,7 @@ func padPairs(kern *bgemmKernel, kb int) int {
 	return (kp + kern.kpAlign - 1) / kern.kpAlign * kern.kpAlign
 }
 
-// bgemmAMXConfig returns the tile configuration of bgemmKern32x32AMX:
+// bgemmAMXConfig returns the tile configuration of bgemmKern32xNAMX:
 // palette 1, tmm0-7 each 16 rows of 64 bytes.
 func bgemmAMXConfig() [64]byte {
 	var cfg [64]byte
@@ -264,7 +264,16 @@ func (g *bgemmTiles) run(pc, kb, mode int, pb []uint32, p0, p1, q0, q1 int) {
 			je := min(jb+ncP, q1)
 			for p := ib; p < ie; p++ {
 				ap := &g.pa[(p-ib)*mr*kp]
-				for q := jb; q < je; q++ {
+				q := jb
+				if kern.amx && (p+1)*mr <= g.m {
+					// The full tiles of the row in one call, which
+					// configures the tiles once for all of them.
+					if qf := min(je, g.n/nr); qf > jb {
+						g.amx(kp, ap, &pb[jb*nr*kp], &g.c[p*mr*g.ldc+jb*nr], g.ldc, qf-jb, mode)
+						q = qf
+					}
+				}
+				for ; q < je; q++ {
 					g.tile(p, q, kp, mode, ap, &pb[q*nr*kp])
 				}
 			}
@@ -298,11 +307,17 @@ func (g *bgemmTiles) tile(p, q, kp, mode int, ap, bp *uint32) {
 
 func (g *bgemmTiles) kernel(kp int, ap, bp *uint32, c *float32, ldc, mode int) {
 	if g.kern.amx {
-		if g.alpha == 1 {
-			mode = 3 - mode // sum in the tiles onto C (2) or from zero (3)
-		}
-		bgemmKern32x32AMX(kp/16, ap, bp, c, ldc, g.alpha, mode, &g.cfg[0], &g.amxTmp[0])
+		g.amx(kp, ap, bp, c, ldc, 1, mode)
 		return
 	}
 	g.kern.fn(kp, ap, bp, c, ldc, g.alpha, mode)
+}
+
+// amx runs the AMX kernel on nq full tiles side by side (B panels
+// contiguous in pb).
+func (g *bgemmTiles) amx(kp int, ap, bp *uint32, c *float32, ldc, nq, mode int) {
+	if g.alpha == 1 {
+		mode = 3 - mode // sum in the tiles onto C (2) or from zero (3)
+	}
+	bgemmKern32xNAMX(kp/16, ap, bp, c, ldc, nq, g.alpha, mode, &g.cfg[0], &g.amxTmp[0])
 }

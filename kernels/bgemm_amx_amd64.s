@@ -31,32 +31,42 @@
 #define TILESTORE_DI_R11_2 BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x14; BYTE $0x1f // tilestored [rdi+r11*1], tmm2
 #define TILESTORE_DI_R11_3 BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x1c; BYTE $0x1f // tilestored [rdi+r11*1], tmm3
 
-// func bgemmKern32x32AMX(kp16 int, a, b *uint32, c *float32, ldc int, alpha float32, mode int, cfg *byte, tmp *float32)
-// A 32x32 tile of the bf16 GEMM on AMX: a is a packed [32][16·kp16] panel
-// of bf16 pairs (row-major: tile rows), b a packed [16·kp16][32] panel;
-// cfg is the tile configuration (bgemmAMXConfig: tmm0-7 all 16 rows of 64
-// bytes), tmp a 32x32 float32 scratch. tmm0-3 accumulate the four 16x16
-// quarters of C (tmm0 rows 0-15 columns 0-15, tmm1 rows 0-15 columns 16-31,
-// tmm2 and tmm3 rows 16-31), tmm4/5 hold 16 rows of A and tmm6/7 16 pair
-// rows of B per step of 16 pairs. Rows of C are ldc floats apart.
+// func bgemmKern32xNAMX(kp16 int, a, b *uint32, c *float32, ldc, nq int, alpha float32, mode int, cfg *byte, tmp *float32)
+// nq 32x32 tiles of the bf16 GEMM on AMX, side by side: a is a packed
+// [32][16·kp16] panel of bf16 pairs (row-major: tile rows), b nq packed
+// [16·kp16][32] panels one after the other, c the first tile of C (the
+// next ones 32 floats to the right); cfg is the tile configuration
+// (bgemmAMXConfig: tmm0-7 all 16 rows of 64 bytes), tmp a 32x32 float32
+// scratch. One call configures the tiles once for all nq tiles (the
+// configuration and release cost about a quarter of a 32x32x512 tile).
+// tmm0-3 accumulate the four 16x16 quarters of a C tile (tmm0 rows 0-15
+// columns 0-15, tmm1 rows 0-15 columns 16-31, tmm2 and tmm3 rows 16-31),
+// tmm4/5 hold 16 rows of A and tmm6/7 16 pair rows of B per step of 16
+// pairs. Rows of C are ldc floats apart.
 //
 // Modes 0 and 1 sum from zero, store the tiles to tmp and then store
 // alpha·acc into C (mode 0) or fma(alpha, acc, C) (mode 1). Modes 2 and 3
 // (alpha must be 1) accumulate in place: the tiles start from C (mode 2) or
 // zero (mode 3) and are stored straight back, which spares the round trip
-// through tmp (a vector load of what a tile store just wrote stalls).
-// The tile state is released before returning (the call is not preempted,
-// so no other code sees it).
-TEXT ·bgemmKern32x32AMX(SB), NOSPLIT, $0-72
-	MOVQ cfg+56(FP), AX
+// through tmp. The tile state is released before returning (the call is
+// not preempted, so no other code sees it).
+TEXT ·bgemmKern32xNAMX(SB), NOSPLIT, $0-80
+	MOVQ cfg+64(FP), AX
 	LDTILECFG_AX
-	MOVQ mode+48(FP), R10
-	MOVQ c+24(FP), DI
+	MOVQ mode+56(FP), R10
 	MOVQ ldc+32(FP), R11
 	SHLQ $2, R11         // C row stride in bytes
 	MOVQ R11, R13
 	SHLQ $4, R13
 	SUBQ $64, R13        // from the tmm1 quarter to the tmm2 quarter of C
+	MOVQ b+16(FP), BX    // B panels are contiguous: the K loop leaves BX at the next one
+	MOVQ c+24(FP), R12   // the current C tile
+	MOVQ nq+40(FP), AX
+	TESTQ AX, AX
+	JZ   amx_done
+
+amx_tile:
+	MOVQ R12, DI
 	CMPQ R10, $2
 	JNE  amx_zero
 	TILELOAD_0_DI_R11
@@ -77,7 +87,6 @@ amx_zero:
 amx_acc:
 	MOVQ kp16+0(FP), CX
 	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), BX
 	MOVQ CX, DX
 	SHLQ $6, DX          // A row stride: 16·kp16 pairs of 4 bytes
 	MOVQ DX, R9
@@ -106,7 +115,7 @@ amx_loop:
 amx_store:
 	CMPQ R10, $2
 	JLT  amx_tmp
-	MOVQ c+24(FP), DI
+	MOVQ R12, DI
 	TILESTORE_DI_R11_0
 	ADDQ $64, DI
 	TILESTORE_DI_R11_1
@@ -114,12 +123,11 @@ amx_store:
 	TILESTORE_DI_R11_2
 	ADDQ $64, DI
 	TILESTORE_DI_R11_3
-	TILERELEASE
-	RET
+	JMP  amx_next
 
 amx_tmp:
-	MOVQ tmp+64(FP), DI
-	MOVQ DI, R12
+	MOVQ tmp+72(FP), DI
+	MOVQ DI, SI
 	TILESTORE_DI_R8_0
 	ADDQ $64, DI
 	TILESTORE_DI_R8_1
@@ -127,38 +135,43 @@ amx_tmp:
 	TILESTORE_DI_R8_2
 	ADDQ $64, DI
 	TILESTORE_DI_R8_3
-	TILERELEASE
-
-	MOVQ c+24(FP), DI
-	VBROADCASTSS alpha+40(FP), Z31
+	MOVQ R12, DI
+	VBROADCASTSS alpha+48(FP), Z31
 	MOVQ $32, CX
 	TESTQ R10, R10
 	JNZ  amx_mode1
 
 amx_mode0:
-	VMULPS  (R12), Z31, Z0
-	VMULPS  64(R12), Z31, Z1
+	VMULPS  (SI), Z31, Z0
+	VMULPS  64(SI), Z31, Z1
 	VMOVUPS Z0, (DI)
 	VMOVUPS Z1, 64(DI)
-	ADDQ    $128, R12
+	ADDQ    $128, SI
 	ADDQ    R11, DI
 	DECQ    CX
 	JNZ     amx_mode0
-	VZEROUPPER
-	RET
+	JMP     amx_next
 
 amx_mode1:
 	VMOVUPS     (DI), Z2
 	VMOVUPS     64(DI), Z3
-	VMOVUPS     (R12), Z0
-	VMOVUPS     64(R12), Z1
+	VMOVUPS     (SI), Z0
+	VMOVUPS     64(SI), Z1
 	VFMADD231PS Z31, Z0, Z2
 	VFMADD231PS Z31, Z1, Z3
 	VMOVUPS     Z2, (DI)
 	VMOVUPS     Z3, 64(DI)
-	ADDQ        $128, R12
+	ADDQ        $128, SI
 	ADDQ        R11, DI
 	DECQ        CX
 	JNZ         amx_mode1
+
+amx_next:
+	ADDQ $128, R12       // the next C tile: 32 floats to the right
+	DECQ AX
+	JNZ  amx_tile
+
+amx_done:
+	TILERELEASE
 	VZEROUPPER
 	RET

@@ -81,7 +81,7 @@ func reportGFLOPs(b *testing.B, flop float64, f func()) {
 
 // BenchmarkBgemmKernel times the micro-kernels alone on cache-resident
 // panels, one thread, over K = 512: the bf16 kernels (VDPBF16PS 12x32, AMX
-// 32x32, the pure-Go twin) against the float32 12x32 tile of the packed
+// 32x32 alone, the pure-Go twin) against the float32 12x32 tile of the packed
 // SGEMM driver.
 func BenchmarkBgemmKernel(b *testing.B) {
 	const k = 512

@@ -10,6 +10,6 @@ func bgemmKern12x32AVX512BF16(kp int, a, b *uint32, c *float32, ldc int, alpha f
 
 func haveBF16Asm() bool { return false }
 
-func bgemmKern32x32AMX(kp16 int, a, b *uint32, c *float32, ldc int, alpha float32, mode int, cfg *byte, tmp *float32) {
+func bgemmKern32xNAMX(kp16 int, a, b *uint32, c *float32, ldc, nq int, alpha float32, mode int, cfg *byte, tmp *float32) {
 	panic("kernels: assembly kernel called in a build without assembly")
 }

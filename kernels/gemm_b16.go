@@ -8,7 +8,9 @@ import "fmt"
 // transB).
 //
 // B is widened to float32 while it is packed into micro-kernel panels, a
-// K block at a time, so no float32 copy of B outlives the call, and both
+// K block at a time (all of it when C is at most 256 columns wide, so at
+// most 256 columns of B), into pooled scratch: no float32 copy of the
+// weight is made or kept, and both
 // orientations read the one stored matrix: a weight W stored [out, in]
 // gives y = x·Wᵀ with transB and dx = dy·W without. Widening is exact, and
 // the arithmetic after packing is SgemmThreads's, so the result is
