@@ -16,6 +16,9 @@ type Progress struct {
 	LR           float64
 	TokensPerSec float64
 	EvalLoss     float64 // NaN unless an evaluation just ran
+	// Memory is the run's memory plan (the same at every step), so that a
+	// caller can say at the first step whether activations are recomputed.
+	Memory MemoryPlan
 }
 
 // Result summarises a finished run.
@@ -106,6 +109,7 @@ func Train(ctx context.Context, base *Model, data, eval *Dataset, opts Options) 
 	if err != nil {
 		return nil, err
 	}
+	r.plan = plan
 	start := 0
 	if o.Resume != "" {
 		ck, err := loadCheckpoint(ctx, o.Resume, r.nt.params, r.opt, &o)
@@ -126,7 +130,6 @@ func Train(ctx context.Context, base *Model, data, eval *Dataset, opts Options) 
 		}
 	}
 	res := r.finish()
-	res.Memory = plan
 	files, err := writeOutput(ctx, base, r.nt, &o, res)
 	if err != nil {
 		return nil, err
@@ -167,6 +170,7 @@ type run struct {
 	eval            *Dataset
 	tokens, targets []int32 // one micro-batch
 	res             *Result
+	plan            MemoryPlan
 	began           time.Time     // when the steps of this process began
 	cpu0            time.Duration // the process's CPU time then
 	trained         int64         // tokens of the micro-batches that had targets
@@ -213,7 +217,7 @@ func (r *run) step(ctx context.Context, step int) error {
 	}
 	if o.Progress != nil {
 		el := time.Since(r.began).Seconds()
-		o.Progress(Progress{Step: step + 1, Steps: o.Steps, Loss: loss, LR: lr, TokensPerSec: float64(r.trained) / max(el, 1e-9), EvalLoss: evalLoss})
+		o.Progress(Progress{Step: step + 1, Steps: o.Steps, Loss: loss, LR: lr, TokensPerSec: float64(r.trained) / max(el, 1e-9), EvalLoss: evalLoss, Memory: r.plan})
 	}
 	return nil
 }
@@ -275,6 +279,7 @@ func (r *run) evaluate(step int, last bool) (float64, error) {
 func (r *run) finish() *Result {
 	o, res := r.o, r.res
 	res.Seconds = time.Since(r.began).Seconds()
+	res.Memory = r.plan
 	res.Steps = o.Steps
 	res.Tokens = int64(o.Steps) * int64(o.GradAccum) * int64(len(r.tokens))
 	if res.Seconds > 0 {

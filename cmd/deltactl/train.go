@@ -211,7 +211,12 @@ func loadTrainData(data, evalData string, c train.Config) (ds, ev *train.Dataset
 
 // trainProgress draws one status line per step on stderr.
 func trainProgress(g *globals) func(train.Progress) {
+	first := true
 	return func(p train.Progress) {
+		if first {
+			fmt.Fprintf(g.stderr, "memory: %s\n", p.Memory)
+			first = false
+		}
 		ev := ""
 		if !math.IsNaN(p.EvalLoss) {
 			ev = fmt.Sprintf(" eval %.4f", p.EvalLoss)
