@@ -17,13 +17,17 @@ type headState[F Float] struct {
 	headChunk int // rows per chunk; 0: what headChunkBytes allows (tests set it)
 }
 
-// headRows is how many rows the LM head runs at once.
+// headRows is how many rows the LM head runs at once: at most what
+// headChunkBytes holds, in chunks of equal size (each chunk widens the
+// whole head weight once, so fewer chunks cost less).
 func (nt *net[F]) headRows() int {
 	if nt.headChunk > 0 {
 		return min(nt.headChunk, nt.n)
 	}
 	var z F
-	return max(1, min(nt.n, headChunkBytes/(nt.cfg.VocabSize*int(unsafe.Sizeof(z)))))
+	most := max(1, min(nt.n, headChunkBytes/(nt.cfg.VocabSize*int(unsafe.Sizeof(z)))))
+	chunks := (nt.n + most - 1) / most
+	return (nt.n + chunks - 1) / chunks
 }
 
 // headLoss runs the LM head and the cross-entropy on nt.xnF (the final
