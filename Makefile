@@ -11,7 +11,7 @@ BENCHTIME ?= 1s
 FUZZTIME  ?= 10s
 S3DIR     := $(CURDIR)/.cache/s3test
 
-.PHONY: all build test vet bench bench-train fuzz clean
+.PHONY: all build test vet bench fuzz clean
 
 all: build
 
@@ -36,6 +36,7 @@ bench:
 # (random BF16 weights cached in .cache/shapes): tok/s, CPU s per step and
 # peak RSS, beside PyTorch when it is installed. STEPS=n, or give the shapes:
 # make bench-train SHAPES="llama-3.2-3b:1".
+.PHONY: bench-train
 bench-train:
 	@bash scripts/bench-train.sh $(SHAPES)
 
