@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"unsafe"
 
 	"github.com/deltactl/deltactl/format/safetensors"
 	"math"
@@ -167,5 +168,37 @@ func TestLoadModelKeeps16(t *testing.T) {
 	}
 	if m.Weights16 != nil {
 		t.Fatal("Close left Weights16 pointing into the unmapped file")
+	}
+}
+
+// TestBits16Of checks that 16-bit tensor data is aliased only when asked
+// and aligned, copied otherwise, with the same values either way.
+func TestBits16Of(t *testing.T) {
+	buf := make([]byte, 9)
+	for i := range buf {
+		buf[i] = byte(i*37 + 1)
+	}
+	for _, tc := range []struct {
+		off   int
+		alias bool
+	}{{0, true}, {1, true}, {0, false}} {
+		data := buf[tc.off : tc.off+8]
+		ts := &format.Tensor{Name: "w", DType: format.F16, Shape: []int64{2, 2}, Data: data}
+		b, err := bits16Of(ts, tc.alias)
+		if err != nil {
+			t.Fatal(err)
+		}
+		aliased := &b.Bits[0] == (*uint16)(unsafe.Pointer(&data[0]))
+		if want := tc.alias && tc.off == 0 && littleEndian; aliased != want {
+			t.Errorf("offset %d, alias %v: aliased %v, want %v", tc.off, tc.alias, aliased, want)
+		}
+		for i, v := range b.Bits {
+			if w := uint16(data[2*i]) | uint16(data[2*i+1])<<8; v != w {
+				t.Errorf("offset %d: element %d = %#x, want %#x", tc.off, i, v, w)
+			}
+		}
+		if b.kernelType() != kernels.F16 {
+			t.Errorf("F16 tensor multiplies as %v", b.kernelType())
+		}
 	}
 }
