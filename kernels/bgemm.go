@@ -17,10 +17,9 @@ import (
 // It runs on the best bf16 hardware the CPU and OS offer (BF16DotProducts):
 //
 //   - AMX tiles (TDPBF16PS; Linux grants the tile state on first use),
-//     measured at 4.2-5.7x SgemmB16 per CPU-second on the Llama-3.2-1B
-//     shapes;
+//     measured at 3.9-4.9x SgemmB16 on the Llama-3.2-1B shapes;
 //   - else AVX512_BF16 (VDPBF16PS), which on the Intel Xeon this was
-//     measured on runs at 0.61-0.68x SgemmB16 (the instruction issues at
+//     measured on runs at 0.64-0.74x SgemmB16 (the instruction issues at
 //     about a fifth of the rate of VFMADD231PS there); where it issues as
 //     fast as an FMA it would do twice the flops (not measured here);
 //   - else a pure-Go twin of VDPBF16PS: correct but about 100x slower than

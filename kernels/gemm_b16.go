@@ -34,7 +34,8 @@ func SgemmB16(threads int, transA, transB bool, m, n, k int, alpha float32, a []
 	// floats, which stay in cache) where the in-place one would widen all
 	// of B into a float32 scratch as big as the float32 copy this function
 	// exists to avoid. Measured per CPU-second on the 512x2048x2048
-	// forward product: 151-159 GFLOP/s packed, 122-130 in place.
+	// forward product (machine shared): 151-159 GFLOP/s packed, 122-130
+	// in place.
 	packed := (usePacked(m, n, k) || n > 256) && alpha != 0
 	if packed && beta == 0 {
 		kern := packedKernelFor(Selected())

@@ -1,5 +1,7 @@
 package train
 
+import "github.com/deltactl/deltactl/kernels"
+
 // linear is one bias-optional projection y = x·Wᵀ + b with HF's [out, in]
 // weight layout, optionally carrying a LoRA branch. gw and gb are nil when
 // the weight is frozen: then backward computes no weight gradient at all,
@@ -14,6 +16,20 @@ type linear[F Float] struct {
 	bf16   bool // frozen products on bf16 dot products (Options.Compute)
 	gw, gb []F
 	lora   *loraMod[F]
+	// pw is the frozen weight packed once as the forward's op(B) = Wᵀ, set
+	// only by the generator (generate.go), whose one-token products would
+	// otherwise repack the whole weight per token.
+	pw *kernels.PackedB
+}
+
+// weight32 returns W as float32: w, or h widened (a new slice).
+func (l *linear[F]) weight32() []float32 {
+	if l.w != nil {
+		return as32(l.w)
+	}
+	out := make([]float32, len(l.h.bits))
+	widen16(l.h.dt, out, l.h.bits)
+	return out
 }
 
 // loraMod is PEFT's LoRA branch: y += scale · B·A·dropout(x), with A [r, in]
@@ -55,7 +71,11 @@ func (l *linear[F]) forward(sg sgemmFunc, threads, n int, x, y []F, yBeta F, tra
 
 // forwardBase computes y = yBeta·y + x·Wᵀ (+ b) without the LoRA branch.
 func (l *linear[F]) forwardBase(sg sgemmFunc, threads, n int, x, y []F, yBeta F) {
-	gemmFrozen(sg, threads, l.bf16 && l.gw == nil, true, n, l.out, l.in, 1, x, l.in, l.w, l.h, l.in, yBeta, y, l.out)
+	if l.pw != nil && is32[F]() {
+		kernels.SgemmPacked(threads, false, n, l.out, l.in, 1, as32(x), l.in, l.pw, float32(yBeta), as32(y), l.out)
+	} else {
+		gemmFrozen(sg, threads, l.bf16 && l.gw == nil, true, n, l.out, l.in, 1, x, l.in, l.w, l.h, l.in, yBeta, y, l.out)
+	}
 	if l.b != nil {
 		addBias(threads, n, l.out, l.b, y)
 	}

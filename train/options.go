@@ -234,6 +234,10 @@ func (o *Options) prepare(c Config) error {
 	if o.Compute == ComputeF32 {
 		o.Compute = "" // the default, spelled as runs before the option wrote it
 	}
+	if c.SlidingWindow > 0 && o.Seq > c.SlidingWindow {
+		return &OptionError{Option: "Seq", Value: o.Seq, Err: ErrUnsupported,
+			Reason: fmt.Sprintf("exceeds the model's sliding_window %d (beyond it attention needs a sliding mask, which deltactl does not implement)", c.SlidingWindow)}
+	}
 	o.GradAccum = max(o.GradAccum, 1)
 	o.Threads = max(o.Threads, 1)
 	if o.sgemm == nil {
