@@ -16,8 +16,18 @@ import (
 func TestRecomputeSameBytes(t *testing.T) {
 	ctx := context.Background()
 	data := shakespeare(t, 20000)
-	for _, method := range []format.Method{format.MethodLoRA, format.MethodAdapter, format.MethodFull} {
+	for _, method := range []format.Method{format.MethodLoRA, format.MethodAdapter, format.MethodFull, "qwen3-lora"} {
 		t.Run(string(method), func(t *testing.T) {
+			model := func() *Model { return smallModel(t) }
+			if method == "qwen3-lora" {
+				// q/k norms: their inputs and RMS are shared activations too.
+				method = format.MethodLoRA
+				model = func() *Model {
+					c := smallModel(t).Config
+					c.ModelType, c.QKNorm = "qwen3", true
+					return NewRandomModel(c, c.JSON(), 11, "small-qwen3")
+				}
+			}
 			o := DefaultOptions()
 			o.Method, o.Steps, o.Batch, o.Seq, o.Threads = method, 3, 4, 32, 2
 			o.LoRA.Dropout = 0.1
@@ -28,7 +38,7 @@ func TestRecomputeSameBytes(t *testing.T) {
 				if rec {
 					o.MaxMemory = 1 // nothing fits: recompute
 				}
-				res, err := Train(ctx, smallModel(t), data, data, o)
+				res, err := Train(ctx, model(), data, data, o)
 				if err != nil {
 					t.Fatal(err)
 				}

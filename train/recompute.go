@@ -11,4 +11,7 @@ package train
 func (b *block[F]) shareActivations(src *block[F]) {
 	b.xn1, b.r1, b.qb, b.kb, b.vb, b.p, b.att, b.h1 = src.xn1, src.r1, src.qb, src.kb, src.vb, src.p, src.att, src.h1
 	b.xn2, b.r2, b.g, b.u, b.a = src.xn2, src.r2, src.g, src.u, src.a
+	if src.qraw != nil { // Qwen3's q/k before their norms, and the norms' RMS
+		b.qraw, b.kraw, b.rqn, b.rkn = src.qraw, src.kraw, src.rqn, src.rkn
+	}
 }
