@@ -156,6 +156,9 @@ func netBytes(c Config, o *Options, rows int) (keep, recompute int64) {
 	// k, v [n,kvd]; attention probabilities [rows,heads,T,T]; gate, up,
 	// product [n,F]; two RMS vectors.
 	layer := n*(3*D+2*qd+2*kvd+3*F+2) + int64(rows)*nh*T*T
+	if c.QKNorm { // q and k before their norms, and the norms' RMS
+		layer += n * (qd + kvd + nh + int64(c.NumKVHeads))
+	}
 	// Per layer whatever is not shared: LoRA's A·x (and its gradient) per
 	// target, dropout's masked input, adapters' activations.
 	var own int64
