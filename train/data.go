@@ -53,11 +53,18 @@ type Dataset struct {
 	// TextBytes is the UTF-8 length of the text the loss targets encode
 	// (special tokens count nothing), for bits per byte; 0 for input_ids.
 	TextBytes int64
+
+	// file, when not nil, holds the records instead of Records: a large
+	// JSONL read from disk as batches need it (stream.go).
+	file *recordFile
 }
 
 // Tokens is the number of tokens in the data set.
 func (d *Dataset) Tokens() int64 {
 	n := int64(len(d.Stream))
+	if d.file != nil {
+		n += d.file.tokens
+	}
 	for _, r := range d.Records {
 		n += int64(len(r.Tokens))
 	}
@@ -82,11 +89,27 @@ func LoadData(path string, c Config) (*Dataset, error) {
 // encoded with o.Tokenizer, or as bytes for a byte-vocabulary model without
 // one. Errors name the file and line: an empty file, a token id outside the
 // vocabulary, a sequence longer than max_position_embeddings, text for a
-// model with neither tokenizer nor byte vocabulary.
+// model with neither tokenizer nor byte vocabulary. A JSONL file above 256
+// MiB is checked once and then read from disk as training needs its
+// records, in bounded memory (Close the Dataset when done).
 func LoadDataWith(path string, c Config, o DataOptions) (*Dataset, error) {
+	return loadDataWith(path, c, o, streamAbove)
+}
+
+// loadData is LoadData streaming JSONL files larger than streamFrom bytes.
+func loadData(path string, c Config, streamFrom int64) (*Dataset, error) {
+	return loadDataWith(path, c, DataOptions{}, streamFrom)
+}
+
+func loadDataWith(path string, c Config, o DataOptions, streamFrom int64) (*Dataset, error) {
 	var enc encoder = byteEncoder{c}
 	if o.Tokenizer != nil {
 		enc = newTokEncoder(o.Tokenizer, c, o.Now)
+	}
+	if ext := strings.ToLower(filepath.Ext(path)); ext == ".jsonl" || ext == ".json" {
+		if st, err := os.Stat(path); err == nil && st.Size() > streamFrom {
+			return openRecords(path, c, enc)
+		}
 	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -260,6 +283,9 @@ func parseRecord(b []byte, c Config, enc encoder) (Record, string, error) {
 
 // maxRecordLen is the longest record in tokens (0 for a stream).
 func (d *Dataset) maxRecordLen() int {
+	if d.file != nil {
+		return d.file.maxLen
+	}
 	n := 0
 	for _, r := range d.Records {
 		n = max(n, len(r.Tokens))
@@ -274,6 +300,10 @@ func (d *Dataset) checkSeq(T int) error {
 	if d.Stream != nil && len(d.Stream) < T+1 {
 		return &OptionError{Where: d.Path, Option: "Seq", Value: T, Err: ErrData,
 			Reason: fmt.Sprintf("%v: %d tokens, fewer than one window of %d + 1", ErrData, len(d.Stream), T)}
+	}
+	if f := d.file; f != nil && f.maxLen > T+1 {
+		return &OptionError{Where: fmt.Sprintf("%s:%d", d.Path, f.maxAt), Option: "Seq", Value: T, Err: ErrData,
+			Reason: fmt.Sprintf("%v: %d tokens, longer than a window of %d + 1 (raise it)", ErrData, f.maxLen, T)}
 	}
 	for _, r := range d.Records {
 		if len(r.Tokens) > T+1 {
@@ -303,13 +333,33 @@ func fillRow(r Record, T int, tokens, targets []int32) {
 type sampler struct {
 	d     *Dataset
 	seed  uint64
-	perm  []int
+	perms [2]epochPerm // the last two epochs' (a batch may span two)
+}
+
+// epochPerm is the record order of one epoch.
+type epochPerm struct {
 	epoch int
+	perm  []int
+}
+
+// recordAt is the index of the record global row row draws.
+func (s *sampler) recordAt(row int) int {
+	n := s.d.numRecords()
+	ep := row / n
+	for _, p := range s.perms {
+		if p.perm != nil && p.epoch == ep {
+			return p.perm[row%n]
+		}
+	}
+	s.perms[1] = s.perms[0]
+	s.perms[0] = epochPerm{epoch: ep, perm: permutation(n, splitmix64(s.seed^0x1234567+uint64(ep)))}
+	return s.perms[0].perm[row%n]
 }
 
 // batch fills B rows of T positions for global row index start (rows are
-// numbered across all steps, so a resumed run draws the same rows).
-func (s *sampler) batch(start, B, T int, tokens, targets []int32) {
+// numbered across all steps, so a resumed run draws the same rows), and
+// for data read from disk starts reading the next batch's records.
+func (s *sampler) batch(start, B, T int, tokens, targets []int32) error {
 	for b := 0; b < B; b++ {
 		row := start + b
 		tk, tg := tokens[b*T:(b+1)*T], targets[b*T:(b+1)*T]
@@ -320,14 +370,20 @@ func (s *sampler) batch(start, B, T int, tokens, targets []int32) {
 			copy(tg, s.d.Stream[o+1:o+T+1])
 			continue
 		}
-		n := len(s.d.Records)
-		ep := row / n
-		if s.perm == nil || ep != s.epoch {
-			s.perm = permutation(n, splitmix64(s.seed^0x1234567+uint64(ep)))
-			s.epoch = ep
+		r, err := s.d.record(s.recordAt(row))
+		if err != nil {
+			return err
 		}
-		fillRow(s.d.Records[s.perm[row%n]], T, tk, tg)
+		fillRow(r, T, tk, tg)
 	}
+	if s.d.file != nil {
+		next := make([]int, B)
+		for b := range next {
+			next[b] = s.recordAt(start + B + b)
+		}
+		s.d.readAhead(next)
+	}
+	return nil
 }
 
 // permutation is a Fisher-Yates shuffle of 0..n-1 from a counter stream.
@@ -341,4 +397,13 @@ func permutation(n int, key uint64) []int {
 		p[i], p[j] = p[j], p[i]
 	}
 	return p
+}
+
+// rows is how many training rows of T positions one pass over d is: its
+// records, or a text stream's windows of T tokens.
+func (d *Dataset) rows(T int) int64 {
+	if d.Stream != nil {
+		return int64(max(1, (len(d.Stream)-1)/T))
+	}
+	return int64(d.numRecords())
 }

@@ -35,7 +35,8 @@ type EvalResult struct {
 
 // singleCompletion reports whether every record of d has one expected
 // completion: prompt/completion data, or chat data with one assistant turn
-// per record.
+// per record (checked on records held in memory: a streamed chat file
+// reports no accuracy).
 func (d *Dataset) singleCompletion() bool {
 	switch d.Kind {
 	case "prompt-completion":
@@ -59,7 +60,7 @@ func (d *Dataset) singleCompletion() bool {
 
 // evalNet evaluates d on nt (forward only) in batches of nt's shape;
 // maxBatches > 0 stops early (periodic evaluation during training).
-func evalNet[F Float](nt *net[F], d *Dataset, maxBatches int) EvalResult {
+func evalNet[F Float](nt *net[F], d *Dataset, maxBatches int) (EvalResult, error) {
 	B, T, n := nt.spec.B, nt.spec.T, nt.n
 	tokens, targets := make([]int32, n), make([]int32, n)
 	correct := make([]bool, n)
@@ -70,8 +71,8 @@ func evalNet[F Float](nt *net[F], d *Dataset, maxBatches int) EvalResult {
 	accuracy := d.singleCompletion()
 	complete := true // every target of d was scored
 	flush := func(rows int) {
-		nt.forward(tokens, false, 0)
-		s, c := crossEntropy(nt.spec.threads, n, nt.cfg.VocabSize, nt.logits, targets, 0, correct)
+		nt.forwardHidden(tokens, false, 0)
+		s, c := nt.headLoss(targets, 0, correct)
 		sum += s
 		count += int64(c)
 		if accuracy {
@@ -116,17 +117,29 @@ func evalNet[F Float](nt *net[F], d *Dataset, maxBatches int) EvalResult {
 		}
 	} else {
 		row := 0
-		for i, r := range d.Records {
+		nr := d.numRecords()
+		for i := 0; i < nr; i++ {
+			if i%B == 0 && i+B < nr {
+				next := make([]int, min(B, nr-i-B))
+				for k := range next {
+					next[k] = i + B + k
+				}
+				d.readAhead(next)
+			}
+			r, err := d.record(i)
+			if err != nil {
+				return EvalResult{}, err
+			}
 			fillRow(r, T, tokens[row*T:(row+1)*T], targets[row*T:(row+1)*T])
 			row++
-			if row == B || i == len(d.Records)-1 {
+			if row == B || i == nr-1 {
 				for b := row; b < B; b++ {
 					fillEmpty(b)
 				}
 				flush(row)
 				row = 0
 				if maxBatches > 0 && batches >= maxBatches {
-					complete = i == len(d.Records)-1
+					complete = i == nr-1
 					break
 				}
 			}
@@ -145,7 +158,7 @@ func evalNet[F Float](nt *net[F], d *Dataset, maxBatches int) EvalResult {
 		a := float64(exact) / float64(records)
 		res.Accuracy, res.Records = &a, records
 	}
-	return res
+	return res, nil
 }
 
 // EvalOptions configures Evaluate.
@@ -180,7 +193,8 @@ func Evaluate(ctx context.Context, base *Model, delta *format.Delta, d *Dataset,
 	if T < 1 {
 		return nil, fmt.Errorf("train: %s: %w: records too short", d.Path, ErrData)
 	}
-	nt, err := newNet[float32](base, netSpec{B: o.Batch, T: T, threads: o.Threads}, o.sgemm)
+	// Forward only: one layer's activations serve every layer.
+	nt, err := newNet[float32](base, netSpec{B: o.Batch, T: T, threads: o.Threads, recompute: true}, o.sgemm)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +206,10 @@ func Evaluate(ctx context.Context, base *Model, delta *format.Delta, d *Dataset,
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	r := evalNet(nt, d, 0)
+	r, err := evalNet(nt, d, 0)
+	if err != nil {
+		return nil, err
+	}
 	return &r, nil
 }
 

@@ -48,6 +48,7 @@ model's config.json.`,
 			if err != nil {
 				return err
 			}
+			defer func() { _ = m.Close() }() // read-only mappings: unmapping loses nothing
 			tok, err := train.LoadTokenizer(src)
 			if err != nil {
 				return err
@@ -56,6 +57,7 @@ model's config.json.`,
 			if err != nil {
 				return err
 			}
+			defer func() { _ = ds.Close() }() // read-only
 			var d *format.Delta
 			if delta != "" {
 				dsrc, dcleanup, err := resolveSource(ctx, g, delta)
