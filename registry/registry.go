@@ -43,6 +43,12 @@ const (
 	// DefaultWorkers is the number of blob transfers in flight, on top of
 	// one chunk per CPU being hashed, encoded or decoded.
 	DefaultWorkers = 4
+	// MaxChunkSize is the largest blob the format allows. A manifest naming
+	// a bigger one is refused before anything is allocated, and ChunkSize
+	// may not exceed it, so pull's memory per chunk in flight is bounded.
+	// 128 MiB holds the largest safetensors header (safetensors.MaxHeaderSize
+	// plus its 8-byte prefix, stored as one blob) and 4 default chunks.
+	MaxChunkSize = 128 << 20
 )
 
 // Options tune a Registry. The zero value gives the defaults.
@@ -107,6 +113,9 @@ var (
 func New(b store.Backend, opt Options) (*Registry, error) {
 	if opt.ChunkSize <= 0 {
 		opt.ChunkSize = DefaultChunkSize
+	}
+	if opt.ChunkSize > MaxChunkSize {
+		return nil, fmt.Errorf("registry: chunk size %d over the format's limit of %d", opt.ChunkSize, MaxChunkSize)
 	}
 	if opt.Workers <= 0 {
 		opt.Workers = DefaultWorkers

@@ -1,0 +1,62 @@
+package registry
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+
+	"github.com/deltactl/deltactl/registry/codec"
+	"github.com/klauspost/compress/zstd"
+	"github.com/opencontainers/go-digest"
+)
+
+// plantManifest stores data as a manifest (as a hand-edited or hostile
+// registry would hold it, bypassing push's checks) and points ref at it.
+func plantManifest(t testing.TB, r *Registry, ref string, data []byte) digest.Digest {
+	t.Helper()
+	d := digest.FromBytes(data)
+	if _, err := r.putObject(bg, manifestKey(d), data); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := ParseRef(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.setRef(bg, tr, d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// plantBlob stores frame as blob d without any check.
+func plantBlob(t testing.TB, r *Registry, d digest.Digest, frame []byte) {
+	t.Helper()
+	if err := r.b.Put(bg, blobKey(d), bytes.NewReader(frame), int64(len(frame))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// marshalRaw encodes m canonically without validating it.
+func marshalRaw(t testing.TB, m *Manifest) []byte {
+	t.Helper()
+	b, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// zstdFrame builds a zstd frame claiming rawLen decoded bytes whose payload
+// decodes to payload (rawLen may lie, as a hostile frame's would).
+func zstdFrame(t testing.TB, rawLen int64, payload []byte) []byte {
+	t.Helper()
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = enc.Close() }() // memory only
+	h := append([]byte(codec.Magic), codec.Version, byte(codec.Zstd), 0, 0)
+	h = binary.LittleEndian.AppendUint64(h, uint64(rawLen))
+	h = append(h, 0)
+	return enc.EncodeAll(payload, h)
+}
