@@ -23,6 +23,12 @@ type PushOptions struct {
 	// delta: tensors equal to the base's cost nothing, changed ones are
 	// stored XOR-against-base and compressed.
 	Full bool
+	// FollowSymlinks pushes what symlinks to files outside the folder point
+	// to. Without it such a link is refused (naming it), so a stray link to
+	// /etc/passwd never lands in a shared registry; links inside the folder,
+	// and those of a Hugging Face cache snapshot into its repo's blobs/
+	// folder, are followed either way.
+	FollowSymlinks bool
 }
 
 // PushResult is what Push reports (the CLI's JSON contract).
@@ -99,7 +105,7 @@ func (r *Registry) Push(ctx context.Context, ref, srcPath string, opt PushOption
 		return nil, err
 	}
 	defer lk.unlock()
-	files, err := listFiles(srcPath)
+	files, err := listFiles(srcPath, opt.FollowSymlinks)
 	if err != nil {
 		return nil, fmt.Errorf("push %s: %w", ref, err)
 	}
