@@ -249,11 +249,19 @@ func (r *Registry) xorBaseOf(ctx context.Context, frame []byte, sizeHint int64) 
 	if err != nil || h.Encoding != codec.XOR {
 		return nil, nil // Decode reports a bad header
 	}
-	b, err := r.getBlobDepth(ctx, h.BaseDigest, sizeHint, 1)
+	b, err := r.xorBase(ctx, h.BaseDigest, sizeHint, 1)
 	if err != nil {
 		return nil, fmt.Errorf("xor base: %w", err)
 	}
 	return b, nil
+}
+
+// xorBase returns base blob bd (verified), decoded once and shared through
+// r.bases. An XOR base has the same decoded length as its blob, size.
+func (r *Registry) xorBase(ctx context.Context, bd digest.Digest, size int64, depth int) ([]byte, error) {
+	return r.bases.get(bd, func() ([]byte, error) {
+		return r.getBlobDepth(ctx, bd, size, depth)
+	})
 }
 
 // decodeOnly decodes a frame of blob d WITHOUT re-hashing the result; the
@@ -265,12 +273,17 @@ func (r *Registry) decodeOnly(ctx context.Context, d digest.Digest, frame, base 
 }
 
 func (r *Registry) decodeOnlyDepth(ctx context.Context, d digest.Digest, frame, base []byte, sizeHint int64, depth int) ([]byte, error) {
+	// Decoding stops at the claimed size: a frame promising more than the
+	// manifest says the blob holds is damage, refused before it allocates.
+	if h, err := codec.ParseHeader(frame); err == nil && sizeHint >= 0 && h.RawLen != sizeHint {
+		return nil, fmt.Errorf("blob %s: %w: frame holds %d bytes, manifest says %d", d, ErrCorrupt, h.RawLen, sizeHint)
+	}
 	raw, err := r.codec.Decode(frame, func(bd digest.Digest) ([]byte, error) {
 		if base != nil {
 			return base, nil
 		}
 		// An XOR base has the same decoded length as the blob.
-		b, err := r.getBlobDepth(ctx, bd, sizeHint, depth+1)
+		b, err := r.xorBase(ctx, bd, sizeHint, depth+1)
 		if err != nil {
 			return nil, fmt.Errorf("xor base: %w", err)
 		}
@@ -294,12 +307,22 @@ func (r *Registry) readFrame(ctx context.Context, d digest.Digest, sizeHint int6
 		return nil, err
 	}
 	defer func() { _ = rc.Close() }() // read only: what was read is checked, a close error loses nothing
+	// No valid frame is larger than a raw frame of the largest chunk (or of
+	// a sizeHint-byte blob); more is damage, and is not read.
+	limit := int64(MaxChunkSize)
+	if sizeHint >= 0 {
+		limit = sizeHint
+	}
+	limit += frameHeaderMax
 	if sizeHint < 0 || sizeHint > r.opt.ChunkSize {
-		sizeHint = 0 // unknown: let the buffer grow
+		sizeHint = 0 // unknown: let the buffer grow as bytes arrive
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, sizeHint+frameHeaderMax+bytes.MinRead))
-	if _, err := buf.ReadFrom(rc); err != nil {
+	if _, err := buf.ReadFrom(io.LimitReader(rc, limit+1)); err != nil {
 		return nil, err
+	}
+	if int64(buf.Len()) > limit {
+		return nil, fmt.Errorf("%w: stored frame is larger than %d bytes, the most a blob of that size can take", ErrCorrupt, limit)
 	}
 	return buf.Bytes(), nil
 }

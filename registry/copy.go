@@ -32,6 +32,7 @@ func (r *Registry) Copy(ctx context.Context, dst *Registry, refs []string) (*Cop
 	if len(refs) == 0 {
 		return nil, fmt.Errorf("copy: %w: no refs given", ErrBadRef)
 	}
+	defer r.bases.drop()
 	parsed, roots, err := r.copyRoots(ctx, refs)
 	if err != nil {
 		return nil, err

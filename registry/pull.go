@@ -50,6 +50,7 @@ func (r *Registry) Pull(ctx context.Context, ref, dir string) (*PullResult, erro
 	if err != nil {
 		return nil, err
 	}
+	defer r.bases.drop()
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -230,20 +231,35 @@ func (r *Registry) pullBlob(ctx context.Context, c Chunk, f *os.File, off int64)
 		return r.streamRaw(ctx, c, rc, f, off)
 	}
 	// Any valid frame of a c.Size-byte blob is at most a raw frame's size
-	// plus the longest header; more is damage, and is not read.
-	limit := int(c.Size) + frameHeaderMax
-	buf := r.getBuf(limit + 1)
-	defer r.putBuf(buf)
-	n := copy(buf, hdr[:])
-	m, err := io.ReadFull(rc, buf[n:])
-	switch {
-	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-	case err != nil:
-		return fmt.Errorf("blob %s: %w", c.Digest, err)
-	default:
-		return corrupt("stored frame is larger than any frame of a %d-byte blob", c.Size)
+	// plus the longest header; more is damage, and is not read. A pooled
+	// chunk buffer takes it when it fits; otherwise the buffer grows with
+	// the bytes actually stored, so a small frame under a large claimed
+	// size costs only what it holds.
+	limit := c.Size + frameHeaderMax
+	var frame []byte
+	if limit+1 <= int64(r.bufCap) {
+		buf := r.getBuf(int(limit) + 1)
+		defer r.putBuf(buf)
+		n := copy(buf, hdr[:])
+		m, err := io.ReadFull(rc, buf[n:])
+		switch {
+		case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		case err != nil:
+			return fmt.Errorf("blob %s: %w", c.Digest, err)
+		default:
+			return corrupt("stored frame is larger than any frame of a %d-byte blob", c.Size)
+		}
+		frame = buf[:n+m]
+	} else {
+		rest, err := io.ReadAll(io.LimitReader(rc, limit+1-rawHeaderLen))
+		if err != nil {
+			return fmt.Errorf("blob %s: %w", c.Digest, err)
+		}
+		if int64(len(rest)) > limit-rawHeaderLen {
+			return corrupt("stored frame is larger than any frame of a %d-byte blob", c.Size)
+		}
+		frame = append(hdr[:], rest...)
 	}
-	frame := buf[:n+m]
 	base, err := r.xorBaseOf(ctx, frame, c.Size)
 	if err != nil {
 		return fmt.Errorf("blob %s: %w", c.Digest, err)

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 
+	"github.com/deltactl/deltactl/registry/codec"
 	"github.com/deltactl/deltactl/registry/store"
 	"github.com/opencontainers/go-digest"
 )
@@ -55,4 +57,76 @@ func TestPullRefusesHostileChunkSizes(t *testing.T) {
 			checkNothingLeft(t, parent)
 		})
 	}
+}
+
+// allocDuring returns the bytes allocated while fn runs.
+func allocDuring(fn func()) uint64 {
+	var a, b runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&a)
+	fn()
+	runtime.ReadMemStats(&b)
+	return b.TotalAlloc - a.TotalAlloc
+}
+
+// TestPullStopsAtClaimedSize: a chunk the manifest says is 40 KB whose frame
+// claims 64 MiB of zeros is refused without decoding the 64 MiB.
+func TestPullStopsAtClaimedSize(t *testing.T) {
+	r := newFSReg(t)
+	claimed := make([]byte, 40_000)
+	d := digest.FromBytes(claimed)
+	plantBlob(t, r, d, zstdFrame(t, 64<<20, make([]byte, 64<<20)))
+	m := &Manifest{SchemaVersion: 1, Kind: KindModel, Files: []File{{Path: "f", Size: 40_000, Chunks: []Chunk{{d, 40_000}}}}}
+	plantManifest(t, r, "amp/claim:v1", marshalRaw(t, m))
+	var err error
+	got := allocDuring(func() { _, err = r.Pull(bg, "amp/claim:v1", filepath.Join(t.TempDir(), "out")) })
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("pull: %v, want ErrCorrupt", err)
+	}
+	if got > 16<<20 {
+		t.Fatalf("pull allocated %d MiB for a 40 KB chunk", got>>20)
+	}
+}
+
+// TestPullDecodesSharedBaseOnce: a manifest naming the same XOR base in
+// many chunks fetches and decodes that base once, not once per chunk.
+func TestPullDecodesSharedBaseOnce(t *testing.T) {
+	const size, n = 4 << 20, 12
+	r := newFSReg(t)
+	base := randF32(7, size/4)
+	bd := digest.FromBytes(base)
+	if _, err := r.putBlob(bg, bd, base, 1, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	var chunks []Chunk
+	for i := range n {
+		raw := append([]byte(nil), base...)
+		for k := i; k < size; k += 4099 {
+			raw[k] ^= byte(1 + i)
+		}
+		d := digest.FromBytes(raw)
+		frame, err := r.codec.Encode(raw, codec.EncodeOptions{ElemSize: 4, Base: base, BaseDigest: bd})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h, err := codec.ParseHeader(frame); err != nil || h.Encoding != codec.XOR {
+			t.Fatalf("chunk %d not XOR-encoded: %v %v", i, h.Encoding, err)
+		}
+		plantBlob(t, r, d, frame)
+		chunks = append(chunks, Chunk{d, size})
+	}
+	m := &Manifest{SchemaVersion: 1, Kind: KindModel, Files: []File{{Path: "f", Size: n * size, Chunks: chunks}}}
+	plantManifest(t, r, "amp/shared:v1", marshalRaw(t, m))
+	var err error
+	got := allocDuring(func() { _, err = r.Pull(bg, "amp/shared:v1", filepath.Join(t.TempDir(), "out")) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each chunk's own decode costs about 2 x size (the output and a
+	// plane); fetching and decoding the base costs 2 x size more each
+	// time it is done.
+	if limit := uint64((2*n + 8) * size); got > limit {
+		t.Fatalf("pull allocated %d MiB, want under %d MiB: the shared base is decoded more than once", got>>20, limit>>20)
+	}
+	t.Logf("pull of %d x %d MiB XOR chunks on one base allocated %d MiB", n, size>>20, got>>20)
 }

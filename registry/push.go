@@ -105,6 +105,7 @@ func (r *Registry) Push(ctx context.Context, ref, srcPath string, opt PushOption
 		return nil, err
 	}
 	defer lk.unlock()
+	defer r.bases.drop()
 	files, err := listFiles(srcPath, opt.FollowSymlinks)
 	if err != nil {
 		return nil, fmt.Errorf("push %s: %w", ref, err)
@@ -400,7 +401,7 @@ func (p *pusher) do(ctx context.Context, j *pushJob) error {
 	var baseRaw []byte
 	if j.xorBase != "" && j.xorBase != d {
 		var err error
-		if baseRaw, err = p.r.getBlob(ctx, j.xorBase, j.size); err != nil {
+		if baseRaw, err = p.r.xorBase(ctx, j.xorBase, j.size, 0); err != nil {
 			return fmt.Errorf("%s: base chunk for XOR: %w", j.file, err)
 		}
 	}

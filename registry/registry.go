@@ -93,6 +93,8 @@ type Registry struct {
 	// so the jobs in flight beyond that wait on the network instead of
 	// fighting over cores.
 	cpu chan struct{}
+	// bases shares decoded XOR bases between the chunks of an operation.
+	bases *baseCache
 }
 
 // blobCodec is what the registry needs of registry/codec.
@@ -120,7 +122,8 @@ func New(b store.Backend, opt Options) (*Registry, error) {
 	if opt.Workers <= 0 {
 		opt.Workers = DefaultWorkers
 	}
-	c, err := codec.New(codec.Options{})
+	// No frame decodes to more than a chunk.
+	c, err := codec.New(codec.Options{MaxRawLen: MaxChunkSize})
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +132,7 @@ func New(b store.Backend, opt Options) (*Registry, error) {
 		// byte pull reads to detect an oversized frame.
 		bufCap: int(opt.ChunkSize) + frameHeaderMax + 1,
 		cpu:    make(chan struct{}, runtime.GOMAXPROCS(0)),
+		bases:  newBaseCache(baseCacheBudget),
 	}, nil
 }
 

@@ -24,6 +24,7 @@ type VerifyResult struct {
 // refs it breaks. Only failures of the storage itself are returned as
 // errors; damage is reported in the result.
 func (r *Registry) Verify(ctx context.Context, refs []string) (*VerifyResult, error) {
+	defer r.bases.drop()
 	g := newGraph()
 	var roots []root
 	if len(refs) == 0 {
