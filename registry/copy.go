@@ -151,7 +151,7 @@ func (r *Registry) copyManifests(ctx context.Context, dst *Registry, g *graph, r
 				return err
 			}
 		}
-		data, err := r.readAll(ctx, manifestKey(d))
+		data, err := r.readCapped(ctx, manifestKey(d), maxManifestSize)
 		if err != nil {
 			return fmt.Errorf("manifest %s: %w", d, err)
 		}

@@ -60,3 +60,21 @@ func zstdFrame(t testing.TB, rawLen int64, payload []byte) []byte {
 	h = append(h, 0)
 	return enc.EncodeAll(payload, h)
 }
+
+func digestOf(t testing.TB, s string) digest.Digest {
+	t.Helper()
+	d, err := digest.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func mustRef(t testing.TB, s string) Ref {
+	t.Helper()
+	r, err := ParseRef(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}

@@ -190,14 +190,49 @@ func digestFromKey(key string) (digest.Digest, bool) {
 	return d, d.Validate() == nil
 }
 
-// readAll reads a whole object.
-func (r *Registry) readAll(ctx context.Context, key string) ([]byte, error) {
-	rc, err := r.b.Get(ctx, key, 0, -1)
+// Size caps of the small objects read whole. A damaged or hostile object
+// over its cap is reported (ErrTooLarge, naming it) after reading cap+1
+// bytes, never read whole: one 1 GiB ref would otherwise cost every ls,
+// show, gc and verify gigabytes.
+const (
+	// maxRefSize: a ref holds "sha256:<64 hex>\n", 72 bytes.
+	maxRefSize = 4 << 10
+	// maxManifestSize: a manifest costs about 200 bytes per blob, so 64 MiB
+	// describes some 300,000 blobs (10 TB at 32 MiB chunks); provenance
+	// files are capped at 1 MiB each (maxProvenanceFile).
+	maxManifestSize = 64 << 20
+)
+
+// ErrTooLarge is returned (wrapped, naming the object) when a ref or
+// manifest is larger than any valid one.
+var ErrTooLarge = fmt.Errorf("%w: larger than any valid one", ErrCorrupt)
+
+// readCapped reads a whole object of at most limit bytes.
+func (r *Registry) readCapped(ctx context.Context, key string, limit int64) ([]byte, error) {
+	rc, err := r.b.Get(ctx, key, 0, limit+1)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = rc.Close() }() // read only: what was read is checked, a close error loses nothing
-	return io.ReadAll(rc)
+	data, err := io.ReadAll(io.LimitReader(rc, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%w (larger than %d bytes)", ErrTooLarge, limit)
+	}
+	return data, nil
+}
+
+// preview quotes the first few bytes of a damaged object for an error,
+// escaped: enough to recognise it, too little to leak a file a hostile
+// registry pointed us at.
+func preview(b []byte) string {
+	const n = 12
+	if len(b) > n {
+		return fmt.Sprintf("%d bytes starting %q", len(b), b[:n])
+	}
+	return fmt.Sprintf("%q", b)
 }
 
 // resolve turns a ref into a manifest digest.
@@ -205,7 +240,7 @@ func (r *Registry) resolve(ctx context.Context, ref Ref) (digest.Digest, error) 
 	if ref.Digest != "" {
 		return ref.Digest, nil
 	}
-	data, err := r.readAll(ctx, ref.key())
+	data, err := r.readCapped(ctx, ref.key(), maxRefSize)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return "", fmt.Errorf("ref %s: %w in %s", ref, ErrNotFound, r.b.Location())
@@ -214,7 +249,7 @@ func (r *Registry) resolve(ctx context.Context, ref Ref) (digest.Digest, error) 
 	}
 	d, err := digest.Parse(strings.TrimSpace(string(data)))
 	if err != nil {
-		return "", fmt.Errorf("ref %s: %w: holds %q, not a digest", ref, ErrCorrupt, truncate(data, 80))
+		return "", fmt.Errorf("ref %s: %w: holds %s, not a digest", ref, ErrCorrupt, preview(data))
 	}
 	return d, nil
 }
@@ -246,16 +281,9 @@ func (r *Registry) openRef(ctx context.Context, op, ref string) (Ref, digest.Dig
 	return tr, d, m, nil
 }
 
-func truncate(b []byte, n int) string {
-	if len(b) > n {
-		return string(b[:n]) + "..."
-	}
-	return string(b)
-}
-
 // Manifest reads and validates the manifest with digest d.
 func (r *Registry) Manifest(ctx context.Context, d digest.Digest) (*Manifest, error) {
-	data, err := r.readAll(ctx, manifestKey(d))
+	data, err := r.readCapped(ctx, manifestKey(d), maxManifestSize)
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", d, err)
 	}
@@ -306,7 +334,7 @@ func (r *Registry) setRef(ctx context.Context, ref Ref, d digest.Digest) error {
 	switch {
 	case err == nil:
 		oldETag = info.ETag
-		cur, err := r.readAll(ctx, key)
+		cur, err := r.readCapped(ctx, key, maxRefSize)
 		if err == nil && strings.TrimSpace(string(cur)) == d.String() {
 			return nil
 		}

@@ -1,0 +1,93 @@
+package registry
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestOversizedRefAndManifest: a 1 GiB ref or manifest (sparse files here)
+// is reported naming the object, and never read whole by ls, show, verify
+// or gc.
+func TestOversizedRefAndManifest(t *testing.T) {
+	r := newFSReg(t)
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "config.json"), `{"a":1}`)
+	good, err := r.Push(bg, "caps/good:v1", src, PushOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := r.Location()
+	huge := func(key string) {
+		t.Helper()
+		p := filepath.Join(root, filepath.FromSlash(key))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Truncate(1 << 30); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bigRef, _ := ParseRef("caps/bigref:v1")
+	huge(bigRef.key())
+	bigMan := "sha256:" + strings.Repeat("ab", 32)
+	huge(manifestKey(digestOf(t, bigMan)))
+	if err := r.setRef(bg, mustRef(t, "caps/bigman:v1"), digestOf(t, bigMan)); err != nil {
+		t.Fatal(err)
+	}
+	// Reading up to the manifest cap (to refuse it) costs about twice the
+	// cap as the buffer doubles; reading the whole 1 GiB cost 2 to 5 GiB.
+	const bound = 3 * maxManifestSize
+	check := func(what string, fn func() error, want ...string) {
+		t.Helper()
+		var err error
+		got := allocDuring(func() { err = fn() })
+		if got > bound {
+			t.Errorf("%s allocated %d MiB", what, got>>20)
+		}
+		for _, w := range want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %v, want an error naming %q", what, err, w)
+			}
+		}
+	}
+	var err2 error
+	if got := allocDuring(func() { _, err2 = r.Resolve(bg, "caps/bigref:v1") }); got > 1<<20 || !errors.Is(err2, ErrTooLarge) {
+		t.Errorf("resolve of a 1 GiB ref: %v after allocating %d KiB", err2, got>>10)
+	}
+	check("show bigref", func() error { _, err := r.Show(bg, "caps/bigref:v1"); return err }, "caps/bigref:v1", "larger than")
+	check("show bigman", func() error { _, err := r.Show(bg, "caps/bigman:v1"); return err }, bigMan, "larger than")
+	check("show good", func() error { _, err := r.Show(bg, "caps/good:v1"); return err })
+	check("ls", func() error {
+		ls, err := r.List(bg, "")
+		if err == nil && len(ls) != 3 {
+			t.Errorf("ls: %+v", ls)
+		}
+		return err
+	})
+	check("verify", func() error {
+		v, err := r.Verify(bg, nil)
+		if err == nil && (v.OK || len(v.Problems) != 2) {
+			t.Errorf("verify: %+v", v)
+		}
+		return err
+	})
+	check("gc", func() error { _, err := r.GC(bg, GCOptions{Grace: time.Hour}); return err }, "caps/bigref")
+	_, err = r.GC(bg, GCOptions{})
+	if !errors.Is(err, ErrGCUnsafe) {
+		t.Fatalf("gc: %v", err)
+	}
+	if _, err := r.Pull(bg, good.Ref, filepath.Join(t.TempDir(), "o")); err != nil {
+		t.Fatal(err)
+	}
+}
