@@ -302,7 +302,7 @@ func (r *Registry) decodeOnlyDepth(ctx context.Context, d digest.Digest, frame, 
 // largest frame of a sizeHint-byte blob (a raw frame: header plus bytes):
 // io.ReadAll would grow it by doubling, copying a 64 MiB frame several times.
 func (r *Registry) readFrame(ctx context.Context, d digest.Digest, sizeHint int64) ([]byte, error) {
-	rc, err := r.b.Get(ctx, blobKey(d), 0, -1)
+	rc, err := r.getObject(ctx, blobKey(d), 0, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -329,7 +329,7 @@ func (r *Registry) readFrame(ctx context.Context, d digest.Digest, sizeHint int6
 
 // blobBase returns the XOR base a stored blob's frame depends on, or "".
 func (r *Registry) blobBase(ctx context.Context, d digest.Digest) (digest.Digest, error) {
-	rc, err := r.b.Get(ctx, blobKey(d), 0, frameHeaderMax)
+	rc, err := r.getObject(ctx, blobKey(d), 0, frameHeaderMax)
 	if err != nil {
 		return "", fmt.Errorf("blob %s: %w", d, err)
 	}

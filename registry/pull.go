@@ -209,7 +209,7 @@ func checkEmptyDir(dir string) error {
 // buffer (bounded by the largest frame a blob of c.Size bytes can have) and
 // decoded and hashed holding a CPU token.
 func (r *Registry) pullBlob(ctx context.Context, c Chunk, f *os.File, off int64) error {
-	rc, err := r.b.Get(ctx, blobKey(c.Digest), 0, -1)
+	rc, err := r.getObject(ctx, blobKey(c.Digest), 0, -1)
 	if err != nil {
 		return fmt.Errorf("blob %s: %w", c.Digest, err)
 	}

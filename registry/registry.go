@@ -207,9 +207,20 @@ const (
 // manifest is larger than any valid one.
 var ErrTooLarge = fmt.Errorf("%w: larger than any valid one", ErrCorrupt)
 
+// getObject opens key like Backend.Get; a key the fs backend refuses as
+// not a regular file (a symlink, a FIFO) is damage in the registry, and
+// reported as ErrCorrupt like any other.
+func (r *Registry) getObject(ctx context.Context, key string, off, length int64) (io.ReadCloser, error) {
+	rc, err := r.b.Get(ctx, key, off, length)
+	if errors.Is(err, store.ErrNotRegular) {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return rc, err
+}
+
 // readCapped reads a whole object of at most limit bytes.
 func (r *Registry) readCapped(ctx context.Context, key string, limit int64) ([]byte, error) {
-	rc, err := r.b.Get(ctx, key, 0, limit+1)
+	rc, err := r.getObject(ctx, key, 0, limit+1)
 	if err != nil {
 		return nil, err
 	}

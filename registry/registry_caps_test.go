@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -89,5 +90,54 @@ func TestOversizedRefAndManifest(t *testing.T) {
 	}
 	if _, err := r.Pull(bg, good.Ref, filepath.Join(t.TempDir(), "o")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLinkedAndFIFORefs: on fs, a ref symlinked to a secrets file and a
+// ref that is a FIFO are reported as damaged by show, pull and verify,
+// without hanging and without printing the secret.
+func TestLinkedAndFIFORefs(t *testing.T) {
+	r := newFSReg(t)
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("TOPSECRET-KEY-0123456789"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(r.Location(), filepath.FromSlash(mustRef(t, "bad/link:v1").key()))
+	fifo := filepath.Join(r.Location(), filepath.FromSlash(mustRef(t, "bad/fifo:v1").key()))
+	for _, p := range []string{link, fifo} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(secret, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, ref := range []string{"bad/link:v1", "bad/fifo:v1"} {
+			_, serr := r.Show(bg, ref)
+			_, perr := r.Pull(bg, ref, filepath.Join(t.TempDir(), "o"))
+			v, verr := r.Verify(bg, []string{ref})
+			if verr != nil || v.OK || len(v.Problems) != 1 || v.Problems[0].Kind != ProblemBadRef {
+				t.Errorf("verify %s: %+v %v", ref, v, verr)
+			}
+			for op, err := range map[string]error{"show": serr, "pull": perr} {
+				if !errors.Is(err, ErrCorrupt) || strings.Contains(err.Error(), "SECRET") {
+					t.Errorf("%s %s: %v", op, ref, err)
+				}
+			}
+			if v != nil && len(v.Problems) == 1 && strings.Contains(v.Problems[0].Problem, "SECRET") {
+				t.Errorf("verify quotes the secret: %s", v.Problems[0].Problem)
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("hangs on a FIFO ref")
 	}
 }
