@@ -310,7 +310,7 @@ func (r *Registry) readFrame(ctx context.Context, d digest.Digest, sizeHint int6
 	// No valid frame is larger than a raw frame of the largest chunk (or of
 	// a sizeHint-byte blob); more is damage, and is not read.
 	limit := int64(MaxChunkSize)
-	if sizeHint >= 0 {
+	if sizeHint >= 0 && sizeHint < limit {
 		limit = sizeHint
 	}
 	limit += frameHeaderMax
@@ -327,22 +327,23 @@ func (r *Registry) readFrame(ctx context.Context, d digest.Digest, sizeHint int6
 	return buf.Bytes(), nil
 }
 
-// blobBase returns the XOR base a stored blob's frame depends on, or "".
-func (r *Registry) blobBase(ctx context.Context, d digest.Digest) (digest.Digest, error) {
+// blobHeader reads and parses the header of a stored blob's frame: its
+// XOR base (or "") and its decoded length.
+func (r *Registry) blobHeader(ctx context.Context, d digest.Digest) (codec.Header, error) {
 	rc, err := r.getObject(ctx, blobKey(d), 0, frameHeaderMax)
 	if err != nil {
-		return "", fmt.Errorf("blob %s: %w", d, err)
+		return codec.Header{}, fmt.Errorf("blob %s: %w", d, err)
 	}
 	defer func() { _ = rc.Close() }() // read only: what was read is checked, a close error loses nothing
-	head, err := io.ReadAll(rc)
+	head, err := io.ReadAll(io.LimitReader(rc, frameHeaderMax))
 	if err != nil {
-		return "", fmt.Errorf("blob %s: %w", d, err)
+		return codec.Header{}, fmt.Errorf("blob %s: %w", d, err)
 	}
 	h, err := codec.ParseHeader(head)
 	if err != nil {
-		return "", fmt.Errorf("blob %s: %w: %v", d, ErrCorrupt, err)
+		return codec.Header{}, fmt.Errorf("blob %s: %w: %v", d, ErrCorrupt, err)
 	}
-	return h.BaseDigest, nil
+	return h, nil
 }
 
 // verifiedFrame reads blob d's stored frame and checks that it decodes to
