@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/deltactl/deltactl/format"
 	"github.com/deltactl/deltactl/internal/atomicfile"
@@ -32,9 +33,9 @@ type PullResult struct {
 
 // pullJob is one blob written at one place of one file.
 type pullJob struct {
-	f   *os.File
-	off int64
-	c   Chunk
+	file int // index in the manifest's files
+	off  int64
+	c    Chunk
 }
 
 // Pull rebuilds the folder pushed under ref into dir, byte for byte.
@@ -77,9 +78,7 @@ func (r *Registry) pullInto(ctx context.Context, m *Manifest, abs string) (err e
 	}
 	t := &pullTree{m: m}
 	defer func() {
-		for _, f := range t.open {
-			_ = f.Close() // only still open after a failure, and the folder is thrown away
-		}
+		t.closeAll()
 		if err != nil {
 			_ = os.RemoveAll(tmp) // best effort: a leftover hidden temp folder is harmless
 		}
@@ -88,17 +87,23 @@ func (r *Registry) pullInto(ctx context.Context, m *Manifest, abs string) (err e
 		return err
 	}
 	mt := newMeter(r.opt.Progress, StageDownload, m.LogicalSize())
-	if err := runPool(ctx, r.inFlight(), len(t.jobs), func(ctx context.Context, i int) error {
+	if err := runPool(ctx, r.inFlight(), len(t.jobs), func(ctx context.Context, i int) (err error) {
 		j := t.jobs[i]
-		if err := r.pullBlob(ctx, j.c, j.f, j.off); err != nil {
+		f, err := t.acquire(j.file)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if rerr := t.release(j.file, err == nil); err == nil {
+				err = rerr
+			}
+		}()
+		if err := r.pullBlob(ctx, j.c, f, j.off); err != nil {
 			return err
 		}
 		mt.add(j.c.Size)
 		return nil
 	}); err != nil {
-		return err
-	}
-	if err := t.finish(); err != nil {
 		return err
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
@@ -111,19 +116,34 @@ func (r *Registry) pullInto(ctx context.Context, m *Manifest, abs string) (err e
 	return nil
 }
 
-// pullTree is the temporary folder a pull writes: one open file per
-// manifest file, and the blobs to write into them.
+// pullTree is the temporary folder a pull writes, and the blobs to write
+// into it. A file is open only while a job writes to it (reopened by the
+// next one), so a pull holds at most one file per job in flight however
+// many files the folder has; the job that writes a file's last blob syncs
+// it, gives it its mode and closes it.
 type pullTree struct {
 	m    *Manifest
-	open []*os.File // open[i] is m.Files[i]; emptied by finish
 	jobs []pullJob
+
+	mu    sync.Mutex
+	files []pullFile // files[i] is m.Files[i]
 }
 
-// create makes every file of t.m under tmp at its final size and plans
-// where each blob goes.
+// pullFile is the state of one file being pulled.
+type pullFile struct {
+	path  string
+	f     *os.File // open while users > 0
+	users int
+	left  int // jobs not yet done
+}
+
+// create makes every file of t.m under tmp at its final size, closed, and
+// plans where each blob goes. Files with no blobs are finished at once.
 func (t *pullTree) create(tmp string) error {
-	for _, mf := range t.m.Files {
+	t.files = make([]pullFile, len(t.m.Files))
+	for i, mf := range t.m.Files {
 		p := filepath.Join(tmp, filepath.FromSlash(mf.Path))
+		t.files[i].path = p
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return err
 		}
@@ -131,46 +151,101 @@ func (t *pullTree) create(tmp string) error {
 		if err != nil {
 			return err
 		}
-		t.open = append(t.open, f)
 		if err := f.Truncate(mf.Size); err != nil {
+			_ = f.Close() // failing anyway; the folder is thrown away
 			return fmt.Errorf("%s: %w", mf.Path, err)
 		}
 		off := int64(0)
 		for _, c := range mf.pieces() {
-			t.jobs = append(t.jobs, pullJob{f: f, off: off, c: c})
+			t.jobs = append(t.jobs, pullJob{file: i, off: off, c: c})
+			t.files[i].left++
 			off += c.Size
+		}
+		if t.files[i].left == 0 {
+			if err := finishFile(f, &mf); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("%s: %w", mf.Path, err)
 		}
 	}
 	return nil
 }
 
-// finish fsyncs each file, gives it its mode and closes it, checking the
-// close: it can report a failed write-back.
-func (t *pullTree) finish() error {
-	// One fsync per file; startWriteback has been pushing each chunk to
-	// disk since it was written, so this mostly waits for the last ones.
-	for i, f := range t.open {
-		mf := t.m.Files[i]
-		mode := os.FileMode(mf.Mode) & os.ModePerm
-		if mode == 0 {
-			mode = 0o644
+// acquire returns file i open for writing.
+func (t *pullTree) acquire(i int) (*os.File, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	pf := &t.files[i]
+	if pf.f == nil {
+		f, err := os.OpenFile(pf.path, os.O_RDWR, 0)
+		if err != nil {
+			return nil, err
 		}
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("%s: %w", mf.Path, err)
-		}
-		if err := f.Chmod(mode); err != nil {
-			return fmt.Errorf("%s: %w", mf.Path, err)
+		pf.f = f
+	}
+	pf.users++
+	return pf.f, nil
+}
+
+// release ends a job's use of file i; done says the job succeeded. The last
+// user closes the file, syncing it first when its last blob is written.
+func (t *pullTree) release(i int, done bool) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	pf := &t.files[i]
+	pf.users--
+	if done {
+		pf.left--
+	}
+	if pf.users > 0 {
+		return nil
+	}
+	f := pf.f
+	pf.f = nil
+	if pf.left == 0 {
+		return finishFile(f, &t.m.Files[i])
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("%s: %w", t.m.Files[i].Path, err)
+	}
+	return nil
+}
+
+// finishFile fsyncs f, gives it mf's mode and closes it, checking the close:
+// it can report a failed write-back. startWriteback has been pushing each
+// chunk to disk since it was written, so the fsync mostly waits for the
+// last ones.
+func finishFile(f *os.File, mf *File) error {
+	mode := os.FileMode(mf.Mode) & os.ModePerm
+	if mode == 0 {
+		mode = 0o644
+	}
+	err := f.Sync()
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", mf.Path, err)
+	}
+	return nil
+}
+
+// closeAll closes files a failed pull left open (their folder is thrown away).
+func (t *pullTree) closeAll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := range t.files {
+		if f := t.files[i].f; f != nil {
+			_ = f.Close() // only after a failure; the folder is removed
+			t.files[i].f = nil
 		}
 	}
-	files := t.open
-	t.open = nil // all closed here, whatever happens
-	var first error
-	for i, f := range files {
-		if err := f.Close(); err != nil && first == nil {
-			first = fmt.Errorf("%s: %w", t.m.Files[i].Path, err)
-		}
-	}
-	return first
 }
 
 // checkEmptyDir accepts a missing path or an empty folder.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"syscall"
 	"testing"
 
 	"github.com/deltactl/deltactl/registry/codec"
@@ -129,4 +130,41 @@ func TestPullDecodesSharedBaseOnce(t *testing.T) {
 		t.Fatalf("pull allocated %d MiB, want under %d MiB: the shared base is decoded more than once", got>>20, limit>>20)
 	}
 	t.Logf("pull of %d x %d MiB XOR chunks on one base allocated %d MiB", n, size>>20, got>>20)
+}
+
+// TestPullManyFilesUnderFileLimit: pull holds a bounded number of files
+// open, so a folder with more files than RLIMIT_NOFILE pulls (push always
+// could).
+func TestPullManyFilesUnderFileLimit(t *testing.T) {
+	const files = 300
+	r := newFSReg(t)
+	src := t.TempDir()
+	for i := range files {
+		writeFile(t, filepath.Join(src, "d"+itoa(i%7), "f"+itoa(i)+".txt"), "content "+itoa(i))
+	}
+	if _, err := r.Push(bg, "many/files:v1", src, PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd:", err)
+	}
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	low := old
+	low.Cur = uint64(len(fds) + 64)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	_, err = r.Pull(bg, "many/files:v1", out)
+	if rerr := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old); rerr != nil {
+		t.Fatal(rerr)
+	}
+	if err != nil {
+		t.Fatalf("pull of %d files with RLIMIT_NOFILE %d: %v", files, low.Cur, err)
+	}
+	sameTree(t, src, out)
 }
