@@ -7,4 +7,6 @@ import "github.com/opencontainers/go-digest"
 type testHooks struct {
 	// afterExists runs in a push right after the existence check of blob d.
 	afterExists func(d digest.Digest, present bool)
+	// afterRead runs in a push right after a chunk of file was read.
+	afterRead func(file string)
 }

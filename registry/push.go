@@ -79,6 +79,7 @@ type pushJob struct {
 	digest   *digest.Digest // filled in by the worker
 	known    bool           // *digest came from the hash cache
 	xorBase  digest.Digest
+	stamp    *fileStamp // the file as listed; checked again after reading
 }
 
 // Push stores the file or folder at path under ref (NAME[:TAG]).
@@ -261,7 +262,7 @@ func (p *pusher) layout(m *Manifest, files []localFile, baseIdx map[string]*Tens
 			if e.Meta != nil {
 				p.meta[lf.rel] = e.Meta
 			}
-			p.addJobs(lf.abs, &m.Files[i], baseIdx, true)
+			p.addJobs(lf.abs, &m.Files[i], baseIdx, true, &p.stamps[i])
 			continue
 		}
 		f, md, err := layoutFile(lf, chunk)
@@ -272,7 +273,7 @@ func (p *pusher) layout(m *Manifest, files []localFile, baseIdx map[string]*Tens
 		if md != nil {
 			p.meta[lf.rel] = md
 		}
-		p.addJobs(lf.abs, &m.Files[i], baseIdx, false)
+		p.addJobs(lf.abs, &m.Files[i], baseIdx, false, &p.stamps[i])
 	}
 	return nil
 }
@@ -296,10 +297,20 @@ func (p *pusher) remember(m *Manifest, files []localFile) {
 	}
 }
 
-// addJobs plans the blobs of one file. For a full delta, a tensor with the
+// addJobs plans the blobs of one file, each checked against the file's
+// stamp after it is read. For a full delta, a tensor with the
 // same name, dtype and byte length as a base tensor is cut on the base's
 // chunk boundaries, so each chunk has a base chunk to XOR against.
-func (p *pusher) addJobs(abs string, f *File, baseIdx map[string]*Tensor, cached bool) {
+func (p *pusher) addJobs(abs string, f *File, baseIdx map[string]*Tensor, cached bool, stamp *fileStamp) {
+	first := len(p.jobs)
+	p.addFileJobs(abs, f, baseIdx, cached)
+	for k := first; k < len(p.jobs); k++ {
+		p.jobs[k].stamp = stamp
+	}
+}
+
+// addFileJobs is addJobs without the stamps.
+func (p *pusher) addFileJobs(abs string, f *File, baseIdx map[string]*Tensor, cached bool) {
 	if f.Safetensors == nil {
 		off := int64(0)
 		for k := range f.Chunks {
@@ -382,6 +393,12 @@ func (p *pusher) do(ctx context.Context, j *pushJob) error {
 	}); err != nil {
 		return err
 	}
+	if h := p.r.hooks.afterRead; h != nil {
+		h(j.file)
+	}
+	if err := checkUnchanged(j.file, j.stamp); err != nil {
+		return err
+	}
 	if j.known && d != *j.digest {
 		return fmt.Errorf("%s: changed while being pushed (bytes at %d hash to %s, expected %s); push again", j.file, j.off, d, *j.digest)
 	}
@@ -410,6 +427,27 @@ func (p *pusher) do(ctx context.Context, j *pushJob) error {
 		return fmt.Errorf("%s at %d: %w", j.file, j.off, err)
 	}
 	p.uploaded.Add(n)
+	return nil
+}
+
+// ErrChanged is returned (wrapped, naming the file) when a file changed
+// while push read it: what was read may mix two versions.
+var ErrChanged = errors.New("changed while being pushed; push again once it is complete")
+
+// checkUnchanged re-stats file after a chunk of it was read: a different
+// size, mtime, ctime or inode than when it was listed means it was written
+// meanwhile, and the chunks read may come from two versions.
+func checkUnchanged(file string, listed *fileStamp) error {
+	if listed == nil {
+		return nil
+	}
+	fi, err := os.Stat(file)
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	if now := stampOf(fi, listed.ChunkSize); now != *listed {
+		return fmt.Errorf("%s: %w", file, ErrChanged)
+	}
 	return nil
 }
 

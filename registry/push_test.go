@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/deltactl/deltactl/internal/testutil"
@@ -213,5 +214,39 @@ func TestPushRefusesDamagedSafetensors(t *testing.T) {
 				t.Errorf("ref after a refused push: %v", err)
 			}
 		})
+	}
+}
+
+// TestPushRefusesFileChangedWhileRead: a file rewritten while push reads it
+// (same size, new content) fails the push naming the file, and the ref is
+// not created; before, the pulled file mixed two versions.
+func TestPushRefusesFileChangedWhileRead(t *testing.T) {
+	r := newFSReg(t)
+	src := t.TempDir()
+	file := filepath.Join(src, "data.bin")
+	if err := os.WriteFile(file, randF32(1, 3<<18), 0o644); err != nil { // 3 MiB: 3 chunks
+		t.Fatal(err)
+	}
+	var once sync.Once
+	r.hooks.afterRead = func(string) {
+		once.Do(func() { // rewrite in place, as an editor saving over it or a copy still running would
+			f, err := os.OpenFile(file, os.O_WRONLY, 0)
+			if err == nil {
+				_, err = f.WriteAt(randF32(2, 3<<18), 0)
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	_, err := r.Push(bg, "torn/file:v1", src, PushOptions{})
+	if err == nil || !strings.Contains(err.Error(), file) || !strings.Contains(err.Error(), "changed") {
+		t.Fatalf("push: %v, want an error naming %s as changed", err, file)
+	}
+	if _, err := r.Resolve(bg, "torn/file:v1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("ref created: %v", err)
 	}
 }
