@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/deltactl/deltactl/format"
+	"github.com/deltactl/deltactl/registry/store"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -29,6 +30,10 @@ type PushOptions struct {
 	// and those of a Hugging Face cache snapshot into its repo's blobs/
 	// folder, are followed either way.
 	FollowSymlinks bool
+	// Repair re-reads every file (ignoring the hash cache), fully checks
+	// every blob it would reuse (decode and re-hash) and replaces the
+	// damaged ones with the bytes just read.
+	Repair bool
 }
 
 // PushResult is what Push reports (the CLI's JSON contract).
@@ -116,6 +121,7 @@ func (r *Registry) Push(ctx context.Context, ref, srcPath string, opt PushOption
 		return nil, fmt.Errorf("push %s: %w", ref, err)
 	}
 	p := r.newPusher()
+	p.repair = opt.Repair
 	var baseIdx map[string]*Tensor
 	if opt.Full {
 		baseIdx = base.tensorIndex()
@@ -227,6 +233,9 @@ type pusher struct {
 	jobs     []pushJob
 	meter    *meter
 	uploaded atomic.Int64
+	// repair: re-read every file and fully check every blob reused,
+	// replacing damaged ones (PushOptions.Repair).
+	repair bool
 
 	// Per pushed file, filled by layout: its stamp for the hash cache and
 	// the cache entry as read (to skip rewriting it unchanged).
@@ -256,7 +265,7 @@ func (p *pusher) layout(m *Manifest, files []localFile, baseIdx map[string]*Tens
 	p.prev = make([][]byte, len(files))
 	for i, lf := range files {
 		p.stamps[i] = stampOf(lf.info, chunk)
-		if e, raw, ok := p.cache.get(lf.abs, p.stamps[i]); ok && e.File.Path == lf.rel {
+		if e, raw, ok := p.cache.get(lf.abs, p.stamps[i]); ok && e.File.Path == lf.rel && !p.repair {
 			p.prev[i] = raw
 			m.Files[i] = e.File
 			if e.Meta != nil {
@@ -412,7 +421,10 @@ func (p *pusher) do(ctx context.Context, j *pushJob) error {
 			h(d, ok)
 		}
 		if ok {
-			return nil
+			reuse, err := p.reusable(ctx, j, d)
+			if err != nil || reuse {
+				return err
+			}
 		}
 	}
 	var baseRaw []byte
@@ -428,6 +440,35 @@ func (p *pusher) do(ctx context.Context, j *pushJob) error {
 	}
 	p.uploaded.Add(n)
 	return nil
+}
+
+// ErrDamagedBlob is returned (wrapped, naming the blob) when push finds the
+// stored copy of a blob it would reuse damaged; PushOptions.Repair
+// replaces it.
+var ErrDamagedBlob = fmt.Errorf("%w: the stored copy of a blob to reuse is damaged", ErrCorrupt)
+
+// reusable decides whether the stored copy of blob d, just hashed from the
+// file, can be reused. On fs, where reading it back is cheap next to the
+// read and hash this push just did, and always with Repair, the copy is
+// decoded and re-hashed first: a damaged one is reported (ErrDamagedBlob)
+// or, with Repair, deleted so the caller uploads it again.
+func (p *pusher) reusable(ctx context.Context, j *pushJob, d digest.Digest) (bool, error) {
+	if _, local := p.r.b.(*store.FS); !local && !p.repair {
+		return true, nil
+	}
+	_, err := p.r.getBlob(ctx, d, j.size)
+	switch {
+	case err == nil:
+		return true, nil
+	case !errors.Is(err, ErrCorrupt):
+		return false, fmt.Errorf("%s at %d: %w", j.file, j.off, err)
+	case !p.repair:
+		return false, fmt.Errorf("%s at %d: blob %s: %w (%v)", j.file, j.off, d, ErrDamagedBlob, err)
+	}
+	if err := p.r.b.Delete(ctx, blobKey(d)); err != nil {
+		return false, fmt.Errorf("%s at %d: replace damaged blob %s: %w", j.file, j.off, d, err)
+	}
+	return false, nil
 }
 
 // ErrChanged is returned (wrapped, naming the file) when a file changed

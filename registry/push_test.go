@@ -250,3 +250,39 @@ func TestPushRefusesFileChangedWhileRead(t *testing.T) {
 		t.Fatalf("ref created: %v", err)
 	}
 }
+
+// TestPushChecksReusedBlob: on fs, a re-push that finds a damaged copy of a
+// blob it would reuse fails naming the blob instead of making a broken ref;
+// with Repair it replaces the blob and the ref verifies.
+func TestPushChecksReusedBlob(t *testing.T) {
+	r := newFSReg(t)
+	r.opt.NoCache = true
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "config.json"), `{"model_type":"x"}`)
+	if err := os.WriteFile(filepath.Join(src, "data.bin"), randF32(3, 1<<16), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Push(bg, "rep/m:v1", src, PushOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := r.Manifest(bg, res.Digest)
+	var damaged Chunk
+	for _, f := range m.Files {
+		if f.Path == "data.bin" {
+			damaged = f.Chunks[0]
+		}
+	}
+	flipByte(t, r.b, blobKey(damaged.Digest))
+	_, err = r.Push(bg, "rep/m:v2", src, PushOptions{})
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), damaged.Digest.String()) {
+		t.Fatalf("re-push over a damaged blob: %v, want ErrCorrupt naming %s", err, damaged.Digest)
+	}
+	if _, err := r.Push(bg, "rep/m:v2", src, PushOptions{Repair: true}); err != nil {
+		t.Fatalf("push with Repair: %v", err)
+	}
+	v, err := r.Verify(bg, nil)
+	if err != nil || !v.OK {
+		t.Fatalf("after repair: %+v %v", v, err)
+	}
+}

@@ -50,6 +50,7 @@ last, by compare-and-swap: a concurrent move is reported, never overwritten.`,
 	}
 	cmd.Flags().StringVar(&opt.Base, "base", "", "REF of the base model: push PATH as a delta of it")
 	cmd.Flags().BoolVar(&opt.Full, "full", false, "with --base: PATH is a full fine-tuned model, stored as a lossless delta")
+	cmd.Flags().BoolVar(&opt.Repair, "repair", false, "re-read every file and replace stored blobs that fail their digest check")
 	cmd.Flags().BoolVar(&opt.FollowSymlinks, "follow-symlinks", false, "push what symlinks to files outside PATH point to (refused otherwise)")
 	return cmd
 }
@@ -64,6 +65,8 @@ func pushFlagErr(err error, ref, path string) error {
 		return fmt.Errorf("push %s: %s has no adapter_config.json; pass --full to push a full fine-tune against --base", ref, path)
 	case errors.Is(err, registry.ErrAdapterWithoutBase):
 		return fmt.Errorf("push %s: %s is an adapter folder (adapter_config.json); pass --base REF naming the model it adapts", ref, path)
+	case errors.Is(err, registry.ErrDamagedBlob):
+		return fmt.Errorf("%w; pass --repair to replace it", err)
 	case errors.Is(err, registry.ErrLinkOutside):
 		return fmt.Errorf("%w; pass --follow-symlinks to push what it points to", err)
 	}
