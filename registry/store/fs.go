@@ -486,9 +486,36 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 // than olderThan (a running writer's temp file is young) and reports how
 // many it removed.
 func (f *FS) CleanTemp(ctx context.Context, olderThan time.Duration) (int, error) {
-	cutoff := time.Now().Add(-olderThan)
 	n := 0
-	err := filepath.WalkDir(f.root, func(p string, d fs.DirEntry, err error) error {
+	err := f.walkTemp(ctx, olderThan, func(p string, _ fs.FileInfo) {
+		if err := os.Remove(p); err == nil {
+			n++
+		}
+	})
+	if err != nil {
+		return n, fmt.Errorf("fs %s: clean temp files: %w", f.root, err)
+	}
+	return n, nil
+}
+
+// TempFiles counts the temp files older than olderThan (all of them when
+// olderThan <= 0) and their bytes, without removing anything.
+func (f *FS) TempFiles(ctx context.Context, olderThan time.Duration) (int, int64, error) {
+	n, size := 0, int64(0)
+	err := f.walkTemp(ctx, olderThan, func(_ string, fi fs.FileInfo) {
+		n++
+		size += fi.Size()
+	})
+	if err != nil {
+		return n, size, fmt.Errorf("fs %s: list temp files: %w", f.root, err)
+	}
+	return n, size, nil
+}
+
+// walkTemp calls fn for every temp file under the root older than olderThan.
+func (f *FS) walkTemp(ctx context.Context, olderThan time.Duration, fn func(p string, fi fs.FileInfo)) error {
+	cutoff := time.Now().Add(-olderThan)
+	return filepath.WalkDir(f.root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil
@@ -502,18 +529,12 @@ func (f *FS) CleanTemp(ctx context.Context, olderThan time.Duration) (int, error
 			return nil
 		}
 		fi, err := d.Info()
-		if err != nil || fi.ModTime().After(cutoff) {
+		if err != nil || (olderThan > 0 && fi.ModTime().After(cutoff)) {
 			return nil
 		}
-		if err := os.Remove(p); err == nil {
-			n++
-		}
+		fn(p, fi)
 		return nil
 	})
-	if err != nil {
-		return n, fmt.Errorf("fs %s: clean temp files: %w", f.root, err)
-	}
-	return n, nil
 }
 
 // ctxReader stops a long copy when ctx is cancelled.
