@@ -72,7 +72,23 @@ func (r *Registry) pullInto(ctx context.Context, m *Manifest, abs string) (err e
 	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
 		return err
 	}
-	tmp, err := atomicfile.TempDirBeside(abs)
+	// An empty mount point cannot be replaced by a rename (EBUSY), and the
+	// folder beside it is on another filesystem: fill it in place, through
+	// a temp folder inside it.
+	isMount := isMountPoint
+	if h := r.hooks.isMount; h != nil {
+		isMount = h
+	}
+	inPlace := false
+	if fi, err := os.Stat(abs); err == nil && fi.IsDir() && isMount(abs) {
+		inPlace = true
+	}
+	var tmp string
+	if inPlace {
+		tmp, err = os.MkdirTemp(abs, ".deltactl-pull-")
+	} else {
+		tmp, err = atomicfile.TempDirBeside(abs)
+	}
 	if err != nil {
 		return err
 	}
@@ -106,11 +122,18 @@ func (r *Registry) pullInto(ctx context.Context, m *Manifest, abs string) (err e
 	}); err != nil {
 		return err
 	}
+	if inPlace {
+		return fillInPlace(tmp, abs)
+	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return err
 	}
 	// CommitDir replaces an empty dir atomically and refuses a non-empty one.
-	if err := atomicfile.CommitDir(tmp, abs); err != nil {
+	commit := atomicfile.CommitDir
+	if h := r.hooks.commitDir; h != nil {
+		commit = h
+	}
+	if err := commit(tmp, abs); err != nil {
 		return fmt.Errorf("move into place: %w", err)
 	}
 	return nil
@@ -246,6 +269,32 @@ func (t *pullTree) closeAll() {
 			t.files[i].f = nil
 		}
 	}
+}
+
+// fillInPlace moves the finished, synced content of tmp (a folder inside the
+// empty folder dst) into dst, then removes tmp. It is not atomic as a whole:
+// if a move fails, the entries already moved are moved back, so dst is left
+// empty as it was.
+func fillInPlace(tmp, dst string) error {
+	if err := atomicfile.SyncTree(tmp); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(tmp)
+	if err != nil {
+		return err
+	}
+	for i, e := range ents {
+		if err := os.Rename(filepath.Join(tmp, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+			for _, back := range ents[:i] {
+				_ = os.Rename(filepath.Join(dst, back.Name()), filepath.Join(tmp, back.Name())) // best effort; the caller removes tmp
+			}
+			return fmt.Errorf("move into place: %w", err)
+		}
+	}
+	if err := os.Remove(tmp); err != nil {
+		return err
+	}
+	return atomicfile.SyncDir(dst)
 }
 
 // checkEmptyDir accepts a missing path or an empty folder.

@@ -168,3 +168,62 @@ func TestPullManyFilesUnderFileLimit(t *testing.T) {
 	}
 	sameTree(t, src, out)
 }
+
+// TestPullIntoEmptyMountPoint: an empty target that is a mount point (the
+// hooks stand in for one: renaming onto it fails with EBUSY) is filled in
+// place, through a temp folder inside it, and the result verified.
+func TestPullIntoEmptyMountPoint(t *testing.T) {
+	r := newFSReg(t)
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "config.json"), `{"a":1}`)
+	writeFile(t, filepath.Join(src, "sub", "w.bin"), "weights")
+	if _, err := r.Push(bg, "mnt/m:v1", src, PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	parent := t.TempDir()
+	mnt := filepath.Join(parent, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r.hooks.isMount = func(dir string) bool { return dir == mnt }
+	r.hooks.commitDir = func(tmp, dst string) error {
+		if dst == mnt {
+			return &os.LinkError{Op: "rename", Old: tmp, New: dst, Err: syscall.EBUSY}
+		}
+		return errors.New("unexpected commit")
+	}
+	if _, err := r.Pull(bg, "mnt/m:v1", mnt); err != nil {
+		t.Fatalf("pull into an empty mount point: %v", err)
+	}
+	sameTree(t, src, mnt)
+	ents, _ := os.ReadDir(parent)
+	if len(ents) != 1 {
+		t.Fatalf("parent holds %v, want only the mount point", ents)
+	}
+	// A failed pull leaves the mount point empty.
+	empty := filepath.Join(parent, "mnt2")
+	if err := os.Mkdir(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r.hooks.isMount = func(string) bool { return true }
+	flipByte(t, r.b, blobKey(digest.FromString("weights")))
+	if _, err := r.Pull(bg, "mnt/m:v1", empty); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("pull of a damaged blob: %v", err)
+	}
+	if ents, _ := os.ReadDir(empty); len(ents) != 0 {
+		t.Fatalf("failed pull left %v in the mount point", ents)
+	}
+}
+
+// TestIsMountPoint checks the detection on mounts every Linux has.
+func TestIsMountPoint(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("mount points are detected on Linux only")
+	}
+	if !isMountPoint("/proc") {
+		t.Error("/proc not seen as a mount point")
+	}
+	if d := t.TempDir(); isMountPoint(d) {
+		t.Errorf("%s seen as a mount point", d)
+	}
+}
