@@ -39,13 +39,25 @@ func newBaseCache(budget int64) *baseCache {
 
 // get returns base d, calling load once for all concurrent callers. A
 // failed load is not kept: the next caller tries again.
-func (c *baseCache) get(d digest.Digest, load func() ([]byte, error)) ([]byte, error) {
+//
+// nested says the caller is itself inside a load (decoding a base that is
+// an XOR frame): it then never waits for a load in progress, but loads on
+// its own. Otherwise frames naming each other as bases (A on B, B on A, A
+// on A) would have two loads wait for each other forever; this way every
+// wait is on a load that waits on nothing, and the chain ends at
+// maxBaseDepth.
+func (c *baseCache) get(d digest.Digest, nested bool, load func() ([]byte, error)) ([]byte, error) {
 	c.mu.Lock()
 	if e, ok := c.entries[d]; ok {
 		if e.elem != nil {
 			c.lru.MoveToFront(e.elem)
+			c.mu.Unlock()
+			return e.data, nil
 		}
 		c.mu.Unlock()
+		if nested {
+			return load()
+		}
 		<-e.done
 		return e.data, e.err
 	}

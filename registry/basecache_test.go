@@ -20,7 +20,7 @@ func TestBaseCache(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b, err := c.get(d, func() ([]byte, error) { loads.Add(1); return make([]byte, 4), nil })
+			b, err := c.get(d, false, func() ([]byte, error) { loads.Add(1); return make([]byte, 4), nil })
 			if err != nil || len(b) != 4 {
 				t.Errorf("get: %d bytes, %v", len(b), err)
 			}
@@ -32,13 +32,13 @@ func TestBaseCache(t *testing.T) {
 	}
 	boom := errors.New("boom")
 	e := digest.FromString("e")
-	if _, err := c.get(e, func() ([]byte, error) { return nil, boom }); !errors.Is(err, boom) {
+	if _, err := c.get(e, false, func() ([]byte, error) { return nil, boom }); !errors.Is(err, boom) {
 		t.Fatal(err)
 	}
-	if _, err := c.get(e, func() ([]byte, error) { return make([]byte, 4), nil }); err != nil {
+	if _, err := c.get(e, false, func() ([]byte, error) { return make([]byte, 4), nil }); err != nil {
 		t.Fatalf("a failed load was kept: %v", err)
 	}
-	c.get(digest.FromString("f"), func() ([]byte, error) { return make([]byte, 4), nil })
+	c.get(digest.FromString("f"), false, func() ([]byte, error) { return make([]byte, 4), nil })
 	if c.used > c.budget || len(c.entries) != 2 {
 		t.Fatalf("used %d of %d with %d entries", c.used, c.budget, len(c.entries))
 	}

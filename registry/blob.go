@@ -259,10 +259,15 @@ func (r *Registry) xorBaseOf(ctx context.Context, frame []byte, sizeHint int64) 
 // xorBase returns base blob bd (verified), decoded once and shared through
 // r.bases. An XOR base has the same decoded length as its blob, size.
 func (r *Registry) xorBase(ctx context.Context, bd digest.Digest, size int64, depth int) ([]byte, error) {
-	return r.bases.get(bd, func() ([]byte, error) {
-		return r.getBlobDepth(ctx, bd, size, depth)
+	nested := ctx.Value(inBaseLoad{}) != nil
+	return r.bases.get(bd, nested, func() ([]byte, error) {
+		return r.getBlobDepth(context.WithValue(ctx, inBaseLoad{}, true), bd, size, depth)
 	})
 }
+
+// inBaseLoad marks the context of a base being loaded for r.bases (see
+// baseCache.get: nested loads never wait).
+type inBaseLoad struct{}
 
 // decodeOnly decodes a frame of blob d WITHOUT re-hashing the result; the
 // caller must hash it (pull does, fused with writing). base, if not nil,

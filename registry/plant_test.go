@@ -78,3 +78,15 @@ func mustRef(t testing.TB, s string) Ref {
 	}
 	return r
 }
+
+// xorFrame builds an XOR frame of elem size 1 against base whose single
+// plane is stored as it is (payload = raw XOR base, unchecked).
+func xorFrame(base digest.Digest, payload []byte) []byte {
+	h := append([]byte(codec.Magic), codec.Version, byte(codec.XOR), 0, 1)
+	h = binary.LittleEndian.AppendUint64(h, uint64(len(payload)))
+	h = append(h, byte(len(base)))
+	h = append(h, base...)
+	h = append(h, 0)
+	h = binary.LittleEndian.AppendUint64(h, uint64(len(payload)))
+	return append(h, payload...)
+}
