@@ -43,7 +43,7 @@ type GCResult struct {
 	// DeletedTempFiles counts temp files of interrupted writes (fs) older
 	// than the grace period, removed.
 	DeletedTempFiles int  `json:"deleted_temp_files"`
-	DryRun       bool `json:"dry_run"`
+	DryRun           bool `json:"dry_run"`
 }
 
 // GC deletes blobs and manifests no ref reaches (through manifests, base

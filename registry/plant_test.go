@@ -3,6 +3,7 @@ package registry
 import (
 	"bytes"
 	"encoding/binary"
+	"os"
 	"testing"
 
 	"github.com/deltactl/deltactl/registry/codec"
@@ -89,4 +90,26 @@ func xorFrame(base digest.Digest, payload []byte) []byte {
 	h = append(h, 0)
 	h = binary.LittleEndian.AppendUint64(h, uint64(len(payload)))
 	return append(h, payload...)
+}
+
+// zstdFrameNoT is zstdFrame for setups without a testing.TB.
+func zstdFrameNoT(rawLen int64, payload []byte) []byte {
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		panic(err)
+	}
+	defer func() { _ = enc.Close() }() // memory only
+	h := append([]byte(codec.Magic), codec.Version, byte(codec.Zstd), 0, 0)
+	h = binary.LittleEndian.AppendUint64(h, uint64(rawLen))
+	h = append(h, 0)
+	return enc.EncodeAll(payload, h)
+}
+
+func fileSize(t testing.TB, p string) int64 {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
 }

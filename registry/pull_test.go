@@ -44,7 +44,7 @@ func TestPullRefusesHostileChunkSizes(t *testing.T) {
 	plantBlob(t, r, d, zstdFrame(t, 1, []byte("x")))
 	cases := map[string]File{
 		"wrap":     {Path: "w", Size: 0, Chunks: []Chunk{{d, 1 << 62}, {d, 1 << 62}, {d, 1 << 62}, {d, 1 << 62}}},
-		"tebibyte":     {Path: "t", Size: 1 << 40, Chunks: []Chunk{{d, 1 << 40}}},
+		"tebibyte": {Path: "t", Size: 1 << 40, Chunks: []Chunk{{d, 1 << 40}}},
 		"negative": {Path: "n", Size: -1, Chunks: []Chunk{{d, -1}}},
 	}
 	for name, f := range cases {

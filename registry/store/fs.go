@@ -246,7 +246,7 @@ func openKey(p string) (*os.File, os.FileInfo, error) {
 		return nil, nil, err
 	}
 	if fi.IsDir() {
-		_ = file.Close() // read only, and failing anyway
+		_ = file.Close()             // read only, and failing anyway
 		return nil, nil, ErrNotFound // a folder of other keys is not an object
 	}
 	if !fi.Mode().IsRegular() {
