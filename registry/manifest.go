@@ -251,7 +251,7 @@ func strictValue(dec *json.Decoder, depth int) error {
 			}
 			k, _ := kt.(string)
 			if keys[k] {
-				return fmt.Errorf("key %q repeated in one object", k)
+				return fmt.Errorf("key %s repeated in one object", preview([]byte(k)))
 			}
 			keys[k] = true
 			if err := strictValue(dec, depth+1); err != nil {
