@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/deltactl/deltactl/format"
+	"github.com/deltactl/deltactl/registry/codec"
 	"github.com/deltactl/deltactl/registry/store"
 	"github.com/opencontainers/go-digest"
 )
@@ -389,7 +390,7 @@ func (p *pusher) do(ctx context.Context, j *pushJob) error {
 			h(*j.digest, ok)
 		}
 		if ok {
-			return nil
+			return p.quickCheck(ctx, j)
 		}
 	}
 	raw := p.r.getBuf(int(j.size))
@@ -469,6 +470,39 @@ func (p *pusher) reusable(ctx context.Context, j *pushJob, d digest.Digest) (boo
 		return false, fmt.Errorf("%s at %d: replace damaged blob %s: %w", j.file, j.off, d, err)
 	}
 	return false, nil
+}
+
+// quickCheck is what a chunk the hash cache vouches for gets before its
+// stored blob is reused on fs, where it costs a header read and a stat: the
+// frame must parse and fit the chunk's size, which catches a truncated or
+// overwritten blob (not a flipped payload byte; Repair checks everything).
+func (p *pusher) quickCheck(ctx context.Context, j *pushJob) error {
+	if _, local := p.r.b.(*store.FS); !local {
+		return nil
+	}
+	d := *j.digest
+	h, why := p.r.blobHeader(ctx, d)
+	if why != nil && !errors.Is(why, ErrCorrupt) {
+		return fmt.Errorf("%s at %d: %w", j.file, j.off, why)
+	}
+	if why == nil {
+		info, err := p.r.b.Stat(ctx, blobKey(d))
+		if err != nil {
+			return fmt.Errorf("%s at %d: blob %s: %w", j.file, j.off, d, err)
+		}
+		switch {
+		case h.RawLen != j.size:
+			why = fmt.Errorf("frame holds %d bytes, chunk is %d", h.RawLen, j.size)
+		case h.Encoding == codec.Raw && info.Size != int64(h.Len)+j.size:
+			why = fmt.Errorf("raw frame of %d bytes stored in %d", j.size, info.Size)
+		case info.Size > j.size+frameHeaderMax:
+			why = fmt.Errorf("frame of %d bytes for a %d-byte chunk", info.Size, j.size)
+		}
+	}
+	if why != nil {
+		return fmt.Errorf("%s at %d: blob %s: %w (%v)", j.file, j.off, d, ErrDamagedBlob, why)
+	}
+	return nil
 }
 
 // ErrChanged is returned (wrapped, naming the file) when a file changed

@@ -286,3 +286,28 @@ func TestPushChecksReusedBlob(t *testing.T) {
 		t.Fatalf("after repair: %+v %v", v, err)
 	}
 }
+
+// TestPushChecksCachedBlobCheaply: when the hash cache vouches for a chunk,
+// a re-push on fs still refuses a stored copy whose frame is truncated (its
+// header and size no longer fit the chunk), without reading it whole.
+func TestPushChecksCachedBlobCheaply(t *testing.T) {
+	r := newFSReg(t)
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "data.bin"), randF32(4, 1<<16), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Push(bg, "rep/c:v1", src, PushOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := r.Manifest(bg, res.Digest)
+	d := m.Files[0].Chunks[0].Digest
+	p := filepath.Join(r.Location(), filepath.FromSlash(blobKey(d)))
+	if err := os.Truncate(p, 1000); err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Push(bg, "rep/c:v2", src, PushOptions{})
+	if !errors.Is(err, ErrDamagedBlob) || !strings.Contains(err.Error(), d.String()) {
+		t.Fatalf("re-push over a truncated blob: %v", err)
+	}
+}
