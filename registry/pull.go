@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/deltactl/deltactl/format"
 	"github.com/deltactl/deltactl/internal/atomicfile"
@@ -66,6 +68,7 @@ func (r *Registry) Pull(ctx context.Context, ref, dir string) (*PullResult, erro
 // pullInto writes m's files into a temporary folder beside abs, and renames
 // it to abs once every file is complete, verified and synced.
 func (r *Registry) pullInto(ctx context.Context, m *Manifest, abs string) (err error) {
+	removeStalePullTemps(abs)
 	if err := checkEmptyDir(abs); err != nil {
 		return err
 	}
@@ -85,7 +88,7 @@ func (r *Registry) pullInto(ctx context.Context, m *Manifest, abs string) (err e
 	}
 	var tmp string
 	if inPlace {
-		tmp, err = os.MkdirTemp(abs, ".deltactl-pull-")
+		tmp, err = os.MkdirTemp(abs, inPlacePrefix)
 	} else {
 		tmp, err = atomicfile.TempDirBeside(abs)
 	}
@@ -269,6 +272,32 @@ func (t *pullTree) closeAll() {
 			t.files[i].f = nil
 		}
 	}
+}
+
+// inPlacePrefix names the temp folder of a pull filling a mount point.
+const inPlacePrefix = ".deltactl-pull-"
+
+// removeStalePullTemps removes what pulls to abs killed mid-way left: the
+// hidden temp folders beside it (atomicfile.TempDirBeside's ".NAME.tmp-*")
+// or inside it (a mount point filled in place), once older than
+// DefaultGrace, since a pull to the same target may still be running. gc
+// cannot find them: they are outside the registry. Failures are ignored:
+// a leftover costs space, not correctness.
+func removeStalePullTemps(abs string) {
+	cutoff := time.Now().Add(-DefaultGrace)
+	sweep := func(dir, prefix string) {
+		ents, _ := os.ReadDir(dir) // a missing folder has nothing to sweep
+		for _, e := range ents {
+			if !e.IsDir() || !strings.HasPrefix(e.Name(), prefix) {
+				continue
+			}
+			if fi, err := e.Info(); err == nil && fi.ModTime().Before(cutoff) {
+				_ = os.RemoveAll(filepath.Join(dir, e.Name())) // best effort, see above
+			}
+		}
+	}
+	sweep(filepath.Dir(abs), "."+filepath.Base(abs)+".tmp-")
+	sweep(abs, inPlacePrefix)
 }
 
 // fillInPlace moves the finished, synced content of tmp (a folder inside the

@@ -261,3 +261,45 @@ func TestXORBaseCycles(t *testing.T) {
 		t.Fatal("XOR base cycle hangs")
 	}
 }
+
+// TestPullRemovesItsStaleTempFolders: a pull killed mid-way leaves a hidden
+// temp folder beside its target (or inside an empty mount point); the next
+// pull to that target removes it once it is older than DefaultGrace, and
+// leaves a young one (a pull still running) alone.
+func TestPullRemovesItsStaleTempFolders(t *testing.T) {
+	r := newFSReg(t)
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "config.json"), `{}`)
+	if _, err := r.Push(bg, "tmp/m:v1", src, PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	parent := t.TempDir()
+	old := time.Now().Add(-2 * DefaultGrace)
+	mk := func(p string, stale bool) {
+		writeFile(t, filepath.Join(p, "half.bin"), "half")
+		if stale {
+			if err := os.Chtimes(p, old, old); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	staleBeside, young := filepath.Join(parent, ".out.tmp-111"), filepath.Join(parent, ".out.tmp-222")
+	mk(staleBeside, true)
+	mk(young, false)
+	if _, err := r.Pull(bg, "tmp/m:v1", filepath.Join(parent, "out")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(staleBeside); !os.IsNotExist(err) {
+		t.Error("stale temp folder beside the target kept")
+	}
+	if _, err := os.Stat(young); err != nil {
+		t.Error("young temp folder removed")
+	}
+	mnt := filepath.Join(parent, "mnt")
+	mk(filepath.Join(mnt, ".deltactl-pull-333"), true)
+	r.hooks.isMount = func(dir string) bool { return dir == mnt }
+	if _, err := r.Pull(bg, "tmp/m:v1", mnt); err != nil {
+		t.Fatalf("pull into a mount point holding only a stale temp folder: %v", err)
+	}
+	sameTree(t, src, mnt)
+}
