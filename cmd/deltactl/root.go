@@ -89,6 +89,7 @@ unmerges, stacks, reduces and extracts deltas; and trains them on the CPU.`,
 		newTrainCmd, newEvalCmd,
 		newMergeCmd, newUnmergeCmd, newStackCmd, newReduceCmd, newExtractCmd,
 		newPushCmd, newPullCmd, newLsCmd, newShowCmd, newTagCmd, newRmCmd, newDuCmd, newGcCmd, newVerifyCmd, newCopyCmd,
+		newTokenizeCmd,
 	} {
 		root.AddCommand(newCmd(g))
 	}
