@@ -383,6 +383,16 @@ func (r *Registry) pullBlob(ctx context.Context, c Chunk, f *os.File, off int64)
 		}
 		return r.streamRaw(ctx, c, rc, f, off)
 	}
+	// Decoding holds the output, its byte planes and, for XOR, the base:
+	// take that from the decode budget first.
+	weight := 3 * c.Size
+	if codec.Encoding(hdr[5]) == codec.XOR { // the header is cut before its base digest
+		weight += c.Size
+	}
+	if err := r.mem.acquire(ctx, weight); err != nil {
+		return err
+	}
+	defer r.mem.release(weight)
 	// Any valid frame of a c.Size-byte blob is at most a raw frame's size
 	// plus the longest header; more is damage, and is not read. A pooled
 	// chunk buffer takes it when it fits; otherwise the buffer grows with

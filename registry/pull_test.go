@@ -303,3 +303,60 @@ func TestPullRemovesItsStaleTempFolders(t *testing.T) {
 	}
 	sameTree(t, src, mnt)
 }
+
+// TestPullDecodeMemoryBudget: chunks whose frames are tiny but decode to
+// large buffers are decoded only as many at a time as the decode budget
+// holds, so the live heap during a pull stays near the budget instead of
+// growing with the chunks in flight.
+func TestPullDecodeMemoryBudget(t *testing.T) {
+	const size, n = 8 << 20, 12
+	r := newFSReg(t)
+	r.opt.Workers = 8              // many chunks in flight,
+	r.cpu = make(chan struct{}, n) // decoded at once as on a 12-core machine
+	r.mem = newMemBudget(3 * size)
+	var chunks []Chunk
+	for i := range n {
+		raw := make([]byte, size)
+		raw[i] = 1
+		d := digest.FromBytes(raw)
+		frame, err := r.codec.Encode(raw, codec.EncodeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		plantBlob(t, r, d, frame)
+		chunks = append(chunks, Chunk{d, size})
+	}
+	m := &Manifest{SchemaVersion: 1, Kind: KindModel, Files: []File{{Path: "f", Size: n * size, Chunks: chunks}}}
+	plantManifest(t, r, "amp/budget:v1", marshalRaw(t, m))
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	stop := make(chan struct{})
+	peak := make(chan uint64)
+	go func() {
+		var max uint64
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				peak <- max
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > max {
+				max = ms.HeapInuse
+			}
+		}
+	}()
+	_, err := r.Pull(bg, "amp/budget:v1", filepath.Join(t.TempDir(), "out"))
+	close(stop)
+	got := <-peak - before.HeapInuse
+	if err != nil {
+		t.Fatal(err)
+	}
+	if limit := uint64(3*size + 4*(8<<20)); got > limit {
+		t.Fatalf("peak heap grew by %d MiB during the pull, want under %d MiB", got>>20, limit>>20)
+	}
+	t.Logf("peak heap growth %d MiB with a %d MiB decode budget", got>>20, 3*size>>20)
+}

@@ -95,6 +95,8 @@ type Registry struct {
 	cpu chan struct{}
 	// bases shares decoded XOR bases between the chunks of an operation.
 	bases *baseCache
+	// mem bounds the bytes pull's decodes hold at once (budget.go).
+	mem *memBudget
 }
 
 // blobCodec is what the registry needs of registry/codec.
@@ -133,6 +135,7 @@ func New(b store.Backend, opt Options) (*Registry, error) {
 		bufCap: int(opt.ChunkSize) + frameHeaderMax + 1,
 		cpu:    make(chan struct{}, runtime.GOMAXPROCS(0)),
 		bases:  newBaseCache(baseCacheBudget),
+		mem:    newMemBudget(decodeBudget),
 	}, nil
 }
 
