@@ -45,7 +45,8 @@ type pullJob struct {
 // Every blob is decoded and re-hashed before it is written. The files are
 // written into a temporary folder beside dir, synced, and renamed to dir
 // only when complete, so dir is either absent (or the empty folder it was)
-// or the whole verified content. dir must not exist or be empty. For a delta,
+// or the whole verified content. dir must not exist or be empty; an empty
+// mount point is filled in place instead (see fillInPlace). For a delta,
 // the delta's own folder is written (an adapter folder, or for a full delta
 // the fine-tuned model); pull the base separately.
 func (r *Registry) Pull(ctx context.Context, ref, dir string) (*PullResult, error) {
@@ -65,8 +66,9 @@ func (r *Registry) Pull(ctx context.Context, ref, dir string) (*PullResult, erro
 		Dir: abs, Files: len(m.Files), Bytes: m.LogicalSize()}, nil
 }
 
-// pullInto writes m's files into a temporary folder beside abs, and renames
-// it to abs once every file is complete, verified and synced.
+// pullInto writes m's files into a temporary folder beside abs (inside it
+// for a mount point), and renames it to abs (moves its entries into abs)
+// once every file is complete, verified and synced.
 func (r *Registry) pullInto(ctx context.Context, m *Manifest, abs string) (err error) {
 	removeStalePullTemps(abs)
 	if err := checkEmptyDir(abs); err != nil {
