@@ -201,18 +201,28 @@ func parseManifest(d digest.Digest, data []byte) (*Manifest, error) {
 		return nil, fmt.Errorf("manifest %s: %w: not valid UTF-8", d, ErrBadManifest)
 	}
 	if err := checkStrictJSON(data); err != nil {
-		return nil, fmt.Errorf("manifest %s: %w: %v", d, ErrBadManifest, err)
+		return nil, fmt.Errorf("manifest %s: %w: %s", d, ErrBadManifest, clip(err.Error()))
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var m Manifest
 	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("manifest %s: %w: %v", d, ErrBadManifest, err)
+		return nil, fmt.Errorf("manifest %s: %w: %s", d, ErrBadManifest, clip(err.Error()))
 	}
 	if err := m.validate(); err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", d, err)
 	}
 	return &m, nil
+}
+
+// clip shortens a JSON error, which may quote a value of the damaged
+// manifest (a number literal), to a line.
+func clip(msg string) string {
+	const n = 160
+	if len(msg) > n {
+		return strings.ToValidUTF8(msg[:n], "") + "..."
+	}
+	return msg
 }
 
 // checkStrictJSON refuses a document that is not exactly one JSON value, or

@@ -103,3 +103,13 @@ func TestManifestValidationGaps(t *testing.T) {
 		}
 	}
 }
+
+// TestManifestErrorsDoNotQuoteContent: a huge literal in a damaged manifest
+// is not copied into the error.
+func TestManifestErrorsDoNotQuoteContent(t *testing.T) {
+	raw := []byte(`{"files":[],"kind":"model","schema_version":1` + strings.Repeat("9", 5000) + `}`)
+	_, err := parseManifest(digest.FromBytes(raw), raw)
+	if !errors.Is(err, ErrBadManifest) || len(err.Error()) > 400 {
+		t.Fatalf("%d-byte error: %.300v", len(err.Error()), err)
+	}
+}
