@@ -141,3 +141,23 @@ func TestLinkedAndFIFORefs(t *testing.T) {
 		t.Fatal("hangs on a FIFO ref")
 	}
 }
+
+// TestVerifyAllReportsLinkedRefs: a full verify (no refs given) lists a
+// symlinked or FIFO ref as a bad ref instead of skipping it silently.
+func TestVerifyAllReportsLinkedRefs(t *testing.T) {
+	r := newFSReg(t)
+	link := filepath.Join(r.Location(), filepath.FromSlash(mustRef(t, "bad/link:v1").key()))
+	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc/hostname", link); err != nil {
+		t.Fatal(err)
+	}
+	v, err := r.Verify(bg, nil)
+	if err != nil || v.OK || len(v.Problems) != 1 || v.Problems[0].Kind != ProblemBadRef {
+		t.Fatalf("verify: %+v %v", v, err)
+	}
+	if _, err := r.GC(bg, GCOptions{}); !errors.Is(err, ErrGCUnsafe) {
+		t.Fatalf("gc with a linked ref: %v", err)
+	}
+}

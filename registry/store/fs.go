@@ -340,9 +340,12 @@ func (f *FS) List(ctx context.Context, prefix string, fn func(Info) error) error
 			}
 			return nil // temp, lock and other reserved files
 		}
-		if !d.Type().IsRegular() {
+		if d.IsDir() {
 			return nil
 		}
+		// Symlinks, FIFOs and the like are listed too, so whoever reads
+		// them learns they are damaged (Get refuses them: ErrNotRegular)
+		// instead of their vanishing from ls and verify.
 		rel, err := filepath.Rel(f.root, p)
 		if err != nil {
 			return err
