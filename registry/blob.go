@@ -34,6 +34,9 @@ func (r *Registry) statBlob(ctx context.Context, d digest.Digest) (bool, error) 
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	}
+	if errors.Is(err, store.ErrNotRegular) {
+		return true, nil // present but damaged: reading it says so (ErrCorrupt)
+	}
 	return false, fmt.Errorf("blob %s: %w", d, err)
 }
 

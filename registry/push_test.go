@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/deltactl/deltactl/internal/testutil"
+	"github.com/opencontainers/go-digest"
 )
 
 // TestPushPullModel pushes a real HF folder (tiny GPT-2) and a single
@@ -309,5 +310,33 @@ func TestPushChecksCachedBlobCheaply(t *testing.T) {
 	_, err = r.Push(bg, "rep/c:v2", src, PushOptions{})
 	if !errors.Is(err, ErrDamagedBlob) || !strings.Contains(err.Error(), d.String()) {
 		t.Fatalf("re-push over a truncated blob: %v", err)
+	}
+}
+
+// TestPushRepairsSymlinkedBlob: on fs, a blob replaced by a symlink is
+// reported as damaged by a re-push, and --repair replaces it with the bytes.
+func TestPushRepairsSymlinkedBlob(t *testing.T) {
+	r := newFSReg(t)
+	r.opt.NoCache = true
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "notes.txt"), "some notes")
+	if _, err := r.Push(bg, "rep/l:v1", src, PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(r.Location(), filepath.FromSlash(blobKey(digest.FromString("some notes"))))
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc/hostname", p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Push(bg, "rep/l:v2", src, PushOptions{}); !errors.Is(err, ErrDamagedBlob) {
+		t.Fatalf("re-push over a symlinked blob: %v", err)
+	}
+	if _, err := r.Push(bg, "rep/l:v2", src, PushOptions{Repair: true}); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := r.Verify(bg, nil); err != nil || !v.OK {
+		t.Fatalf("after repair: %+v %v", v, err)
 	}
 }
