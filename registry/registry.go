@@ -221,22 +221,43 @@ func (r *Registry) getObject(ctx context.Context, key string, off, length int64)
 	return rc, err
 }
 
-// readCapped reads a whole object of at most limit bytes.
+// readCapped reads a whole object of at most limit bytes. Objects over
+// readProbe bytes are sized with Stat first, so an oversized one is refused
+// without reading up to limit, and a large valid one is read into a buffer
+// of its size instead of one grown by doubling.
 func (r *Registry) readCapped(ctx context.Context, key string, limit int64) ([]byte, error) {
 	rc, err := r.getObject(ctx, key, 0, limit+1)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = rc.Close() }() // read only: what was read is checked, a close error loses nothing
-	data, err := io.ReadAll(io.LimitReader(rc, limit+1))
+	probe := min(limit, readProbe)
+	data, err := io.ReadAll(io.LimitReader(rc, probe+1))
 	if err != nil {
 		return nil, err
+	}
+	if int64(len(data)) > probe {
+		if info, err := r.b.Stat(ctx, key); err == nil {
+			if info.Size > limit {
+				return nil, fmt.Errorf("%w (%d bytes, more than %d)", ErrTooLarge, info.Size, limit)
+			}
+			data = append(make([]byte, 0, info.Size+1), data...)
+		}
+		buf := bytes.NewBuffer(data)
+		if _, err := buf.ReadFrom(io.LimitReader(rc, limit+1-int64(len(data)))); err != nil {
+			return nil, err
+		}
+		data = buf.Bytes()
 	}
 	if int64(len(data)) > limit {
 		return nil, fmt.Errorf("%w (larger than %d bytes)", ErrTooLarge, limit)
 	}
 	return data, nil
 }
+
+// readProbe is how much of a ref or manifest is read before its size is
+// asked for: all of a ref, and of almost every manifest.
+const readProbe = 1 << 20
 
 // preview quotes the first few bytes of a damaged object for an error,
 // escaped: enough to recognise it, too little to leak a file a hostile
