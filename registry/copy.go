@@ -111,7 +111,12 @@ func (r *Registry) copyBlobs(ctx context.Context, dst *Registry, g *graph, res *
 		}
 		// Read, decode and re-hash the source frame before it travels, so a
 		// blob corrupted at the source is refused, not replicated.
+		weight := 4 * max(g.blobs[blobs[i]].rawLen, 0) // frame, output, planes, XOR base
+		if err := r.mem.acquire(ctx, weight); err != nil {
+			return err
+		}
 		frame, err := r.verifiedFrame(ctx, blobs[i], g.blobs[blobs[i]].size)
+		r.mem.release(weight)
 		if err != nil {
 			return fmt.Errorf("%w (reached by %s)", err, strings.Join(sortedKeys(g.refsOf[key]), ", "))
 		}

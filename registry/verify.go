@@ -82,7 +82,13 @@ func (r *Registry) Verify(ctx context.Context, refs []string) (*VerifyResult, er
 		// d prove it right, and each manifest's claim is checked against
 		// it below: one manifest giving a shared blob a wrong size is
 		// blamed, not the blob or the other manifests.
+		// The frame, the output, its planes and an XOR base, as in pull.
+		weight := 4 * max(n.rawLen, 0)
+		if err := r.mem.acquire(ctx, weight); err != nil {
+			return err
+		}
 		raw, err := r.getBlob(ctx, d, n.rawLen)
+		r.mem.release(weight)
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
