@@ -43,10 +43,12 @@ whose completion greedy decoding reproduces exactly.`,
 			if err != nil {
 				return err
 			}
+			defer func() { _ = m.Close() }() // read-only mappings: unmapping loses nothing
 			ds, err := train.LoadData(data, m.Config)
 			if err != nil {
 				return err
 			}
+			defer func() { _ = ds.Close() }() // read-only
 			var d *format.Delta
 			if delta != "" {
 				dsrc, dcleanup, err := resolveSource(ctx, g, delta)
