@@ -50,6 +50,9 @@ deleted.`,
 					verb = "would delete"
 				}
 				g.printf("%s %d blobs (%s) and %d manifests; kept %d blobs\n", verb, res.DeletedBlobs, humanBytes(res.DeletedBytes), res.DeletedManifests, res.KeptBlobs)
+				if res.DeletedTempFiles > 0 {
+					g.printf("%s %d stale temp files\n", verb, res.DeletedTempFiles)
+				}
 				return nil
 			})
 		},
