@@ -141,6 +141,56 @@ func TestTrainChatRealTokenizer(t *testing.T) {
 	}
 }
 
+// generate --chat sends the prompt through the model's chat template: its
+// greedy continuation equals that of the template's rendering written out by
+// hand (Qwen3: one user turn and the assistant header), and it is not the
+// continuation of the bare prompt.
+func TestGenerateChatRendersTemplate(t *testing.T) {
+	tokDir := testutil.RealTokenizer(t, "qwen3")
+	base := filepath.Join(t.TempDir(), "qwen-tiny")
+	if err := os.Mkdir(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"tokenizer.json", "tokenizer_config.json"} {
+		copyFile(t, filepath.Join(tokDir, f), filepath.Join(base, f))
+	}
+	cfg := `{"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_act": "silu",
+  "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+  "num_key_value_heads": 1, "max_position_embeddings": 256, "rms_norm_eps": 1e-6,
+  "rope_theta": 1000000, "tie_word_embeddings": true, "vocab_size": 151936, "initializer_range": 0.3}`
+	if err := os.WriteFile(filepath.Join(base, "config.json"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "base")
+	cliJSON(t, 0, nil, "train", "--base", filepath.Join(base, "config.json"), "--data", capitals(t), "--method", "full",
+		"--steps", "1", "--batch", "2", "--seq", "48", "--threads", "2", "--out", out)
+	for _, f := range []string{"tokenizer.json", "tokenizer_config.json"} {
+		copyFile(t, filepath.Join(base, f), filepath.Join(out, f))
+	}
+	type genJSON struct {
+		GeneratedIDs []int `json:"generated_ids"`
+	}
+	q := "What is the capital of Peru?"
+	var chatted, byHand, bare genJSON
+	cliJSON(t, 0, &chatted, "generate", "--base", out, "--prompt", q, "--chat", "--max-new-tokens", "6", "--threads", "2")
+	cliJSON(t, 0, &byHand, "generate", "--base", out, "--prompt", "<|im_start|>user\n"+q+"<|im_end|>\n<|im_start|>assistant\n", "--max-new-tokens", "6", "--threads", "2")
+	cliJSON(t, 0, &bare, "generate", "--base", out, "--prompt", q, "--max-new-tokens", "6", "--threads", "2")
+	if len(chatted.GeneratedIDs) == 0 || fmt.Sprint(chatted.GeneratedIDs) != fmt.Sprint(byHand.GeneratedIDs) {
+		t.Errorf("generate --chat %v, the rendered prompt by hand %v: want the same continuation", chatted.GeneratedIDs, byHand.GeneratedIDs)
+	}
+	if fmt.Sprint(chatted.GeneratedIDs) == fmt.Sprint(bare.GeneratedIDs) {
+		t.Errorf("the bare prompt continues the same way (%v): the test cannot tell --chat from no template", bare.GeneratedIDs)
+	}
+}
+
+// A byte-vocabulary model has no chat template: --chat says so and exits 1.
+func TestGenerateChatNeedsTemplate(t *testing.T) {
+	code, _, stderr := cliRun(t, "generate", "--base", testutil.Testdata(t, "tinyllama"), "--prompt", "hi", "--chat")
+	if code != 1 || !strings.Contains(stderr, "chat_template") {
+		t.Errorf("generate --chat on a byte model: exit %d, %q; want 1 naming chat_template", code, stderr)
+	}
+}
+
 // Byte-vocabulary models: bits per byte is the loss in bits, every target
 // being one byte.
 func TestEvalBitsPerByteTinyllama(t *testing.T) {
