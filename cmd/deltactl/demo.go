@@ -56,7 +56,7 @@ second push uploads nothing.`,
 	}
 	cmd.Flags().StringVar(&opt.WorkDir, "workdir", "", "keep the demo's folders (base, data, lora, merged, unmerged) here")
 	cmd.Flags().IntVar(&opt.Steps, "steps", 150, "LoRA training steps")
-	cmd.Flags().IntVar(&opt.Threads, "threads", 0, "threads for training and evaluation (0: all cores)")
+	threadsFlag(cmd.Flags(), &opt.Threads, "threads for training and evaluation")
 	return cmd
 }
 

@@ -192,7 +192,7 @@ func registryCLIRemove(t *testing.T, reg, R string) {
 	if err := os.WriteFile(lockFile, []byte(lockJSON), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if code, _, errOut := cliRun(t, "gc", R, "--grace=0s"); code != 1 || !strings.Contains(errOut, "locks/0123456789abcdef") || !strings.Contains(errOut, "push other:v1") {
+	if code, _, errOut := cliRun(t, "gc", R, "--grace=0s"); code != exitConflict || !strings.Contains(errOut, "locks/0123456789abcdef") || !strings.Contains(errOut, "push other:v1") {
 		t.Fatalf("gc during a push: exit %d, stderr %s", code, errOut)
 	}
 	if code, _, errOut := cliRun(t, "gc", R, "--wait=-1s"); code != 2 {
@@ -249,8 +249,8 @@ func TestRegistryCLIUsage(t *testing.T) {
 			t.Errorf("deltactl %q: stdout %q stderr %q", args, out, errOut)
 		}
 	}
-	// Missing ref: exit 1 naming it.
-	if code, _, errOut := cliRun(t, "show", R, "nope:v9"); code != 1 || !strings.Contains(errOut, "nope:v9") {
+	// Missing ref: exit 4 naming it.
+	if code, _, errOut := cliRun(t, "show", R, "nope:v9"); code != exitNotFound || !strings.Contains(errOut, "nope:v9") {
 		t.Errorf("show missing: %d %s", code, errOut)
 	}
 }

@@ -6,8 +6,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 )
 
@@ -75,7 +77,9 @@ files; stores them in a content-addressed registry on a folder or S3; merges,
 unmerges, stacks, reduces and extracts deltas; and trains them on the CPU.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version(),
 	}
+	root.SetVersionTemplate("deltactl {{.Version}}\n")
 	root.SetOut(g.stdout)
 	root.SetErr(g.stderr)
 	pf := root.PersistentFlags()
@@ -92,6 +96,26 @@ unmerges, stacks, reduces and extracts deltas; and trains them on the CPU.`,
 	} {
 		root.AddCommand(newCmd(g))
 	}
+	root.AddCommand(newVersionCmd(g), &cobra.Command{
+		// A help topic: no Run, shown by "deltactl help exit-codes".
+		Use:   "exit-codes",
+		Short: "What deltactl's exit codes mean (0 ok, 1 failure, 2 usage, 3 check failed, 4 not found, 5 conflict, 6 unreachable)",
+		Long:  exitCodesHelp,
+	})
 	markUsageErrors(root)
 	return root
+}
+
+// threadsFlag defines --threads the same way in every command: 0, the
+// default, means one thread per CPU deltactl may use (GOMAXPROCS).
+func threadsFlag(f *pflag.FlagSet, p *int, what string) {
+	f.IntVar(p, "threads", 0, what+" (0: all cores)")
+}
+
+// threads resolves a --threads value: 0 or less is GOMAXPROCS.
+func threads(n int) int {
+	if n <= 0 {
+		return runtime.GOMAXPROCS(0)
+	}
+	return n
 }

@@ -111,7 +111,7 @@ func addTrainFlags(cmd *cobra.Command, o *train.Options, fl *trainFlags) {
 	f.Float64Var(&o.WeightDecay, "weight-decay", o.WeightDecay, "AdamW decoupled weight decay")
 	f.Float64Var(&o.MaxGradNorm, "max-grad-norm", o.MaxGradNorm, "clip the global gradient norm (0: off)")
 	f.Int64Var(&fl.seed, "seed", 0, "seed for initialisation, data order and dropout")
-	f.IntVar(&o.Threads, "threads", o.Threads, "worker threads (output bytes depend on it)")
+	threadsFlag(f, &o.Threads, "worker threads (output bytes depend on it)")
 	f.IntVar(&o.EvalEvery, "eval-every", 0, "evaluate every N steps (0: at the end only)")
 	f.IntVar(&o.EvalBatches, "eval-batches", 8, "batches per periodic evaluation (the final one uses all)")
 	f.IntVar(&o.SaveEvery, "save-every", 0, "write a checkpoint every N steps to OUT.checkpoint (0: never)")
@@ -131,6 +131,7 @@ func (fl *trainFlags) apply(o *train.Options) error {
 		return usagef("train: --seed must not be negative")
 	}
 	o.Seed = uint64(fl.seed)
+	o.Threads = threads(o.Threads)
 	o.Method = format.Method(fl.method)
 	o.LoRA.Targets = splitList(fl.targets)
 	o.SaveDType = strings.ToUpper(fl.saveDType)
