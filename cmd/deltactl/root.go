@@ -7,10 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"golang.org/x/term"
 )
 
 // globals are the flags every command shares, and where output goes.
@@ -18,8 +18,11 @@ type globals struct {
 	registry string
 	json     bool
 	quiet    bool
-	stdout   io.Writer
-	stderr   io.Writer
+	// progressEvery is how often progress lines are printed when stderr
+	// is not a terminal (0: every 10 s).
+	progressEvery time.Duration
+	stdout        io.Writer
+	stderr        io.Writer
 }
 
 // envRegistry names the registry when --registry is not given.
@@ -54,16 +57,6 @@ func (g *globals) printf(format string, args ...any) {
 		return
 	}
 	fmt.Fprintf(g.stdout, format, args...)
-}
-
-// progressOn reports whether progress should be drawn: stderr is a terminal
-// and neither -q nor --json was given.
-func (g *globals) progressOn() bool {
-	if g.quiet || g.json {
-		return false
-	}
-	f, ok := g.stderr.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 func newRootCmd(g *globals) *cobra.Command {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"strings"
 
@@ -159,9 +158,7 @@ func runTrain(ctx context.Context, g *globals, fl trainFlags, o train.Options) e
 	if err != nil {
 		return err
 	}
-	if g.progressOn() {
-		o.Progress = trainProgress(g)
-	}
+	o.Progress = g.trainProgressFunc()
 	res, err := train.Train(ctx, m, ds, ev, o)
 	if err != nil {
 		return trainOptionError(err)
@@ -187,20 +184,6 @@ func loadTrainData(data, evalData string, c train.Config) (ds, ev *train.Dataset
 		}
 	}
 	return ds, ev, nil
-}
-
-// trainProgress draws one status line per step on stderr.
-func trainProgress(g *globals) func(train.Progress) {
-	return func(p train.Progress) {
-		ev := ""
-		if !math.IsNaN(p.EvalLoss) {
-			ev = fmt.Sprintf(" eval %.4f", p.EvalLoss)
-		}
-		fmt.Fprintf(g.stderr, "\rstep %d/%d  loss %.4f%s  lr %.2e  %.0f tok/s   ", p.Step, p.Steps, p.Loss, ev, p.LR, p.TokensPerSec)
-		if p.Step == p.Steps {
-			fmt.Fprintln(g.stderr)
-		}
-	}
 }
 
 // printTrainResult reports a finished run (and its push, if any).
