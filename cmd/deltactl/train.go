@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/deltactl/deltactl/format"
+	"github.com/deltactl/deltactl/internal/atomicfile"
 	"github.com/deltactl/deltactl/registry"
 	"github.com/deltactl/deltactl/train"
 )
@@ -46,6 +48,9 @@ type trainFlags struct {
 	method, targets, saveDType string
 	push                       string
 	seed                       int64
+	gate                       gateFlags
+	// gateSpec is what the gate flags ask for (set by apply).
+	gateSpec train.Gate
 }
 
 func newTrainCmd(g *globals) *cobra.Command {
@@ -78,6 +83,16 @@ weights (only with --method full); this is how testdata/tinyllama was made.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := fl.apply(&o); err != nil {
 				return err
+			}
+			var err error
+			if fl.gateSpec, err = fl.gate.gate(cmd); err != nil {
+				return err
+			}
+			if (!fl.gateSpec.Empty() || fl.gate.baseline != "") && fl.evalData == "" {
+				return usagef("train: the gate flags and --baseline need --eval-data")
+			}
+			if fl.gate.baseline != "" && o.Method == format.MethodFull {
+				return usagef("train: --baseline compares deltas on the base: gate a full fine-tune with deltactl eval --base OUT")
 			}
 			return runTrain(cmd.Context(), g, fl, o)
 		},
@@ -118,7 +133,8 @@ func addTrainFlags(cmd *cobra.Command, o *train.Options, fl *trainFlags) {
 	f.StringVar(&o.Resume, "resume", "", "continue from this checkpoint folder")
 	f.StringVar(&o.Out, "out", "", "output folder")
 	f.StringVar(&fl.saveDType, "dtype", "", "weights dtype of a full fine-tune: F32 or BF16 (default: the base's)")
-	f.StringVar(&fl.push, "push", "", "push the result to this registry ref, with the base as lineage")
+	f.StringVar(&fl.push, "push", "", "push the result to this registry ref, with the base as lineage (only if the gate passed)")
+	fl.gate.add(f)
 }
 
 // apply checks the flags and puts what they say into o.
@@ -140,36 +156,122 @@ func (fl *trainFlags) apply(o *train.Options) error {
 	return checkPush(fl.push, fl.base)
 }
 
-// runTrain loads the base and the data, trains, pushes if asked and reports.
+// checkOut refuses, before any training, an --out that exists and is not an
+// empty folder: the result never mixes with, or replaces, other files.
+func checkOut(out string) error {
+	st, err := os.Stat(out)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("train: --out: %w", err)
+	}
+	if !st.IsDir() {
+		return usagef("train: --out %s exists and is a file: give a new or empty folder", out)
+	}
+	entries, err := os.ReadDir(out)
+	if err != nil {
+		return fmt.Errorf("train: --out: %w", err)
+	}
+	if len(entries) > 0 {
+		return usagef("train: --out %s exists and is not empty (%d entries): give a new or empty folder", out, len(entries))
+	}
+	return nil
+}
+
+// runTrain loads the base and the data, trains into a temporary folder
+// beside --out that becomes --out only when complete, evaluates and gates
+// the result if asked, pushes it if asked (and the gate passed), and
+// reports.
 func runTrain(ctx context.Context, g *globals, fl trainFlags, o train.Options) error {
-	src, cleanup, err := resolveSource(ctx, g, fl.base)
+	if err := checkOut(o.Out); err != nil {
+		return err
+	}
+	src, cleanup, err := resolveSrc(ctx, g, fl.base)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	if st, err := os.Stat(src); err == nil && !st.IsDir() && o.Method != format.MethodFull {
-		return usagef("train: --base %s is a config file: a model from random weights needs --method full", src)
+	if st, err := os.Stat(src.Path); err == nil && !st.IsDir() && o.Method != format.MethodFull {
+		return usagef("train: --base %s is a config file: a model from random weights needs --method full", src.Path)
 	}
-	m, err := train.LoadModel(ctx, src, o.Seed)
+	m, err := train.LoadModel(ctx, src.Path, o.Seed)
 	if err != nil {
 		return err
 	}
+	// What the output records as its base: the ref and its digest, never
+	// the temporary folder a ref was pulled into.
+	m.Source = src.Pinned()
 	ds, ev, err := loadTrainData(fl.data, fl.evalData, m.Config)
 	if err != nil {
 		return err
 	}
 	o.Progress = g.trainProgressFunc()
+	out := o.Out
+	if o.CheckpointDir == "" {
+		o.CheckpointDir = strings.TrimRight(out, "/") + ".checkpoint"
+	}
+	tmp, err := atomicfile.TempDirBeside(out)
+	if err != nil {
+		return fmt.Errorf("train: --out: %w", err)
+	}
+	// Removes the temporary folder on failure; after the commit it is gone.
+	defer func() { _ = os.RemoveAll(tmp) }()
+	o.Out = tmp
 	res, err := train.Train(ctx, m, ds, ev, o)
 	if err != nil {
 		return trainOptionError(err)
 	}
-	var pushed *registry.PushResult
-	if fl.push != "" {
-		if pushed, err = pushOutput(ctx, g, o.Out, fl.push, fl.base, o.Method); err != nil {
-			return fmt.Errorf("train: wrote %s, but --push failed: %w", o.Out, err)
+	var report *evalReport
+	if ev != nil {
+		// The final evaluation, on the same keys as deltactl eval.
+		if report, err = evalTrained(ctx, g, src, tmp, out, ev, o, fl); err != nil {
+			return err
 		}
 	}
-	return printTrainResult(g, res, pushed)
+	if err := atomicfile.CommitDir(tmp, out); err != nil {
+		return fmt.Errorf("train: --out: %w", err)
+	}
+	res.Out = out
+	var gateErr error
+	if report != nil && report.Gate != nil {
+		gateErr = report.Gate.Err()
+	}
+	var pushed *registry.PushResult
+	if fl.push != "" && gateErr == nil {
+		if pushed, err = pushOutput(ctx, g, out, fl.push, fl.base, o.Method); err != nil {
+			return fmt.Errorf("train: wrote %s, but --push failed: %w", out, err)
+		}
+	}
+	if err := printTrainResult(g, res, report, pushed); err != nil {
+		return err
+	}
+	if gateErr != nil && fl.push != "" {
+		return fmt.Errorf("train: wrote %s, not pushed to %s: %w", out, fl.push, gateErr)
+	}
+	return gateErr
+}
+
+// evalTrained evaluates the trained folder dir on the evaluation data with
+// the whole of it (accuracy included), and applies the gate flags.
+// out is the name dir will have.
+func evalTrained(ctx context.Context, g *globals, base *source, dir, out string, ev *train.Dataset, o train.Options, fl trainFlags) (*evalReport, error) {
+	// Train updates a full fine-tune's weights in place: evaluate the
+	// written folder as the model, and a delta on a fresh copy of the base.
+	mpath, delta := base.Path, &source{Arg: out, Path: dir}
+	if o.Method == format.MethodFull {
+		mpath, base, delta = dir, &source{Arg: out, Path: dir}, nil
+	}
+	m, err := train.LoadModel(ctx, mpath, o.Seed)
+	if err != nil {
+		return nil, err
+	}
+	j := &evalJob{g: g, base: base, model: m, data: ev, opt: train.EvalOptions{Threads: o.Threads, Batch: o.Batch, Seq: o.Seq}}
+	rep, err := j.run(ctx, delta, fl.gate.baseline, fl.gateSpec)
+	if err != nil {
+		return nil, evalErr(err)
+	}
+	return rep, nil
 }
 
 // loadTrainData loads the training data and, if evalData is given, the
@@ -186,13 +288,15 @@ func loadTrainData(data, evalData string, c train.Config) (ds, ev *train.Dataset
 	return ds, ev, nil
 }
 
-// printTrainResult reports a finished run (and its push, if any).
-func printTrainResult(g *globals, res *train.Result, pushed *registry.PushResult) error {
+// printTrainResult reports a finished run (and its final evaluation and
+// push, if any).
+func printTrainResult(g *globals, res *train.Result, ev *evalReport, pushed *registry.PushResult) error {
 	if g.json {
 		return g.printJSON(struct {
 			*train.Result
+			Eval *evalReport          `json:"eval,omitempty"`
 			Push *registry.PushResult `json:"push,omitempty"`
-		}{res, pushed})
+		}{res, ev, pushed})
 	}
 	if pushed != nil {
 		g.printf("pushed %s (%s, %s uploaded)\n", pushed.Ref, pushed.Digest, humanBytes(pushed.UploadedBytes))
@@ -203,6 +307,9 @@ func printTrainResult(g *globals, res *train.Result, pushed *registry.PushResult
 		g.printf("  eval loss %.4f (perplexity %.3f)", *res.EvalLoss, *res.EvalPerplexity)
 	}
 	g.printf("  %.0f tokens/s  %.1fs\n", res.TokensPerSec, res.Seconds)
+	if ev != nil {
+		printEval(g, ev)
+	}
 	return nil
 }
 
