@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,7 +11,9 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/deltactl/deltactl/format/hf"
 	"github.com/deltactl/deltactl/format/peft"
+	"github.com/deltactl/deltactl/format/safetensors"
 	"github.com/deltactl/deltactl/registry"
 )
 
@@ -62,4 +65,36 @@ func checkLineage(base, delta *source, allow bool) error {
 	}
 	return fmt.Errorf("delta %s was made from base %s, not from %s (%s): %w; pass --allow-base-mismatch to use it anyway",
 		delta.Arg, rec, base.Arg, base.Digest, registry.ErrBaseMismatch)
+}
+
+// mergedFrom is the base digest a merged model folder records (mergeMetaKey
+// in its first shard's metadata), or "" when it records none.
+func mergedFrom(dir string) (digest.Digest, error) {
+	shard := filepath.Join(dir, hf.SingleName)
+	if b, err := os.ReadFile(filepath.Join(dir, hf.IndexName)); err == nil {
+		idx, err := hf.ParseIndex(b, hf.IndexName)
+		if err != nil {
+			return "", err
+		}
+		if s := idx.Shards(); len(s) > 0 {
+			shard = filepath.Join(dir, s[0])
+		}
+	}
+	f, err := safetensors.Open(shard)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = f.Close() }() // read-only: closing loses nothing
+	raw, ok := f.Metadata()[mergeMetaKey]
+	if !ok {
+		return "", nil
+	}
+	var rec mergeRecord
+	if err := json.Unmarshal([]byte(raw), &rec); err != nil {
+		return "", fmt.Errorf("%s: metadata %s: %w", shard, mergeMetaKey, err)
+	}
+	return rec.BaseDigest, nil
 }

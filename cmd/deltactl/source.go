@@ -94,11 +94,17 @@ func pullSource(ctx context.Context, g *globals, src string) (*source, func(), e
 // loadInputs resolves and loads every --delta with its --weight (all 1 when
 // no weight is given; otherwise one weight per delta).
 func loadInputs(ctx context.Context, g *globals, srcs []string, weights []float64) ([]merge.Input, func(), error) {
+	in, _, done, err := loadInputSources(ctx, g, srcs, weights)
+	return in, done, err
+}
+
+// loadInputSources is loadInputs that also says where each delta came from.
+func loadInputSources(ctx context.Context, g *globals, srcs []string, weights []float64) ([]merge.Input, []*source, func(), error) {
 	if len(srcs) == 0 {
-		return nil, nil, usagef("need at least one --delta")
+		return nil, nil, nil, usagef("need at least one --delta")
 	}
 	if len(weights) != 0 && len(weights) != len(srcs) {
-		return nil, nil, usagef("%d --weight values for %d --delta sources: give one per delta or none", len(weights), len(srcs))
+		return nil, nil, nil, usagef("%d --weight values for %d --delta sources: give one per delta or none", len(weights), len(srcs))
 	}
 	var cleanups []func()
 	done := func() {
@@ -107,17 +113,19 @@ func loadInputs(ctx context.Context, g *globals, srcs []string, weights []float6
 		}
 	}
 	var in []merge.Input
+	var sources []*source
 	for i, src := range srcs {
-		p, cleanup, err := resolveSource(ctx, g, src)
+		sc, cleanup, err := resolveSrc(ctx, g, src)
 		if err != nil {
 			done()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		cleanups = append(cleanups, cleanup)
-		a, err := peft.Load(p)
+		sources = append(sources, sc)
+		a, err := peft.Load(sc.Path)
 		if err != nil {
 			done()
-			return nil, nil, fmt.Errorf("delta %s: %w", src, err)
+			return nil, nil, nil, fmt.Errorf("delta %s: %w", src, err)
 		}
 		// The delta's tensors alias the adapter's memory map: close it
 		// only when the command is done with them.
@@ -125,7 +133,7 @@ func loadInputs(ctx context.Context, g *globals, srcs []string, weights []float6
 		d, err := a.Delta()
 		if err != nil {
 			done()
-			return nil, nil, fmt.Errorf("delta %s: %w", src, err)
+			return nil, nil, nil, fmt.Errorf("delta %s: %w", src, err)
 		}
 		w := 1.0
 		if len(weights) > 0 {
@@ -133,21 +141,27 @@ func loadInputs(ctx context.Context, g *globals, srcs []string, weights []float6
 		}
 		in = append(in, merge.Input{Name: src, Delta: d, Weight: w})
 	}
-	return in, done, nil
+	return in, sources, done, nil
 }
 
 // openModel resolves and opens a model SRC.
 func openModel(ctx context.Context, g *globals, src string) (*merge.Folder, func(), error) {
-	p, cleanup, err := resolveSource(ctx, g, src)
+	m, _, done, err := openModelSource(ctx, g, src)
+	return m, done, err
+}
+
+// openModelSource is openModel that also says where the model came from.
+func openModelSource(ctx context.Context, g *globals, src string) (*merge.Folder, *source, func(), error) {
+	sc, cleanup, err := resolveSrc(ctx, g, src)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	m, err := merge.OpenFolder(p)
+	m, err := merge.OpenFolder(sc.Path)
 	if err != nil {
 		cleanup()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return m, func() {
+	return m, sc, func() {
 		_ = m.Close() // read-only mappings: unmapping loses nothing
 		cleanup()
 	}, nil
