@@ -167,14 +167,14 @@ func checkOut(out string) error {
 		return fmt.Errorf("train: --out: %w", err)
 	}
 	if !st.IsDir() {
-		return usagef("train: --out %s exists and is a file: give a new or empty folder", out)
+		return fmt.Errorf("train: --out %s exists and is a file: give a new or empty folder", out)
 	}
 	entries, err := os.ReadDir(out)
 	if err != nil {
 		return fmt.Errorf("train: --out: %w", err)
 	}
 	if len(entries) > 0 {
-		return usagef("train: --out %s exists and is not empty (%d entries): give a new or empty folder", out, len(entries))
+		return fmt.Errorf("train: --out %s exists and is not empty (%d entries): give a new or empty folder", out, len(entries))
 	}
 	return nil
 }
