@@ -85,6 +85,7 @@ unmerges, stacks, reduces and extracts deltas; and trains them on the CPU.`,
 		newDemoCmd, newInspectCmd, newConvertCmd,
 		newTrainCmd, newEvalCmd,
 		newMergeCmd, newUnmergeCmd, newStackCmd, newReduceCmd, newExtractCmd,
+		newDiffCmd,
 		newPushCmd, newPullCmd, newLsCmd, newShowCmd, newTagCmd, newRmCmd, newDuCmd, newGcCmd, newVerifyCmd, newCopyCmd,
 	} {
 		root.AddCommand(newCmd(g))
