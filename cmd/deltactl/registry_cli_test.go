@@ -209,7 +209,7 @@ func registryCLIDamage(t *testing.T, reg, R, model string) {
 	t.Helper()
 	var push registryPush
 	var ver registryVerify
-	// verify of a damaged registry: exit 1, JSON still printed.
+	// verify of a damaged registry: exit 3, JSON still printed.
 	cliJSON(t, 0, &push, "push", R, "tiny/gpt2:v1", model)
 	var victim string
 	// A walk that fails leaves victim empty, and Remove fails below.
@@ -222,7 +222,7 @@ func registryCLIDamage(t *testing.T, reg, R, model string) {
 	if err := os.Remove(victim); err != nil {
 		t.Fatal(err)
 	}
-	cliJSON(t, 1, &ver, "verify", R)
+	cliJSON(t, exitCheckFailed, &ver, "verify", R)
 	if ver.OK || len(ver.Problems) != 1 || ver.Problems[0]["problem"] != "missing blob" {
 		t.Fatalf("verify damaged: %+v", ver)
 	}
@@ -268,8 +268,8 @@ func TestRegistryCLINoCredentialLeak(t *testing.T) {
 		{"verify", "--registry=s3://bucket/prefix", "--json"},
 	} {
 		code, out, errOut := cliRun(t, args...)
-		if code == 0 {
-			t.Errorf("%v succeeded against a closed port", args)
+		if code != exitUnreachable {
+			t.Errorf("%v against a closed port: exit %d, want %d (%s)", args, code, exitUnreachable, errOut)
 		}
 		if strings.Contains(out+errOut, secret) || strings.Contains(out+errOut, "AKIAEXAMPLEKEY") {
 			t.Errorf("%v printed credentials: %s %s", args, out, errOut)
