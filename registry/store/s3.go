@@ -295,7 +295,7 @@ func (s *S3) obj(key string) string { return s.prefix + key }
 // errorf wraps err with the location, operation and key. S3 errors keep
 // their code and message (never request headers or credentials).
 func (s *S3) errorf(op, key string, err error) error {
-	if minio.ToErrorResponse(err).StatusCode == http.StatusForbidden {
+	if r := (minio.ErrorResponse{}); errors.As(err, &r) && r.StatusCode == http.StatusForbidden {
 		err = fmt.Errorf("%w: %w", ErrDenied, err)
 	}
 	if key == "" {
