@@ -47,7 +47,9 @@ func benchModel(b *testing.B, size int64) string {
 	writeST(b, filepath.Join(dir, "model.safetensors"), ts, nil)
 	// An mtime in the past, as for any model not being written right now.
 	old := time.Now().Add(-time.Hour)
-	os.Chtimes(filepath.Join(dir, "model.safetensors"), old, old)
+	if err := os.Chtimes(filepath.Join(dir, "model.safetensors"), old, old); err != nil {
+		b.Fatal(err)
+	}
 	return dir
 }
 
@@ -154,8 +156,10 @@ func BenchmarkS3PushPullVsRaw(b *testing.B) {
 			if _, err := io.Copy(sink, obj); err != nil {
 				b.Fatal(err)
 			}
-			sink.Close()
-			obj.Close()
+			if err := sink.Close(); err != nil { // written: a failed close is a failed write
+				b.Fatal(err)
+			}
+			_ = obj.Close() // read only
 		})
 		out := filepath.Join(b.TempDir(), "pulled")
 		timed(&tPull, &cPull, func() {
@@ -163,8 +167,13 @@ func BenchmarkS3PushPullVsRaw(b *testing.B) {
 				b.Fatal(err)
 			}
 		})
-		cli.RemoveObject(ctx, bucket, key, minio.RemoveObjectOptions{})
-		pulled, _ := os.ReadFile(filepath.Join(out, "model.safetensors"))
+		if err := cli.RemoveObject(ctx, bucket, key, minio.RemoveObjectOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		pulled, err := os.ReadFile(filepath.Join(out, "model.safetensors"))
+		if err != nil {
+			b.Fatal(err)
+		}
 		if !bytes.Equal(pulled, data) {
 			b.Fatal("pull differs")
 		}

@@ -97,7 +97,7 @@ const (
 // alone, so it runs one pass instead of trying byte grouping again.
 func (r *Registry) encodeBlob(raw []byte, opt codec.EncodeOptions) ([]byte, error) {
 	if len(raw) >= probeMin {
-		s, sb := probeSample(raw, opt.Base, max(opt.ElemSize, 1))
+		s, sb := codec.Sample(raw, opt.Base, max(opt.ElemSize, 1), probePieces, probePiece)
 		po := opt
 		po.Base = sb
 		f, err := r.codec.Encode(s, po)
@@ -121,28 +121,8 @@ func (r *Registry) encodeBlob(raw []byte, opt codec.EncodeOptions) ([]byte, erro
 	return f, nil
 }
 
-// probeSample concatenates probePieces evenly spread, element-aligned
-// pieces of raw (and the same pieces of base, when given).
-func probeSample(raw, base []byte, elem int) ([]byte, []byte) {
-	piece := probePiece / elem * elem
-	step := (len(raw) - piece) / (probePieces - 1) / elem * elem
-	s := make([]byte, 0, probePieces*piece)
-	var sb []byte
-	if base != nil {
-		sb = make([]byte, 0, probePieces*piece)
-	}
-	for i := range probePieces {
-		off := i * step
-		s = append(s, raw[off:off+piece]...)
-		if base != nil {
-			sb = append(sb, base[off:off+piece]...)
-		}
-	}
-	return s, sb
-}
-
 // rawFrameHeader is the header of a raw frame of n bytes, as codec writes
-// it (header.go: magic, version, encoding 0, no flags, element size 0, the
+// it (codec/header.go: magic, version, encoding 0, no flags, element size 0, the
 // raw length little-endian, no base digest). The registry builds it itself
 // so a raw chunk can be sent from the read buffer without a copy; a test
 // checks it against the codec's own parser and decoder.
@@ -163,6 +143,12 @@ type frameReader struct {
 }
 
 func newFrameReader(hdr, body []byte) *frameReader { return &frameReader{hdr: hdr, body: body} }
+
+// Backends rewind (Seek) or split (ReadAt) what they upload.
+var (
+	_ io.ReadSeeker = (*frameReader)(nil)
+	_ io.ReaderAt   = (*frameReader)(nil)
+)
 
 // Size is the total length.
 func (f *frameReader) Size() int64 { return int64(len(f.hdr) + len(f.body)) }
@@ -307,7 +293,7 @@ func (r *Registry) readFrame(ctx context.Context, d digest.Digest, sizeHint int6
 	if err != nil {
 		return nil, err
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // read only: what was read is checked, a close error loses nothing
 	if sizeHint < 0 || sizeHint > r.opt.ChunkSize {
 		sizeHint = 0 // unknown: let the buffer grow
 	}
@@ -324,7 +310,7 @@ func (r *Registry) blobBase(ctx context.Context, d digest.Digest) (digest.Digest
 	if err != nil {
 		return "", fmt.Errorf("blob %s: %w", d, err)
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // read only: what was read is checked, a close error loses nothing
 	head, err := io.ReadAll(rc)
 	if err != nil {
 		return "", fmt.Errorf("blob %s: %w", d, err)

@@ -165,15 +165,17 @@ func TestPullDamagedFrames(t *testing.T) {
 			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), tc.blob.Digest.String()) {
 				t.Fatalf("pull: %v; want ErrCorrupt naming %s", err, tc.blob.Digest)
 			}
-			if ents, _ := os.ReadDir(parent); len(ents) != 0 {
-				t.Fatalf("pull left %s behind", ents[0].Name())
+			if ents, err := os.ReadDir(parent); err != nil || len(ents) != 0 {
+				t.Fatalf("pull left %v behind (%v)", ents, err)
 			}
 			// Put the good frame back for the next case.
 			good := rawFrame
 			if tc.blob == bgBlob {
 				good = bgFrame
 			}
-			b.Delete(bg, key)
+			if err := b.Delete(bg, key); err != nil {
+				t.Fatal(err)
+			}
 			if err := b.Put(bg, key, bytes.NewReader(good), int64(len(good))); err != nil {
 				t.Fatal(err)
 			}

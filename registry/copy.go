@@ -32,19 +32,9 @@ func (r *Registry) Copy(ctx context.Context, dst *Registry, refs []string) (*Cop
 	if len(refs) == 0 {
 		return nil, fmt.Errorf("copy: %w: no refs given", ErrBadRef)
 	}
-	var roots []root
-	var parsed []Ref
-	for _, s := range refs {
-		ref, err := ParseRef(s)
-		if err != nil {
-			return nil, err
-		}
-		d, err := r.resolve(ctx, ref)
-		if err != nil {
-			return nil, fmt.Errorf("copy: %w", err)
-		}
-		roots = append(roots, root{ref: ref.String(), d: d})
-		parsed = append(parsed, ref)
+	parsed, roots, err := r.copyRoots(ctx, refs)
+	if err != nil {
+		return nil, err
 	}
 	g := newGraph()
 	if err := r.walk(ctx, roots, g); err != nil {
@@ -61,15 +51,56 @@ func (r *Registry) Copy(ctx context.Context, dst *Registry, refs []string) (*Cop
 	}
 	defer lk.unlock()
 
+	res := &CopyResult{}
+	if err := r.copyBlobs(ctx, dst, g, res); err != nil {
+		return nil, fmt.Errorf("copy to %s: %w", dst.Location(), err)
+	}
+	if err := r.copyManifests(ctx, dst, g, roots, res); err != nil {
+		return nil, fmt.Errorf("copy to %s: %w", dst.Location(), err)
+	}
+	if err := lk.check(); err != nil {
+		return nil, fmt.Errorf("copy to %s: %w", dst.Location(), err)
+	}
+	for i, ref := range parsed {
+		if ref.Digest == "" {
+			if err := dst.setRef(ctx, ref, roots[i].d); err != nil {
+				return nil, fmt.Errorf("copy to %s: %w", dst.Location(), err)
+			}
+		}
+		res.Refs = append(res.Refs, ref.String())
+	}
+	return res, nil
+}
+
+// copyRoots parses and resolves the refs to copy.
+func (r *Registry) copyRoots(ctx context.Context, refs []string) ([]Ref, []root, error) {
+	var roots []root
+	var parsed []Ref
+	for _, s := range refs {
+		ref, err := ParseRef(s)
+		if err != nil {
+			return nil, nil, err
+		}
+		d, err := r.resolve(ctx, ref)
+		if err != nil {
+			return nil, nil, fmt.Errorf("copy: %w", err)
+		}
+		roots = append(roots, root{ref: ref.String(), d: d})
+		parsed = append(parsed, ref)
+	}
+	return parsed, roots, nil
+}
+
+// copyBlobs sends every blob of g that dst lacks, verified, as stored.
+func (r *Registry) copyBlobs(ctx context.Context, dst *Registry, g *graph, res *CopyResult) error {
 	var blobs []digest.Digest
 	for d := range g.blobs {
 		blobs = append(blobs, d)
 	}
-	res := &CopyResult{}
 	var copied, skipped atomic.Int64
 	var sent atomic.Int64
 	mt := newMeter(r.opt.Progress, StageCopy, 0)
-	err = runPool(ctx, r.opt.Workers, len(blobs), func(ctx context.Context, i int) error {
+	err := runPool(ctx, r.opt.Workers, len(blobs), func(ctx context.Context, i int) error {
 		key := blobKey(blobs[i])
 		if _, err := dst.b.Stat(ctx, key); err == nil {
 			skipped.Add(1)
@@ -97,11 +128,15 @@ func (r *Registry) Copy(ctx context.Context, dst *Registry, refs []string) (*Cop
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("copy to %s: %w", dst.Location(), err)
+		return err
 	}
 	res.CopiedBlobs, res.SkippedBlobs, res.CopiedBytes = int(copied.Load()), int(skipped.Load()), sent.Load()
+	return nil
+}
 
-	// Manifests, each base before the manifests that name it.
+// copyManifests sends the manifests the roots reach, re-hashed, each base
+// before the manifests that name it.
+func (r *Registry) copyManifests(ctx context.Context, dst *Registry, g *graph, roots []root, res *CopyResult) error {
 	done := map[digest.Digest]bool{}
 	var putChain func(d digest.Digest) error
 	putChain = func(d digest.Digest) error {
@@ -131,19 +166,8 @@ func (r *Registry) Copy(ctx context.Context, dst *Registry, refs []string) (*Cop
 	}
 	for _, rt := range roots {
 		if err := putChain(rt.d); err != nil {
-			return nil, fmt.Errorf("copy to %s: %w", dst.Location(), err)
+			return err
 		}
 	}
-	if err := lk.check(); err != nil {
-		return nil, fmt.Errorf("copy to %s: %w", dst.Location(), err)
-	}
-	for i, ref := range parsed {
-		if ref.Digest == "" {
-			if err := dst.setRef(ctx, ref, roots[i].d); err != nil {
-				return nil, fmt.Errorf("copy to %s: %w", dst.Location(), err)
-			}
-		}
-		res.Refs = append(res.Refs, ref.String())
-	}
-	return res, nil
+	return nil
 }

@@ -61,8 +61,7 @@ func TestCopy(t *testing.T) {
 // (still a valid frame, decoding to the wrong bytes) is not replicated: copy
 // fails naming the blob and the ref, and the destination gets no ref.
 func TestCopyRefusesCorruptSource(t *testing.T) {
-	dir := t.TempDir()
-	writeST(t, filepath.Join(dir, "model.safetensors"), []stTensor{{name: "w", dtype: "F32", shape: []int64{128, 128}, data: randF32(5, 128*128)}}, nil)
+	dir := oneTensorModel(t, 128, 128, 5)
 	sb := storetest.NewFS(t)
 	src := newReg(t, sb, 1<<20)
 	res, err := src.Push(bg, "team/m:v1", dir, PushOptions{})

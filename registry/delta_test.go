@@ -122,12 +122,22 @@ func TestDeltaRefusedOnWrongBase(t *testing.T) {
 	if _, err := r.Resolve(bg, "gpt2/kto:final"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("refused push left a ref: %v", err)
 	}
-	// An adapter folder without --base, and --full without --base.
-	if _, err := r.Push(bg, "x:v1", final, PushOptions{}); err == nil || !strings.Contains(err.Error(), "--base") {
+	// An adapter folder without a base, Full without a base, and a base
+	// for a folder that is neither an adapter nor marked Full. The errors
+	// name the options, not CLI flags (the CLI rewords them).
+	if _, err := r.Push(bg, "x:v1", final, PushOptions{}); !errors.Is(err, ErrAdapterWithoutBase) || !strings.Contains(err.Error(), "PushOptions.Base") {
 		t.Fatalf("adapter without base: %v", err)
 	}
-	if _, err := r.Push(bg, "x:v1", tiny, PushOptions{Full: true}); err == nil {
-		t.Fatal("--full without base accepted")
+	if _, err := r.Push(bg, "x:v1", tiny, PushOptions{Full: true}); !errors.Is(err, ErrFullWithoutBase) {
+		t.Fatalf("Full without base: %v", err)
+	}
+	if _, err := r.Push(bg, "x:v1", tiny, PushOptions{Base: "tiny:v1"}); !errors.Is(err, ErrNotAdapter) {
+		t.Fatalf("base for a non-adapter folder without Full: %v", err)
+	}
+	for _, e := range []error{ErrAdapterWithoutBase, ErrFullWithoutBase, ErrNotAdapter} {
+		if strings.Contains(e.Error(), "--") {
+			t.Errorf("library error speaks in CLI flags: %v", e)
+		}
 	}
 }
 
@@ -151,10 +161,19 @@ func TestFullDelta(t *testing.T) {
 			binary.LittleEndian.PutUint32(seg[i:], math.Float32bits(v*(1+1e-3*float32((i/4)%7-3))))
 		}
 	}
-	os.WriteFile(filepath.Join(ftDir, "model.safetensors"), data, 0o644)
-	cfg, _ := os.ReadFile(filepath.Join(baseDir, "config.json"))
-	os.WriteFile(filepath.Join(ftDir, "config.json"), cfg, 0o644)
-	os.WriteFile(filepath.Join(ftDir, "trainer_state.json"), []byte(`{"global_step":100,"best_metric":0.25}`), 0o644)
+	cfg, err := os.ReadFile(filepath.Join(baseDir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string][]byte{
+		"model.safetensors":  data,
+		"config.json":        cfg,
+		"trainer_state.json": []byte(`{"global_step":100,"best_metric":0.25}`),
+	} {
+		if err := os.WriteFile(filepath.Join(ftDir, name), content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	for name, b := range testBackends(t) {
 		t.Run(name, func(t *testing.T) {

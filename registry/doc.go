@@ -1,5 +1,5 @@
 // Package registry is deltactl's content-addressed store of base models and
-// their deltas (DESIGN.md section 3). It sits on a store.Backend (a folder or
+// their deltas. It sits on a store.Backend (a folder or
 // an S3 bucket) and keeps three kinds of objects:
 //
 //   - blobs: the bytes of one tensor or tensor chunk, one safetensors header
@@ -10,8 +10,7 @@
 //   - refs: refs/<name>/_tags/<tag>, holding one manifest digest; the only
 //     mutable objects, moved by compare-and-swap.
 //
-// The "_tags" level is a deliberate deviation from DESIGN.md's
-// refs/<name>/<tag>: names nest ("team/gpt2"), so with a plain
+// The "_tags" level is there because names nest ("team/gpt2"): with a plain
 // refs/<name>/<tag> the ref "a:b" (file refs/a/b) and any tag of the name
 // "a/b" (folder refs/a/b/) would need the same path as a file and as a
 // folder. A name component cannot start with '_', so "_tags" never collides

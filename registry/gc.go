@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/deltactl/deltactl/registry/store"
-	"github.com/opencontainers/go-digest"
 )
 
 // DefaultGrace is how old an unreferenced object must be before gc deletes
@@ -72,12 +70,38 @@ func (r *Registry) GC(ctx context.Context, opt GCOptions) (*GCResult, error) {
 		grace = 0
 	}
 	cutoff := time.Now().Add(-grace)
-	var blobs, manifests []store.Info
-	if err := r.b.List(ctx, blobPrefix, func(i store.Info) error { blobs = append(blobs, i); return nil }); err != nil {
+	mk, err := r.gcMark(ctx, cutoff)
+	if err != nil {
 		return nil, fmt.Errorf("gc: %w", err)
 	}
-	if err := r.b.List(ctx, manifestPrefix, func(i store.Info) error { manifests = append(manifests, i); return nil }); err != nil {
+	if err := lk.check(); err != nil {
 		return nil, fmt.Errorf("gc: %w", err)
+	}
+	res := &GCResult{DryRun: opt.DryRun}
+	if err := r.gcSweep(ctx, lk, mk, stale, cutoff, res); err != nil {
+		return res, fmt.Errorf("gc: %w", err)
+	}
+	return res, nil
+}
+
+// gcMarked is what the mark phase found: every stored blob and manifest,
+// and the graph of what the roots reach.
+type gcMarked struct {
+	blobs, manifests []store.Info
+	g                *graph
+}
+
+// gcMark lists the stored objects and walks everything reachable from the
+// refs and from manifests younger than cutoff. It fails with ErrGCUnsafe if
+// a ref or a reachable object is damaged, since what such an object keeps
+// alive cannot be known.
+func (r *Registry) gcMark(ctx context.Context, cutoff time.Time) (*gcMarked, error) {
+	mk := &gcMarked{g: newGraph()}
+	if err := r.b.List(ctx, blobPrefix, func(i store.Info) error { mk.blobs = append(mk.blobs, i); return nil }); err != nil {
+		return nil, err
+	}
+	if err := r.b.List(ctx, manifestPrefix, func(i store.Info) error { mk.manifests = append(mk.manifests, i); return nil }); err != nil {
+		return nil, err
 	}
 	var refErr error
 	roots, err := r.listRefs(ctx, refPrefix, func(key string, err error) {
@@ -86,75 +110,77 @@ func (r *Registry) GC(ctx context.Context, opt GCOptions) (*GCResult, error) {
 		}
 	})
 	if err != nil {
-		return nil, fmt.Errorf("gc: %w", err)
+		return nil, err
 	}
 	if refErr != nil {
-		return nil, fmt.Errorf("gc: %w", refErr)
+		return nil, refErr
 	}
-	for _, i := range manifests {
+	for _, i := range mk.manifests {
 		if d, ok := digestFromKey(i.Key); ok && i.ModTime.After(cutoff) {
 			roots = append(roots, root{d: d})
 		}
 	}
-	g := newGraph()
-	if err := r.walk(ctx, roots, g); err != nil {
-		return nil, fmt.Errorf("gc: %w", err)
+	if err := r.walk(ctx, roots, mk.g); err != nil {
+		return nil, err
 	}
-	for _, p := range g.problemList() {
-		if !strings.HasPrefix(p.Problem, "missing") {
-			return nil, fmt.Errorf("gc: %w: %s: %s; run `deltactl verify`", ErrGCUnsafe, p.Object, p.Problem)
+	for _, p := range mk.g.problemList() {
+		// A missing object keeps nothing alive; anything else might.
+		if p.Kind != ProblemMissing {
+			return nil, fmt.Errorf("%w: %s: %s; run `deltactl verify`", ErrGCUnsafe, p.Object, p.Problem)
 		}
 	}
+	return mk, nil
+}
 
-	if err := lk.check(); err != nil {
-		return nil, fmt.Errorf("gc: %w", err)
+// gcSweep deletes the stale locks, then the unreached manifests, then the
+// unreached blobs older than cutoff, counting into res (also in a dry run,
+// which deletes nothing).
+func (r *Registry) gcSweep(ctx context.Context, lk *lock, mk *gcMarked, stale []LockInfo, cutoff time.Time, res *GCResult) error {
+	del := func(key string) error {
+		if res.DryRun {
+			return nil
+		}
+		return r.b.Delete(ctx, key)
 	}
-	res := &GCResult{DryRun: opt.DryRun}
 	for _, li := range stale {
-		if !opt.DryRun {
-			if err := r.b.Delete(ctx, li.Key); err != nil {
-				return res, fmt.Errorf("gc: delete stale lock %s: %w", li.Key, err)
-			}
+		if err := del(li.Key); err != nil {
+			return fmt.Errorf("delete stale lock %s: %w", li.Key, err)
 		}
 		res.DeletedLocks++
 	}
 	// Manifests first, so no stored manifest ever names a deleted blob.
-	sort.Slice(manifests, func(i, j int) bool { return manifests[i].Key < manifests[j].Key })
-	for _, i := range manifests {
+	sort.Slice(mk.manifests, func(i, j int) bool { return mk.manifests[i].Key < mk.manifests[j].Key })
+	for _, i := range mk.manifests {
 		d, ok := digestFromKey(i.Key)
-		if !ok || g.manifests[d] != nil || g.refsOf[i.Key] != nil || !i.ModTime.Before(cutoff) {
+		if !ok || mk.g.manifests[d] != nil || mk.g.refsOf[i.Key] != nil || !i.ModTime.Before(cutoff) {
 			continue
 		}
-		if !opt.DryRun {
-			if err := r.b.Delete(ctx, i.Key); err != nil {
-				return res, fmt.Errorf("gc: %w", err)
-			}
+		if err := del(i.Key); err != nil {
+			return err
 		}
 		res.DeletedManifests++
 	}
-	for n, i := range blobs {
+	for n, i := range mk.blobs {
 		// A sweep of millions of blobs outlives a lock that stopped being
 		// refreshed; pushes then no longer see it, so stop.
 		if n%1024 == 1023 {
 			if err := lk.check(); err != nil {
-				return res, fmt.Errorf("gc: %w", err)
+				return err
 			}
 		}
 		d, ok := digestFromKey(i.Key)
 		if !ok {
 			continue
 		}
-		if g.blobs[digest.Digest(d)] != nil || !i.ModTime.Before(cutoff) {
+		if mk.g.blobs[d] != nil || !i.ModTime.Before(cutoff) {
 			res.KeptBlobs++
 			continue
 		}
-		if !opt.DryRun {
-			if err := r.b.Delete(ctx, i.Key); err != nil {
-				return res, fmt.Errorf("gc: %w", err)
-			}
+		if err := del(i.Key); err != nil {
+			return err
 		}
 		res.DeletedBlobs++
 		res.DeletedBytes += i.Size
 	}
-	return res, nil
+	return nil
 }

@@ -74,8 +74,7 @@ func TestGCDuringPush(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newReg(t, b, 1<<20)
-	dir := t.TempDir()
-	writeST(t, filepath.Join(dir, "model.safetensors"), []stTensor{{name: "w", dtype: "F32", shape: []int64{256, 256}, data: randF32(9, 256*256)}}, nil)
+	dir := oneTensorModel(t, 256, 256, 9)
 	// Blobs and manifest, no ref: what a push looks like just before its
 	// last step. Do it by pushing and deleting the ref.
 	res, err := r.Push(bg, "inflight:v1", dir, PushOptions{})

@@ -1,11 +1,14 @@
 package registry
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
+
+	"github.com/deltactl/deltactl/internal/atomicfile"
 )
 
 // hashCache remembers, per local file, the layout and blob digests computed
@@ -49,43 +52,38 @@ func (c hashCache) entryPath(abs string) string {
 	return filepath.Join(c.dir, "hashes", hex.EncodeToString(h[:2]), hex.EncodeToString(h[:])+".json")
 }
 
-// get returns the cached File for abs if its stamp still matches.
-func (c hashCache) get(abs string, st fileStamp) (cacheEntry, bool) {
+// get returns the cached File for abs if its stamp still matches, and the
+// entry's bytes as stored (for put's unchanged check).
+func (c hashCache) get(abs string, st fileStamp) (cacheEntry, []byte, bool) {
 	if c.dir == "" {
-		return cacheEntry{}, false
+		return cacheEntry{}, nil, false
 	}
 	data, err := os.ReadFile(c.entryPath(abs))
 	if err != nil {
-		return cacheEntry{}, false
+		return cacheEntry{}, nil, false
 	}
 	var e cacheEntry
 	if json.Unmarshal(data, &e) != nil || e.Path != abs || e.Stamp != st {
-		return cacheEntry{}, false
+		return cacheEntry{}, nil, false
 	}
-	return e, true
+	return e, data, true
 }
 
-// put records f for abs. Failures are ignored: the cache only saves time.
-func (c hashCache) put(e cacheEntry) {
+// put records e. prev is the entry's stored bytes from get (nil if none); an
+// entry that would be written unchanged is not rewritten, sparing an fsync
+// per file on every re-push. Failures are ignored: the cache only saves time.
+func (c hashCache) put(e cacheEntry, prev []byte) {
 	if c.dir == "" {
 		return
 	}
 	abs := e.Path
 	data, err := json.Marshal(e)
-	if err != nil {
+	if err != nil || bytes.Equal(data, prev) {
 		return
 	}
 	p := c.entryPath(abs)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
-		return
-	}
-	_, werr := tmp.Write(data)
-	cerr := tmp.Close()
-	if werr != nil || cerr != nil || os.Rename(tmp.Name(), p) != nil {
-		os.Remove(tmp.Name())
-	}
+	_ = atomicfile.WriteBytes(p, 0o644, data) // a failed write is a later cache miss, not an error
 }

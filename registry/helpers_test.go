@@ -33,7 +33,11 @@ func newReg(t testing.TB, b store.Backend, chunk int64) *Registry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.Close() })
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	return r
 }
 
@@ -93,6 +97,15 @@ func randF32(seed uint64, n int) []byte {
 // adapters target: transformer.h.N.attn.c_attn.weight [768, 2304] (Conv1D,
 // stored [in, out]) for 12 layers, plus a config.json. badLayer >= 0 gives
 // that layer the wrong shape.
+// oneTensorModel writes a model folder holding one random F32 tensor "w" of
+// rows x cols (drawn from seed) and returns the folder.
+func oneTensorModel(t testing.TB, rows, cols int64, seed uint64) string {
+	t.Helper()
+	dir := t.TempDir()
+	writeST(t, filepath.Join(dir, "model.safetensors"), []stTensor{{name: "w", dtype: "F32", shape: []int64{rows, cols}, data: randF32(seed, int(rows*cols))}}, nil)
+	return dir
+}
+
 func gpt2Base(t testing.TB, dir string, badLayer int) {
 	t.Helper()
 	var ts []stTensor
@@ -146,8 +159,13 @@ func sameTree(t testing.TB, want, got string) {
 	if len(w) != len(g) {
 		t.Fatalf("pulled %d files, pushed %d", len(g), len(w))
 	}
+	if len(w) == 0 {
+		t.Fatalf("%s holds no files: nothing to compare", want)
+	}
 	for _, k := range names {
-		if g[k] != w[k] {
+		if gv, ok := g[k]; !ok {
+			t.Fatalf("file %s missing after pull", k)
+		} else if gv != w[k] {
 			t.Fatalf("file %s differs after pull (%d vs %d bytes)", k, len(g[k]), len(w[k]))
 		}
 	}
@@ -164,7 +182,7 @@ func flipByte(t testing.TB, b store.Backend, key string) {
 		t.Fatal(err)
 	}
 	data, err := io.ReadAll(rc)
-	rc.Close()
+	_ = rc.Close() // read only; the content is what this helper checks
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,10 +53,14 @@ import (
 // the grace period and the push lock already account for.
 const lockPrefix = "locks/"
 
-// Lock kinds.
+// LockKind says which side of the push/gc protocol a lock is on.
+type LockKind string
+
+// Lock kinds. Tag and copy take push locks: like a push, they may name
+// content gc would otherwise collect.
 const (
-	LockPush = "push"
-	LockGC   = "gc"
+	LockPush LockKind = "push"
+	LockGC   LockKind = "gc"
 )
 
 // Defaults of the lock protocol.
@@ -84,7 +88,7 @@ type LockInfo struct {
 	// Key is the lock's storage key (not stored in the object).
 	Key string `json:"-"`
 	// Kind is LockPush or LockGC.
-	Kind string `json:"kind"`
+	Kind LockKind `json:"kind"`
 	// Op says what holds it, e.g. "push team/gpt2:v1".
 	Op        string    `json:"op"`
 	Host      string    `json:"host"`
@@ -156,8 +160,8 @@ func (r *Registry) writeLock(ctx context.Context, info LockInfo) (string, error)
 
 // newLock writes a lock of kind for op and starts refreshing it. Release it
 // with unlock.
-func (r *Registry) newLock(ctx context.Context, kind, op string) (*lock, error) {
-	host, _ := os.Hostname()
+func (r *Registry) newLock(ctx context.Context, kind LockKind, op string) (*lock, error) {
+	host, _ := os.Hostname() // "" on failure: the host only helps a person read the lock
 	now := time.Now().UTC()
 	info := LockInfo{Kind: kind, Op: op, Host: host, PID: os.Getpid(), Created: now, Refreshed: now}
 	key, err := r.writeLock(ctx, info)
@@ -205,7 +209,7 @@ func (l *lock) refresh() {
 	l.key, l.lastOK = key, info.Refreshed
 	l.info.Key, l.info.Refreshed = key, info.Refreshed
 	l.mu.Unlock()
-	l.r.b.Delete(ctx, old)
+	_ = l.r.b.Delete(ctx, old) // the new key stands for the lock now; a leftover old one goes stale and gc removes it
 }
 
 // currentKey is the key of the lock object now standing for l.
@@ -237,7 +241,7 @@ func (l *lock) unlock() {
 	<-l.done
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	l.r.b.Delete(ctx, l.currentKey())
+	_ = l.r.b.Delete(ctx, l.currentKey()) // an undeleted lock stops being refreshed, goes stale and gc removes it
 }
 
 // Locks lists the lock objects in the registry, oldest first. A lock object
@@ -301,7 +305,7 @@ func (r *Registry) readLockBytes(ctx context.Context, key string) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // read only: what was read is checked, a close error loses nothing
 	return io.ReadAll(rc)
 }
 
@@ -395,7 +399,7 @@ func (r *Registry) gcLock(ctx context.Context, wait time.Duration) (*lock, []Loc
 		// would wait for nothing.
 		l.unlock()
 		if !time.Now().Before(deadline) {
-			return nil, nil, fmt.Errorf("gc: %w: %d operation(s) in progress: %s; run gc when they are done (or with --wait)",
+			return nil, nil, fmt.Errorf("gc: %w: %d operation(s) in progress: %s; run gc when they are done or wait for them (GCOptions.Wait)",
 				ErrLocked, len(busy), describeLocks(busy))
 		}
 		if err := sleepCtx(ctx, lockPoll); err != nil {

@@ -2,7 +2,6 @@ package registry
 
 import (
 	"errors"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -47,8 +46,7 @@ func blockedPush(t *testing.T, r *Registry, ref, dir string) (release func(), wa
 // push then wrote a manifest naming a missing blob. Now gc sees the push's
 // lock and refuses, naming it; the pushed ref verifies.
 func TestGCRacingPushLosesNothing(t *testing.T) {
-	dir := t.TempDir()
-	writeST(t, filepath.Join(dir, "model.safetensors"), []stTensor{{name: "w", dtype: "F32", shape: []int64{256, 512}, data: randF32(3, 256*512)}}, nil)
+	dir := oneTensorModel(t, 256, 512, 3)
 	for name, b := range testBackends(t) {
 		t.Run(name, func(t *testing.T) {
 			r := newReg(t, b, 64<<10)
@@ -100,7 +98,7 @@ func assertNoLocks(t *testing.T, r *Registry) {
 }
 
 // putLock writes a lock object by hand, as another process would.
-func putLock(t *testing.T, r *Registry, kind, op string, refreshed time.Time) string {
+func putLock(t *testing.T, r *Registry, kind LockKind, op string, refreshed time.Time) string {
 	t.Helper()
 	key, err := r.writeLock(bg, LockInfo{Kind: kind, Op: op, Host: "otherhost", PID: 4242, Created: refreshed, Refreshed: refreshed})
 	if err != nil {
@@ -112,8 +110,7 @@ func putLock(t *testing.T, r *Registry, kind, op string, refreshed time.Time) st
 // TestPushWaitsForGC: a fresh gc lock holds a push back for at most
 // LockWait; the push goes ahead as soon as the gc lock is gone.
 func TestPushWaitsForGC(t *testing.T) {
-	dir := t.TempDir()
-	writeST(t, filepath.Join(dir, "model.safetensors"), []stTensor{{name: "w", dtype: "F32", shape: []int64{64, 64}, data: randF32(1, 64*64)}}, nil)
+	dir := oneTensorModel(t, 64, 64, 1)
 	for name, b := range testBackends(t) {
 		t.Run(name, func(t *testing.T) {
 			r := newReg(t, b, 1<<20)
@@ -138,7 +135,9 @@ func TestPushWaitsForGC(t *testing.T) {
 			r.opt.LockWait = 20 * time.Second
 			go func() {
 				time.Sleep(200 * time.Millisecond)
-				b.Delete(bg, gcKey)
+				if err := b.Delete(bg, gcKey); err != nil {
+					t.Error(err) // the push below then waits out LockWait and fails too
+				}
 			}()
 			if _, err := r.Push(bg, "m:v1", dir, PushOptions{}); err != nil {
 				t.Fatalf("push after gc ended: %v", err)
@@ -152,8 +151,7 @@ func TestPushWaitsForGC(t *testing.T) {
 // left by dead processes: a push ignores a stale gc lock, gc ignores a stale
 // push lock and deletes both (not in a dry run).
 func TestStaleLocksIgnored(t *testing.T) {
-	dir := t.TempDir()
-	writeST(t, filepath.Join(dir, "model.safetensors"), []stTensor{{name: "w", dtype: "F32", shape: []int64{64, 64}, data: randF32(2, 64*64)}}, nil)
+	dir := oneTensorModel(t, 64, 64, 2)
 	for name, b := range testBackends(t) {
 		t.Run(name, func(t *testing.T) {
 			r := newReg(t, b, 1<<20)
@@ -192,8 +190,7 @@ func TestStaleLocksIgnored(t *testing.T) {
 // TestGCWaitsForPush: with Wait, gc retries until the push is done, then
 // sweeps without losing anything the push needs.
 func TestGCWaitsForPush(t *testing.T) {
-	dir := t.TempDir()
-	writeST(t, filepath.Join(dir, "model.safetensors"), []stTensor{{name: "w", dtype: "F32", shape: []int64{256, 256}, data: randF32(4, 256*256)}}, nil)
+	dir := oneTensorModel(t, 256, 256, 4)
 	r := newReg(t, storetest.NewFS(t), 64<<10)
 	if _, err := r.Push(bg, "m:v1", dir, PushOptions{}); err != nil {
 		t.Fatal(err)
@@ -272,8 +269,7 @@ func TestUnreadableLockBlocksGC(t *testing.T) {
 // TestCopyHoldsDestinationLock: copy checks which blobs the destination
 // has, so it holds a push lock there and refuses while gc runs on it.
 func TestCopyHoldsDestinationLock(t *testing.T) {
-	dir := t.TempDir()
-	writeST(t, filepath.Join(dir, "model.safetensors"), []stTensor{{name: "w", dtype: "F32", shape: []int64{64, 64}, data: randF32(9, 64*64)}}, nil)
+	dir := oneTensorModel(t, 64, 64, 9)
 	src := newReg(t, storetest.NewFS(t), 1<<20)
 	if _, err := src.Push(bg, "m:v1", dir, PushOptions{}); err != nil {
 		t.Fatal(err)
@@ -284,10 +280,10 @@ func TestCopyHoldsDestinationLock(t *testing.T) {
 	if _, err := src.Copy(bg, dst, []string{"m:v1"}); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), gcKey) {
 		t.Fatalf("copy into a registry under gc: %v", err)
 	}
-	if ls, _ := dst.Locks(bg); len(ls) != 1 {
-		t.Fatalf("refused copy left its lock: %+v", ls)
+	if ls, err := dst.Locks(bg); err != nil || len(ls) != 1 {
+		t.Fatalf("refused copy left its lock: %+v (%v)", ls, err)
 	}
-	if ls, _ := src.Locks(bg); len(ls) != 0 {
-		t.Fatalf("copy locked its source: %+v", ls)
+	if ls, err := src.Locks(bg); err != nil || len(ls) != 0 {
+		t.Fatalf("copy locked its source: %+v (%v)", ls, err)
 	}
 }

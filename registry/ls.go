@@ -45,7 +45,7 @@ func (r *Registry) List(ctx context.Context, name string) ([]RefInfo, error) {
 	}
 	out := []RefInfo{}
 	for _, rt := range roots {
-		ref, _ := ParseRef(rt.ref)
+		ref, _ := ParseRef(rt.ref) // listRefs built rt.ref from a valid ref
 		if name != "" && ref.Name != name {
 			continue
 		}

@@ -94,7 +94,7 @@ type Chunk struct {
 	Size   int64         `json:"size"`
 }
 
-// Size is the sum of the chunk sizes.
+// chunksSize is the sum of the chunk sizes.
 func chunksSize(cs []Chunk) int64 {
 	var n int64
 	for _, c := range cs {

@@ -5,13 +5,16 @@ import (
 	"sync/atomic"
 )
 
+// Stage names a phase of a long operation in Progress reports.
+type Stage string
+
 // Stages reported through Progress.
 const (
-	StageHash     = "hash"
-	StageUpload   = "upload"
-	StageDownload = "download"
-	StageVerify   = "verify"
-	StageCopy     = "copy"
+	StageHash     Stage = "hash"
+	StageUpload   Stage = "upload"
+	StageDownload Stage = "download"
+	StageVerify   Stage = "verify"
+	StageCopy     Stage = "copy"
 )
 
 // Progress is one report of a long transfer. Done and Total count bytes of
@@ -19,7 +22,7 @@ const (
 // The callback is called from several goroutines, but never concurrently
 // with itself; it must return quickly.
 type Progress struct {
-	Stage string
+	Stage Stage
 	Done  int64
 	Total int64
 }
@@ -27,13 +30,13 @@ type Progress struct {
 // meter accumulates bytes and forwards them to the callback, serialised.
 type meter struct {
 	fn    func(Progress)
-	stage string
+	stage Stage
 	total int64
 	done  atomic.Int64
 	mu    sync.Mutex
 }
 
-func newMeter(fn func(Progress), stage string, total int64) *meter {
+func newMeter(fn func(Progress), stage Stage, total int64) *meter {
 	m := &meter{fn: fn, stage: stage, total: total}
 	m.report()
 	return m

@@ -7,9 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/deltactl/deltactl/format"
+	"github.com/deltactl/deltactl/internal/atomicfile"
 	"github.com/deltactl/deltactl/registry/codec"
 
 	"github.com/opencontainers/go-digest"
@@ -45,101 +45,131 @@ type pullJob struct {
 // or the whole verified content. dir must not exist or be empty. For a delta,
 // the delta's own folder is written (an adapter folder, or for a full delta
 // the fine-tuned model); pull the base separately.
-func (r *Registry) Pull(ctx context.Context, ref, dir string) (res *PullResult, err error) {
-	tr, err := ParseRef(ref)
+func (r *Registry) Pull(ctx context.Context, ref, dir string) (*PullResult, error) {
+	tr, d, m, err := r.openRef(ctx, "pull", ref)
 	if err != nil {
 		return nil, err
-	}
-	d, err := r.resolve(ctx, tr)
-	if err != nil {
-		return nil, fmt.Errorf("pull: %w", err)
-	}
-	m, err := r.Manifest(ctx, d)
-	if err != nil {
-		return nil, fmt.Errorf("pull %s: %w", tr, err)
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
 	}
+	if err := r.pullInto(ctx, m, abs); err != nil {
+		return nil, fmt.Errorf("pull %s: %w", tr, err)
+	}
+	return &PullResult{Ref: tr.String(), Digest: d, Kind: m.Kind, Method: m.Method, Base: m.Base,
+		Dir: abs, Files: len(m.Files), Bytes: m.LogicalSize()}, nil
+}
+
+// pullInto writes m's files into a temporary folder beside abs, and renames
+// it to abs once every file is complete, verified and synced.
+func (r *Registry) pullInto(ctx context.Context, m *Manifest, abs string) (err error) {
 	if err := checkEmptyDir(abs); err != nil {
-		return nil, fmt.Errorf("pull %s: %w", tr, err)
+		return err
 	}
-	parent := filepath.Dir(abs)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return nil, fmt.Errorf("pull %s: %w", tr, err)
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return err
 	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(abs)+".pull-*")
+	tmp, err := atomicfile.TempDirBeside(abs)
 	if err != nil {
-		return nil, fmt.Errorf("pull %s: %w", tr, err)
+		return err
 	}
-	var open []*os.File
+	t := &pullTree{m: m}
 	defer func() {
-		for _, f := range open {
-			f.Close()
+		for _, f := range t.open {
+			_ = f.Close() // only still open after a failure, and the folder is thrown away
 		}
 		if err != nil {
-			os.RemoveAll(tmp)
+			_ = os.RemoveAll(tmp) // best effort: a leftover hidden temp folder is harmless
 		}
 	}()
-
-	var jobs []pullJob
-	for _, mf := range m.Files {
-		p := filepath.Join(tmp, filepath.FromSlash(mf.Path))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return nil, fmt.Errorf("pull %s: %w", tr, err)
-		}
-		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("pull %s: %w", tr, err)
-		}
-		open = append(open, f)
-		if err := f.Truncate(mf.Size); err != nil {
-			return nil, fmt.Errorf("pull %s: %s: %w", tr, mf.Path, err)
-		}
-		off := int64(0)
-		for _, c := range mf.pieces() {
-			jobs = append(jobs, pullJob{f: f, off: off, c: c})
-			off += c.Size
-		}
+	if err := t.create(tmp); err != nil {
+		return err
 	}
 	mt := newMeter(r.opt.Progress, StageDownload, m.LogicalSize())
-	err = runPool(ctx, r.inFlight(), len(jobs), func(ctx context.Context, i int) error {
-		j := jobs[i]
+	if err := runPool(ctx, r.inFlight(), len(t.jobs), func(ctx context.Context, i int) error {
+		j := t.jobs[i]
 		if err := r.pullBlob(ctx, j.c, j.f, j.off); err != nil {
 			return err
 		}
 		mt.add(j.c.Size)
 		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("pull %s: %w", tr, err)
+	}); err != nil {
+		return err
 	}
+	if err := t.finish(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	// CommitDir replaces an empty dir atomically and refuses a non-empty one.
+	if err := atomicfile.CommitDir(tmp, abs); err != nil {
+		return fmt.Errorf("move into place: %w", err)
+	}
+	return nil
+}
+
+// pullTree is the temporary folder a pull writes: one open file per
+// manifest file, and the blobs to write into them.
+type pullTree struct {
+	m    *Manifest
+	open []*os.File // open[i] is m.Files[i]; emptied by finish
+	jobs []pullJob
+}
+
+// create makes every file of t.m under tmp at its final size and plans
+// where each blob goes.
+func (t *pullTree) create(tmp string) error {
+	for _, mf := range t.m.Files {
+		p := filepath.Join(tmp, filepath.FromSlash(mf.Path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return err
+		}
+		t.open = append(t.open, f)
+		if err := f.Truncate(mf.Size); err != nil {
+			return fmt.Errorf("%s: %w", mf.Path, err)
+		}
+		off := int64(0)
+		for _, c := range mf.pieces() {
+			t.jobs = append(t.jobs, pullJob{f: f, off: off, c: c})
+			off += c.Size
+		}
+	}
+	return nil
+}
+
+// finish fsyncs each file, gives it its mode and closes it, checking the
+// close: it can report a failed write-back.
+func (t *pullTree) finish() error {
 	// One fsync per file; startWriteback has been pushing each chunk to
 	// disk since it was written, so this mostly waits for the last ones.
-	for i, f := range open {
-		mode := os.FileMode(m.Files[i].Mode) & os.ModePerm
+	for i, f := range t.open {
+		mf := t.m.Files[i]
+		mode := os.FileMode(mf.Mode) & os.ModePerm
 		if mode == 0 {
 			mode = 0o644
 		}
 		if err := f.Sync(); err != nil {
-			return nil, fmt.Errorf("pull %s: %s: %w", tr, m.Files[i].Path, err)
+			return fmt.Errorf("%s: %w", mf.Path, err)
 		}
 		if err := f.Chmod(mode); err != nil {
-			return nil, fmt.Errorf("pull %s: %s: %w", tr, m.Files[i].Path, err)
+			return fmt.Errorf("%s: %w", mf.Path, err)
 		}
 	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return nil, err
+	files := t.open
+	t.open = nil // all closed here, whatever happens
+	var first error
+	for i, f := range files {
+		if err := f.Close(); err != nil && first == nil {
+			first = fmt.Errorf("%s: %w", t.m.Files[i].Path, err)
+		}
 	}
-	// rename(2) replaces an empty folder atomically and refuses a non-empty
-	// one (os.Rename refuses any existing folder, hence syscall.Rename).
-	if err := syscall.Rename(tmp, abs); err != nil {
-		return nil, fmt.Errorf("pull %s: move into place: %w", tr, err)
-	}
-	syncDir(parent)
-	return &PullResult{Ref: tr.String(), Digest: d, Kind: m.Kind, Method: m.Method, Base: m.Base,
-		Dir: abs, Files: len(m.Files), Bytes: m.LogicalSize()}, nil
+	return first
 }
 
 // checkEmptyDir accepts a missing path or an empty folder.
@@ -158,22 +188,13 @@ func checkEmptyDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // a folder opened only to list it
 	if _, err := f.Readdirnames(1); err == nil {
 		return fmt.Errorf("%s: %w", dir, ErrNotEmpty)
 	} else if !errors.Is(err, io.EOF) {
 		return err
 	}
 	return nil
-}
-
-// syncDir makes a rename durable; errors are ignored (not every OS or
-// filesystem can sync a folder).
-func syncDir(dir string) {
-	if f, err := os.Open(dir); err == nil {
-		f.Sync()
-		f.Close()
-	}
 }
 
 // pullBlob writes blob c at off in f, verified: the bytes written must hash
@@ -191,7 +212,7 @@ func (r *Registry) pullBlob(ctx context.Context, c Chunk, f *os.File, off int64)
 	if err != nil {
 		return fmt.Errorf("blob %s: %w", c.Digest, err)
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // read only: what was read is checked, a close error loses nothing
 	corrupt := func(format string, a ...any) error {
 		return fmt.Errorf("blob %s: %w: %s", c.Digest, ErrCorrupt, fmt.Sprintf(format, a...))
 	}

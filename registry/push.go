@@ -51,6 +51,19 @@ var provenanceFiles = map[string]bool{
 // maxProvenanceFile caps the size of a JSON file copied into provenance.
 const maxProvenanceFile = 1 << 20
 
+// Errors of a push asked for the wrong way; callers branch on them (the CLI
+// rewords them in terms of its flags).
+var (
+	// ErrFullWithoutBase: PushOptions.Full without PushOptions.Base.
+	ErrFullWithoutBase = errors.New("PushOptions.Full needs PushOptions.Base (the model it was fine-tuned from)")
+	// ErrNotAdapter: PushOptions.Base without Full, for a folder with no
+	// adapter_config.json.
+	ErrNotAdapter = errors.New("has no adapter_config.json; set PushOptions.Full to push a full fine-tune against PushOptions.Base")
+	// ErrAdapterWithoutBase: an adapter folder (adapter_config.json)
+	// without PushOptions.Base naming the model it adapts.
+	ErrAdapterWithoutBase = errors.New("is an adapter folder (adapter_config.json); set PushOptions.Base to the model it adapts")
+)
+
 // pushJob is one blob to hash and, if missing, upload.
 type pushJob struct {
 	file     string // absolute path
@@ -75,15 +88,9 @@ type pushJob struct {
 // an interrupted push leaves only unreferenced objects and a rerun resumes
 // by skipping the blobs already stored.
 func (r *Registry) Push(ctx context.Context, ref, srcPath string, opt PushOptions) (*PushResult, error) {
-	tr, err := ParseRef(ref)
+	tr, err := checkPush(ref, opt)
 	if err != nil {
 		return nil, err
-	}
-	if tr.Digest != "" {
-		return nil, fmt.Errorf("push %s: %w: push needs NAME:TAG, a digest names existing content", ref, ErrBadRef)
-	}
-	if opt.Full && opt.Base == "" {
-		return nil, fmt.Errorf("push %s: --full needs --base REF (the model it was fine-tuned from)", ref)
 	}
 	// The lock comes before the first existence check (of the base, then
 	// of every blob): see lock.go.
@@ -96,25 +103,78 @@ func (r *Registry) Push(ctx context.Context, ref, srcPath string, opt PushOption
 	if err != nil {
 		return nil, fmt.Errorf("push %s: %w", ref, err)
 	}
+	m, base, err := r.pushKind(ctx, srcPath, files, opt)
+	if err != nil {
+		return nil, fmt.Errorf("push %s: %w", ref, err)
+	}
+	p := r.newPusher()
+	var baseIdx map[string]*Tensor
+	if opt.Full {
+		baseIdx = base.tensorIndex()
+	}
+	if err := p.layout(m, files, baseIdx); err != nil {
+		return nil, fmt.Errorf("push %s: %w", ref, err)
+	}
+	total := m.LogicalSize()
+	if err := p.upload(ctx, total); err != nil {
+		return nil, fmt.Errorf("push %s: %w", ref, err)
+	}
+	if !opt.Full {
+		// A full delta may cut tensors on the base's chunk boundaries;
+		// caching that layout would make a later model push of the same
+		// file depend on what was pushed before.
+		p.remember(m, files)
+	}
+	if m.Kind == KindDelta {
+		m.Provenance = provenance(srcPath, files, p.meta)
+	}
+	d, n, err := r.commitPush(ctx, lk, ref, tr, m)
+	if err != nil {
+		return nil, err
+	}
+	return &PushResult{
+		Ref: tr.String(), Digest: d, Kind: m.Kind, Method: m.Method, Base: m.Base,
+		LogicalBytes: total, UploadedBytes: p.uploaded.Load() + n,
+	}, nil
+}
+
+// checkPush validates ref and opt before anything is read or locked.
+func checkPush(ref string, opt PushOptions) (Ref, error) {
+	tr, err := ParseRef(ref)
+	if err != nil {
+		return Ref{}, err
+	}
+	if tr.Digest != "" {
+		return Ref{}, fmt.Errorf("push %s: %w: push needs NAME:TAG, a digest names existing content", ref, ErrBadRef)
+	}
+	if opt.Full && opt.Base == "" {
+		return Ref{}, fmt.Errorf("push %s: %w", ref, ErrFullWithoutBase)
+	}
+	return tr, nil
+}
+
+// pushKind decides what srcPath becomes (a model, an adapter delta or a full
+// delta), resolving and checking opt.Base, and returns the manifest to fill
+// and the base's manifest (nil without a base).
+func (r *Registry) pushKind(ctx context.Context, srcPath string, files []localFile, opt PushOptions) (*Manifest, *Manifest, error) {
 	hasAdapterConfig := false
 	for _, f := range files {
 		if f.rel == "adapter_config.json" {
 			hasAdapterConfig = true
 		}
 	}
-
 	m := &Manifest{SchemaVersion: manifestVersion, Kind: KindModel}
 	var base *Manifest
 	if opt.Base != "" {
 		bd, err := r.Resolve(ctx, opt.Base)
 		if err != nil {
-			return nil, fmt.Errorf("push %s: base: %w", ref, err)
+			return nil, nil, fmt.Errorf("base: %w", err)
 		}
 		if base, err = r.Manifest(ctx, bd); err != nil {
-			return nil, fmt.Errorf("push %s: base %s: %w", ref, opt.Base, err)
+			return nil, nil, fmt.Errorf("base %s: %w", opt.Base, err)
 		}
 		if base.Kind == KindDelta && base.Method != MethodFull {
-			return nil, fmt.Errorf("push %s: base %s is a %s delta; a base must be a model or a full delta", ref, opt.Base, base.Method)
+			return nil, nil, fmt.Errorf("base %s is a %s delta; a base must be a model or a full delta", opt.Base, base.Method)
 		}
 		m.Kind, m.Base = KindDelta, bd
 	}
@@ -123,87 +183,33 @@ func (r *Registry) Push(ctx context.Context, ref, srcPath string, opt PushOption
 		m.Method = MethodFull
 	case base != nil:
 		if !hasAdapterConfig {
-			return nil, fmt.Errorf("push %s: %s has no adapter_config.json; pass --full to push a full fine-tune against --base", ref, srcPath)
+			return nil, nil, fmt.Errorf("%s: %w", srcPath, ErrNotAdapter)
 		}
+		var err error
 		if m.Method, m.Config, err = checkAdapter(srcPath, base, opt.Base); err != nil {
-			return nil, fmt.Errorf("push %s: %w", ref, err)
+			return nil, nil, err
 		}
 	case hasAdapterConfig:
-		return nil, fmt.Errorf("push %s: %s is an adapter folder (adapter_config.json); pass --base REF naming the model it adapts", ref, srcPath)
+		return nil, nil, fmt.Errorf("%s: %w", srcPath, ErrAdapterWithoutBase)
 	}
+	return m, base, nil
+}
 
-	p := &pusher{r: r, cache: hashCache{}}
-	if !r.opt.NoCache {
-		if dir, err := r.cacheDir(); err == nil {
-			p.cache.dir = dir
-		}
-	}
-	var baseIdx map[string]*Tensor
-	if opt.Full {
-		baseIdx = base.tensorIndex()
-	}
-	meta := map[string]map[string]string{}
-	m.Files = make([]File, len(files))
-	stamps := make([]fileStamp, len(files))
-	for i, lf := range files {
-		stamps[i] = stampOf(lf.info, r.opt.ChunkSize)
-		if e, ok := p.cache.get(lf.abs, stamps[i]); ok && e.File.Path == lf.rel {
-			m.Files[i] = e.File
-			if e.Meta != nil {
-				meta[lf.rel] = e.Meta
-			}
-			p.addJobs(lf.abs, &m.Files[i], baseIdx, true)
-			continue
-		}
-		f, md, err := layoutFile(lf, r.opt.ChunkSize)
-		if err != nil {
-			return nil, fmt.Errorf("push %s: %w", ref, err)
-		}
-		m.Files[i] = f
-		if md != nil {
-			meta[lf.rel] = md
-		}
-		p.addJobs(lf.abs, &m.Files[i], baseIdx, false)
-	}
-
-	total := m.LogicalSize()
-	p.meter = newMeter(r.opt.Progress, StageUpload, total)
-	if err := runPool(ctx, r.inFlight(), len(p.jobs), func(ctx context.Context, i int) error {
-		return p.do(ctx, &p.jobs[i])
-	}); err != nil {
-		return nil, fmt.Errorf("push %s: %w", ref, err)
-	}
-	for i, lf := range files {
-		if opt.Full {
-			// A full delta may cut tensors on the base's chunk boundaries;
-			// caching that layout would make a later model push of the
-			// same file depend on what was pushed before.
-			break
-		}
-		e := cacheEntry{Path: lf.abs, Stamp: stamps[i], File: m.Files[i]}
-		if md, ok := meta[lf.rel]; ok {
-			e.Meta = md
-		}
-		p.cache.put(e)
-	}
-
-	if m.Kind == KindDelta {
-		m.Provenance = provenance(srcPath, files, meta)
-	}
+// commitPush stores the manifest and then moves the ref to it, after
+// checking the push lock is still ours. It returns the manifest's digest and
+// the bytes stored for it (0 if it was already there).
+func (r *Registry) commitPush(ctx context.Context, lk *lock, ref string, tr Ref, m *Manifest) (digest.Digest, int64, error) {
 	if err := lk.check(); err != nil {
-		return nil, fmt.Errorf("push %s: %w", ref, err)
+		return "", 0, fmt.Errorf("push %s: %w", ref, err)
 	}
 	d, n, err := r.putManifest(ctx, m)
 	if err != nil {
-		return nil, fmt.Errorf("push %s: %w", ref, err)
+		return "", 0, fmt.Errorf("push %s: %w", ref, err)
 	}
 	if err := r.setRef(ctx, tr, d); err != nil {
-		return nil, fmt.Errorf("push: %w", err)
+		return "", 0, fmt.Errorf("push: %w", err)
 	}
-	return &PushResult{
-		Ref: tr.String(), Digest: d, Kind: m.Kind, Method: m.Method, Base: m.Base,
-		LogicalBytes: total, UploadedBytes: p.uploaded.Load() + n,
-	}, nil
+	return d, n, nil
 }
 
 // pusher carries one push's jobs and counters.
@@ -213,6 +219,74 @@ type pusher struct {
 	jobs     []pushJob
 	meter    *meter
 	uploaded atomic.Int64
+
+	// Per pushed file, filled by layout: its stamp for the hash cache and
+	// the cache entry as read (to skip rewriting it unchanged).
+	stamps []fileStamp
+	prev   [][]byte
+	// meta maps a file to its safetensors __metadata__ (delta provenance).
+	meta map[string]map[string]string
+}
+
+func (r *Registry) newPusher() *pusher {
+	p := &pusher{r: r, meta: map[string]map[string]string{}}
+	if !r.opt.NoCache {
+		if dir, err := r.cacheDir(); err == nil {
+			p.cache.dir = dir
+		}
+	}
+	return p
+}
+
+// layout fills m.Files from files, from the hash cache where a file is
+// unchanged and by reading it otherwise, and plans the blob jobs. baseIdx
+// (a full delta's base tensors, else nil) decides chunk boundaries.
+func (p *pusher) layout(m *Manifest, files []localFile, baseIdx map[string]*Tensor) error {
+	chunk := p.r.opt.ChunkSize
+	m.Files = make([]File, len(files))
+	p.stamps = make([]fileStamp, len(files))
+	p.prev = make([][]byte, len(files))
+	for i, lf := range files {
+		p.stamps[i] = stampOf(lf.info, chunk)
+		if e, raw, ok := p.cache.get(lf.abs, p.stamps[i]); ok && e.File.Path == lf.rel {
+			p.prev[i] = raw
+			m.Files[i] = e.File
+			if e.Meta != nil {
+				p.meta[lf.rel] = e.Meta
+			}
+			p.addJobs(lf.abs, &m.Files[i], baseIdx, true)
+			continue
+		}
+		f, md, err := layoutFile(lf, chunk)
+		if err != nil {
+			return err
+		}
+		m.Files[i] = f
+		if md != nil {
+			p.meta[lf.rel] = md
+		}
+		p.addJobs(lf.abs, &m.Files[i], baseIdx, false)
+	}
+	return nil
+}
+
+// upload runs the planned jobs: hash, check, and store what is missing.
+func (p *pusher) upload(ctx context.Context, total int64) error {
+	p.meter = newMeter(p.r.opt.Progress, StageUpload, total)
+	return runPool(ctx, p.r.inFlight(), len(p.jobs), func(ctx context.Context, i int) error {
+		return p.do(ctx, &p.jobs[i])
+	})
+}
+
+// remember records each pushed file's layout in the hash cache.
+func (p *pusher) remember(m *Manifest, files []localFile) {
+	for i, lf := range files {
+		e := cacheEntry{Path: lf.abs, Stamp: p.stamps[i], File: m.Files[i]}
+		if md, ok := p.meta[lf.rel]; ok {
+			e.Meta = md
+		}
+		p.cache.put(e, p.prev[i])
+	}
 }
 
 // addJobs plans the blobs of one file. For a full delta, a tensor with the
@@ -339,7 +413,7 @@ func readHashInto(buf []byte, file string, off int64) (digest.Digest, error) {
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only: the bytes read were hashed and are checked
 	h := digest.SHA256.Digester()
 	for p := 0; p < len(buf); p += streamPiece {
 		piece := buf[p:min(p+streamPiece, len(buf))]

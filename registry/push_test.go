@@ -81,9 +81,15 @@ func TestPushPullModel(t *testing.T) {
 			if _, err := r.Pull(bg, "tiny/weights:latest", out2); err != nil {
 				t.Fatal(err)
 			}
-			a, _ := os.ReadFile(filepath.Join(src, "model.safetensors"))
-			b2, _ := os.ReadFile(filepath.Join(out2, "model.safetensors"))
-			if string(a) != string(b2) {
+			a, err := os.ReadFile(filepath.Join(src, "model.safetensors"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b2, err := os.ReadFile(filepath.Join(out2, "model.safetensors"))
+			if err != nil {
+				t.Fatalf("single-file pull: %v", err)
+			}
+			if len(a) == 0 || string(a) != string(b2) {
 				t.Fatal("single-file pull differs")
 			}
 		})
@@ -111,7 +117,10 @@ func TestHashCache(t *testing.T) {
 	// Rewrite one tensor byte in place, same size: the stamp changes
 	// (mtime/ctime), so the cache must not hide the change.
 	p := filepath.Join(dir, "model.safetensors")
-	data, _ := os.ReadFile(p)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
 	data[len(data)-1] ^= 1
 	if err := os.WriteFile(p, data, 0o644); err != nil {
 		t.Fatal(err)
@@ -140,14 +149,20 @@ func TestPullRefusesAndIsAtomic(t *testing.T) {
 	}
 	parent := t.TempDir()
 	full := filepath.Join(parent, "full")
-	os.MkdirAll(full, 0o755)
-	os.WriteFile(filepath.Join(full, "x"), []byte("x"), 0o644)
+	if err := os.MkdirAll(full, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(full, "x"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := r.Pull(bg, "tiny:v1", full); !errors.Is(err, ErrNotEmpty) {
 		t.Fatalf("pull into non-empty folder: %v", err)
 	}
 	// An empty folder is fine.
 	empty := filepath.Join(parent, "empty")
-	os.MkdirAll(empty, 0o755)
+	if err := os.MkdirAll(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := r.Pull(bg, "tiny:v1", empty); err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +175,10 @@ func TestPullRefusesAndIsAtomic(t *testing.T) {
 	if _, err := r.Pull(bg, "tiny:v1", bad); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("pull of corrupt blob: %v", err)
 	}
-	ents, _ := os.ReadDir(parent)
+	ents, err := os.ReadDir(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, e := range ents {
 		if e.Name() != "full" && e.Name() != "empty" {
 			t.Fatalf("pull left %s behind", e.Name())

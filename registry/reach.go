@@ -17,11 +17,32 @@ import (
 type Problem struct {
 	// Object is the storage key at fault, e.g. "blobs/sha256/ab/ab12...".
 	Object string `json:"object"`
+	// Kind is what callers branch on (gc, copy); Problem is for people.
+	Kind ProblemKind `json:"kind"`
 	// Problem says what is wrong: missing, corrupt (with detail), ...
 	Problem string `json:"problem"`
 	// Refs lists the refs whose content it breaks (NAME:TAG), sorted.
 	Refs []string `json:"refs"`
 }
+
+// ProblemKind classifies a Problem.
+type ProblemKind string
+
+// Problem kinds.
+const (
+	// ProblemMissing: the object is absent (a manifest, base manifest, blob
+	// or ref). gc can still sweep safely: an absent object keeps nothing
+	// alive.
+	ProblemMissing ProblemKind = "missing"
+	// ProblemCorrupt: the object is there but damaged (a bad frame or
+	// manifest, wrong length or hash).
+	ProblemCorrupt ProblemKind = "corrupt"
+	// ProblemBadRef: a ref object that cannot be parsed.
+	ProblemBadRef ProblemKind = "bad-ref"
+	// ProblemUndecodable: a blob whose decoding needs an object that is
+	// absent (its XOR base).
+	ProblemUndecodable ProblemKind = "undecodable"
+)
 
 // root is where a walk starts: a ref (or "" for an unreferenced manifest gc
 // keeps because it is young) and the manifest digest it names.
@@ -68,9 +89,9 @@ func (g *graph) reachedBy(key, ref string) {
 }
 
 // problem records (once per object) what is wrong with key.
-func (g *graph) problem(key, what string) {
+func (g *graph) problem(key string, kind ProblemKind, what string) {
 	if g.problems[key] == nil {
-		g.problems[key] = &Problem{Object: key, Problem: what}
+		g.problems[key] = &Problem{Object: key, Kind: kind, Problem: what}
 	}
 }
 
@@ -164,12 +185,12 @@ func (r *Registry) walk(ctx context.Context, roots []root, g *graph) error {
 				case err == nil:
 				case errors.Is(err, store.ErrNotFound):
 					if via != "" {
-						g.problem(key, "missing base manifest (base of "+via+")")
+						g.problem(key, ProblemMissing, "missing base manifest (base of "+via+")")
 					} else {
-						g.problem(key, "missing manifest")
+						g.problem(key, ProblemMissing, "missing manifest")
 					}
 				case errors.Is(err, ErrCorrupt) || errors.Is(err, ErrBadManifest):
-					g.problem(key, "corrupt manifest: "+err.Error())
+					g.problem(key, ProblemCorrupt, "corrupt manifest: "+err.Error())
 				default:
 					return err
 				}
@@ -225,9 +246,9 @@ func (r *Registry) walkBases(ctx context.Context, g *graph) error {
 			key := blobKey(d)
 			switch {
 			case errors.Is(n.err, store.ErrNotFound):
-				g.problem(key, "missing blob")
+				g.problem(key, ProblemMissing, "missing blob")
 			case n.err != nil:
-				g.problem(key, "corrupt blob: "+n.err.Error())
+				g.problem(key, ProblemCorrupt, "corrupt blob: "+n.err.Error())
 			case n.base != "":
 				bk := blobKey(n.base)
 				if g.blobs[n.base] == nil {

@@ -30,7 +30,7 @@ var (
 
 // Defaults of Options.
 const (
-	// DefaultChunkSize is 32 MiB rather than DESIGN.md's example of 64 MiB:
+	// DefaultChunkSize is 32 MiB rather than 64 MiB:
 	// a 256 MiB tensor then gives 8 chunks, enough for hashing and
 	// encoding some chunks to overlap the transfer of others (with 64 MiB
 	// chunks a small model had 4, all hashed at once and then all sent at
@@ -96,6 +96,13 @@ type blobCodec interface {
 	Close()
 }
 
+// Compile-time checks of the interfaces registry types implement.
+var (
+	_ blobCodec    = (*codec.Codec)(nil)
+	_ fmt.Stringer = Ref{}
+	_ fmt.Stringer = LockInfo{}
+)
+
 // New wraps a backend. Close the Registry when done with it.
 func New(b store.Backend, opt Options) (*Registry, error) {
 	if opt.ChunkSize <= 0 {
@@ -149,7 +156,7 @@ func (r *Registry) cacheDir() (string, error) {
 	return filepath.Join(d, "deltactl"), nil
 }
 
-// Storage keys (DESIGN.md section 3).
+// Storage keys (the layout is described in the package doc).
 const (
 	blobPrefix     = "blobs/sha256/"
 	manifestPrefix = "manifests/sha256/"
@@ -176,7 +183,7 @@ func (r *Registry) readAll(ctx context.Context, key string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // read only: what was read is checked, a close error loses nothing
 	return io.ReadAll(rc)
 }
 
@@ -206,6 +213,24 @@ func (r *Registry) Resolve(ctx context.Context, ref string) (digest.Digest, erro
 		return "", err
 	}
 	return r.resolve(ctx, p)
+}
+
+// openRef parses ref, resolves it and reads its manifest, for the operation
+// op (named in errors).
+func (r *Registry) openRef(ctx context.Context, op, ref string) (Ref, digest.Digest, *Manifest, error) {
+	tr, err := ParseRef(ref)
+	if err != nil {
+		return Ref{}, "", nil, err
+	}
+	d, err := r.resolve(ctx, tr)
+	if err != nil {
+		return Ref{}, "", nil, fmt.Errorf("%s: %w", op, err)
+	}
+	m, err := r.Manifest(ctx, d)
+	if err != nil {
+		return Ref{}, "", nil, fmt.Errorf("%s %s: %w", op, tr, err)
+	}
+	return tr, d, m, nil
 }
 
 func truncate(b []byte, n int) string {

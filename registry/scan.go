@@ -93,7 +93,7 @@ func layoutFile(f localFile, chunkSize int64) (File, map[string]string, error) {
 		st, err := safetensors.Open(f.abs)
 		switch {
 		case err == nil:
-			defer st.Close()
+			defer func() { _ = st.Close() }() // read only: the header was parsed and checked
 			infos := append([]safetensors.TensorInfo(nil), st.Infos()...)
 			sort.Slice(infos, func(i, j int) bool { return infos[i].Begin < infos[j].Begin })
 			lay := &Safetensors{HeaderSize: st.DataOffset(), Tensors: make([]Tensor, 0, len(infos))}

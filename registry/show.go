@@ -43,17 +43,9 @@ type ShowResult struct {
 
 // Show reads the manifest ref names, walks its base chain and sizes it.
 func (r *Registry) Show(ctx context.Context, ref string) (*ShowResult, error) {
-	tr, err := ParseRef(ref)
+	tr, d, m, err := r.openRef(ctx, "show", ref)
 	if err != nil {
 		return nil, err
-	}
-	d, err := r.resolve(ctx, tr)
-	if err != nil {
-		return nil, fmt.Errorf("show: %w", err)
-	}
-	m, err := r.Manifest(ctx, d)
-	if err != nil {
-		return nil, fmt.Errorf("show %s: %w", tr, err)
 	}
 	res := &ShowResult{Ref: tr.String(), Digest: d, Manifest: m, LogicalBytes: m.LogicalSize()}
 

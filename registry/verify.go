@@ -29,7 +29,7 @@ func (r *Registry) Verify(ctx context.Context, refs []string) (*VerifyResult, er
 	if len(refs) == 0 {
 		var err error
 		roots, err = r.listRefs(ctx, refPrefix, func(key string, err error) {
-			g.problem(key, "bad ref: "+err.Error())
+			g.problem(key, ProblemBadRef, "bad ref: "+err.Error())
 			if ref, ok := refFromKey(key); ok {
 				g.reachedBy(key, ref.String())
 			}
@@ -48,11 +48,11 @@ func (r *Registry) Verify(ctx context.Context, refs []string) (*VerifyResult, er
 			if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, ErrCorrupt) {
 				return nil, fmt.Errorf("verify: %w", err)
 			}
-			what := "missing ref"
+			kind, what := ProblemMissing, "missing ref"
 			if errors.Is(err, ErrCorrupt) {
-				what = "bad ref: " + err.Error()
+				kind, what = ProblemBadRef, "bad ref: "+err.Error()
 			}
-			g.problem(ref.key(), what)
+			g.problem(ref.key(), kind, what)
 			g.reachedBy(ref.key(), ref.String())
 			continue
 		}
@@ -82,12 +82,12 @@ func (r *Registry) Verify(ctx context.Context, refs []string) (*VerifyResult, er
 		defer mu.Unlock()
 		switch {
 		case err == nil && n.size >= 0 && int64(len(raw)) != n.size:
-			g.problem(blobKey(d), fmt.Sprintf("corrupt blob: %d bytes, manifest says %d", len(raw), n.size))
+			g.problem(blobKey(d), ProblemCorrupt, fmt.Sprintf("corrupt blob: %d bytes, manifest says %d", len(raw), n.size))
 		case err == nil:
 		case errors.Is(err, ErrCorrupt):
-			g.problem(blobKey(d), "corrupt blob: "+err.Error())
+			g.problem(blobKey(d), ProblemCorrupt, "corrupt blob: "+err.Error())
 		case errors.Is(err, store.ErrNotFound):
-			g.problem(blobKey(d), "undecodable blob: "+err.Error())
+			g.problem(blobKey(d), ProblemUndecodable, "undecodable blob: "+err.Error())
 		default:
 			return err
 		}

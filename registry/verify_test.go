@@ -59,11 +59,11 @@ func TestVerifyDetects(t *testing.T) {
 				byObj[p.Object] = p
 			}
 			p := byObj[blobKey(flipped)]
-			if !strings.HasPrefix(p.Problem, "corrupt") || strings.Join(p.Refs, ",") != "gpt2/base:stable,gpt2/base:v1,gpt2/kto:ckpt500,gpt2/kto:final" {
+			if !strings.HasPrefix(p.Problem, "corrupt") || p.Kind != ProblemCorrupt || strings.Join(p.Refs, ",") != "gpt2/base:stable,gpt2/base:v1,gpt2/kto:ckpt500,gpt2/kto:final" {
 				t.Fatalf("flipped byte: %+v", p)
 			}
 			p = byObj[blobKey(gone)]
-			if p.Problem != "missing blob" || strings.Join(p.Refs, ",") != "gpt2/kto:ckpt500" {
+			if p.Problem != "missing blob" || p.Kind != ProblemMissing || strings.Join(p.Refs, ",") != "gpt2/kto:ckpt500" {
 				t.Fatalf("missing blob: %+v", p)
 			}
 			// Verifying one ref only reports what breaks it.
@@ -86,7 +86,7 @@ func TestVerifyDetects(t *testing.T) {
 				t.Fatalf("missing base: %+v", v)
 			}
 			p = v.Problems[0]
-			if p.Object != manifestKey(base.Digest) || !strings.HasPrefix(p.Problem, "missing base manifest") ||
+			if p.Object != manifestKey(base.Digest) || !strings.HasPrefix(p.Problem, "missing base manifest") || p.Kind != ProblemMissing ||
 				strings.Join(p.Refs, ",") != "gpt2/kto:final" {
 				t.Fatalf("missing base: %+v", p)
 			}
@@ -103,7 +103,7 @@ func TestVerifyDetects(t *testing.T) {
 			}
 			// A missing ref asked for by name is a problem too.
 			v, _ = r.Verify(bg, []string{"nope:v1"})
-			if v.OK || v.Problems[0].Problem != "missing ref" {
+			if v.OK || v.Problems[0].Problem != "missing ref" || v.Problems[0].Kind != ProblemMissing {
 				t.Fatalf("missing ref: %+v", v)
 			}
 		})

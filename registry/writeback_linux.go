@@ -12,5 +12,5 @@ import (
 // model's dirty pages. Errors are ignored: the final fsync reports real
 // ones.
 func startWriteback(f *os.File, off, n int64) {
-	unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
+	_ = unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE) // only a hint; the final fsync reports real errors
 }

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+
 	"github.com/deltactl/deltactl/registry"
 	"github.com/spf13/cobra"
 )
@@ -33,6 +36,9 @@ deleted.`,
 			}
 			return g.withRegistry(cmd.Context(), func(r *registry.Registry) error {
 				res, err := r.GC(cmd.Context(), opt)
+				if errors.Is(err, registry.ErrLocked) && opt.Wait == 0 {
+					return fmt.Errorf("%w (pass --wait DURATION to wait for them)", err)
+				}
 				if err != nil {
 					return err
 				}

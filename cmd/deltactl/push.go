@@ -1,6 +1,9 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+
 	"github.com/deltactl/deltactl/registry"
 	"github.com/spf13/cobra"
 )
@@ -35,7 +38,7 @@ last, by compare-and-swap: a concurrent move is reported, never overwritten.`,
 			defer r.Close()
 			res, err := r.Push(cmd.Context(), args[0], args[1], opt)
 			if err != nil {
-				return refErr(err)
+				return refErr(pushFlagErr(err, args[0], args[1]))
 			}
 			if g.json {
 				return g.printJSON(res)
@@ -48,4 +51,18 @@ last, by compare-and-swap: a concurrent move is reported, never overwritten.`,
 	cmd.Flags().StringVar(&opt.Base, "base", "", "REF of the base model: push PATH as a delta of it")
 	cmd.Flags().BoolVar(&opt.Full, "full", false, "with --base: PATH is a full fine-tuned model, stored as a lossless delta")
 	return cmd
+}
+
+// pushFlagErr rewords the registry's option errors in terms of push's flags
+// (the library names PushOptions fields, the user typed flags).
+func pushFlagErr(err error, ref, path string) error {
+	switch {
+	case errors.Is(err, registry.ErrFullWithoutBase):
+		return fmt.Errorf("push %s: --full needs --base REF (the model it was fine-tuned from)", ref)
+	case errors.Is(err, registry.ErrNotAdapter):
+		return fmt.Errorf("push %s: %s has no adapter_config.json; pass --full to push a full fine-tune against --base", ref, path)
+	case errors.Is(err, registry.ErrAdapterWithoutBase):
+		return fmt.Errorf("push %s: %s is an adapter folder (adapter_config.json); pass --base REF naming the model it adapts", ref, path)
+	}
+	return err
 }

@@ -87,6 +87,7 @@ unmerges, stacks, reduces and extracts deltas; and trains them on the CPU.`,
 		newMergeCmd, newUnmergeCmd, newStackCmd, newReduceCmd, newExtractCmd,
 		newDiffCmd,
 		newPushCmd, newPullCmd, newLsCmd, newShowCmd, newTagCmd, newRmCmd, newDuCmd, newGcCmd, newVerifyCmd, newCopyCmd,
+		newTokenizeCmd,
 	} {
 		root.AddCommand(newCmd(g))
 	}

@@ -82,7 +82,7 @@ func (c *Codec) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, e := range c.encs {
-		e.Close()
+		_ = e.Close() // an encoder only holds memory and goroutines; there is nothing to flush
 	}
 	c.encs = nil
 }
@@ -154,7 +154,7 @@ func (c *Codec) Encode(raw []byte, opt EncodeOptions) ([]byte, error) {
 	}
 	if len(cands) > 1 && len(raw) > sampleThreshold {
 		best, bestLen := cands[0], -1
-		s, sb := sample(raw, opt.Base, max(opt.ElemSize, 1))
+		s, sb := Sample(raw, opt.Base, max(opt.ElemSize, 1), samplePieces, samplePiece)
 		for _, h := range cands {
 			f, err := c.encodeAs(enc, h, s, sb)
 			if err != nil {
@@ -179,13 +179,19 @@ func (c *Codec) Encode(raw []byte, opt EncodeOptions) ([]byte, error) {
 	return best, nil
 }
 
-// sample concatenates evenly spaced, element-aligned pieces of raw (and the
-// same pieces of base).
-func sample(raw, base []byte, e int) ([]byte, []byte) {
-	piece := samplePiece / e * e
-	step := (len(raw) - piece) / (samplePieces - 1) / e * e
-	var s, sb []byte
-	for i := range samplePieces {
+// Sample concatenates n evenly spaced pieces of about pieceLen bytes of raw,
+// each cut on an element boundary of elem bytes, and the same pieces of base
+// when base is not nil (nil otherwise). It is how an encoding is tried on a
+// large buffer cheaply. n must be at least 2 and raw at least pieceLen long.
+func Sample(raw, base []byte, elem, n, pieceLen int) ([]byte, []byte) {
+	piece := pieceLen / elem * elem
+	step := (len(raw) - piece) / (n - 1) / elem * elem
+	s := make([]byte, 0, n*piece)
+	var sb []byte
+	if base != nil {
+		sb = make([]byte, 0, n*piece)
+	}
+	for i := range n {
 		off := i * step
 		s = append(s, raw[off:off+piece]...)
 		if base != nil {

@@ -71,6 +71,8 @@ const (
 	XOR         Encoding = 3
 )
 
+var _ fmt.Stringer = Encoding(0)
+
 func (e Encoding) String() string {
 	switch e {
 	case Raw:

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/deltactl/deltactl/internal/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -42,6 +43,13 @@ import (
 type FS struct {
 	root string
 }
+
+// Compile-time checks of the interfaces the fs backend's types implement.
+var (
+	_ Backend       = (*FS)(nil)
+	_ io.ReadCloser = limitedFile{}
+	_ io.Reader     = ctxReader{}
+)
 
 // etagContentMax is the largest object whose ETag is a content hash.
 const etagContentMax = 1 << 20
@@ -101,14 +109,14 @@ func (f *FS) Put(ctx context.Context, key string, r io.Reader, size int64) error
 	if err != nil {
 		return f.errorf("put", key, err)
 	}
-	defer os.Remove(tmp) // no-op after a successful rename
+	defer func() { _ = os.Remove(tmp) }() // fails (ENOENT) after a successful rename; otherwise a leftover is CleanTemp's
 	if err := renameNoReplace(tmp, final); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return f.errorf("put", key, ErrExists)
 		}
 		return f.errorf("put", key, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return f.errorf("put", key, err)
 	}
 	return nil
@@ -122,8 +130,8 @@ func (f *FS) writeTemp(ctx context.Context, dir string, r io.Reader, size int64)
 	}
 	name := t.Name()
 	fail := func(err error) (string, error) {
-		t.Close()
-		os.Remove(name)
+		_ = t.Close()       // already failed; err is the one to report
+		_ = os.Remove(name) // best effort: CleanTemp removes what is left
 		return "", err
 	}
 	n, err := io.Copy(t, ctxReader{ctx, r})
@@ -140,7 +148,7 @@ func (f *FS) writeTemp(ctx context.Context, dir string, r io.Reader, size int64)
 		return fail(err)
 	}
 	if err := t.Close(); err != nil {
-		os.Remove(name)
+		_ = os.Remove(name) // best effort: CleanTemp removes what is left
 		return "", err
 	}
 	return name, nil
@@ -184,19 +192,7 @@ func (f *FS) mkdirAllSync(dir string) error {
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	return syncDir(parent)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
+	return atomicfile.SyncDir(parent)
 }
 
 // Get implements Backend. A range that starts past the end is an error; one
@@ -214,19 +210,19 @@ func (f *FS) Get(ctx context.Context, key string, off, length int64) (io.ReadClo
 	}
 	fi, err := file.Stat()
 	if err != nil {
-		file.Close()
+		_ = file.Close() // read only, and failing anyway
 		return nil, f.errorf("get", key, err)
 	}
 	if !fi.Mode().IsRegular() {
-		file.Close()
+		_ = file.Close() // read only, and failing anyway
 		return nil, f.errorf("get", key, ErrNotFound)
 	}
 	if off < 0 || off > fi.Size() {
-		file.Close()
+		_ = file.Close() // read only, and failing anyway
 		return nil, f.errorf("get", key, fmt.Errorf("range start %d outside object of %d bytes", off, fi.Size()))
 	}
 	if _, err := file.Seek(off, io.SeekStart); err != nil {
-		file.Close()
+		_ = file.Close() // read only, and failing anyway
 		return nil, f.errorf("get", key, err)
 	}
 	if length < 0 {
@@ -256,7 +252,7 @@ func (f *FS) Stat(ctx context.Context, key string) (Info, error) {
 	if err != nil {
 		return Info{}, f.errorf("stat", key, notFound(err))
 	}
-	defer file.Close()
+	defer func() { _ = file.Close() }() // read only
 	fi, err := file.Stat()
 	if err != nil {
 		return Info{}, f.errorf("stat", key, err)
@@ -354,7 +350,7 @@ func (f *FS) Delete(ctx context.Context, key string) error {
 		}
 		return f.errorf("delete", key, err)
 	}
-	if err := syncDir(filepath.Dir(p)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(p)); err != nil {
 		return f.errorf("delete", key, err)
 	}
 	return nil
@@ -382,7 +378,7 @@ func (f *FS) Swap(ctx context.Context, key, oldETag string, data []byte) (string
 		if err == nil {
 			cur, err = fileETag(file, fi)
 		}
-		file.Close()
+		_ = file.Close() // read only: the ETag is computed
 		if err != nil {
 			return "", f.errorf("swap", key, err)
 		}
@@ -402,7 +398,7 @@ func (f *FS) Swap(ctx context.Context, key, oldETag string, data []byte) (string
 	if err != nil {
 		return "", f.errorf("swap", key, err)
 	}
-	defer os.Remove(tmp)
+	defer func() { _ = os.Remove(tmp) }() // fails (ENOENT) after a successful rename; otherwise a leftover is CleanTemp's
 	file, err := os.Open(tmp)
 	if err != nil {
 		return "", f.errorf("swap", key, err)
@@ -412,14 +408,14 @@ func (f *FS) Swap(ctx context.Context, key, oldETag string, data []byte) (string
 	if err == nil {
 		tag, err = fileETag(file, fi)
 	}
-	file.Close()
+	_ = file.Close() // read only: the ETag is computed
 	if err != nil {
 		return "", f.errorf("swap", key, err)
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		return "", f.errorf("swap", key, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return "", f.errorf("swap", key, err)
 	}
 	return tag, nil
@@ -438,17 +434,17 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 		err := unix.Flock(int(file.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		if err == nil {
 			return func() {
-				unix.Flock(int(file.Fd()), unix.LOCK_UN)
-				file.Close()
+				_ = unix.Flock(int(file.Fd()), unix.LOCK_UN) // Close releases the lock too
+				_ = file.Close()                             // nothing was written to the lock file
 			}, nil
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
-			file.Close()
+			_ = file.Close() // nothing was written to the lock file
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
 		select {
 		case <-ctx.Done():
-			file.Close()
+			_ = file.Close() // nothing was written to the lock file
 			return nil, fmt.Errorf("lock %s: %w", path, ctx.Err())
 		case <-time.After(wait):
 		}

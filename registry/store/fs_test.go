@@ -29,9 +29,13 @@ func TestFSCrashLeftovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := time.Now().Add(-2 * time.Hour)
-	os.Chtimes(stale, old, old)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
 	var keys []string
-	f.List(ctx, "", func(i Info) error { keys = append(keys, i.Key); return nil })
+	if err := f.List(ctx, "", func(i Info) error { keys = append(keys, i.Key); return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if len(keys) != 0 {
 		t.Fatalf("list shows %v", keys)
 	}
@@ -39,7 +43,9 @@ func TestFSCrashLeftovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	young := filepath.Join(dir, ".tmp-67890")
-	os.WriteFile(young, []byte("in flight"), 0o600)
+	if err := os.WriteFile(young, []byte("in flight"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	n, err := f.CleanTemp(ctx, time.Hour)
 	if err != nil || n != 1 {
 		t.Fatalf("CleanTemp removed %d (%v), want 1", n, err)
@@ -51,8 +57,13 @@ func TestFSCrashLeftovers(t *testing.T) {
 		t.Error("young temp file (a writer in flight) was removed")
 	}
 	// No temp file is left by a successful or a refused Put.
-	f.Put(ctx, "blobs/sha256/ab/abcd", strings.NewReader("again"), 5)
-	entries, _ := os.ReadDir(dir)
+	if err := f.Put(ctx, "blobs/sha256/ab/abcd", strings.NewReader("again"), 5); !errors.Is(err, ErrExists) {
+		t.Fatalf("second put: %v, want ErrExists", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), ".tmp-") && e.Name() != ".tmp-67890" {
 			t.Errorf("left behind %s", e.Name())

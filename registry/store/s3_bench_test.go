@@ -36,7 +36,7 @@ func BenchmarkS3(b *testing.B) {
 	prefix := storetest.RandomPrefix() + "/"
 	b.Cleanup(func() {
 		for oi := range raw.ListObjects(ctx, opt.Bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
-			raw.RemoveObject(ctx, opt.Bucket, oi.Key, minio.RemoveObjectOptions{})
+			_ = raw.RemoveObject(ctx, opt.Bucket, oi.Key, minio.RemoveObjectOptions{}) // best effort cleanup of a random prefix
 		}
 	})
 	n := 0
@@ -48,7 +48,9 @@ func BenchmarkS3(b *testing.B) {
 			if err := be.Put(ctx, key, bytes.NewReader(data), benchSize); err != nil {
 				b.Fatal(err)
 			}
-			be.Delete(ctx, key)
+			if err := be.Delete(ctx, key); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 	b.Run("put/minio-go", func(b *testing.B) {
@@ -58,7 +60,9 @@ func BenchmarkS3(b *testing.B) {
 			if _, err := raw.PutObject(ctx, opt.Bucket, key, bytes.NewReader(data), benchSize, minio.PutObjectOptions{}); err != nil {
 				b.Fatal(err)
 			}
-			raw.RemoveObject(ctx, opt.Bucket, key, minio.RemoveObjectOptions{})
+			if err := raw.RemoveObject(ctx, opt.Bucket, key, minio.RemoveObjectOptions{}); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 	if err := be.Put(ctx, "bench/get", bytes.NewReader(data), benchSize); err != nil {
@@ -77,7 +81,7 @@ func BenchmarkS3(b *testing.B) {
 			if n, err := io.Copy(io.Discard, rc); err != nil || n != benchSize {
 				b.Fatal(n, err)
 			}
-			rc.Close()
+			_ = rc.Close() // read only, and read to the end
 		}
 	})
 	b.Run("get/minio-go", func(b *testing.B) {
@@ -90,7 +94,7 @@ func BenchmarkS3(b *testing.B) {
 			if n, err := io.Copy(io.Discard, obj); err != nil || n != benchSize {
 				b.Fatal(n, err)
 			}
-			obj.Close()
+			_ = obj.Close() // read only, and read to the end
 		}
 	})
 	_ = store.ErrExists

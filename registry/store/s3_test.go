@@ -19,7 +19,9 @@ func TestS3ProbeFindsConditionalWrites(t *testing.T) {
 	t.Logf("conditional writes honoured: %+v", c)
 	// The probe leaves nothing a List would show.
 	n := 0
-	b.List(context.Background(), "", func(store.Info) error { n++; return nil })
+	if err := b.List(context.Background(), "", func(store.Info) error { n++; return nil }); err != nil {
+		t.Fatalf("list after the probe: %v", err)
+	}
 	if n != 0 {
 		t.Fatalf("probe left %d listed keys", n)
 	}

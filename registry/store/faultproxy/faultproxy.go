@@ -89,6 +89,7 @@ func New(t testing.TB, upstream string) *Proxy {
 	if err != nil || u.Scheme != "http" || u.Host == "" {
 		t.Fatalf("faultproxy: upstream %q: want http://host:port", upstream)
 	}
+	// A Host without a port gives h == "", refused below like any non-loopback host.
 	if h, _, _ := net.SplitHostPort(u.Host); h != "127.0.0.1" && h != "localhost" && h != "::1" {
 		t.Fatalf("faultproxy: upstream %q is not on loopback", upstream)
 	}
@@ -105,12 +106,12 @@ func New(t testing.TB, upstream string) *Proxy {
 		injected: map[Fault]int{},
 	}
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
-	go p.srv.Serve(ln)
+	go func() { _ = p.srv.Serve(ln) }() // returns ErrServerClosed at cleanup; the tests see any real failure as failed requests
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		p.srv.Shutdown(ctx)
-		p.srv.Close()
+		_ = p.srv.Shutdown(ctx) // on timeout, Close below ends what is left
+		_ = p.srv.Close()       // only reports listener close errors at test end
 		p.tr.CloseIdleConnections()
 	})
 	return p
@@ -155,14 +156,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f := p.pick(r)
 	switch f {
 	case Reset:
-		io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20)) // let the client start sending
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20)) // let the client start sending; the connection is reset anyway
 		reset(w)
 		return
 	case Status500:
-		io.Copy(io.Discard, r.Body)
+		_, _ = io.Copy(io.Discard, r.Body) // the request is answered with a 500 whatever it held
 		w.Header().Set("Content-Type", "application/xml")
 		w.WriteHeader(http.StatusInternalServerError)
-		fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>injected by faultproxy</Message></Error>`)
+		_, _ = fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>injected by faultproxy</Message></Error>`) // a client gone away is no proxy failure
 		return
 	case Stall:
 		select {
@@ -188,9 +189,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "faultproxy: upstream: "+err.Error(), http.StatusBadGateway)
 		return
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read only, relayed or discarded
 	if f == CutBody || f == LoseAnswer {
-		io.Copy(io.Discard, resp.Body)
+		_, _ = io.Copy(io.Discard, resp.Body) // the answer is deliberately lost
 		reset(w)
 		return
 	}
@@ -201,16 +202,21 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(resp.StatusCode)
 	if f == CutResponse {
-		io.CopyN(w, resp.Body, p.CutAfter)
+		_, _ = io.CopyN(w, resp.Body, p.CutAfter) // the client is about to be reset; a short copy is the fault itself
 		w.(http.Flusher).Flush()
 		reset(w)
 		return
 	}
-	io.Copy(w, resp.Body)
+	_, _ = io.Copy(w, resp.Body) // a failed relay shows up at the client as a broken response
 }
 
 // errCut is what the upstream request body returns where it is cut.
 var errCut = errors.New("faultproxy: request body cut")
+
+var (
+	_ http.Handler  = (*Proxy)(nil)
+	_ io.ReadCloser = (*cutReader)(nil)
+)
 
 type cutReader struct {
 	r    io.Reader
@@ -243,7 +249,7 @@ func reset(w http.ResponseWriter) {
 		return
 	}
 	if tc, ok := conn.(*net.TCPConn); ok {
-		tc.SetLinger(0)
+		_ = tc.SetLinger(0) // without it the client sees a clean close, still a failure
 	}
-	conn.Close()
+	_ = conn.Close() // closing is the fault being injected; its error says nothing more
 }

@@ -102,7 +102,7 @@ func (g *s3Reader) Read(p []byte) (int, error) {
 			return 0, g.s.errorf("get", g.key, err)
 		}
 		g.resumes++
-		g.body.Close()
+		_ = g.body.Close() // the broken transfer is dropped; the resume opens a new one
 		if oerr := g.s.opt.Retry.do(g.ctx, func(int) error { return g.open() }); oerr != nil {
 			return 0, g.s.errorf("get", g.key, fmt.Errorf("resuming at byte %d after %v: %w", g.off, err, oerr))
 		}

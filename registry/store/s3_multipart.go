@@ -41,7 +41,7 @@ func (s *S3) putMultipart(ctx context.Context, key string, r io.Reader, size, pa
 		if !completed {
 			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 			defer cancel()
-			s.core.AbortMultipartUpload(actx, s.bucket, obj, id)
+			_ = s.core.AbortMultipartUpload(actx, s.bucket, obj, id) // best effort: the upload already failed, and a bucket lifecycle rule can expire leftover parts
 		}
 	}()
 
@@ -103,16 +103,14 @@ func (s *S3) uploadParts(ctx context.Context, obj, id string, r io.Reader, size,
 		cancel()
 	}
 	threads := int(s.opt.Threads)
+	src := newPartSource(r, size, partSize, threads)
 	jobs := make(chan partJob)
-	bufs := make(chan []byte, threads+1)
 	var wg sync.WaitGroup
 	for range threads {
 		wg.Go(func() {
 			for j := range jobs {
 				p, err := s.uploadPart(ctx, obj, id, j)
-				if j.buf != nil {
-					bufs <- j.buf
-				}
+				src.release(j)
 				if err != nil {
 					fail(fmt.Errorf("part %d: %w", j.n, err))
 					continue
@@ -123,62 +121,21 @@ func (s *S3) uploadParts(ctx context.Context, obj, id string, r io.Reader, size,
 			}
 		})
 	}
-
-	ra, inPlace := r.(io.ReaderAt)
-	inPlace = inPlace && size >= 0
-	allocated := 0
 	var total int64
-	var readErr error
-produce:
-	for n := 1; ; n++ {
-		if n > 10000 {
-			readErr = fmt.Errorf("more than 10000 parts of %d bytes", partSize)
-			break
-		}
-		var j partJob
-		last := false
-		if inPlace {
-			if total >= size {
-				break
+	readErr := func() error {
+		for {
+			j, ok, err := src.next(ctx)
+			if err != nil || !ok {
+				return err
 			}
-			l := min(partSize, size-total)
-			j = partJob{n: n, body: io.NewSectionReader(ra, total, l), size: l}
-		} else {
-			var buf []byte
 			select {
-			case buf = <-bufs:
-			default:
-				if allocated <= threads {
-					buf, allocated = make([]byte, partSize), allocated+1
-				} else {
-					select {
-					case buf = <-bufs:
-					case <-ctx.Done():
-						break produce
-					}
-				}
+			case jobs <- j:
+			case <-ctx.Done():
+				return nil // a part failed (firstErr) or ctx ended: reported below
 			}
-			k, err := io.ReadFull(ctxReader{ctx, r}, buf)
-			if err == io.EOF && n > 1 {
-				break // the previous part ended exactly at EOF
-			}
-			if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
-				readErr = fmt.Errorf("reading input: %w", err)
-				break
-			}
-			last = err != nil
-			j = partJob{n: n, body: bytes.NewReader(buf[:k]), size: int64(k), buf: buf}
+			total += j.size
 		}
-		select {
-		case jobs <- j:
-		case <-ctx.Done():
-			break produce
-		}
-		total += j.size
-		if last {
-			break
-		}
-	}
+	}()
 	close(jobs)
 	wg.Wait()
 	if readErr != nil {
@@ -192,6 +149,91 @@ produce:
 	}
 	sort.Slice(parts, func(a, b int) bool { return parts[a].PartNumber < parts[b].PartNumber })
 	return parts, total, nil
+}
+
+// partSource cuts an upload's input into parts: sections read in place
+// when the input is an io.ReaderAt of known size, otherwise buffers filled
+// from the stream, at most threads+1 of them, reused as parts finish.
+type partSource struct {
+	r         io.Reader
+	ra        io.ReaderAt // non-nil: parts are sections of it
+	size      int64
+	partSize  int64
+	bufs      chan []byte // buffers of finished parts
+	maxBufs   int
+	allocated int
+	n         int   // parts produced so far
+	off       int64 // bytes produced so far
+	eof       bool
+}
+
+func newPartSource(r io.Reader, size, partSize int64, threads int) *partSource {
+	ps := &partSource{r: r, size: size, partSize: partSize, bufs: make(chan []byte, threads+1), maxBufs: threads + 1}
+	if ra, ok := r.(io.ReaderAt); ok && size >= 0 {
+		ps.ra = ra
+	}
+	return ps
+}
+
+// next returns the next part, or ok=false at the end of the input or when
+// ctx ends while waiting for a free buffer.
+func (ps *partSource) next(ctx context.Context) (j partJob, ok bool, err error) {
+	n := ps.n + 1
+	switch {
+	case ps.eof:
+		return partJob{}, false, nil
+	case n > 10000:
+		return partJob{}, false, fmt.Errorf("more than 10000 parts of %d bytes", ps.partSize)
+	case ps.ra != nil:
+		if ps.off >= ps.size {
+			return partJob{}, false, nil
+		}
+		l := min(ps.partSize, ps.size-ps.off)
+		j = partJob{n: n, body: io.NewSectionReader(ps.ra, ps.off, l), size: l}
+	default:
+		buf := ps.buffer(ctx)
+		if buf == nil {
+			return partJob{}, false, nil
+		}
+		k, err := io.ReadFull(ctxReader{ctx, ps.r}, buf)
+		if err == io.EOF && n > 1 {
+			return partJob{}, false, nil // the previous part ended exactly at EOF
+		}
+		if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+			return partJob{}, false, fmt.Errorf("reading input: %w", err)
+		}
+		ps.eof = err != nil
+		j = partJob{n: n, body: bytes.NewReader(buf[:k]), size: int64(k), buf: buf}
+	}
+	ps.n, ps.off = n, ps.off+j.size
+	return j, true, nil
+}
+
+// buffer returns a free part buffer, allocating up to maxBufs and then
+// waiting for one to be released; nil when ctx ends first.
+func (ps *partSource) buffer(ctx context.Context) []byte {
+	select {
+	case buf := <-ps.bufs:
+		return buf
+	default:
+	}
+	if ps.allocated < ps.maxBufs {
+		ps.allocated++
+		return make([]byte, ps.partSize)
+	}
+	select {
+	case buf := <-ps.bufs:
+		return buf
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// release returns a finished part's buffer to the pool.
+func (ps *partSource) release(j partJob) {
+	if j.buf != nil {
+		ps.bufs <- j.buf
+	}
 }
 
 func (s *S3) uploadPart(ctx context.Context, obj, id string, j partJob) (minio.CompletePart, error) {
