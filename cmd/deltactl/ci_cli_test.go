@@ -395,6 +395,12 @@ func TestTrainOut(t *testing.T) {
 	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
 		t.Errorf("%d entries beside the output, want 2 (no temporary folder left)", len(entries))
 	}
+	// Missing parents are made, as they always were.
+	deep := filepath.Join(dir, "a", "b", "lora")
+	cliJSON(t, 0, nil, append([]string{"train", "--base", base, "--data", trainSet, "--out", deep}, ciTrain...)...)
+	if _, err := os.Stat(filepath.Join(deep, "adapter_model.safetensors")); err != nil {
+		t.Error(err)
+	}
 }
 
 // train's final evaluation uses eval's keys; a failing gate exits 3 and

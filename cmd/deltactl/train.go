@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -210,6 +211,11 @@ func runTrain(ctx context.Context, g *globals, fl trainFlags, o train.Options) e
 	out := o.Out
 	if o.CheckpointDir == "" {
 		o.CheckpointDir = strings.TrimRight(out, "/") + ".checkpoint"
+	}
+	// The temporary folder lives beside --out, so its parents must exist
+	// (train has always created them).
+	if err := os.MkdirAll(filepath.Dir(filepath.Clean(out)), 0o755); err != nil {
+		return fmt.Errorf("train: --out: %w", err)
 	}
 	tmp, err := atomicfile.TempDirBeside(out)
 	if err != nil {
