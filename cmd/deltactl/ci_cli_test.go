@@ -599,3 +599,31 @@ func testS3Backend(t *testing.T) *store.S3 {
 	t.Setenv("DELTACTL_S3_ENDPOINT", opt.Endpoint)
 	return b
 }
+
+// A registry source is named by ref and digest; a digest is read back from
+// that form only.
+func TestPinned(t *testing.T) {
+	const d = "sha256:d66a840ee818971792e9d57a8113b94f7c9f289fa61f4ec669facec9d59b13ea"
+	for _, c := range []struct {
+		s    source
+		want string
+	}{
+		{source{Arg: "./base", Path: "./base"}, "./base"},
+		{source{Arg: "t/base:v1", Ref: "t/base:v1", Digest: d}, "t/base:v1@" + d},
+		{source{Arg: "t/base@" + d, Ref: "t/base@" + d, Digest: d}, "t/base@" + d},
+	} {
+		if got := c.s.Pinned(); got != c.want {
+			t.Errorf("Pinned(%+v) = %q, want %q", c.s, got, c.want)
+		}
+	}
+	for in, want := range map[string]string{
+		"t/base:v1@" + d:          d,
+		"t/base:v1":               "",
+		"/tmp/deltactl-src-1/src": "",
+		"x@sha256:nothex":         "",
+	} {
+		if got := string(pinnedDigest(in)); got != want {
+			t.Errorf("pinnedDigest(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
