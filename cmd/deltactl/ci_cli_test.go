@@ -294,6 +294,16 @@ func TestEvalGates(t *testing.T) {
 			t.Errorf("%v: error %+v", c.flags, e)
 		}
 	}
+	// A delta as the baseline (the one in production): against itself the
+	// improvement is exactly 0.
+	var self evalReportJSON
+	cliJSON(t, 0, &self, append(evalArgs, "--baseline", "t/lora:v1", "--min-improvement", "0")...)
+	if self.Gate == nil || !self.Gate.Passed || self.Gate.Checks[0].Value == nil || *self.Gate.Checks[0].Value != 0 {
+		t.Errorf("a delta against itself: %+v", self.Gate)
+	}
+	if code, _, _ := cliRun(t, append(evalArgs, "--baseline", "t/lora:v1", "--min-improvement", "1e-9")...); code != exitCheckFailed {
+		t.Errorf("no improvement over itself: exit %d, want 3", code)
+	}
 	// --min-improvement needs --baseline: a usage error, before any work.
 	if code, _, _ := cliRun(t, append(evalArgs, "--min-improvement", "0.1")...); code != exitUsage {
 		t.Errorf("--min-improvement without --baseline: exit %d, want 2", code)
@@ -486,6 +496,7 @@ func TestMergeLineage(t *testing.T) {
 		t.Errorf("eval onto another base: exit %d %q", code, errOut)
 	}
 	cliJSON(t, 0, nil, "merge", R, "--base", "t/base:b", "--delta", "t/lora:v1", "--out", filepath.Join(dir, "forced"), "--allow-base-mismatch")
+	cliJSON(t, 0, nil, "eval", R, "--base", "t/base:b", "--delta", "t/lora:v1", "--data", trainSet, "--allow-base-mismatch")
 
 	merged := filepath.Join(dir, "merged")
 	cliJSON(t, 0, nil, "merge", R, "--base", "t/base:a", "--delta", "t/lora:v1", "--weight", "0.5", "--correction", "--out", merged)
@@ -521,6 +532,12 @@ func TestMergeLineage(t *testing.T) {
 	cliJSON(t, 0, nil, append([]string{"train", R, "--base", "t/base:b", "--data", trainSet, "--out", forcedLora}, ciTrain...)...)
 	if code, _, errOut := cliRun(t, "unmerge", R, "--merged", merged, "--delta", forcedLora, "--out", filepath.Join(dir, "x")); code != exitFailure || !strings.Contains(errOut, "--allow-base-mismatch") {
 		t.Errorf("unmerge with a delta of another base: exit %d %q", code, errOut)
+	}
+	// Past the lineage check, the merge's correction file still knows these
+	// are not the deltas it was made with.
+	if code, _, errOut := cliRun(t, "unmerge", R, "--merged", merged, "--delta", forcedLora, "--out", filepath.Join(dir, "y"), "--allow-base-mismatch"); code != exitFailure ||
+		strings.Contains(errOut, "--allow-base-mismatch") || !strings.Contains(errOut, "correction") {
+		t.Errorf("unmerge --allow-base-mismatch: exit %d %q", code, errOut)
 	}
 }
 
