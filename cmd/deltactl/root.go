@@ -77,7 +77,7 @@ unmerges, stacks, reduces and extracts deltas; and trains them on the CPU.`,
 	root.SetErr(g.stderr)
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.registry, "registry", "", "registry URL: a folder, file://PATH or s3://BUCKET[/PREFIX] (env "+envRegistry+")")
-	pf.BoolVar(&g.json, "json", false, "print machine-readable JSON on stdout")
+	pf.BoolVar(&g.json, "json", false, "print machine-readable JSON on stdout (and a failure as one JSON line on stderr)")
 	pf.BoolVarP(&g.quiet, "quiet", "q", false, "print nothing but errors")
 
 	for _, newCmd := range []func(*globals) *cobra.Command{
