@@ -45,11 +45,14 @@ does not run. Pipelines and docs use them as a small real model and task.`,
 				return err
 			}
 			opt.Registry = url
-			if g.progressOn() {
+			switch g.progress() {
+			case progressTTY:
 				opt.Stage = func(name string) { fmt.Fprintf(g.stderr, "\r%-40s", name+"...") }
+			case progressPlain:
+				opt.Stage = func(name string) { fmt.Fprintf(g.stderr, "demo: %s\n", name) }
 			}
 			rep, err := demo.Run(cmd.Context(), opt)
-			if opt.Stage != nil {
+			if g.progress() == progressTTY {
 				fmt.Fprintf(g.stderr, "\r%-40s\r", "")
 			}
 			if err != nil {
