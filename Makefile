@@ -25,6 +25,7 @@ vet:
 # would add "exit status 1" after it).
 test:
 	@bash scripts/install-tokenizer-oracle.sh
+	@bash scripts/install-llamacpp-oracle.sh
 	@$(GO) build -o .cache/bin/testsum ./internal/testsum
 	@bash scripts/with-s3.sh $(S3DIR) bash -c 'set -o pipefail; $(GO) vet ./... && $(GO) test -json -count=1 -timeout 15m ./... | .cache/bin/testsum'
 

@@ -67,7 +67,11 @@ func printInspect(g *globals, r *inspect.Report) {
 	w = tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "NAME\tDTYPE\tSHAPE")
 	for _, t := range r.Tensors {
-		fmt.Fprintf(w, "%s\t%s\t%v\n", t.Name, t.DType, t.Shape)
+		dt := t.DType.String()
+		if t.GGMLType != "" {
+			dt = t.GGMLType // a GGUF tensor: show how it is stored
+		}
+		fmt.Fprintf(w, "%s\t%s\t%v\n", t.Name, dt, t.Shape)
 	}
 	w.Flush()
 	if a := r.Adapter; a != nil && len(a.Targets) > 0 {

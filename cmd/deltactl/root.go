@@ -82,7 +82,7 @@ unmerges, stacks, reduces and extracts deltas; and trains them on the CPU.`,
 
 	for _, newCmd := range []func(*globals) *cobra.Command{
 		// Each command lives in its own file; add new ones here.
-		newDemoCmd, newInspectCmd, newConvertCmd,
+		newDemoCmd, newInspectCmd, newConvertCmd, newExportCmd,
 		newTrainCmd, newEvalCmd,
 		newMergeCmd, newUnmergeCmd, newStackCmd, newReduceCmd, newExtractCmd,
 		newDiffCmd,

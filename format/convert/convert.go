@@ -83,6 +83,9 @@ func Path(ctx context.Context, src, dst string, opt Options) (*Result, error) {
 		}
 		return modelFolder(ctx, src, dst, opt)
 	}
+	if strings.EqualFold(filepath.Ext(src), ".gguf") {
+		return ggufFile(ctx, src, dst, opt)
+	}
 	if opt.ShardSize != 0 {
 		return nil, fmt.Errorf("convert: %s: --shard-size applies to model folders: %w", src, ErrUnsupported)
 	}

@@ -48,6 +48,9 @@ type TensorSummary struct {
 	Name  string       `json:"name"`
 	DType format.DType `json:"dtype"`
 	Shape []int64      `json:"shape"`
+	// GGMLType is a GGUF tensor's storage type (F32, F16, BF16, Q8_0);
+	// DType is then what it reads as (Q8_0 dequantizes to F32).
+	GGMLType string `json:"ggml_type,omitempty"`
 }
 
 // Path inspects the file or folder at path.
@@ -77,6 +80,8 @@ func Path(path string) (*Report, error) {
 		return safetensorsReport(path)
 	case ".bin", ".pt", ".pth":
 		return torchReport(path)
+	case ".gguf":
+		return ggufReport(path)
 	}
 	return nil, fmt.Errorf("inspect: %s: unknown file extension: %w", path, ErrUnrecognized)
 }
