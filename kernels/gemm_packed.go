@@ -75,6 +75,16 @@ func packedKernelFor(p Path) *gemmKernel {
 // panels (micro-kernel). Threads meet between K blocks, which is what lets
 // them share one packed block of B.
 func sgemmPacked(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, zeroC bool) {
+	sgemmPackedFrom(kern, threads, transA, m, n, k, alpha, a, lda, func(pb []float32, pc, kb, q0, q1 int) {
+		packBPanels(pb, transB, b, ldb, n, pc, kb, kern.nr, q0, q1)
+	}, c, ldc, zeroC)
+}
+
+// sgemmPackedFrom is sgemmPacked with op(B) given by the function that
+// packs its K blocks: packB writes column panels [q0,q1) of rows
+// [pc,pc+kb) of op(B) as packBPanels does. SgemmB16 packs 16-bit weights
+// through it.
+func sgemmPackedFrom(kern *gemmKernel, threads int, transA bool, m, n, k int, alpha float32, a []float32, lda int, packB func(pb []float32, pc, kb, q0, q1 int), c []float32, ldc int, zeroC bool) {
 	mr, nr := kern.mr, kern.nr
 	sp := splitThreads(kern, threads, m, n, k)
 	threads, np := sp.threads, sp.np
@@ -96,7 +106,7 @@ func sgemmPacked(kern *gemmKernel, threads int, transA, transB bool, m, n, k int
 		kb := min(kc, k-pc)
 		parallelFor(threads, func(t int) {
 			lo, hi := splitAligned(np, 1, threads, t)
-			packBPanels(pb, transB, b, ldb, n, pc, kb, nr, lo, hi)
+			packB(pb, pc, kb, lo, hi)
 		})
 		mode := 1
 		if zeroC && pc == 0 {

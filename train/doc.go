@@ -4,7 +4,11 @@
 // exact semantics and tensor names of transformers' LlamaForCausalLM
 // (RMSNorm, rotate-half RoPE, SwiGLU MLP, grouped-query causal attention,
 // tied or untied embeddings, optional q/k/v biases as in Qwen2), and trains
-// one of three kinds of delta on it (Options.Method):
+// one of three kinds of delta on it (Options.Method). The same decoder runs
+// Llama 3.1/3.2 (llama3 and linear RoPE scaling), Mistral (sequences within
+// its sliding window) and Qwen3 (per-head q/k RMSNorm, head_dim independent
+// of the hidden size); other families are refused by model_type
+// (ErrUnsupported). The deltas are:
 //
 //   - format.MethodLoRA: low-rank updates W + s·B·A on any of q/k/v/o/gate/up/down_proj,
 //     written as a PEFT LoRA folder;
@@ -17,6 +21,10 @@
 // Errors: an option that cannot work is an *OptionError naming the field of
 // Options at fault (callers such as deltactl say it in their own words);
 // data that cannot be trained on wraps ErrData and names the file and line.
+//
+// Evaluate measures a model's loss with a delta applied unmerged; Generator
+// decodes text from it over a key/value cache, sharing the layers of the
+// full forward pass.
 //
 // There is no general autograd: every layer has an explicit forward and
 // backward pass (one file per layer), gradients are computed only where they

@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -197,6 +198,69 @@ func TestGradAdapter(t *testing.T) {
 				}
 			}
 			tok, tgt := testBatch(2, 5, m.Config.VocabSize)
+			checkParams(t, nt, tok, tgt)
+		})
+	}
+}
+
+// archConfigs are tinyConfig variants for the architectures beyond plain
+// Llama: Qwen3's q/k norms with a head_dim unrelated to hidden/heads, and
+// the two RoPE scalings (with original_max_position_embeddings small enough
+// that the test's positions cross every llama3 band).
+func archConfigs() map[string]Config {
+	qwen3 := tinyConfig(true)
+	qwen3.ModelType, qwen3.QKNorm, qwen3.HeadDim = "qwen3", true, 6
+	llama3 := tinyConfig(false)
+	llama3.HeadDim = 8
+	llama3.RopeScaling = &RopeScaling{Type: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositions: 16}
+	llama3.RopeTheta = 100
+	linear := tinyConfig(false)
+	linear.RopeScaling = &RopeScaling{Type: "linear", Factor: 4}
+	return map[string]Config{"qwen3": qwen3, "llama3": llama3, "linear": linear}
+}
+
+func TestGradArch(t *testing.T) {
+	for name, cfg := range archConfigs() {
+		t.Run(name+"/full", func(t *testing.T) {
+			m := NewRandomModel(cfg, nil, 4, "test")
+			perturbModel(m, false)
+			nt, err := newNet[float64](m, netSpec{B: 2, T: 5, threads: 2, grads: true, full: true}, goSgemm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, tgt := testBatch(2, 5, cfg.VocabSize)
+			checkParams(t, nt, tok, tgt)
+			if cfg.QKNorm {
+				n := 0
+				for _, p := range nt.params {
+					if strings.HasSuffix(p.name, "q_norm.weight") || strings.HasSuffix(p.name, "k_norm.weight") {
+						n++
+					}
+				}
+				if n != 2*cfg.NumLayers {
+					t.Fatalf("%d q/k norm parameters, want %d", n, 2*cfg.NumLayers)
+				}
+			}
+		})
+		t.Run(name+"/lora", func(t *testing.T) {
+			m := NewRandomModel(cfg, nil, 5, "test")
+			perturbModel(m, false)
+			nt, err := newNet[float64](m, netSpec{B: 2, T: 5, threads: 2, grads: true}, goSgemm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for l := 0; l < cfg.NumLayers; l++ {
+				for ti, tg := range []string{"q_proj", "k_proj", "v_proj"} {
+					lin := nt.blocks[l].linearByTarget(tg)
+					a, b := make([]float32, 2*lin.in), make([]float32, lin.out*2)
+					kaimingUniform(a, lin.in, uint64(10*l+ti))
+					kaimingUniform(b, 2, uint64(500+10*l+ti))
+					if err := nt.attachLoRA(lin.name, 2, 0.9, 0, a, b, true); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			tok, tgt := testBatch(2, 5, cfg.VocabSize)
 			checkParams(t, nt, tok, tgt)
 		})
 	}

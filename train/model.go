@@ -55,6 +55,14 @@ func (c Config) weightSpecs() []weightSpec {
 			weightSpec{name: p + "self_attn.v_proj.bias", shape: []int64{kvd}, optional: true},
 			weightSpec{name: p + "self_attn.o_proj.weight", shape: []int64{D, qd}},
 			weightSpec{name: p + "self_attn.o_proj.bias", shape: []int64{D}, optional: true},
+		)
+		if c.QKNorm {
+			hd := int64(c.HeadDim)
+			s = append(s,
+				weightSpec{name: p + "self_attn.q_norm.weight", shape: []int64{hd}},
+				weightSpec{name: p + "self_attn.k_norm.weight", shape: []int64{hd}})
+		}
+		s = append(s,
 			weightSpec{name: p + "post_attention_layernorm.weight", shape: []int64{D}},
 			weightSpec{name: p + "mlp.gate_proj.weight", shape: []int64{F, D}},
 			weightSpec{name: p + "mlp.gate_proj.bias", shape: []int64{F}, optional: true},

@@ -36,6 +36,10 @@ type block[F Float] struct {
 	xn1, r1, qb, kb, vb, p, att, h1 []F
 	xn2, r2, g, u, a, ao, mo        []F
 	sig                             []F // σ(gate), saved for the backward pass (training only)
+	// Qwen3's per-head q/k RMSNorm weights and gradients, the projections'
+	// outputs before the norm and each head row's reciprocal RMS.
+	qn, kn, gqn, gkn     []F
+	qraw, kraw, rqn, rkn []F
 
 	// The projections by shared input (q,k,v; o; gate,up; down) and their
 	// LoRA groups, built on the first forward pass after a LoRA change.
@@ -68,6 +72,7 @@ type net[F Float] struct {
 	datt, dq, dk, dv      []F
 	dg, du                []F
 	attnScratch, normPart []F
+	dqn, dkn              []F // Qwen3: gradients before the q/k norms
 
 	params []param[F]
 }
@@ -89,8 +94,8 @@ func convert[F Float](v []float32) []F {
 // place).
 func newNet[F Float](m *Model, spec netSpec, sg sgemmFunc) (*net[F], error) {
 	c := m.Config
-	if spec.T > c.MaxPositions {
-		return nil, fmt.Errorf("train: sequence length %d exceeds max_position_embeddings %d", spec.T, c.MaxPositions)
+	if err := c.CheckSeq(spec.T); err != nil {
+		return nil, err
 	}
 	if spec.threads < 1 {
 		spec.threads = 1
@@ -138,6 +143,15 @@ func newNet[F Float](m *Model, spec netSpec, sg sgemmFunc) (*net[F], error) {
 			down: mk(p+"mlp.down_proj", D, Fd),
 		}
 		b.gln1, b.gln2 = grad(b.ln1), grad(b.ln2)
+		if c.QKNorm {
+			b.qn, b.kn = w(p+"self_attn.q_norm.weight"), w(p+"self_attn.k_norm.weight")
+			if b.qn == nil || b.kn == nil {
+				return nil, fmt.Errorf("train: layer %d: qwen3 model without self_attn.q_norm/k_norm weights", i)
+			}
+			b.gqn, b.gkn = grad(b.qn), grad(b.kn)
+			b.qraw, b.kraw = make([]F, n*qd), make([]F, n*kvd)
+			b.rqn, b.rkn = make([]F, n*c.NumHeads), make([]F, n*c.NumKVHeads)
+		}
 		b.lists = [4][]*linear[F]{{&b.q, &b.k, &b.v}, {&b.o}, {&b.gate, &b.up}, {&b.down}}
 		b.xn1, b.r1 = make([]F, n*D), make([]F, n)
 		b.qb, b.kb, b.vb = make([]F, n*qd), make([]F, n*kvd), make([]F, n*kvd)
@@ -150,7 +164,7 @@ func newNet[F Float](m *Model, spec netSpec, sg sgemmFunc) (*net[F], error) {
 		}
 		nt.blocks = append(nt.blocks, b)
 	}
-	nt.rope = newRopeTable[F](spec.T, c.HeadDim, c.RopeTheta)
+	nt.rope = newRopeTable[F](spec.T, c)
 	nt.hs = make([][]F, c.NumLayers+1)
 	for i := range nt.hs {
 		nt.hs[i] = make([]F, n*D)
@@ -164,7 +178,10 @@ func newNet[F Float](m *Model, spec netSpec, sg sgemmFunc) (*net[F], error) {
 		nt.dk, nt.dv = make([]F, n*kvd), make([]F, n*kvd)
 		nt.dg, nt.du = make([]F, n*Fd), make([]F, n*Fd)
 		nt.attnScratch = make([]F, spec.threads*spec.T*spec.T)
-		nt.normPart = make([]F, spec.threads*D)
+		nt.normPart = make([]F, spec.threads*max(D, c.HeadDim))
+		if c.QKNorm {
+			nt.dqn, nt.dkn = make([]F, n*qd), make([]F, n*kvd)
+		}
 	}
 	if spec.full {
 		nt.params = nt.baseParams()
@@ -190,6 +207,9 @@ func (nt *net[F]) baseParams() []param[F] {
 			add(l.name+".weight", []int64{int64(l.out), int64(l.in)}, l.w, l.gw)
 			add(l.name+".bias", []int64{int64(l.out)}, l.b, l.gb)
 		}
+		hd := []int64{int64(nt.cfg.HeadDim)}
+		add(p+"self_attn.q_norm.weight", hd, b.qn, b.gqn)
+		add(p+"self_attn.k_norm.weight", hd, b.kn, b.gkn)
 		add(p+"post_attention_layernorm.weight", []int64{D}, b.ln2, b.gln2)
 		for _, l := range []*linear[F]{&b.gate, &b.up, &b.down} {
 			add(l.name+".weight", []int64{int64(l.out), int64(l.in)}, l.w, l.gw)
@@ -349,7 +369,13 @@ func (nt *net[F]) forward(tokens []int32, train bool, dropKey uint64) {
 			b.grouped = true
 		}
 		rmsNormForward(th, n, D, x, b.ln1, c.RMSNormEps, b.xn1, b.r1)
-		projForward(nt.sg, th, n, b.groups[0], b.lists[0], b.xn1, [][]F{b.qb, b.kb, b.vb}, 0, train, key, 1)
+		if c.QKNorm {
+			projForward(nt.sg, th, n, b.groups[0], b.lists[0], b.xn1, [][]F{b.qraw, b.kraw, b.vb}, 0, train, key, 1)
+			rmsNormForward(th, n*c.NumHeads, c.HeadDim, b.qraw, b.qn, c.RMSNormEps, b.qb, b.rqn)
+			rmsNormForward(th, n*c.NumKVHeads, c.HeadDim, b.kraw, b.kn, c.RMSNormEps, b.kb, b.rkn)
+		} else {
+			projForward(nt.sg, th, n, b.groups[0], b.lists[0], b.xn1, [][]F{b.qb, b.kb, b.vb}, 0, train, key, 1)
+		}
 		ropeForward(th, &nt.rope, nt.spec.T, n, c.NumHeads, b.qb)
 		ropeForward(th, &nt.rope, nt.spec.T, n, c.NumKVHeads, b.kb)
 		attentionForward(nt.sg, th, as, b.qb, b.kb, b.vb, b.p, b.att)
@@ -415,13 +441,21 @@ func (nt *net[F]) backward(tokens []int32) {
 		attentionBackward(nt.sg, th, as, b.qb, b.kb, b.vb, b.p, nt.datt, nt.dq, nt.dk, nt.dv, nt.attnScratch)
 		ropeBackward(th, &nt.rope, nt.spec.T, n, c.NumHeads, nt.dq)
 		ropeBackward(th, &nt.rope, nt.spec.T, n, c.NumKVHeads, nt.dk)
+		dq, dk := nt.dq, nt.dk
+		if c.QKNorm {
+			clear(nt.dqn)
+			clear(nt.dkn)
+			rmsNormBackward(th, n*c.NumHeads, c.HeadDim, b.qraw, b.qn, b.rqn, nt.dq, nt.dqn, b.gqn, nt.normPart)
+			rmsNormBackward(th, n*c.NumKVHeads, c.HeadDim, b.kraw, b.kn, b.rkn, nt.dk, nt.dkn, b.gkn, nt.normPart)
+			dq, dk = nt.dqn, nt.dkn
+		}
 		// Below layer 0 only the embedding can want a gradient: skip the
 		// input-gradient GEMMs when it is frozen.
 		dxn := nt.dxn
 		if li == 0 && nt.gembed == nil {
 			dxn = nil
 		}
-		projBackward(nt.sg, th, n, b.groups[0], b.lists[0], b.xn1, [][]F{nt.dq, nt.dk, nt.dv}, dxn, 0)
+		projBackward(nt.sg, th, n, b.groups[0], b.lists[0], b.xn1, [][]F{dq, dk, nt.dv}, dxn, 0)
 		if dxn != nil {
 			rmsNormBackward(th, n, D, x, b.ln1, b.r1, nt.dxn, nt.dh, b.gln1, nt.normPart)
 		}

@@ -201,6 +201,10 @@ func (o *Options) prepare(c Config) error {
 	if o.Seq > c.MaxPositions {
 		return &OptionError{Option: "Seq", Value: o.Seq, Reason: fmt.Sprintf("exceeds the model's max_position_embeddings %d", c.MaxPositions)}
 	}
+	if c.SlidingWindow > 0 && o.Seq > c.SlidingWindow {
+		return &OptionError{Option: "Seq", Value: o.Seq, Err: ErrUnsupported,
+			Reason: fmt.Sprintf("exceeds the model's sliding_window %d (beyond it attention needs a sliding mask, which deltactl does not implement)", c.SlidingWindow)}
+	}
 	o.GradAccum = max(o.GradAccum, 1)
 	o.Threads = max(o.Threads, 1)
 	if o.sgemm == nil {

@@ -3,24 +3,22 @@ package train
 import "math"
 
 // ropeTable holds cos and sin of position·inv_freq for positions 0..T-1 and
-// the half head dimension, as transformers' LlamaRotaryEmbedding computes
-// them (inv_freq = theta^(-2i/head_dim)); the angles are formed in float64
-// and rounded once.
+// the half head dimension, as transformers' rotary embeddings compute them
+// (see ropeInvFreq); the angles are formed in float64 and rounded once.
 type ropeTable[F Float] struct {
 	half     int
 	cos, sin []F // [T][half]
 	negSin   []F // −sin, for the backward pass: negation is exact
 }
 
-func newRopeTable[F Float](T, headDim int, theta float64) ropeTable[F] {
-	half := headDim / 2
+func newRopeTable[F Float](T int, c Config) ropeTable[F] {
+	half := c.HeadDim / 2
+	inv := ropeInvFreq(c)
 	t := ropeTable[F]{half: half, cos: make([]F, T*half), sin: make([]F, T*half), negSin: make([]F, T*half)}
 	for p := 0; p < T; p++ {
 		for i := 0; i < half; i++ {
-			// HF computes inv_freq in float32 and the product in float32;
-			// rounding inv_freq the same way keeps angles at long positions close.
-			inv := float64(float32(1 / math.Pow(theta, float64(2*i)/float64(headDim))))
-			a := float64(float32(float64(p) * inv))
+			// HF forms the product position·inv_freq in float32.
+			a := float64(float32(float64(p) * inv[i]))
 			t.cos[p*half+i] = F(math.Cos(a))
 			t.sin[p*half+i] = F(math.Sin(a))
 			t.negSin[p*half+i] = -t.sin[p*half+i]
@@ -29,11 +27,67 @@ func newRopeTable[F Float](T, headDim int, theta float64) ropeTable[F] {
 	return t
 }
 
+// ropeInvFreq returns the head_dim/2 inverse frequencies of c's rotary
+// embedding, each rounded to float32 as transformers holds them
+// (modeling_rope_utils.py):
+//
+//	default: inv_freq[i] = 1 / theta^(2i/head_dim)
+//	linear:  inv_freq[i] / factor (positions divided by factor)
+//	llama3 (_compute_llama3_parameters), with wavelen = 2π/inv_freq,
+//	  L = original_max_position_embeddings,
+//	  wavelen < L/high_freq_factor:  inv_freq (high frequencies kept)
+//	  wavelen > L/low_freq_factor:   inv_freq / factor
+//	  otherwise, with s = (L/wavelen − low_freq_factor) / (high_freq_factor − low_freq_factor):
+//	                                 (1−s)·inv_freq/factor + s·inv_freq
+//
+// Neither scaling changes the attention scale (attention_factor 1).
+func ropeInvFreq(c Config) []float64 {
+	half := c.HeadDim / 2
+	inv := make([]float64, half)
+	for i := range inv {
+		inv[i] = float64(float32(1 / math.Pow(c.RopeTheta, float64(2*i)/float64(c.HeadDim))))
+	}
+	rs := c.RopeScaling
+	if rs == nil {
+		return inv
+	}
+	switch rs.Type {
+	case "linear":
+		for i := range inv {
+			inv[i] = float64(float32(inv[i] / rs.Factor))
+		}
+	case "llama3":
+		L := float64(rs.OriginalMaxPositions)
+		lowWave, highWave := L/rs.LowFreqFactor, L/rs.HighFreqFactor
+		for i, f := range inv {
+			wave := 2 * math.Pi / f
+			switch {
+			case wave < highWave:
+			case wave > lowWave:
+				f /= rs.Factor
+			default:
+				s := (L/wave - rs.LowFreqFactor) / (rs.HighFreqFactor - rs.LowFreqFactor)
+				f = (1-s)*f/rs.Factor + s*f
+			}
+			inv[i] = float64(float32(f))
+		}
+	}
+	return inv
+}
+
 // ropeForward rotates every head of x (rows of nh heads × head_dim, row i at
 // sequence position i mod T) in place with the rotate-half convention:
 // (x1, x2) -> (x1·cos − x2·sin, x2·cos + x1·sin).
 func ropeForward[F Float](threads int, t *ropeTable[F], T, n, nh int, x []F) {
 	rotateHalf(threads, t.half, t.cos, t.sin, T, n, nh, x)
+}
+
+// ropeForwardAt rotates n rows of nh heads in place, row i at position
+// pos0+i (incremental decoding: the new tokens follow the cached ones). t
+// must cover position pos0+n-1.
+func ropeForwardAt[F Float](threads int, t *ropeTable[F], pos0, n, nh int, x []F) {
+	h := t.half
+	rotateHalf(threads, h, t.cos[pos0*h:], t.sin[pos0*h:], n, n, nh, x)
 }
 
 // ropeBackward maps a gradient with respect to the rotated vectors to one

@@ -84,6 +84,7 @@ unmerges, stacks, reduces and extracts deltas; and trains them on the CPU.`,
 		// Each command lives in its own file; add new ones here.
 		newDemoCmd, newInspectCmd, newConvertCmd, newExportCmd,
 		newTrainCmd, newEvalCmd,
+		newGenerateCmd,
 		newMergeCmd, newUnmergeCmd, newStackCmd, newReduceCmd, newExtractCmd,
 		newDiffCmd,
 		newPushCmd, newPullCmd, newLsCmd, newShowCmd, newTagCmd, newRmCmd, newDuCmd, newGcCmd, newVerifyCmd, newCopyCmd,

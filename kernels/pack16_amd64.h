@@ -1,0 +1,54 @@
+// Macros of the 16-bit operand packers (pack16_amd64.s). Each expands to
+// exactly the instructions it names, in order.
+//
+// Conventions: a 16x16 block of 32-bit elements sits in Z0..Z15 (row r in
+// Zr); Z16..Z31 are scratch. Source rows are read from R8 with the row
+// stride in BX (R9 = 3·BX), destination rows written from R8 with the
+// stride in DX (R10 = 3·DX).
+
+// LOAD_ROWS16(ld) loads 16 rows with instruction ld (VMOVDQU32 for 32-bit
+// elements, VPMOVZXWD or VCVTPH2PS to widen 16-bit ones), advancing R8 by
+// 12 rows.
+#define LOAD_ROWS16(ld) \
+	ld (R8), Z0; ld (R8)(BX*1), Z1; ld (R8)(BX*2), Z2; ld (R8)(R9*1), Z3; LEAQ (R8)(BX*4), R8; \
+	ld (R8), Z4; ld (R8)(BX*1), Z5; ld (R8)(BX*2), Z6; ld (R8)(R9*1), Z7; LEAQ (R8)(BX*4), R8; \
+	ld (R8), Z8; ld (R8)(BX*1), Z9; ld (R8)(BX*2), Z10; ld (R8)(R9*1), Z11; LEAQ (R8)(BX*4), R8; \
+	ld (R8), Z12; ld (R8)(BX*1), Z13; ld (R8)(BX*2), Z14; ld (R8)(R9*1), Z15
+
+// SHL16_Z0_Z15 moves the low 16 bits of each element to the top: zero-
+// extended bf16 become their float32.
+#define SHL16_Z0_Z15 \
+	VPSLLD $16, Z0, Z0; VPSLLD $16, Z1, Z1; VPSLLD $16, Z2, Z2; VPSLLD $16, Z3, Z3; \
+	VPSLLD $16, Z4, Z4; VPSLLD $16, Z5, Z5; VPSLLD $16, Z6, Z6; VPSLLD $16, Z7, Z7; \
+	VPSLLD $16, Z8, Z8; VPSLLD $16, Z9, Z9; VPSLLD $16, Z10, Z10; VPSLLD $16, Z11, Z11; \
+	VPSLLD $16, Z12, Z12; VPSLLD $16, Z13, Z13; VPSLLD $16, Z14, Z14; VPSLLD $16, Z15, Z15
+
+// STORE_ROWS16 stores Z0..Z15 as 16 rows, advancing R8 by 16 rows.
+#define STORE_ROWS16 \
+	VMOVDQU32 Z0, (R8); VMOVDQU32 Z1, (R8)(DX*1); VMOVDQU32 Z2, (R8)(DX*2); VMOVDQU32 Z3, (R8)(R10*1); LEAQ (R8)(DX*4), R8; \
+	VMOVDQU32 Z4, (R8); VMOVDQU32 Z5, (R8)(DX*1); VMOVDQU32 Z6, (R8)(DX*2); VMOVDQU32 Z7, (R8)(R10*1); LEAQ (R8)(DX*4), R8; \
+	VMOVDQU32 Z8, (R8); VMOVDQU32 Z9, (R8)(DX*1); VMOVDQU32 Z10, (R8)(DX*2); VMOVDQU32 Z11, (R8)(R10*1); LEAQ (R8)(DX*4), R8; \
+	VMOVDQU32 Z12, (R8); VMOVDQU32 Z13, (R8)(DX*1); VMOVDQU32 Z14, (R8)(DX*2); VMOVDQU32 Z15, (R8)(R10*1); LEAQ (R8)(DX*4), R8
+
+// TRANSPOSE16 transposes the 16x16 block in Z0..Z15 in four shuffle
+// stages: 32-bit interleave of row pairs, 64-bit interleave of pair pairs
+// (Z4g+e then holds rows 4g..4g+3, column 4l+e in 128-bit lane l), then
+// two VSHUFF32X4 stages that gather lane l of the four groups into row
+// 4l+e.
+#define TRANSPOSE16 \
+	VUNPCKLPS Z1, Z0, Z16; VUNPCKHPS Z1, Z0, Z17; VUNPCKLPS Z3, Z2, Z18; VUNPCKHPS Z3, Z2, Z19; \
+	VUNPCKLPS Z5, Z4, Z20; VUNPCKHPS Z5, Z4, Z21; VUNPCKLPS Z7, Z6, Z22; VUNPCKHPS Z7, Z6, Z23; \
+	VUNPCKLPS Z9, Z8, Z24; VUNPCKHPS Z9, Z8, Z25; VUNPCKLPS Z11, Z10, Z26; VUNPCKHPS Z11, Z10, Z27; \
+	VUNPCKLPS Z13, Z12, Z28; VUNPCKHPS Z13, Z12, Z29; VUNPCKLPS Z15, Z14, Z30; VUNPCKHPS Z15, Z14, Z31; \
+	VUNPCKLPD Z18, Z16, Z0; VUNPCKHPD Z18, Z16, Z1; VUNPCKLPD Z19, Z17, Z2; VUNPCKHPD Z19, Z17, Z3; \
+	VUNPCKLPD Z22, Z20, Z4; VUNPCKHPD Z22, Z20, Z5; VUNPCKLPD Z23, Z21, Z6; VUNPCKHPD Z23, Z21, Z7; \
+	VUNPCKLPD Z26, Z24, Z8; VUNPCKHPD Z26, Z24, Z9; VUNPCKLPD Z27, Z25, Z10; VUNPCKHPD Z27, Z25, Z11; \
+	VUNPCKLPD Z30, Z28, Z12; VUNPCKHPD Z30, Z28, Z13; VUNPCKLPD Z31, Z29, Z14; VUNPCKHPD Z31, Z29, Z15; \
+	VSHUFF32X4 $0x44, Z4, Z0, Z16; VSHUFF32X4 $0xEE, Z4, Z0, Z17; VSHUFF32X4 $0x44, Z12, Z8, Z18; VSHUFF32X4 $0xEE, Z12, Z8, Z19; \
+	VSHUFF32X4 $0x44, Z5, Z1, Z20; VSHUFF32X4 $0xEE, Z5, Z1, Z21; VSHUFF32X4 $0x44, Z13, Z9, Z22; VSHUFF32X4 $0xEE, Z13, Z9, Z23; \
+	VSHUFF32X4 $0x44, Z6, Z2, Z24; VSHUFF32X4 $0xEE, Z6, Z2, Z25; VSHUFF32X4 $0x44, Z14, Z10, Z26; VSHUFF32X4 $0xEE, Z14, Z10, Z27; \
+	VSHUFF32X4 $0x44, Z7, Z3, Z28; VSHUFF32X4 $0xEE, Z7, Z3, Z29; VSHUFF32X4 $0x44, Z15, Z11, Z30; VSHUFF32X4 $0xEE, Z15, Z11, Z31; \
+	VSHUFF32X4 $0x88, Z18, Z16, Z0; VSHUFF32X4 $0xDD, Z18, Z16, Z4; VSHUFF32X4 $0x88, Z19, Z17, Z8; VSHUFF32X4 $0xDD, Z19, Z17, Z12; \
+	VSHUFF32X4 $0x88, Z22, Z20, Z1; VSHUFF32X4 $0xDD, Z22, Z20, Z5; VSHUFF32X4 $0x88, Z23, Z21, Z9; VSHUFF32X4 $0xDD, Z23, Z21, Z13; \
+	VSHUFF32X4 $0x88, Z26, Z24, Z2; VSHUFF32X4 $0xDD, Z26, Z24, Z6; VSHUFF32X4 $0x88, Z27, Z25, Z10; VSHUFF32X4 $0xDD, Z27, Z25, Z14; \
+	VSHUFF32X4 $0x88, Z30, Z28, Z3; VSHUFF32X4 $0xDD, Z30, Z28, Z7; VSHUFF32X4 $0x88, Z31, Z29, Z11; VSHUFF32X4 $0xDD, Z31, Z29, Z15
