@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -140,7 +139,7 @@ func newGenerateCmd(g *globals) *cobra.Command {
 	var base, prompt string
 	var deltas []string
 	var chat bool
-	var maxNew, threads int
+	var maxNew, thr int
 	var temperature, topP float64
 	var seed uint64
 	cmd := &cobra.Command{
@@ -182,7 +181,7 @@ Decoding speed is reported on stderr.`,
 			if chat {
 				return errors.New("generate: --chat needs a chat template renderer (the model's tokenizer_config.json chat_template), which this build does not have yet: give the formatted prompt with --prompt")
 			}
-			return runGenerate(ctx, g, base, deltas, prompt, threads, train.GenerateOptions{
+			return runGenerate(ctx, g, base, deltas, prompt, threads(thr), train.GenerateOptions{
 				MaxNewTokens: maxNew, Temperature: temperature, TopP: topP, Seed: seed,
 			})
 		},
@@ -196,7 +195,7 @@ Decoding speed is reported on stderr.`,
 	f.Float64Var(&temperature, "temperature", 0, "sampling temperature; 0 is greedy")
 	f.Float64Var(&topP, "top-p", 1, "nucleus sampling: keep the most likely tokens up to this probability mass")
 	f.Uint64Var(&seed, "seed", 0, "seed of the sampling")
-	f.IntVar(&threads, "threads", runtime.GOMAXPROCS(0), "worker threads")
+	threadsFlag(f, &thr, "worker threads")
 	return cmd
 }
 
