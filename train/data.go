@@ -33,11 +33,18 @@ type Dataset struct {
 	Kind    string
 	Stream  []int32
 	Records []Record
+
+	// file, when not nil, holds the records instead of Records: a large
+	// JSONL read from disk as batches need it (stream.go).
+	file *recordFile
 }
 
 // Tokens is the number of tokens in the data set.
 func (d *Dataset) Tokens() int64 {
 	n := int64(len(d.Stream))
+	if d.file != nil {
+		n += d.file.tokens
+	}
 	for _, r := range d.Records {
 		n += int64(len(r.Tokens))
 	}
@@ -54,8 +61,20 @@ func (c Config) IsByteVocab() bool { return c.VocabSize >= 256 && c.VocabSize <=
 // "completion" (loss on the completion only) or "input_ids". Errors name
 // the file and line: an empty file, a token id outside the vocabulary, a
 // sequence longer than max_position_embeddings, text for a model without a
-// byte vocabulary.
+// byte vocabulary. A JSONL file above 256 MiB is checked once and then
+// read from disk as training needs its records, in bounded memory (Close
+// the Dataset when done).
 func LoadData(path string, c Config) (*Dataset, error) {
+	return loadData(path, c, streamAbove)
+}
+
+// loadData is LoadData streaming JSONL files larger than streamFrom bytes.
+func loadData(path string, c Config, streamFrom int64) (*Dataset, error) {
+	if ext := strings.ToLower(filepath.Ext(path)); ext == ".jsonl" || ext == ".json" {
+		if st, err := os.Stat(path); err == nil && st.Size() > streamFrom {
+			return openRecords(path, c)
+		}
+	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("train: data: %w", err)
@@ -196,6 +215,9 @@ func parseRecord(b []byte, c Config) (Record, string, error) {
 
 // maxRecordLen is the longest record in tokens (0 for a stream).
 func (d *Dataset) maxRecordLen() int {
+	if d.file != nil {
+		return d.file.maxLen
+	}
 	n := 0
 	for _, r := range d.Records {
 		n = max(n, len(r.Tokens))
@@ -210,6 +232,10 @@ func (d *Dataset) checkSeq(T int) error {
 	if d.Stream != nil && len(d.Stream) < T+1 {
 		return &OptionError{Where: d.Path, Option: "Seq", Value: T, Err: ErrData,
 			Reason: fmt.Sprintf("%v: %d tokens, fewer than one window of %d + 1", ErrData, len(d.Stream), T)}
+	}
+	if f := d.file; f != nil && f.maxLen > T+1 {
+		return &OptionError{Where: fmt.Sprintf("%s:%d", d.Path, f.maxAt), Option: "Seq", Value: T, Err: ErrData,
+			Reason: fmt.Sprintf("%v: %d tokens, longer than a window of %d + 1 (raise it)", ErrData, f.maxLen, T)}
 	}
 	for _, r := range d.Records {
 		if len(r.Tokens) > T+1 {
@@ -239,13 +265,33 @@ func fillRow(r Record, T int, tokens, targets []int32) {
 type sampler struct {
 	d     *Dataset
 	seed  uint64
-	perm  []int
+	perms [2]epochPerm // the last two epochs' (a batch may span two)
+}
+
+// epochPerm is the record order of one epoch.
+type epochPerm struct {
 	epoch int
+	perm  []int
+}
+
+// recordAt is the index of the record global row row draws.
+func (s *sampler) recordAt(row int) int {
+	n := s.d.numRecords()
+	ep := row / n
+	for _, p := range s.perms {
+		if p.perm != nil && p.epoch == ep {
+			return p.perm[row%n]
+		}
+	}
+	s.perms[1] = s.perms[0]
+	s.perms[0] = epochPerm{epoch: ep, perm: permutation(n, splitmix64(s.seed^0x1234567+uint64(ep)))}
+	return s.perms[0].perm[row%n]
 }
 
 // batch fills B rows of T positions for global row index start (rows are
-// numbered across all steps, so a resumed run draws the same rows).
-func (s *sampler) batch(start, B, T int, tokens, targets []int32) {
+// numbered across all steps, so a resumed run draws the same rows), and
+// for data read from disk starts reading the next batch's records.
+func (s *sampler) batch(start, B, T int, tokens, targets []int32) error {
 	for b := 0; b < B; b++ {
 		row := start + b
 		tk, tg := tokens[b*T:(b+1)*T], targets[b*T:(b+1)*T]
@@ -256,14 +302,20 @@ func (s *sampler) batch(start, B, T int, tokens, targets []int32) {
 			copy(tg, s.d.Stream[o+1:o+T+1])
 			continue
 		}
-		n := len(s.d.Records)
-		ep := row / n
-		if s.perm == nil || ep != s.epoch {
-			s.perm = permutation(n, splitmix64(s.seed^0x1234567+uint64(ep)))
-			s.epoch = ep
+		r, err := s.d.record(s.recordAt(row))
+		if err != nil {
+			return err
 		}
-		fillRow(s.d.Records[s.perm[row%n]], T, tk, tg)
+		fillRow(r, T, tk, tg)
 	}
+	if s.d.file != nil {
+		next := make([]int, B)
+		for b := range next {
+			next[b] = s.recordAt(start + B + b)
+		}
+		s.d.readAhead(next)
+	}
+	return nil
 }
 
 // permutation is a Fisher-Yates shuffle of 0..n-1 from a counter stream.
@@ -277,4 +329,13 @@ func permutation(n int, key uint64) []int {
 		p[i], p[j] = p[j], p[i]
 	}
 	return p
+}
+
+// rows is how many training rows of T positions one pass over d is: its
+// records, or a text stream's windows of T tokens.
+func (d *Dataset) rows(T int) int64 {
+	if d.Stream != nil {
+		return int64(max(1, (len(d.Stream)-1)/T))
+	}
+	return int64(d.numRecords())
 }

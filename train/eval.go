@@ -27,7 +27,7 @@ type EvalResult struct {
 
 // evalNet evaluates d on nt (forward only) in batches of nt's shape;
 // maxBatches > 0 stops early (periodic evaluation during training).
-func evalNet[F Float](nt *net[F], d *Dataset, maxBatches int) EvalResult {
+func evalNet[F Float](nt *net[F], d *Dataset, maxBatches int) (EvalResult, error) {
 	B, T, n := nt.spec.B, nt.spec.T, nt.n
 	tokens, targets := make([]int32, n), make([]int32, n)
 	correct := make([]bool, n)
@@ -36,8 +36,8 @@ func evalNet[F Float](nt *net[F], d *Dataset, maxBatches int) EvalResult {
 	var exact, records int
 	batches := 0
 	flush := func(rows int) {
-		nt.forward(tokens, false, 0)
-		s, c := crossEntropy(nt.spec.threads, n, nt.cfg.VocabSize, nt.logits, targets, 0, correct)
+		nt.forwardHidden(tokens, false, 0)
+		s, c := nt.headLoss(targets, 0, correct)
 		sum += s
 		count += int64(c)
 		if d.Kind == "prompt-completion" {
@@ -81,10 +81,22 @@ func evalNet[F Float](nt *net[F], d *Dataset, maxBatches int) EvalResult {
 		}
 	} else {
 		row := 0
-		for i, r := range d.Records {
+		nr := d.numRecords()
+		for i := 0; i < nr; i++ {
+			if i%B == 0 && i+B < nr {
+				next := make([]int, min(B, nr-i-B))
+				for k := range next {
+					next[k] = i + B + k
+				}
+				d.readAhead(next)
+			}
+			r, err := d.record(i)
+			if err != nil {
+				return EvalResult{}, err
+			}
 			fillRow(r, T, tokens[row*T:(row+1)*T], targets[row*T:(row+1)*T])
 			row++
-			if row == B || i == len(d.Records)-1 {
+			if row == B || i == nr-1 {
 				for b := row; b < B; b++ {
 					fillEmpty(b)
 				}
@@ -105,7 +117,7 @@ func evalNet[F Float](nt *net[F], d *Dataset, maxBatches int) EvalResult {
 		a := float64(exact) / float64(records)
 		res.Accuracy, res.Records = &a, records
 	}
-	return res
+	return res, nil
 }
 
 // EvalOptions configures Evaluate.
@@ -140,7 +152,8 @@ func Evaluate(ctx context.Context, base *Model, delta *format.Delta, d *Dataset,
 	if T < 1 {
 		return nil, fmt.Errorf("train: %s: %w: records too short", d.Path, ErrData)
 	}
-	nt, err := newNet[float32](base, netSpec{B: o.Batch, T: T, threads: o.Threads}, o.sgemm)
+	// Forward only: one layer's activations serve every layer.
+	nt, err := newNet[float32](base, netSpec{B: o.Batch, T: T, threads: o.Threads, recompute: true}, o.sgemm)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +165,10 @@ func Evaluate(ctx context.Context, base *Model, delta *format.Delta, d *Dataset,
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	r := evalNet(nt, d, 0)
+	r, err := evalNet(nt, d, 0)
+	if err != nil {
+		return nil, err
+	}
 	return &r, nil
 }
 

@@ -236,10 +236,12 @@ A delta whose recorded base digest differs from --base's is refused unless
 			if err != nil {
 				return evalErr(err)
 			}
+			defer func() { _ = m.Close() }() // read-only mappings: unmapping loses nothing
 			ds, err := train.LoadData(data, m.Config)
 			if err != nil {
 				return evalErr(err)
 			}
+			defer func() { _ = ds.Close() }() // read-only
 			j := &evalJob{g: g, base: bs, model: m, data: ds, allowMis: allowMismatch,
 				opt: train.EvalOptions{Threads: threads(thr), Batch: batch, Seq: seq}}
 			var ds2 *source

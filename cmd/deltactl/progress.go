@@ -135,7 +135,12 @@ func (p *progressLog) update(pr registry.Progress) {
 
 // trainProgress draws one status line per step on stderr.
 func trainProgress(g *globals) func(train.Progress) {
+	first := true
 	return func(p train.Progress) {
+		if first {
+			fmt.Fprintf(g.stderr, "memory: %s\n", p.Memory)
+			first = false
+		}
 		ev := ""
 		if p.EvalLoss == p.EvalLoss { // not NaN: an evaluation just ran
 			ev = fmt.Sprintf(" eval %.4f", p.EvalLoss)
@@ -158,6 +163,7 @@ func trainProgressLog(g *globals) func(train.Progress) {
 		now := time.Now()
 		if first < 0 {
 			first = p.Step - 1 // a resumed run starts past step 1
+			fmt.Fprintf(g.stderr, "train: memory: %s\n", p.Memory)
 		}
 		final := p.Step == p.Steps && now.Sub(start) >= g.every()
 		if now.Sub(last) < g.every() && !final {

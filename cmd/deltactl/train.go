@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/deltactl/deltactl/format"
+	"github.com/deltactl/deltactl/format/hf"
 	"github.com/deltactl/deltactl/internal/atomicfile"
 	"github.com/deltactl/deltactl/registry"
 	"github.com/deltactl/deltactl/train"
@@ -49,6 +50,7 @@ type trainFlags struct {
 	method, targets, saveDType string
 	push                       string
 	seed                       int64
+	maxMemory                  string
 	gate                       gateFlags
 	// gateSpec is what the gate flags ask for (set by apply).
 	gateSpec train.Gate
@@ -82,6 +84,9 @@ weights (only with --method full); this is how testdata/tinyllama was made.`,
   deltactl train --base cfg.json --data input.txt --method full --steps 2000 --lr 3e-3 --out base`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.Epochs > 0 && cmd.Flags().Changed("steps") {
+				return usagef("train: give --steps or --epochs, not both")
+			}
 			if err := fl.apply(&o); err != nil {
 				return err
 			}
@@ -117,6 +122,8 @@ func addTrainFlags(cmd *cobra.Command, o *train.Options, fl *trainFlags) {
 	f.IntVar(&o.Adapter.Size, "adapter-size", o.Adapter.Size, "bottleneck adapter size m")
 	f.StringVar(&o.Adapter.Act, "adapter-act", o.Adapter.Act, "adapter activation: relu, gelu or silu")
 	f.IntVar(&o.Steps, "steps", o.Steps, "optimizer steps")
+	f.IntVar(&o.Epochs, "epochs", 0, "passes over the data instead of --steps (steps = epochs x records / (batch x grad-accum), rounded up)")
+	f.StringVar(&fl.maxMemory, "max-memory", "", "memory budget, e.g. 5GiB (default: the machine's memory minus max(1 GiB, 10%)); layer activations are recomputed in backward when keeping them would not fit")
 	f.IntVar(&o.Batch, "batch", o.Batch, "sequences per micro-batch")
 	f.IntVar(&o.Seq, "seq", o.Seq, "positions per sequence")
 	f.IntVar(&o.GradAccum, "grad-accum", o.GradAccum, "micro-batches per optimizer step")
@@ -133,6 +140,7 @@ func addTrainFlags(cmd *cobra.Command, o *train.Options, fl *trainFlags) {
 	f.StringVar(&o.CheckpointDir, "checkpoint-dir", "", "checkpoint folder (default OUT.checkpoint)")
 	f.StringVar(&o.Resume, "resume", "", "continue from this checkpoint folder")
 	f.StringVar(&o.Out, "out", "", "output folder")
+	f.StringVar(&o.Compute, "compute", train.ComputeF32, "frozen weights' products: f32 (exact) or bf16 (bf16 dot products, float32 sums; LoRA/adapter weights and optimizer stay f32)")
 	f.StringVar(&fl.saveDType, "dtype", "", "weights dtype of a full fine-tune: F32 or BF16 (default: the base's)")
 	f.StringVar(&fl.push, "push", "", "push the result to this registry ref, with the base as lineage (only if the gate passed)")
 	fl.gate.add(f)
@@ -151,6 +159,13 @@ func (fl *trainFlags) apply(o *train.Options) error {
 	o.Method = format.Method(fl.method)
 	o.LoRA.Targets = splitList(fl.targets)
 	o.SaveDType = strings.ToUpper(fl.saveDType)
+	if fl.maxMemory != "" {
+		n, err := hf.ParseSize(fl.maxMemory)
+		if err != nil || n <= 0 {
+			return usagef("train: --max-memory %q: want a size such as 5GiB or 4000MB", fl.maxMemory)
+		}
+		o.MaxMemory = n
+	}
 	if err := o.Validate(); err != nil {
 		return trainOptionError(err)
 	}
@@ -200,12 +215,17 @@ func runTrain(ctx context.Context, g *globals, fl trainFlags, o train.Options) e
 	if err != nil {
 		return err
 	}
+	defer func() { _ = m.Close() }() // read-only mappings: unmapping loses nothing
 	// What the output records as its base: the ref and its digest, never
 	// the temporary folder a ref was pulled into.
 	m.Source = src.Pinned()
 	ds, ev, err := loadTrainData(fl.data, fl.evalData, m.Config)
 	if err != nil {
 		return err
+	}
+	defer func() { _ = ds.Close() }() // read-only
+	if ev != nil {
+		defer func() { _ = ev.Close() }() // read-only
 	}
 	o.Progress = g.trainProgressFunc()
 	out := o.Out
@@ -272,6 +292,7 @@ func evalTrained(ctx context.Context, g *globals, base *source, dir, out string,
 	if err != nil {
 		return nil, err
 	}
+	defer func() { _ = m.Close() }() // read-only mappings: unmapping loses nothing
 	j := &evalJob{g: g, base: base, model: m, data: ev, opt: train.EvalOptions{Threads: o.Threads, Batch: o.Batch, Seq: o.Seq}}
 	rep, err := j.run(ctx, delta, fl.gate.baseline, fl.gateSpec)
 	if err != nil {
@@ -288,6 +309,7 @@ func loadTrainData(data, evalData string, c train.Config) (ds, ev *train.Dataset
 	}
 	if evalData != "" {
 		if ev, err = train.LoadData(evalData, c); err != nil {
+			_ = ds.Close() // read-only
 			return nil, nil, err
 		}
 	}
@@ -312,7 +334,12 @@ func printTrainResult(g *globals, res *train.Result, ev *evalReport, pushed *reg
 	if res.EvalLoss != nil {
 		g.printf("  eval loss %.4f (perplexity %.3f)", *res.EvalLoss, *res.EvalPerplexity)
 	}
-	g.printf("  %.0f tokens/s  %.1fs\n", res.TokensPerSec, res.Seconds)
+	g.printf("  %.0f tokens/s  %.1fs", res.TokensPerSec, res.Seconds)
+	if res.PeakRSSBytes > 0 {
+		g.printf("  peak RSS %.2f GiB", float64(res.PeakRSSBytes)/(1<<30))
+	}
+	g.printf("  %.1f GFLOP/s  %.1f CPU s\n", res.GFLOPS, res.CPUSeconds)
+	g.printf("memory: %s\n", res.Memory)
 	if ev != nil {
 		printEval(g, ev)
 	}
@@ -377,6 +404,12 @@ func trainFlag(option string) string {
 		return "--checkpoint-dir"
 	case "SaveDType":
 		return "--dtype"
+	case "Compute":
+		return "--compute"
+	case "Epochs":
+		return "--epochs"
+	case "MaxMemory":
+		return "--max-memory"
 	}
 	return ""
 }
