@@ -600,8 +600,8 @@ func TestProgressLines(t *testing.T) {
 	g.progressEvery = 0
 	tp = g.trainProgressFunc()
 	tp(train.Progress{Step: 1, Steps: 4, EvalLoss: nan})
-	if buf.Len() != 0 {
-		t.Errorf("a line before the interval: %q", buf.String())
+	if strings.Contains(buf.String(), "step") {
+		t.Errorf("a step line before the interval: %q", buf.String())
 	}
 	for _, q := range []*globals{{stderr: &buf, quiet: true}, {stderr: &buf, json: true}} {
 		if q.progress() != progressOff || q.trainProgressFunc() != nil || q.registryProgress() != nil {
