@@ -268,3 +268,94 @@ func parsePlacement(p string) (int, string, error) {
 	}
 	return li, where, nil
 }
+
+// ErrGateFailed is wrapped by GateResult.Err when a gate condition fails.
+var ErrGateFailed = errors.New("gate failed")
+
+// Gate holds the conditions an evaluation must meet before a delta is
+// promoted. A nil field is not checked.
+type Gate struct {
+	// MaxLoss: the loss must be at most this.
+	MaxLoss *float64
+	// MinAccuracy: the accuracy must be at least this (prompt/completion
+	// data only; on other data the check fails, as it cannot be measured).
+	MinAccuracy *float64
+	// MinImprovement: the baseline's loss minus the loss must be at least
+	// this (needs a baseline evaluation).
+	MinImprovement *float64
+}
+
+// Empty reports whether g checks nothing.
+func (g Gate) Empty() bool {
+	return g.MaxLoss == nil && g.MinAccuracy == nil && g.MinImprovement == nil
+}
+
+// GateCheck is the outcome of one condition of a Gate.
+type GateCheck struct {
+	// Name is max_loss, min_accuracy or min_improvement.
+	Name   string   `json:"name"`
+	Limit  float64  `json:"limit"`
+	Value  *float64 `json:"value"`
+	Passed bool     `json:"passed"`
+	// Detail says why a check could not be measured.
+	Detail string `json:"detail,omitempty"`
+}
+
+// GateResult is a Gate applied to an evaluation.
+type GateResult struct {
+	Passed bool        `json:"passed"`
+	Checks []GateCheck `json:"checks"`
+}
+
+// Check applies g to r; baseline (which may be nil) is the evaluation
+// MinImprovement compares with.
+func (g Gate) Check(r, baseline *EvalResult) *GateResult {
+	res := &GateResult{Passed: true, Checks: []GateCheck{}}
+	add := func(name string, limit float64, value *float64, ok func(v float64) bool, missing string) {
+		c := GateCheck{Name: name, Limit: limit, Value: value}
+		if value == nil {
+			c.Detail = missing
+		} else {
+			c.Passed = ok(*value)
+		}
+		res.Passed = res.Passed && c.Passed
+		res.Checks = append(res.Checks, c)
+	}
+	if g.MaxLoss != nil {
+		loss := r.Loss
+		add("max_loss", *g.MaxLoss, &loss, func(v float64) bool { return v <= *g.MaxLoss }, "")
+	}
+	if g.MinAccuracy != nil {
+		add("min_accuracy", *g.MinAccuracy, r.Accuracy, func(v float64) bool { return v >= *g.MinAccuracy },
+			"no accuracy: the data has no prompt/completion records")
+	}
+	if g.MinImprovement != nil {
+		var imp *float64
+		if baseline != nil {
+			d := baseline.Loss - r.Loss
+			imp = &d
+		}
+		add("min_improvement", *g.MinImprovement, imp, func(v float64) bool { return v >= *g.MinImprovement },
+			"no baseline evaluation to compare with")
+	}
+	return res
+}
+
+// Err is nil when the gate passed, and otherwise an error wrapping
+// ErrGateFailed that names each failed check.
+func (r *GateResult) Err() error {
+	if r.Passed {
+		return nil
+	}
+	var failed []string
+	for _, c := range r.Checks {
+		switch {
+		case c.Passed:
+		case c.Value == nil:
+			failed = append(failed, fmt.Sprintf("%s %g: %s", c.Name, c.Limit, c.Detail))
+		default:
+			failed = append(failed, fmt.Sprintf("%s %g: got %.6g", c.Name, c.Limit, *c.Value))
+		}
+	}
+	return fmt.Errorf("%w: %s", ErrGateFailed, strings.Join(failed, "; "))
+}

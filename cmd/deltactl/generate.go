@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -141,7 +140,7 @@ func newGenerateCmd(g *globals) *cobra.Command {
 	var base, prompt string
 	var deltas []string
 	var chat bool
-	var maxNew, threads int
+	var maxNew, thr int
 	var temperature, topP float64
 	var seed uint64
 	cmd := &cobra.Command{
@@ -180,7 +179,7 @@ Decoding speed is reported on stderr.`,
 			if topP <= 0 || topP > 1 {
 				return usagef("generate: --top-p %g: want a value in (0, 1]", topP)
 			}
-			return runGenerate(ctx, g, base, deltas, prompt, chat, threads, train.GenerateOptions{
+			return runGenerate(ctx, g, base, deltas, prompt, chat, threads(thr), train.GenerateOptions{
 				MaxNewTokens: maxNew, Temperature: temperature, TopP: topP, Seed: seed,
 			})
 		},
@@ -194,7 +193,7 @@ Decoding speed is reported on stderr.`,
 	f.Float64Var(&temperature, "temperature", 0, "sampling temperature; 0 is greedy")
 	f.Float64Var(&topP, "top-p", 1, "nucleus sampling: keep the most likely tokens up to this probability mass")
 	f.Uint64Var(&seed, "seed", 0, "seed of the sampling")
-	f.IntVar(&threads, "threads", runtime.GOMAXPROCS(0), "worker threads")
+	threadsFlag(f, &thr, "worker threads")
 	return cmd
 }
 

@@ -299,6 +299,9 @@ func (s *S3) obj(key string) string { return s.prefix + key }
 // errorf wraps err with the location, operation and key. S3 errors keep
 // their code and message (never request headers or credentials).
 func (s *S3) errorf(op, key string, err error) error {
+	if r := (minio.ErrorResponse{}); errors.As(err, &r) && r.StatusCode == http.StatusForbidden {
+		err = fmt.Errorf("%w: %w", ErrDenied, err)
+	}
 	if key == "" {
 		return fmt.Errorf("s3 %s: %s: %w", s.location, op, err)
 	}

@@ -29,6 +29,8 @@ var (
 	// ErrUnsupported: the backend cannot do this safely, for example an S3
 	// server that ignores conditional writes refuses ref moves (see S3).
 	ErrUnsupported = errors.New("not supported by this storage")
+	// ErrDenied: the storage refused the credentials or the access (S3 403).
+	ErrDenied = errors.New("access denied")
 )
 
 // Info describes one stored object.
