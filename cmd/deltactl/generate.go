@@ -334,7 +334,7 @@ func promptIDs(codec textCodec, prompt string, asChat bool, base string) ([]int,
 	}
 	tok, ok := codec.(*tokenizer.Tokenizer)
 	if !ok {
-		return nil, fmt.Errorf("generate: %s: --chat needs a model with tokenizer.json and a chat_template in tokenizer_config.json (a byte-vocabulary model has none)", base)
+		return nil, fmt.Errorf("generate: %s: --chat needs a chat template: a model with tokenizer.json and a chat_template in tokenizer_config.json (a byte-vocabulary model has none)", base)
 	}
 	tmpl, err := chat.Compile(tok.ChatTemplate())
 	if err != nil {
