@@ -33,6 +33,14 @@ test:
 bench:
 	@bash scripts/with-s3.sh $(S3DIR) $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m ./...
 
+# LoRA training on the published shapes of SmolLM2-135M and Llama-3.2-1B
+# (random BF16 weights cached in .cache/shapes): tok/s, CPU s per step and
+# peak RSS, beside PyTorch when it is installed. STEPS=n, or give the shapes:
+# make bench-train SHAPES="llama-3.2-3b:1".
+.PHONY: bench-train
+bench-train:
+	@bash scripts/bench-train.sh $(SHAPES)
+
 # Every Fuzz target, FUZZTIME each (go test -fuzz takes one target at a time).
 fuzz:
 	@set -e; for pkg in $$(grep -rl --include='*_test.go' --exclude-dir=.cache '^func Fuzz' . | xargs -n1 dirname | sort -u); do \

@@ -23,6 +23,32 @@ type MergeOptions struct {
 	// Correction writes CorrectionFile into the output so Unmerge can
 	// restore the base bit for bit.
 	Correction bool
+	// Metadata, when not nil, is the header metadata of every output
+	// shard instead of the base's (whose keys describe the base, not the
+	// merge). The base's own metadata is kept under BaseMetadataKey, from
+	// which Unmerge restores it.
+	Metadata map[string]string
+}
+
+// BaseMetadataKey holds, in a merged shard whose MergeOptions.Metadata
+// replaced the base's header metadata, that metadata as a JSON object.
+const BaseMetadataKey = "deltactl.base_metadata"
+
+// shardMetadata is the header metadata of a merged shard of base shard md.
+func shardMetadata(md, replace map[string]string) (map[string]string, error) {
+	if replace == nil {
+		return md, nil
+	}
+	out := make(map[string]string, len(replace)+1)
+	for k, v := range replace {
+		out[k] = v
+	}
+	b, err := json.Marshal(md)
+	if err != nil {
+		return nil, err
+	}
+	out[BaseMetadataKey] = string(b)
+	return out, nil
 }
 
 // MergeReport says what Merge did.
@@ -121,7 +147,7 @@ func Merge(ctx context.Context, base *Folder, inputs []Input, outDir string, opt
 			outDT[n] = dt
 		}
 	}
-	n, err := writeShardsPrealloc(ctx, base, shardInfos, out, plans, outDT, cw)
+	n, err := writeShardsPrealloc(ctx, base, shardInfos, out, plans, outDT, cw, opt.Metadata)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +192,7 @@ func Merge(ctx context.Context, base *Folder, inputs []Input, outDir string, opt
 // one positioned write (see safetensors.OffsetFile for why that beats
 // appending), and a finished shard is fsynced while the next one is
 // computed. It returns the data bytes written.
-func writeShardsPrealloc(ctx context.Context, base *Folder, shardInfos [][]safetensors.TensorInfo, out *outFolder, plans map[string]*tensorPlan, outDT map[string]format.DType, cw *correctionWriter) (int64, error) {
+func writeShardsPrealloc(ctx context.Context, base *Folder, shardInfos [][]safetensors.TensorInfo, out *outFolder, plans map[string]*tensorPlan, outDT map[string]format.DType, cw *correctionWriter, meta map[string]string) (int64, error) {
 	var total int64
 	var buf buffers
 	var ob []byte
@@ -182,7 +208,11 @@ func writeShardsPrealloc(ctx context.Context, base *Folder, shardInfos [][]safet
 	}
 	defer waitFlush()
 	for i, s := range base.shards {
-		of, err := safetensors.CreateOffset(out.path(s.file), shardInfos[i], s.f.Metadata())
+		md, err := shardMetadata(s.f.Metadata(), meta)
+		if err != nil {
+			return 0, err
+		}
+		of, err := safetensors.CreateOffset(out.path(s.file), shardInfos[i], md)
 		if err != nil {
 			return 0, err
 		}

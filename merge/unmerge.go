@@ -2,6 +2,7 @@ package merge
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -68,7 +69,11 @@ func Unmerge(ctx context.Context, merged *Folder, inputs []Input, outDir string)
 		for _, ti := range infos {
 			weightMap[ti.Name] = s.file
 		}
-		n, err := writeShard(ctx, out.path(s.file), infos, s.f.Metadata(), func(w *safetensors.Writer, ti safetensors.TensorInfo) error {
+		md, err := baseMetadata(s.f.Metadata())
+		if err != nil {
+			return nil, fmt.Errorf("unmerge: %s: %w", s.file, err)
+		}
+		n, err := writeShard(ctx, out.path(s.file), infos, md, func(w *safetensors.Writer, ti safetensors.TensorInfo) error {
 			src, err := s.f.Tensor(ti.Name)
 			if err != nil {
 				return err
@@ -242,4 +247,18 @@ func unmergeTensor(src *format.Tensor, outDT format.DType, p *tensorPlan, e *cor
 		rep.WorstTensor = src.Name
 	}
 	return outB, nil
+}
+
+// baseMetadata is the header metadata the base shard of merged shard md had:
+// the one kept under BaseMetadataKey when the merge replaced it, else md.
+func baseMetadata(md map[string]string) (map[string]string, error) {
+	raw, ok := md[BaseMetadataKey]
+	if !ok {
+		return md, nil
+	}
+	var base map[string]string
+	if err := json.Unmarshal([]byte(raw), &base); err != nil {
+		return nil, fmt.Errorf("metadata %s: %w", BaseMetadataKey, err)
+	}
+	return base, nil
 }

@@ -34,6 +34,9 @@ func (r *Registry) statBlob(ctx context.Context, d digest.Digest) (bool, error) 
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	}
+	if errors.Is(err, store.ErrNotRegular) {
+		return true, nil // present but damaged: reading it says so (ErrCorrupt)
+	}
 	return false, fmt.Errorf("blob %s: %w", d, err)
 }
 
@@ -249,12 +252,25 @@ func (r *Registry) xorBaseOf(ctx context.Context, frame []byte, sizeHint int64) 
 	if err != nil || h.Encoding != codec.XOR {
 		return nil, nil // Decode reports a bad header
 	}
-	b, err := r.getBlobDepth(ctx, h.BaseDigest, sizeHint, 1)
+	b, err := r.xorBase(ctx, h.BaseDigest, sizeHint, 1)
 	if err != nil {
 		return nil, fmt.Errorf("xor base: %w", err)
 	}
 	return b, nil
 }
+
+// xorBase returns base blob bd (verified), decoded once and shared through
+// r.bases. An XOR base has the same decoded length as its blob, size.
+func (r *Registry) xorBase(ctx context.Context, bd digest.Digest, size int64, depth int) ([]byte, error) {
+	nested := ctx.Value(inBaseLoad{}) != nil
+	return r.bases.get(bd, nested, func() ([]byte, error) {
+		return r.getBlobDepth(context.WithValue(ctx, inBaseLoad{}, true), bd, size, depth)
+	})
+}
+
+// inBaseLoad marks the context of a base being loaded for r.bases (see
+// baseCache.get: nested loads never wait).
+type inBaseLoad struct{}
 
 // decodeOnly decodes a frame of blob d WITHOUT re-hashing the result; the
 // caller must hash it (pull does, fused with writing). base, if not nil,
@@ -265,12 +281,17 @@ func (r *Registry) decodeOnly(ctx context.Context, d digest.Digest, frame, base 
 }
 
 func (r *Registry) decodeOnlyDepth(ctx context.Context, d digest.Digest, frame, base []byte, sizeHint int64, depth int) ([]byte, error) {
+	// Decoding stops at the claimed size: a frame promising more than the
+	// manifest says the blob holds is damage, refused before it allocates.
+	if h, err := codec.ParseHeader(frame); err == nil && sizeHint >= 0 && h.RawLen != sizeHint {
+		return nil, fmt.Errorf("blob %s: %w: frame holds %d bytes, manifest says %d", d, ErrCorrupt, h.RawLen, sizeHint)
+	}
 	raw, err := r.codec.Decode(frame, func(bd digest.Digest) ([]byte, error) {
 		if base != nil {
 			return base, nil
 		}
 		// An XOR base has the same decoded length as the blob.
-		b, err := r.getBlobDepth(ctx, bd, sizeHint, depth+1)
+		b, err := r.xorBase(ctx, bd, sizeHint, depth+1)
 		if err != nil {
 			return nil, fmt.Errorf("xor base: %w", err)
 		}
@@ -289,37 +310,48 @@ func (r *Registry) decodeOnlyDepth(ctx context.Context, d digest.Digest, frame, 
 // largest frame of a sizeHint-byte blob (a raw frame: header plus bytes):
 // io.ReadAll would grow it by doubling, copying a 64 MiB frame several times.
 func (r *Registry) readFrame(ctx context.Context, d digest.Digest, sizeHint int64) ([]byte, error) {
-	rc, err := r.b.Get(ctx, blobKey(d), 0, -1)
+	rc, err := r.getObject(ctx, blobKey(d), 0, -1)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = rc.Close() }() // read only: what was read is checked, a close error loses nothing
+	// No valid frame is larger than a raw frame of the largest chunk (or of
+	// a sizeHint-byte blob); more is damage, and is not read.
+	limit := int64(MaxChunkSize)
+	if sizeHint >= 0 && sizeHint < limit {
+		limit = sizeHint
+	}
+	limit += frameHeaderMax
 	if sizeHint < 0 || sizeHint > r.opt.ChunkSize {
-		sizeHint = 0 // unknown: let the buffer grow
+		sizeHint = 0 // unknown: let the buffer grow as bytes arrive
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, sizeHint+frameHeaderMax+bytes.MinRead))
-	if _, err := buf.ReadFrom(rc); err != nil {
+	if _, err := buf.ReadFrom(io.LimitReader(rc, limit+1)); err != nil {
 		return nil, err
+	}
+	if int64(buf.Len()) > limit {
+		return nil, fmt.Errorf("%w: stored frame is larger than %d bytes, the most a blob of that size can take", ErrCorrupt, limit)
 	}
 	return buf.Bytes(), nil
 }
 
-// blobBase returns the XOR base a stored blob's frame depends on, or "".
-func (r *Registry) blobBase(ctx context.Context, d digest.Digest) (digest.Digest, error) {
-	rc, err := r.b.Get(ctx, blobKey(d), 0, frameHeaderMax)
+// blobHeader reads and parses the header of a stored blob's frame: its
+// XOR base (or "") and its decoded length.
+func (r *Registry) blobHeader(ctx context.Context, d digest.Digest) (codec.Header, error) {
+	rc, err := r.getObject(ctx, blobKey(d), 0, frameHeaderMax)
 	if err != nil {
-		return "", fmt.Errorf("blob %s: %w", d, err)
+		return codec.Header{}, fmt.Errorf("blob %s: %w", d, err)
 	}
 	defer func() { _ = rc.Close() }() // read only: what was read is checked, a close error loses nothing
-	head, err := io.ReadAll(rc)
+	head, err := io.ReadAll(io.LimitReader(rc, frameHeaderMax))
 	if err != nil {
-		return "", fmt.Errorf("blob %s: %w", d, err)
+		return codec.Header{}, fmt.Errorf("blob %s: %w", d, err)
 	}
 	h, err := codec.ParseHeader(head)
 	if err != nil {
-		return "", fmt.Errorf("blob %s: %w: %v", d, ErrCorrupt, err)
+		return codec.Header{}, fmt.Errorf("blob %s: %w: %v", d, ErrCorrupt, err)
 	}
-	return h.BaseDigest, nil
+	return h, nil
 }
 
 // verifiedFrame reads blob d's stored frame and checks that it decodes to

@@ -32,6 +32,7 @@ func (r *Registry) Copy(ctx context.Context, dst *Registry, refs []string) (*Cop
 	if len(refs) == 0 {
 		return nil, fmt.Errorf("copy: %w: no refs given", ErrBadRef)
 	}
+	defer r.bases.drop()
 	parsed, roots, err := r.copyRoots(ctx, refs)
 	if err != nil {
 		return nil, err
@@ -110,7 +111,12 @@ func (r *Registry) copyBlobs(ctx context.Context, dst *Registry, g *graph, res *
 		}
 		// Read, decode and re-hash the source frame before it travels, so a
 		// blob corrupted at the source is refused, not replicated.
+		weight := 4 * max(g.blobs[blobs[i]].rawLen, 0) // frame, output, planes, XOR base
+		if err := r.mem.acquire(ctx, weight); err != nil {
+			return err
+		}
 		frame, err := r.verifiedFrame(ctx, blobs[i], g.blobs[blobs[i]].size)
+		r.mem.release(weight)
 		if err != nil {
 			return fmt.Errorf("%w (reached by %s)", err, strings.Join(sortedKeys(g.refsOf[key]), ", "))
 		}
@@ -150,7 +156,7 @@ func (r *Registry) copyManifests(ctx context.Context, dst *Registry, g *graph, r
 				return err
 			}
 		}
-		data, err := r.readAll(ctx, manifestKey(d))
+		data, err := r.readCapped(ctx, manifestKey(d), maxManifestSize)
 		if err != nil {
 			return fmt.Errorf("manifest %s: %w", d, err)
 		}

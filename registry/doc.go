@@ -28,7 +28,17 @@
 // Pushes write blobs, then the manifest, then the ref, so a crash leaves only
 // unreferenced objects that gc collects once they are older than its grace
 // period. Pulls re-hash every byte they write and rename a finished folder
-// into place, so a pulled folder is either complete and verified or absent.
+// into place, so a pulled folder is either complete and verified or absent
+// (an empty mount point, which cannot be renamed over, is filled in place).
+//
+// Nothing read from storage is trusted before it is checked: refs and
+// manifests are read with a size cap, manifests are parsed strictly (one
+// JSON object, no repeated key, safe UTF-8 paths, tensors that tile their
+// file, every chunk within MaxChunkSize, sizes that add up) before pull
+// creates or allocates anything, a frame is decoded only to the size its
+// manifest claims, and an XOR base named by many chunks is decoded once and
+// shared (basecache.go). FuzzPullManifest drives show, pull, verify and gc
+// over mutated manifests and frames under an allocation bound.
 //
 // Transfers are pipelined across chunks (32 MiB by default, see
 // DefaultChunkSize): Workers+GOMAXPROCS chunks are in flight, hashing,
@@ -37,5 +47,6 @@
 // encoding on a small sample and stores incompressible chunks raw without
 // compressing them; raw frames travel without being copied. Pull writes each
 // chunk at its offset in the final file (pwrite), starts its write-back at
-// once, and fsyncs each file once at the end. BENCHMARKS.md has the numbers.
+// once, and fsyncs each file once, when its last chunk is written; a file is
+// open only while a chunk is written to it. BENCHMARKS.md has the numbers.
 package registry

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/deltactl/deltactl/registry/store"
 )
@@ -18,6 +19,18 @@ type Usage struct {
 	Blobs       int   `json:"blobs"`
 	Manifests   int   `json:"manifests"`
 	Refs        int   `json:"refs"`
+	// TempFiles and TempBytes count files interrupted writes left behind
+	// (fs only; gc removes those older than its grace period). They are
+	// not in StoredBytes.
+	TempFiles int   `json:"temp_files"`
+	TempBytes int64 `json:"temp_bytes"`
+}
+
+// tempFiler is implemented by backends whose interrupted writes leave temp
+// files behind (fs; an S3 PUT is atomic on the server).
+type tempFiler interface {
+	TempFiles(ctx context.Context, olderThan time.Duration) (int, int64, error)
+	CleanTemp(ctx context.Context, olderThan time.Duration) (int, error)
 }
 
 // DiskUsage sizes the whole registry.
@@ -41,6 +54,11 @@ func (r *Registry) DiskUsage(ctx context.Context) (*Usage, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("du: %w", err)
+	}
+	if tc, ok := r.b.(tempFiler); ok {
+		if u.TempFiles, u.TempBytes, err = tc.TempFiles(ctx, 0); err != nil {
+			return nil, fmt.Errorf("du: %w", err)
+		}
 	}
 	for _, i := range manifests {
 		d, ok := digestFromKey(i.Key)

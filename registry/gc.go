@@ -50,8 +50,11 @@ type GCResult struct {
 	KeptBlobs        int   `json:"kept_blobs"`
 	DeletedManifests int   `json:"deleted_manifests"`
 	// DeletedLocks counts stale locks (left by dead processes) removed.
-	DeletedLocks int  `json:"deleted_locks"`
-	DryRun       bool `json:"dry_run"`
+	DeletedLocks int `json:"deleted_locks"`
+	// DeletedTempFiles counts temp files of interrupted writes (fs) older
+	// than the grace period, removed.
+	DeletedTempFiles int  `json:"deleted_temp_files"`
+	DryRun           bool `json:"dry_run"`
 	// RemovedRefs are the tags Retention removed (would remove, in a dry run).
 	RemovedRefs []string `json:"removed_refs"`
 	// Objects lists, in a dry run, each manifest and blob gc would delete.
@@ -219,6 +222,20 @@ func (r *Registry) gcSweep(ctx context.Context, lk *lock, mk *gcMarked, stale []
 		}
 		res.DeletedBlobs++
 		res.DeletedBytes += i.Size
+	}
+	// Temp files of writes a crash interrupted: a live writer's are younger
+	// than the grace period, as its blobs are.
+	if tc, ok := r.b.(tempFiler); ok {
+		age := time.Since(cutoff)
+		var err error
+		if res.DryRun {
+			res.DeletedTempFiles, _, err = tc.TempFiles(ctx, age)
+		} else {
+			res.DeletedTempFiles, err = tc.CleanTemp(ctx, age)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -115,3 +115,48 @@ func TestGCDuringPush(t *testing.T) {
 		t.Fatalf("gc of abandoned push: %+v %v", g, err)
 	}
 }
+
+// TestGCRemovesStaleTempFiles: temp files a killed fs writer left under
+// blobs/ are counted by du, removed by gc once older than the grace period,
+// and kept while young (a running push's).
+func TestGCRemovesStaleTempFiles(t *testing.T) {
+	r := newFSReg(t)
+	dir := filepath.Join(r.Location(), "blobs", "sha256", "ab")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stale, young := filepath.Join(dir, ".tmp-111"), filepath.Join(dir, ".tmp-222")
+	for _, p := range []string{stale, young} {
+		if err := os.WriteFile(p, make([]byte, 1000), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	u, err := r.DiskUsage(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.TempFiles != 2 || u.TempBytes != 2000 {
+		t.Fatalf("du: %d temp files, %d bytes; want 2, 2000", u.TempFiles, u.TempBytes)
+	}
+	res, err := r.GC(bg, GCOptions{DryRun: true})
+	if err != nil || res.DeletedTempFiles != 1 {
+		t.Fatalf("gc dry run: %+v %v", res, err)
+	}
+	if _, err := os.Stat(stale); err != nil {
+		t.Fatal("dry run deleted a temp file")
+	}
+	res, err = r.GC(bg, GCOptions{})
+	if err != nil || res.DeletedTempFiles != 1 {
+		t.Fatalf("gc: %+v %v", res, err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatal("stale temp file kept")
+	}
+	if _, err := os.Stat(young); err != nil {
+		t.Fatal("young temp file removed")
+	}
+}

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -413,4 +414,11 @@ func TestNaturalLess(t *testing.T) {
 			t.Errorf("naturalLess(%q, %q) = %v", c.a, c.b, got)
 		}
 	}
+}
+
+// setRef moves a tag without conditions, as a push does (for tests that
+// plant refs).
+func (r *Registry) setRef(ctx context.Context, ref Ref, d digest.Digest) error {
+	_, err := r.moveRef(ctx, ref, d, move{action: ActionPush})
+	return err
 }

@@ -7,4 +7,10 @@ import "github.com/opencontainers/go-digest"
 type testHooks struct {
 	// afterExists runs in a push right after the existence check of blob d.
 	afterExists func(d digest.Digest, present bool)
+	// afterRead runs in a push right after a chunk of file was read.
+	afterRead func(file string)
+	// commitDir replaces atomicfile.CommitDir in pull (to fail as renaming
+	// onto a mount point does); isMount replaces mount point detection.
+	commitDir func(tmp, dst string) error
+	isMount   func(dir string) bool
 }

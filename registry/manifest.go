@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"path"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/opencontainers/go-digest"
 
@@ -191,21 +194,97 @@ func canonicalJSON(raw []byte) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// parseManifest decodes and validates a stored manifest.
+// parseManifest decodes and validates a stored manifest. It is strict:
+// the JSON must be valid UTF-8, hold one object with no key repeated at any
+// level and nothing after it, since two readers resolving a duplicate key
+// differently would see two different manifests under one digest.
 func parseManifest(d digest.Digest, data []byte) (*Manifest, error) {
 	if got := digest.FromBytes(data); got != d {
 		return nil, fmt.Errorf("manifest %s: %w: content hashes to %s", d, ErrCorrupt, got)
+	}
+	if !utf8.Valid(data) {
+		return nil, fmt.Errorf("manifest %s: %w: not valid UTF-8", d, ErrBadManifest)
+	}
+	if err := checkStrictJSON(data); err != nil {
+		return nil, fmt.Errorf("manifest %s: %w: %s", d, ErrBadManifest, clip(err.Error()))
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var m Manifest
 	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("manifest %s: %w: %v", d, ErrBadManifest, err)
+		return nil, fmt.Errorf("manifest %s: %w: %s", d, ErrBadManifest, clip(err.Error()))
 	}
 	if err := m.validate(); err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", d, err)
 	}
 	return &m, nil
+}
+
+// clip shortens a JSON error, which may quote a value of the damaged
+// manifest (a number literal), to a line.
+func clip(msg string) string {
+	const n = 160
+	if len(msg) > n {
+		return strings.ToValidUTF8(msg[:n], "") + "..."
+	}
+	return msg
+}
+
+// checkStrictJSON refuses a document that is not exactly one JSON value, or
+// whose objects repeat a key.
+func checkStrictJSON(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := strictValue(dec, 0); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("trailing bytes after the manifest")
+	}
+	return nil
+}
+
+// maxJSONDepth bounds nesting in a manifest (provenance is free-form).
+const maxJSONDepth = 100
+
+// strictValue reads one value from dec, checking objects for repeated keys.
+func strictValue(dec *json.Decoder, depth int) error {
+	if depth > maxJSONDepth {
+		return fmt.Errorf("nested deeper than %d", maxJSONDepth)
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	switch tok {
+	case json.Delim('{'):
+		keys := map[string]bool{}
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			k, _ := kt.(string)
+			if keys[k] {
+				return fmt.Errorf("key %s repeated in one object", preview([]byte(k)))
+			}
+			keys[k] = true
+			if err := strictValue(dec, depth+1); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token() // '}'
+		return err
+	case json.Delim('['):
+		for dec.More() {
+			if err := strictValue(dec, depth+1); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token() // ']'
+		return err
+	}
+	return nil
 }
 
 // validate checks the invariants pull relies on: known kind, safe relative
@@ -230,7 +309,8 @@ func (m *Manifest) validate() error {
 		return fmt.Errorf("%w: %v", ErrBadManifest, err)
 	}
 	seen := map[string]bool{}
-	for _, f := range m.Files {
+	for i := range m.Files {
+		f := &m.Files[i]
 		if err := checkRelPath(f.Path); err != nil {
 			return fmt.Errorf("%w: file %q: %v", ErrBadManifest, f.Path, err)
 		}
@@ -238,17 +318,88 @@ func (m *Manifest) validate() error {
 			return fmt.Errorf("%w: file %q listed twice", ErrBadManifest, f.Path)
 		}
 		seen[f.Path] = true
-		for _, c := range f.pieces() {
-			if err := c.Digest.Validate(); err != nil || c.Digest.Algorithm() != digest.SHA256 {
-				return fmt.Errorf("%w: file %q: bad blob digest %q", ErrBadManifest, f.Path, c.Digest)
-			}
-			if c.Size < 0 {
-				return fmt.Errorf("%w: file %q: negative chunk size", ErrBadManifest, f.Path)
+		if err := f.validate(); err != nil {
+			return fmt.Errorf("%w: file %q: %v", ErrBadManifest, f.Path, err)
+		}
+	}
+	// A path that is also another path's folder can never be pulled.
+	for p := range seen {
+		for dir := path.Dir(p); dir != "."; dir = path.Dir(dir) {
+			if seen[dir] {
+				return fmt.Errorf("%w: %q is a file and the folder of %q", ErrBadManifest, dir, p)
 			}
 		}
-		if got := chunksSize(f.pieces()); got != f.Size {
-			return fmt.Errorf("%w: file %q: size %d but its blobs add up to %d", ErrBadManifest, f.Path, f.Size, got)
+	}
+	return nil
+}
+
+// validate checks one file's blobs and sizes before anything trusts them:
+// each chunk within MaxChunkSize, sums that cannot overflow, the file size
+// equal to the sum, and safetensors tensors that tile the data section with
+// a known dtype and a shape matching their byte length.
+func (f *File) validate() error {
+	var sum int64
+	for _, c := range f.pieces() {
+		if err := c.Digest.Validate(); err != nil || c.Digest.Algorithm() != digest.SHA256 {
+			return fmt.Errorf("bad blob digest %q", c.Digest)
 		}
+		if c.Size < 0 || c.Size > MaxChunkSize {
+			return fmt.Errorf("blob %s: size %d outside 0..%d", c.Digest, c.Size, MaxChunkSize)
+		}
+		if sum > math.MaxInt64-c.Size {
+			return errors.New("blob sizes overflow")
+		}
+		sum += c.Size
+	}
+	if sum != f.Size {
+		return fmt.Errorf("size %d but its blobs add up to %d", f.Size, sum)
+	}
+	st := f.Safetensors
+	if st == nil {
+		return nil
+	}
+	if f.Chunks != nil {
+		return errors.New("both chunks and a safetensors layout")
+	}
+	if st.HeaderSize < 8 {
+		return fmt.Errorf("safetensors header of %d bytes", st.HeaderSize)
+	}
+	var end int64
+	for _, t := range st.Tensors {
+		if err := t.validate(end); err != nil {
+			return fmt.Errorf("tensor %q: %w", t.Name, err)
+		}
+		end = t.Offsets[1]
+	}
+	return nil
+}
+
+// validate checks a tensor's metadata; it must start where the previous
+// one ended (prevEnd).
+func (t *Tensor) validate(prevEnd int64) error {
+	b, e := t.Offsets[0], t.Offsets[1]
+	if b != prevEnd || e < b {
+		return fmt.Errorf("offsets [%d, %d] do not follow the previous tensor's end %d", b, e, prevEnd)
+	}
+	if n := chunksSize(t.Chunks); n != e-b {
+		return fmt.Errorf("offsets [%d, %d] but its blobs add up to %d", b, e, n)
+	}
+	dt, err := format.ParseDType(t.DType)
+	if err != nil {
+		return err
+	}
+	n := int64(dt.Size())
+	for _, s := range t.Shape {
+		if s < 0 {
+			return fmt.Errorf("negative dimension in shape %v", t.Shape)
+		}
+		if s != 0 && n > (e-b)/s {
+			return fmt.Errorf("shape %v of %s is larger than its %d bytes", t.Shape, t.DType, e-b)
+		}
+		n *= s
+	}
+	if n != e-b {
+		return fmt.Errorf("shape %v of %s is %d bytes, offsets say %d", t.Shape, t.DType, n, e-b)
 	}
 	return nil
 }
@@ -270,10 +421,28 @@ func checkRelPath(p string) error {
 			return errors.New(`".." in path`)
 		}
 	}
+	if !utf8.ValidString(p) {
+		return errors.New("path is not valid UTF-8")
+	}
 	for _, c := range p {
-		if c < 0x20 || c == 0x7f {
-			return errors.New("control character in path")
+		switch {
+		case c < 0x20 || c == 0x7f || (c >= 0x80 && c <= 0x9f):
+			return fmt.Errorf("control character %U in path", c)
+		case isBidi(c):
+			return fmt.Errorf("bidirectional formatting character %U in path", c)
 		}
 	}
 	return nil
+}
+
+// isBidi reports the invisible characters that reorder text on display
+// (Trojan Source, CVE-2021-42574), which let a name pass for another.
+func isBidi(c rune) bool {
+	switch {
+	case c == 0x061c, c == 0x200e, c == 0x200f:
+		return true
+	case c >= 0x202a && c <= 0x202e, c >= 0x2066 && c <= 0x2069:
+		return true
+	}
+	return false
 }

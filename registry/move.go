@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -47,8 +46,10 @@ func (r *Registry) moveRef(ctx context.Context, ref Ref, d digest.Digest, mv mov
 	switch {
 	case err == nil:
 		exists, oldETag = true, info.ETag
-		data, err := r.readRefBytes(ctx, key)
+		data, err := r.readCapped(ctx, key, maxRefSize)
 		switch {
+		case errors.Is(err, ErrCorrupt):
+			data = nil // a damaged ref (oversized, not a file) is replaced like any other value
 		case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
 			// Replaced or deleted between the stat and the read: the
 			// swap against the stat's ETag would lose anyway.
@@ -87,16 +88,4 @@ func orNone(d digest.Digest) string {
 		return "nothing (it does not exist)"
 	}
 	return d.String()
-}
-
-// maxRefSize bounds what is read of a ref object (a digest and a newline).
-const maxRefSize = 4 << 10
-
-func (r *Registry) readRefBytes(ctx context.Context, key string) ([]byte, error) {
-	rc, err := r.b.Get(ctx, key, 0, maxRefSize)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = rc.Close() }() // read only: what was read is checked, a close error loses nothing
-	return io.ReadAll(rc)
 }

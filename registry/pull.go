@@ -7,6 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/deltactl/deltactl/format"
 	"github.com/deltactl/deltactl/internal/atomicfile"
@@ -32,9 +35,9 @@ type PullResult struct {
 
 // pullJob is one blob written at one place of one file.
 type pullJob struct {
-	f   *os.File
-	off int64
-	c   Chunk
+	file int // index in the manifest's files
+	off  int64
+	c    Chunk
 }
 
 // Pull rebuilds the folder pushed under ref into dir, byte for byte.
@@ -42,7 +45,8 @@ type pullJob struct {
 // Every blob is decoded and re-hashed before it is written. The files are
 // written into a temporary folder beside dir, synced, and renamed to dir
 // only when complete, so dir is either absent (or the empty folder it was)
-// or the whole verified content. dir must not exist or be empty. For a delta,
+// or the whole verified content. dir must not exist or be empty; an empty
+// mount point is filled in place instead (see fillInPlace). For a delta,
 // the delta's own folder is written (an adapter folder, or for a full delta
 // the fine-tuned model); pull the base separately.
 func (r *Registry) Pull(ctx context.Context, ref, dir string) (*PullResult, error) {
@@ -50,6 +54,7 @@ func (r *Registry) Pull(ctx context.Context, ref, dir string) (*PullResult, erro
 	if err != nil {
 		return nil, err
 	}
+	defer r.bases.drop()
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -61,24 +66,40 @@ func (r *Registry) Pull(ctx context.Context, ref, dir string) (*PullResult, erro
 		Dir: abs, Files: len(m.Files), Bytes: m.LogicalSize()}, nil
 }
 
-// pullInto writes m's files into a temporary folder beside abs, and renames
-// it to abs once every file is complete, verified and synced.
+// pullInto writes m's files into a temporary folder beside abs (inside it
+// for a mount point), and renames it to abs (moves its entries into abs)
+// once every file is complete, verified and synced.
 func (r *Registry) pullInto(ctx context.Context, m *Manifest, abs string) (err error) {
+	removeStalePullTemps(abs)
 	if err := checkEmptyDir(abs); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
 		return err
 	}
-	tmp, err := atomicfile.TempDirBeside(abs)
+	// An empty mount point cannot be replaced by a rename (EBUSY), and the
+	// folder beside it is on another filesystem: fill it in place, through
+	// a temp folder inside it.
+	isMount := isMountPoint
+	if h := r.hooks.isMount; h != nil {
+		isMount = h
+	}
+	inPlace := false
+	if fi, err := os.Stat(abs); err == nil && fi.IsDir() && isMount(abs) {
+		inPlace = true
+	}
+	var tmp string
+	if inPlace {
+		tmp, err = os.MkdirTemp(abs, inPlacePrefix)
+	} else {
+		tmp, err = atomicfile.TempDirBeside(abs)
+	}
 	if err != nil {
 		return err
 	}
 	t := &pullTree{m: m}
 	defer func() {
-		for _, f := range t.open {
-			_ = f.Close() // only still open after a failure, and the folder is thrown away
-		}
+		t.closeAll()
 		if err != nil {
 			_ = os.RemoveAll(tmp) // best effort: a leftover hidden temp folder is harmless
 		}
@@ -87,9 +108,18 @@ func (r *Registry) pullInto(ctx context.Context, m *Manifest, abs string) (err e
 		return err
 	}
 	mt := newMeter(r.opt.Progress, StageDownload, m.LogicalSize())
-	if err := runPool(ctx, r.inFlight(), len(t.jobs), func(ctx context.Context, i int) error {
+	if err := runPool(ctx, r.inFlight(), len(t.jobs), func(ctx context.Context, i int) (err error) {
 		j := t.jobs[i]
-		if err := r.pullBlob(ctx, j.c, j.f, j.off); err != nil {
+		f, err := t.acquire(j.file)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if rerr := t.release(j.file, err == nil); err == nil {
+				err = rerr
+			}
+		}()
+		if err := r.pullBlob(ctx, j.c, f, j.off); err != nil {
 			return err
 		}
 		mt.add(j.c.Size)
@@ -97,32 +127,51 @@ func (r *Registry) pullInto(ctx context.Context, m *Manifest, abs string) (err e
 	}); err != nil {
 		return err
 	}
-	if err := t.finish(); err != nil {
-		return err
+	if inPlace {
+		return fillInPlace(tmp, abs)
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return err
 	}
 	// CommitDir replaces an empty dir atomically and refuses a non-empty one.
-	if err := atomicfile.CommitDir(tmp, abs); err != nil {
+	commit := atomicfile.CommitDir
+	if h := r.hooks.commitDir; h != nil {
+		commit = h
+	}
+	if err := commit(tmp, abs); err != nil {
 		return fmt.Errorf("move into place: %w", err)
 	}
 	return nil
 }
 
-// pullTree is the temporary folder a pull writes: one open file per
-// manifest file, and the blobs to write into them.
+// pullTree is the temporary folder a pull writes, and the blobs to write
+// into it. A file is open only while a job writes to it (reopened by the
+// next one), so a pull holds at most one file per job in flight however
+// many files the folder has; the job that writes a file's last blob syncs
+// it, gives it its mode and closes it.
 type pullTree struct {
 	m    *Manifest
-	open []*os.File // open[i] is m.Files[i]; emptied by finish
 	jobs []pullJob
+
+	mu    sync.Mutex
+	files []pullFile // files[i] is m.Files[i]
 }
 
-// create makes every file of t.m under tmp at its final size and plans
-// where each blob goes.
+// pullFile is the state of one file being pulled.
+type pullFile struct {
+	path  string
+	f     *os.File // open while users > 0
+	users int
+	left  int // jobs not yet done
+}
+
+// create makes every file of t.m under tmp at its final size, closed, and
+// plans where each blob goes. Files with no blobs are finished at once.
 func (t *pullTree) create(tmp string) error {
-	for _, mf := range t.m.Files {
+	t.files = make([]pullFile, len(t.m.Files))
+	for i, mf := range t.m.Files {
 		p := filepath.Join(tmp, filepath.FromSlash(mf.Path))
+		t.files[i].path = p
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return err
 		}
@@ -130,46 +179,153 @@ func (t *pullTree) create(tmp string) error {
 		if err != nil {
 			return err
 		}
-		t.open = append(t.open, f)
 		if err := f.Truncate(mf.Size); err != nil {
+			_ = f.Close() // failing anyway; the folder is thrown away
 			return fmt.Errorf("%s: %w", mf.Path, err)
 		}
 		off := int64(0)
 		for _, c := range mf.pieces() {
-			t.jobs = append(t.jobs, pullJob{f: f, off: off, c: c})
+			t.jobs = append(t.jobs, pullJob{file: i, off: off, c: c})
+			t.files[i].left++
 			off += c.Size
+		}
+		if t.files[i].left == 0 {
+			if err := finishFile(f, &mf); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("%s: %w", mf.Path, err)
 		}
 	}
 	return nil
 }
 
-// finish fsyncs each file, gives it its mode and closes it, checking the
-// close: it can report a failed write-back.
-func (t *pullTree) finish() error {
-	// One fsync per file; startWriteback has been pushing each chunk to
-	// disk since it was written, so this mostly waits for the last ones.
-	for i, f := range t.open {
-		mf := t.m.Files[i]
-		mode := os.FileMode(mf.Mode) & os.ModePerm
-		if mode == 0 {
-			mode = 0o644
+// acquire returns file i open for writing.
+func (t *pullTree) acquire(i int) (*os.File, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	pf := &t.files[i]
+	if pf.f == nil {
+		f, err := os.OpenFile(pf.path, os.O_RDWR, 0)
+		if err != nil {
+			return nil, err
 		}
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("%s: %w", mf.Path, err)
-		}
-		if err := f.Chmod(mode); err != nil {
-			return fmt.Errorf("%s: %w", mf.Path, err)
+		pf.f = f
+	}
+	pf.users++
+	return pf.f, nil
+}
+
+// release ends a job's use of file i; done says the job succeeded. The last
+// user closes the file, syncing it first when its last blob is written.
+func (t *pullTree) release(i int, done bool) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	pf := &t.files[i]
+	pf.users--
+	if done {
+		pf.left--
+	}
+	if pf.users > 0 {
+		return nil
+	}
+	f := pf.f
+	pf.f = nil
+	if pf.left == 0 {
+		return finishFile(f, &t.m.Files[i])
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("%s: %w", t.m.Files[i].Path, err)
+	}
+	return nil
+}
+
+// finishFile fsyncs f, gives it mf's mode and closes it, checking the close:
+// it can report a failed write-back. startWriteback has been pushing each
+// chunk to disk since it was written, so the fsync mostly waits for the
+// last ones.
+func finishFile(f *os.File, mf *File) error {
+	mode := os.FileMode(mf.Mode) & os.ModePerm
+	if mode == 0 {
+		mode = 0o644
+	}
+	err := f.Sync()
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", mf.Path, err)
+	}
+	return nil
+}
+
+// closeAll closes files a failed pull left open (their folder is thrown away).
+func (t *pullTree) closeAll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := range t.files {
+		if f := t.files[i].f; f != nil {
+			_ = f.Close() // only after a failure; the folder is removed
+			t.files[i].f = nil
 		}
 	}
-	files := t.open
-	t.open = nil // all closed here, whatever happens
-	var first error
-	for i, f := range files {
-		if err := f.Close(); err != nil && first == nil {
-			first = fmt.Errorf("%s: %w", t.m.Files[i].Path, err)
+}
+
+// inPlacePrefix names the temp folder of a pull filling a mount point.
+const inPlacePrefix = ".deltactl-pull-"
+
+// removeStalePullTemps removes what pulls to abs killed mid-way left: the
+// hidden temp folders beside it (atomicfile.TempDirBeside's ".NAME.tmp-*")
+// or inside it (a mount point filled in place), once older than
+// DefaultGrace, since a pull to the same target may still be running. gc
+// cannot find them: they are outside the registry. Failures are ignored:
+// a leftover costs space, not correctness.
+func removeStalePullTemps(abs string) {
+	cutoff := time.Now().Add(-DefaultGrace)
+	sweep := func(dir, prefix string) {
+		ents, _ := os.ReadDir(dir) // a missing folder has nothing to sweep
+		for _, e := range ents {
+			if !e.IsDir() || !strings.HasPrefix(e.Name(), prefix) {
+				continue
+			}
+			if fi, err := e.Info(); err == nil && fi.ModTime().Before(cutoff) {
+				_ = os.RemoveAll(filepath.Join(dir, e.Name())) // best effort, see above
+			}
 		}
 	}
-	return first
+	sweep(filepath.Dir(abs), "."+filepath.Base(abs)+".tmp-")
+	sweep(abs, inPlacePrefix)
+}
+
+// fillInPlace moves the finished, synced content of tmp (a folder inside the
+// empty folder dst) into dst, then removes tmp. It is not atomic as a whole:
+// if a move fails, the entries already moved are moved back, so dst is left
+// empty as it was.
+func fillInPlace(tmp, dst string) error {
+	if err := atomicfile.SyncTree(tmp); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(tmp)
+	if err != nil {
+		return err
+	}
+	for i, e := range ents {
+		if err := os.Rename(filepath.Join(tmp, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+			for _, back := range ents[:i] {
+				_ = os.Rename(filepath.Join(dst, back.Name()), filepath.Join(tmp, back.Name())) // best effort; the caller removes tmp
+			}
+			return fmt.Errorf("move into place: %w", err)
+		}
+	}
+	if err := os.Remove(tmp); err != nil {
+		return err
+	}
+	return atomicfile.SyncDir(dst)
 }
 
 // checkEmptyDir accepts a missing path or an empty folder.
@@ -208,7 +364,7 @@ func checkEmptyDir(dir string) error {
 // buffer (bounded by the largest frame a blob of c.Size bytes can have) and
 // decoded and hashed holding a CPU token.
 func (r *Registry) pullBlob(ctx context.Context, c Chunk, f *os.File, off int64) error {
-	rc, err := r.b.Get(ctx, blobKey(c.Digest), 0, -1)
+	rc, err := r.getObject(ctx, blobKey(c.Digest), 0, -1)
 	if err != nil {
 		return fmt.Errorf("blob %s: %w", c.Digest, err)
 	}
@@ -229,21 +385,46 @@ func (r *Registry) pullBlob(ctx context.Context, c Chunk, f *os.File, off int64)
 		}
 		return r.streamRaw(ctx, c, rc, f, off)
 	}
-	// Any valid frame of a c.Size-byte blob is at most a raw frame's size
-	// plus the longest header; more is damage, and is not read.
-	limit := int(c.Size) + frameHeaderMax
-	buf := r.getBuf(limit + 1)
-	defer r.putBuf(buf)
-	n := copy(buf, hdr[:])
-	m, err := io.ReadFull(rc, buf[n:])
-	switch {
-	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-	case err != nil:
-		return fmt.Errorf("blob %s: %w", c.Digest, err)
-	default:
-		return corrupt("stored frame is larger than any frame of a %d-byte blob", c.Size)
+	// Decoding holds the output, its byte planes and, for XOR, the base:
+	// take that from the decode budget first.
+	weight := 3 * c.Size
+	if codec.Encoding(hdr[5]) == codec.XOR { // the header is cut before its base digest
+		weight += c.Size
 	}
-	frame := buf[:n+m]
+	if err := r.mem.acquire(ctx, weight); err != nil {
+		return err
+	}
+	defer r.mem.release(weight)
+	// Any valid frame of a c.Size-byte blob is at most a raw frame's size
+	// plus the longest header; more is damage, and is not read. A pooled
+	// chunk buffer takes it when it fits; otherwise the buffer grows with
+	// the bytes actually stored, so a small frame under a large claimed
+	// size costs only what it holds.
+	limit := c.Size + frameHeaderMax
+	var frame []byte
+	if limit+1 <= int64(r.bufCap) {
+		buf := r.getBuf(int(limit) + 1)
+		defer r.putBuf(buf)
+		n := copy(buf, hdr[:])
+		m, err := io.ReadFull(rc, buf[n:])
+		switch {
+		case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		case err != nil:
+			return fmt.Errorf("blob %s: %w", c.Digest, err)
+		default:
+			return corrupt("stored frame is larger than any frame of a %d-byte blob", c.Size)
+		}
+		frame = buf[:n+m]
+	} else {
+		rest, err := io.ReadAll(io.LimitReader(rc, limit+1-rawHeaderLen))
+		if err != nil {
+			return fmt.Errorf("blob %s: %w", c.Digest, err)
+		}
+		if int64(len(rest)) > limit-rawHeaderLen {
+			return corrupt("stored frame is larger than any frame of a %d-byte blob", c.Size)
+		}
+		frame = append(hdr[:], rest...)
+	}
 	base, err := r.xorBaseOf(ctx, frame, c.Size)
 	if err != nil {
 		return fmt.Errorf("blob %s: %w", c.Digest, err)

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 
 	"github.com/deltactl/deltactl/format"
+	"github.com/deltactl/deltactl/registry/codec"
+	"github.com/deltactl/deltactl/registry/store"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -23,6 +25,16 @@ type PushOptions struct {
 	// delta: tensors equal to the base's cost nothing, changed ones are
 	// stored XOR-against-base and compressed.
 	Full bool
+	// FollowSymlinks pushes what symlinks to files outside the folder point
+	// to. Without it such a link is refused (naming it), so a stray link to
+	// /etc/passwd never lands in a shared registry; links inside the folder,
+	// and those of a Hugging Face cache snapshot into its repo's blobs/
+	// folder, are followed either way.
+	FollowSymlinks bool
+	// Repair re-reads every file (ignoring the hash cache), fully checks
+	// every blob it would reuse (decode and re-hash) and replaces the
+	// damaged ones with the bytes just read.
+	Repair bool
 	// Labels are stored in the manifest (see Manifest.Labels and CheckLabels).
 	Labels map[string]string
 }
@@ -77,6 +89,7 @@ type pushJob struct {
 	digest   *digest.Digest // filled in by the worker
 	known    bool           // *digest came from the hash cache
 	xorBase  digest.Digest
+	stamp    *fileStamp // the file as listed; checked again after reading
 }
 
 // Push stores the file or folder at path under ref (NAME[:TAG]).
@@ -103,7 +116,8 @@ func (r *Registry) Push(ctx context.Context, ref, srcPath string, opt PushOption
 		return nil, err
 	}
 	defer lk.unlock()
-	files, err := listFiles(srcPath)
+	defer r.bases.drop()
+	files, err := listFiles(srcPath, opt.FollowSymlinks)
 	if err != nil {
 		return nil, fmt.Errorf("push %s: %w", ref, err)
 	}
@@ -112,6 +126,7 @@ func (r *Registry) Push(ctx context.Context, ref, srcPath string, opt PushOption
 		return nil, fmt.Errorf("push %s: %w", ref, err)
 	}
 	p := r.newPusher()
+	p.repair = opt.Repair
 	var baseIdx map[string]*Tensor
 	if opt.Full {
 		baseIdx = base.tensorIndex()
@@ -226,6 +241,9 @@ type pusher struct {
 	jobs     []pushJob
 	meter    *meter
 	uploaded atomic.Int64
+	// repair: re-read every file and fully check every blob reused,
+	// replacing damaged ones (PushOptions.Repair).
+	repair bool
 
 	// Per pushed file, filled by layout: its stamp for the hash cache and
 	// the cache entry as read (to skip rewriting it unchanged).
@@ -255,13 +273,13 @@ func (p *pusher) layout(m *Manifest, files []localFile, baseIdx map[string]*Tens
 	p.prev = make([][]byte, len(files))
 	for i, lf := range files {
 		p.stamps[i] = stampOf(lf.info, chunk)
-		if e, raw, ok := p.cache.get(lf.abs, p.stamps[i]); ok && e.File.Path == lf.rel {
+		if e, raw, ok := p.cache.get(lf.abs, p.stamps[i]); ok && e.File.Path == lf.rel && !p.repair {
 			p.prev[i] = raw
 			m.Files[i] = e.File
 			if e.Meta != nil {
 				p.meta[lf.rel] = e.Meta
 			}
-			p.addJobs(lf.abs, &m.Files[i], baseIdx, true)
+			p.addJobs(lf.abs, &m.Files[i], baseIdx, true, &p.stamps[i])
 			continue
 		}
 		f, md, err := layoutFile(lf, chunk)
@@ -272,7 +290,7 @@ func (p *pusher) layout(m *Manifest, files []localFile, baseIdx map[string]*Tens
 		if md != nil {
 			p.meta[lf.rel] = md
 		}
-		p.addJobs(lf.abs, &m.Files[i], baseIdx, false)
+		p.addJobs(lf.abs, &m.Files[i], baseIdx, false, &p.stamps[i])
 	}
 	return nil
 }
@@ -296,10 +314,20 @@ func (p *pusher) remember(m *Manifest, files []localFile) {
 	}
 }
 
-// addJobs plans the blobs of one file. For a full delta, a tensor with the
+// addJobs plans the blobs of one file, each checked against the file's
+// stamp after it is read. For a full delta, a tensor with the
 // same name, dtype and byte length as a base tensor is cut on the base's
 // chunk boundaries, so each chunk has a base chunk to XOR against.
-func (p *pusher) addJobs(abs string, f *File, baseIdx map[string]*Tensor, cached bool) {
+func (p *pusher) addJobs(abs string, f *File, baseIdx map[string]*Tensor, cached bool, stamp *fileStamp) {
+	first := len(p.jobs)
+	p.addFileJobs(abs, f, baseIdx, cached)
+	for k := first; k < len(p.jobs); k++ {
+		p.jobs[k].stamp = stamp
+	}
+}
+
+// addFileJobs is addJobs without the stamps.
+func (p *pusher) addFileJobs(abs string, f *File, baseIdx map[string]*Tensor, cached bool) {
 	if f.Safetensors == nil {
 		off := int64(0)
 		for k := range f.Chunks {
@@ -369,7 +397,7 @@ func (p *pusher) do(ctx context.Context, j *pushJob) error {
 			h(*j.digest, ok)
 		}
 		if ok {
-			return nil
+			return p.quickCheck(ctx, j)
 		}
 	}
 	raw := p.r.getBuf(int(j.size))
@@ -380,6 +408,12 @@ func (p *pusher) do(ctx context.Context, j *pushJob) error {
 		d, err = readHashInto(raw, j.file, j.off)
 		return err
 	}); err != nil {
+		return err
+	}
+	if h := p.r.hooks.afterRead; h != nil {
+		h(j.file)
+	}
+	if err := checkUnchanged(j.file, j.stamp); err != nil {
 		return err
 	}
 	if j.known && d != *j.digest {
@@ -395,13 +429,16 @@ func (p *pusher) do(ctx context.Context, j *pushJob) error {
 			h(d, ok)
 		}
 		if ok {
-			return nil
+			reuse, err := p.reusable(ctx, j, d)
+			if err != nil || reuse {
+				return err
+			}
 		}
 	}
 	var baseRaw []byte
 	if j.xorBase != "" && j.xorBase != d {
 		var err error
-		if baseRaw, err = p.r.getBlob(ctx, j.xorBase, j.size); err != nil {
+		if baseRaw, err = p.r.xorBase(ctx, j.xorBase, j.size, 0); err != nil {
 			return fmt.Errorf("%s: base chunk for XOR: %w", j.file, err)
 		}
 	}
@@ -410,6 +447,89 @@ func (p *pusher) do(ctx context.Context, j *pushJob) error {
 		return fmt.Errorf("%s at %d: %w", j.file, j.off, err)
 	}
 	p.uploaded.Add(n)
+	return nil
+}
+
+// ErrDamagedBlob is returned (wrapped, naming the blob) when push finds the
+// stored copy of a blob it would reuse damaged; PushOptions.Repair
+// replaces it.
+var ErrDamagedBlob = fmt.Errorf("%w: the stored copy of a blob to reuse is damaged", ErrCorrupt)
+
+// reusable decides whether the stored copy of blob d, just hashed from the
+// file, can be reused. On fs, where reading it back is cheap next to the
+// read and hash this push just did, and always with Repair, the copy is
+// decoded and re-hashed first: a damaged one is reported (ErrDamagedBlob)
+// or, with Repair, deleted so the caller uploads it again.
+func (p *pusher) reusable(ctx context.Context, j *pushJob, d digest.Digest) (bool, error) {
+	if _, local := p.r.b.(*store.FS); !local && !p.repair {
+		return true, nil
+	}
+	_, err := p.r.getBlob(ctx, d, j.size)
+	switch {
+	case err == nil:
+		return true, nil
+	case !errors.Is(err, ErrCorrupt):
+		return false, fmt.Errorf("%s at %d: %w", j.file, j.off, err)
+	case !p.repair:
+		return false, fmt.Errorf("%s at %d: blob %s: %w (%v)", j.file, j.off, d, ErrDamagedBlob, err)
+	}
+	if err := p.r.b.Delete(ctx, blobKey(d)); err != nil {
+		return false, fmt.Errorf("%s at %d: replace damaged blob %s: %w", j.file, j.off, d, err)
+	}
+	return false, nil
+}
+
+// quickCheck is what a chunk the hash cache vouches for gets before its
+// stored blob is reused on fs, where it costs a header read and a stat: the
+// frame must parse and fit the chunk's size, which catches a truncated or
+// overwritten blob (not a flipped payload byte; Repair checks everything).
+func (p *pusher) quickCheck(ctx context.Context, j *pushJob) error {
+	if _, local := p.r.b.(*store.FS); !local {
+		return nil
+	}
+	d := *j.digest
+	h, why := p.r.blobHeader(ctx, d)
+	if why != nil && !errors.Is(why, ErrCorrupt) {
+		return fmt.Errorf("%s at %d: %w", j.file, j.off, why)
+	}
+	if why == nil {
+		info, err := p.r.b.Stat(ctx, blobKey(d))
+		if err != nil {
+			return fmt.Errorf("%s at %d: blob %s: %w", j.file, j.off, d, err)
+		}
+		switch {
+		case h.RawLen != j.size:
+			why = fmt.Errorf("frame holds %d bytes, chunk is %d", h.RawLen, j.size)
+		case h.Encoding == codec.Raw && info.Size != int64(h.Len)+j.size:
+			why = fmt.Errorf("raw frame of %d bytes stored in %d", j.size, info.Size)
+		case info.Size > j.size+frameHeaderMax:
+			why = fmt.Errorf("frame of %d bytes for a %d-byte chunk", info.Size, j.size)
+		}
+	}
+	if why != nil {
+		return fmt.Errorf("%s at %d: blob %s: %w (%v)", j.file, j.off, d, ErrDamagedBlob, why)
+	}
+	return nil
+}
+
+// ErrChanged is returned (wrapped, naming the file) when a file changed
+// while push read it: what was read may mix two versions.
+var ErrChanged = errors.New("changed while being pushed; push again once it is complete")
+
+// checkUnchanged re-stats file after a chunk of it was read: a different
+// size, mtime, ctime or inode than when it was listed means it was written
+// meanwhile, and the chunks read may come from two versions.
+func checkUnchanged(file string, listed *fileStamp) error {
+	if listed == nil {
+		return nil
+	}
+	fi, err := os.Stat(file)
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	if now := stampOf(fi, listed.ChunkSize); now != *listed {
+		return fmt.Errorf("%s: %w", file, ErrChanged)
+	}
 	return nil
 }
 

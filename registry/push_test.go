@@ -5,9 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/deltactl/deltactl/internal/testutil"
+	"github.com/opencontainers/go-digest"
 )
 
 // TestPushPullModel pushes a real HF folder (tiny GPT-2) and a single
@@ -213,5 +215,128 @@ func TestPushRefusesDamagedSafetensors(t *testing.T) {
 				t.Errorf("ref after a refused push: %v", err)
 			}
 		})
+	}
+}
+
+// TestPushRefusesFileChangedWhileRead: a file rewritten while push reads it
+// (same size, new content) fails the push naming the file, and the ref is
+// not created; before, the pulled file mixed two versions.
+func TestPushRefusesFileChangedWhileRead(t *testing.T) {
+	r := newFSReg(t)
+	src := t.TempDir()
+	file := filepath.Join(src, "data.bin")
+	if err := os.WriteFile(file, randF32(1, 3<<18), 0o644); err != nil { // 3 MiB: 3 chunks
+		t.Fatal(err)
+	}
+	var once sync.Once
+	r.hooks.afterRead = func(string) {
+		once.Do(func() { // rewrite in place, as an editor saving over it or a copy still running would
+			f, err := os.OpenFile(file, os.O_WRONLY, 0)
+			if err == nil {
+				_, err = f.WriteAt(randF32(2, 3<<18), 0)
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	_, err := r.Push(bg, "torn/file:v1", src, PushOptions{})
+	if err == nil || !strings.Contains(err.Error(), file) || !strings.Contains(err.Error(), "changed") {
+		t.Fatalf("push: %v, want an error naming %s as changed", err, file)
+	}
+	if _, err := r.Resolve(bg, "torn/file:v1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("ref created: %v", err)
+	}
+}
+
+// TestPushChecksReusedBlob: on fs, a re-push that finds a damaged copy of a
+// blob it would reuse fails naming the blob instead of making a broken ref;
+// with Repair it replaces the blob and the ref verifies.
+func TestPushChecksReusedBlob(t *testing.T) {
+	r := newFSReg(t)
+	r.opt.NoCache = true
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "config.json"), `{"model_type":"x"}`)
+	if err := os.WriteFile(filepath.Join(src, "data.bin"), randF32(3, 1<<16), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Push(bg, "rep/m:v1", src, PushOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := r.Manifest(bg, res.Digest)
+	var damaged Chunk
+	for _, f := range m.Files {
+		if f.Path == "data.bin" {
+			damaged = f.Chunks[0]
+		}
+	}
+	flipByte(t, r.b, blobKey(damaged.Digest))
+	_, err = r.Push(bg, "rep/m:v2", src, PushOptions{})
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), damaged.Digest.String()) {
+		t.Fatalf("re-push over a damaged blob: %v, want ErrCorrupt naming %s", err, damaged.Digest)
+	}
+	if _, err := r.Push(bg, "rep/m:v2", src, PushOptions{Repair: true}); err != nil {
+		t.Fatalf("push with Repair: %v", err)
+	}
+	v, err := r.Verify(bg, nil)
+	if err != nil || !v.OK {
+		t.Fatalf("after repair: %+v %v", v, err)
+	}
+}
+
+// TestPushChecksCachedBlobCheaply: when the hash cache vouches for a chunk,
+// a re-push on fs still refuses a stored copy whose frame is truncated (its
+// header and size no longer fit the chunk), without reading it whole.
+func TestPushChecksCachedBlobCheaply(t *testing.T) {
+	r := newFSReg(t)
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "data.bin"), randF32(4, 1<<16), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Push(bg, "rep/c:v1", src, PushOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := r.Manifest(bg, res.Digest)
+	d := m.Files[0].Chunks[0].Digest
+	p := filepath.Join(r.Location(), filepath.FromSlash(blobKey(d)))
+	if err := os.Truncate(p, 1000); err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Push(bg, "rep/c:v2", src, PushOptions{})
+	if !errors.Is(err, ErrDamagedBlob) || !strings.Contains(err.Error(), d.String()) {
+		t.Fatalf("re-push over a truncated blob: %v", err)
+	}
+}
+
+// TestPushRepairsSymlinkedBlob: on fs, a blob replaced by a symlink is
+// reported as damaged by a re-push, and --repair replaces it with the bytes.
+func TestPushRepairsSymlinkedBlob(t *testing.T) {
+	r := newFSReg(t)
+	r.opt.NoCache = true
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "notes.txt"), "some notes")
+	if _, err := r.Push(bg, "rep/l:v1", src, PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(r.Location(), filepath.FromSlash(blobKey(digest.FromString("some notes"))))
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc/hostname", p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Push(bg, "rep/l:v2", src, PushOptions{}); !errors.Is(err, ErrDamagedBlob) {
+		t.Fatalf("re-push over a symlinked blob: %v", err)
+	}
+	if _, err := r.Push(bg, "rep/l:v2", src, PushOptions{Repair: true}); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := r.Verify(bg, nil); err != nil || !v.OK {
+		t.Fatalf("after repair: %+v %v", v, err)
 	}
 }

@@ -53,9 +53,23 @@ type root struct {
 
 // blobNode is what the walk learns about a blob.
 type blobNode struct {
-	size int64         // decoded size, from a manifest
-	base digest.Digest // XOR base from the frame header
-	err  error         // reading the frame header failed
+	size int64 // decoded size, from the first manifest naming it (-1: none)
+	// claims maps each size manifests give the blob to those manifests;
+	// verify checks every one (a shared blob may be named wrongly by one).
+	claims map[int64][]digest.Digest
+	base   digest.Digest // XOR base from the frame header
+	rawLen int64         // decoded size from the frame header
+	err    error         // reading the frame header failed
+}
+
+// claim records that manifest m names the blob with size n.
+func (b *blobNode) claim(n int64, m digest.Digest) {
+	if b.claims == nil {
+		b.claims = map[int64][]digest.Digest{}
+	}
+	if ms := b.claims[n]; len(ms) == 0 || ms[len(ms)-1] != m {
+		b.claims[n] = append(ms, m)
+	}
 }
 
 // graph is everything reachable from a set of roots: ref -> manifest ->
@@ -205,6 +219,13 @@ func (r *Registry) walk(ctx context.Context, roots []root, g *graph) error {
 				}
 				g.reachedBy(blobKey(c.Digest), rt.ref)
 			}
+			if !ok { // first visit: record every size this manifest gives
+				for _, f := range m.Files {
+					for _, c := range f.pieces() {
+						g.blobs[c.Digest].claim(c.Size, d)
+					}
+				}
+			}
 			d, via = m.Base, key
 		}
 	}
@@ -228,13 +249,13 @@ func (r *Registry) walkBases(ctx context.Context, g *graph) error {
 		var mu sync.Mutex
 		err := runPool(ctx, r.opt.Workers*4, len(todo), func(ctx context.Context, i int) error {
 			d := todo[i]
-			base, err := r.blobBase(ctx, d)
+			h, err := r.blobHeader(ctx, d)
 			if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, ErrCorrupt) {
 				return err
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			g.blobs[d].base, g.blobs[d].err = base, err
+			g.blobs[d].base, g.blobs[d].rawLen, g.blobs[d].err = h.BaseDigest, h.RawLen, err
 			return nil
 		})
 		if err != nil {

@@ -67,6 +67,12 @@ const (
 	// DefaultWorkers is the number of blob transfers in flight, on top of
 	// one chunk per CPU being hashed, encoded or decoded.
 	DefaultWorkers = 4
+	// MaxChunkSize is the largest blob the format allows. A manifest naming
+	// a bigger one is refused before anything is allocated, and ChunkSize
+	// may not exceed it, so pull's memory per chunk in flight is bounded.
+	// 128 MiB holds the largest safetensors header (safetensors.MaxHeaderSize
+	// plus its 8-byte prefix, stored as one blob) and 4 default chunks.
+	MaxChunkSize = 128 << 20
 )
 
 // Options tune a Registry. The zero value gives the defaults.
@@ -118,6 +124,10 @@ type Registry struct {
 	// so the jobs in flight beyond that wait on the network instead of
 	// fighting over cores.
 	cpu chan struct{}
+	// bases shares decoded XOR bases between the chunks of an operation.
+	bases *baseCache
+	// mem bounds the bytes pull's decodes hold at once (budget.go).
+	mem *memBudget
 }
 
 // blobCodec is what the registry needs of registry/codec.
@@ -139,10 +149,14 @@ func New(b store.Backend, opt Options) (*Registry, error) {
 	if opt.ChunkSize <= 0 {
 		opt.ChunkSize = DefaultChunkSize
 	}
+	if opt.ChunkSize > MaxChunkSize {
+		return nil, fmt.Errorf("registry: chunk size %d over the format's limit of %d", opt.ChunkSize, MaxChunkSize)
+	}
 	if opt.Workers <= 0 {
 		opt.Workers = DefaultWorkers
 	}
-	c, err := codec.New(codec.Options{})
+	// No frame decodes to more than a chunk.
+	c, err := codec.New(codec.Options{MaxRawLen: MaxChunkSize})
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +165,8 @@ func New(b store.Backend, opt Options) (*Registry, error) {
 		// byte pull reads to detect an oversized frame.
 		bufCap: int(opt.ChunkSize) + frameHeaderMax + 1,
 		cpu:    make(chan struct{}, runtime.GOMAXPROCS(0)),
+		bases:  newBaseCache(baseCacheBudget),
+		mem:    newMemBudget(decodeBudget),
 	}, nil
 }
 
@@ -239,14 +255,81 @@ func digestFromKey(key string) (digest.Digest, bool) {
 	return d, d.Validate() == nil
 }
 
-// readAll reads a whole object.
-func (r *Registry) readAll(ctx context.Context, key string) ([]byte, error) {
-	rc, err := r.b.Get(ctx, key, 0, -1)
+// Size caps of the small objects read whole. A damaged or hostile object
+// over its cap is reported (ErrTooLarge, naming it) after reading cap+1
+// bytes, never read whole: one 1 GiB ref would otherwise cost every ls,
+// show, gc and verify gigabytes.
+const (
+	// maxRefSize: a ref holds "sha256:<64 hex>\n", 72 bytes.
+	maxRefSize = 4 << 10
+	// maxManifestSize: a manifest costs about 200 bytes per blob, so 64 MiB
+	// describes some 300,000 blobs (10 TB at 32 MiB chunks); provenance
+	// files are capped at 1 MiB each (maxProvenanceFile).
+	maxManifestSize = 64 << 20
+)
+
+// ErrTooLarge is returned (wrapped, naming the object) when a ref or
+// manifest is larger than any valid one.
+var ErrTooLarge = fmt.Errorf("%w: larger than any valid one", ErrCorrupt)
+
+// getObject opens key like Backend.Get; a key the fs backend refuses as
+// not a regular file (a symlink, a FIFO) is damage in the registry, and
+// reported as ErrCorrupt like any other.
+func (r *Registry) getObject(ctx context.Context, key string, off, length int64) (io.ReadCloser, error) {
+	rc, err := r.b.Get(ctx, key, off, length)
+	if errors.Is(err, store.ErrNotRegular) {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return rc, err
+}
+
+// readCapped reads a whole object of at most limit bytes. Objects over
+// readProbe bytes are sized with Stat first, so an oversized one is refused
+// without reading up to limit, and a large valid one is read into a buffer
+// of its size instead of one grown by doubling.
+func (r *Registry) readCapped(ctx context.Context, key string, limit int64) ([]byte, error) {
+	rc, err := r.getObject(ctx, key, 0, limit+1)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = rc.Close() }() // read only: what was read is checked, a close error loses nothing
-	return io.ReadAll(rc)
+	probe := min(limit, readProbe)
+	data, err := io.ReadAll(io.LimitReader(rc, probe+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > probe {
+		if info, err := r.b.Stat(ctx, key); err == nil {
+			if info.Size > limit {
+				return nil, fmt.Errorf("%w (%d bytes, more than %d)", ErrTooLarge, info.Size, limit)
+			}
+			data = append(make([]byte, 0, info.Size+1), data...)
+		}
+		buf := bytes.NewBuffer(data)
+		if _, err := buf.ReadFrom(io.LimitReader(rc, limit+1-int64(len(data)))); err != nil {
+			return nil, err
+		}
+		data = buf.Bytes()
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%w (larger than %d bytes)", ErrTooLarge, limit)
+	}
+	return data, nil
+}
+
+// readProbe is how much of a ref or manifest is read before its size is
+// asked for: all of a ref, and of almost every manifest.
+const readProbe = 1 << 20
+
+// preview quotes the first few bytes of a damaged object for an error,
+// escaped: enough to recognise it, too little to leak a file a hostile
+// registry pointed us at.
+func preview(b []byte) string {
+	const n = 12
+	if len(b) > n {
+		return fmt.Sprintf("%d bytes starting %q", len(b), b[:n])
+	}
+	return fmt.Sprintf("%q", b)
 }
 
 // resolve turns a ref into a manifest digest.
@@ -254,7 +337,7 @@ func (r *Registry) resolve(ctx context.Context, ref Ref) (digest.Digest, error) 
 	if ref.Digest != "" {
 		return ref.Digest, nil
 	}
-	data, err := r.readAll(ctx, ref.key())
+	data, err := r.readCapped(ctx, ref.key(), maxRefSize)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrNoRegistry) {
 			return "", fmt.Errorf("ref %s: %w in %s", ref, ErrNotFound, r.b.Location())
@@ -263,7 +346,7 @@ func (r *Registry) resolve(ctx context.Context, ref Ref) (digest.Digest, error) 
 	}
 	d, err := digest.Parse(strings.TrimSpace(string(data)))
 	if err != nil {
-		return "", fmt.Errorf("ref %s: %w: holds %q, not a digest", ref, ErrCorrupt, truncate(data, 80))
+		return "", fmt.Errorf("ref %s: %w: holds %s, not a digest", ref, ErrCorrupt, preview(data))
 	}
 	return d, nil
 }
@@ -295,16 +378,9 @@ func (r *Registry) openRef(ctx context.Context, op, ref string) (Ref, digest.Dig
 	return tr, d, m, nil
 }
 
-func truncate(b []byte, n int) string {
-	if len(b) > n {
-		return string(b[:n]) + "..."
-	}
-	return string(b)
-}
-
 // Manifest reads and validates the manifest with digest d.
 func (r *Registry) Manifest(ctx context.Context, d digest.Digest) (*Manifest, error) {
-	data, err := r.readAll(ctx, manifestKey(d))
+	data, err := r.readCapped(ctx, manifestKey(d), maxManifestSize)
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", d, err)
 	}

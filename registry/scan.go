@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -10,6 +11,10 @@ import (
 
 	"github.com/deltactl/deltactl/format/safetensors"
 )
+
+// ErrLinkOutside is returned (wrapped, naming the link) when a pushed folder
+// holds a symlink to a file outside it and PushOptions.FollowSymlinks is off.
+var ErrLinkOutside = errors.New("symlink to a file outside the folder")
 
 // localFile is one regular file of a folder being pushed.
 type localFile struct {
@@ -23,10 +28,15 @@ type localFile struct {
 func skipDir(name string) bool { return name == ".git" || name == ".cache" }
 
 // listFiles returns the regular files under root, sorted by path. A single
-// file is returned as a folder holding just that file. Symlinks are
-// followed (Hugging Face snapshot folders are made of them); anything else
-// that is not a regular file is refused rather than silently dropped.
-func listFiles(root string) ([]localFile, error) {
+// file is returned as a folder holding just that file. root itself may be
+// reached through symlinks. Symlinks inside the folder are followed when
+// they point to files inside it, or, for a Hugging Face cache snapshot
+// (hub/models--X/snapshots/REV), into that repo's blobs/ folder; a link
+// anywhere else is refused naming it unless follow is set. Anything else
+// that is not a regular file, and any name that is not valid UTF-8 (JSON
+// would turn it into U+FFFD, so two names could collide), is refused rather
+// than silently dropped or changed.
+func listFiles(root string, follow bool) ([]localFile, error) {
 	abs, err := filepath.Abs(root)
 	if err != nil {
 		return nil, err
@@ -36,41 +46,61 @@ func listFiles(root string) ([]localFile, error) {
 		return nil, err
 	}
 	if fi.Mode().IsRegular() {
-		return []localFile{{abs: abs, rel: filepath.Base(abs), info: fi}}, nil
+		rel := filepath.Base(abs)
+		if err := checkRelPath(rel); err != nil {
+			return nil, fmt.Errorf("%q: %v", abs, err)
+		}
+		return []localFile{{abs: abs, rel: rel, info: fi}}, nil
 	}
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("%s: not a regular file or folder", root)
 	}
+	// Walk the real folder: WalkDir does not descend into a symlinked root.
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return nil, err
+	}
+	inside := allowedTargets(real)
 	var out []localFile
-	err = filepath.WalkDir(abs, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(real, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
+		rel, err := filepath.Rel(real, p)
+		if err != nil {
+			return err
+		}
+		shown := filepath.Join(abs, rel) // as the user named it
 		if d.IsDir() {
-			if p != abs && skipDir(d.Name()) {
+			if p != real && skipDir(d.Name()) {
 				return filepath.SkipDir
 			}
 			return nil
+		}
+		rel = filepath.ToSlash(rel)
+		if err := checkRelPath(rel); err != nil {
+			return fmt.Errorf("%q: %v", shown, err)
+		}
+		if d.Type()&fs.ModeSymlink != 0 && !follow {
+			target, err := filepath.EvalSymlinks(p)
+			if err != nil {
+				return fmt.Errorf("%s: %w", shown, err)
+			}
+			if !inside(target) {
+				return fmt.Errorf("%s: %w (it points to %s)", shown, ErrLinkOutside, target)
+			}
 		}
 		fi, err := os.Stat(p) // follows symlinks
 		if err != nil {
 			return err
 		}
-		rel, err := filepath.Rel(abs, p)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
 		if fi.IsDir() {
-			return fmt.Errorf("%s: symlink to a folder is not supported", p)
+			return fmt.Errorf("%s: symlink to a folder is not supported", shown)
 		}
 		if !fi.Mode().IsRegular() {
-			return fmt.Errorf("%s: not a regular file (%s)", p, fi.Mode().Type())
+			return fmt.Errorf("%s: not a regular file (%s)", shown, fi.Mode().Type())
 		}
-		if err := checkRelPath(rel); err != nil {
-			return fmt.Errorf("%s: %v", p, err)
-		}
-		out = append(out, localFile{abs: p, rel: rel, info: fi})
+		out = append(out, localFile{abs: shown, rel: rel, info: fi})
 		return nil
 	})
 	if err != nil {
@@ -81,6 +111,25 @@ func listFiles(root string) ([]localFile, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].rel < out[j].rel })
 	return out, nil
+}
+
+// allowedTargets returns whether a resolved symlink target may be pushed
+// without FollowSymlinks: inside the folder real, or, when real is a
+// Hugging Face cache snapshot (.../models--X/snapshots/REV), inside that
+// repo's blobs folder, where every snapshot file points.
+func allowedTargets(real string) func(string) bool {
+	roots := []string{real}
+	if snaps := filepath.Dir(real); filepath.Base(snaps) == "snapshots" {
+		roots = append(roots, filepath.Join(filepath.Dir(snaps), "blobs"))
+	}
+	return func(target string) bool {
+		for _, r := range roots {
+			if rel, err := filepath.Rel(r, target); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // layoutFile describes f without reading its data: a safetensors file gets

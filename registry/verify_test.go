@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/deltactl/deltactl/internal/testutil"
+	"github.com/opencontainers/go-digest"
 )
 
 // TestVerifyDetects: a flipped byte in a blob, a missing blob and a missing
@@ -105,6 +106,39 @@ func TestVerifyDetects(t *testing.T) {
 			v, _ = r.Verify(bg, []string{"nope:v1"})
 			if v.OK || v.Problems[0].Problem != "missing ref" || v.Problems[0].Kind != ProblemMissing {
 				t.Fatalf("missing ref: %+v", v)
+			}
+		})
+	}
+}
+
+// TestVerifyChecksEveryManifestsSize: two manifests name one blob, one with
+// a wrong size. Verify blames that manifest (and its ref), whichever
+// manifest the walk meets first, and not the healthy ref or the blob.
+func TestVerifyChecksEveryManifestsSize(t *testing.T) {
+	for _, order := range []string{"a-good", "z-good"} {
+		t.Run(order, func(t *testing.T) {
+			r := newFSReg(t)
+			raw := []byte("shared blob content")
+			d := digest.FromBytes(raw)
+			if _, err := r.putBlob(bg, d, raw, 1, "", nil); err != nil {
+				t.Fatal(err)
+			}
+			n := int64(len(raw))
+			good := &Manifest{SchemaVersion: 1, Kind: KindModel, Files: []File{{Path: "f", Size: n, Chunks: []Chunk{{d, n}}}}}
+			bad := &Manifest{SchemaVersion: 1, Kind: KindModel, Files: []File{{Path: "g", Size: n + 1, Chunks: []Chunk{{d, n + 1}}}}}
+			goodRef, badRef := "v/"+order+":v1", "v/m-bad:v1"
+			plantManifest(t, r, goodRef, marshalRaw(t, good))
+			bd := plantManifest(t, r, badRef, marshalRaw(t, bad))
+			v, err := r.Verify(bg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.OK || len(v.Problems) != 1 {
+				t.Fatalf("want one problem: %+v", v)
+			}
+			p := v.Problems[0]
+			if p.Object != manifestKey(bd) || len(p.Refs) != 1 || p.Refs[0] != badRef {
+				t.Fatalf("blamed %s (refs %v), want the bad manifest and %s", p.Object, p.Refs, badRef)
 			}
 		})
 	}

@@ -354,7 +354,10 @@ func TestArchitecturesMatchReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r64 := evalNet(nt, ds, 0)
+			r64, err := evalNet(nt, ds, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
 			// Not closer: the network rounds the angles position·inv_freq
 			// to float32, as transformers does.
 			if rel64 := math.Abs(r64.Loss-want) / want; rel64 > 1e-7 {

@@ -97,8 +97,9 @@ func TestTrainBenchChild(t *testing.T) {
 	o.Method, o.Batch, o.Seq, o.Threads = method, 8, 128, benchThreads()
 	o.LoRA = LoRAOptions{Rank: 8, Alpha: 16, Targets: []string{"q_proj", "k_proj", "v_proj", "o_proj"}}
 	o.WeightDecay, o.MaxGradNorm = 0.01, 0
-	// o.sgemm left nil: validate picks kernels.SgemmThreads and the
-	// pre-packed frozen weights, as Train does.
+	// o.sgemm left nil: prepare picks kernels.SgemmThreads, as Train
+	// does. The random model is float32, so its frozen weights go through
+	// the float32 GEMM, packed per product.
 	if err := o.prepare(cfg); err != nil {
 		t.Fatal(err)
 	}

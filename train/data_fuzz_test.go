@@ -13,6 +13,7 @@ func FuzzLoadData(f *testing.F) {
 		`{"text":"hello"}`,
 		`{"prompt":"a: ","completion":"b"}` + "\n" + `{"prompt":"c","completion":"d"}`,
 		`{"input_ids":[1,2,3]}`,
+		`{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]}`,
 		`{"input_ids":[1,-2]}`,
 		`{"input_ids":[1e400]}`,
 		`[1,2]`,

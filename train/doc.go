@@ -32,6 +32,15 @@
 // the activation gradient flowing through it), and all activation buffers are
 // allocated once per run.
 //
+// Memory: a LoRA or adapter run holds the frozen base once, in the dtype of
+// its file (BF16/F16 matrices stay in the memory map; the GEMMs widen them
+// while packing, exactly, or with Options.Compute "bf16" multiply them on
+// bf16 dot products); the LM head and loss run a chunk of tokens at a time
+// (head.go); when a run's activations would not fit Options.MaxMemory, one
+// decoder layer's serve all and backward recomputes each layer's forward
+// (memory.go, recompute.go: the same bits); a large JSONL is read from disk
+// as batches need it (stream.go).
+//
 // The layers are written once, generically over float32 and float64. Training
 // runs in float32; the tests instantiate the same code in float64 for
 // finite-difference gradient checks.

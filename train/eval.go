@@ -17,17 +17,50 @@ type EvalResult struct {
 	Loss       float64 `json:"loss"`
 	Perplexity float64 `json:"perplexity"`
 	Tokens     int64   `json:"tokens"`
-	// Accuracy is, for prompt/completion data, the fraction of records whose
-	// completion greedy decoding reproduces exactly. Under teacher forcing
-	// that is "the argmax at every completion position is the target",
-	// which is what is computed.
+	// BitsPerByte is the loss in bits per UTF-8 byte of the text the
+	// targets encode: Loss*Tokens / ln 2 / TextBytes. Unlike the loss per
+	// token it does not depend on the tokenizer, so models with different
+	// vocabularies compare. Set when the whole data set was evaluated and
+	// it is text (not input_ids).
+	BitsPerByte *float64 `json:"bits_per_byte,omitempty"`
+	TextBytes   int64    `json:"text_bytes,omitempty"`
+	// Accuracy is, for data where every record has one expected completion
+	// (prompt/completion, or chat with one assistant turn), the fraction of
+	// records whose completion greedy decoding reproduces exactly. Under
+	// teacher forcing that is "the argmax at every completion position is
+	// the target", which is what is computed.
 	Accuracy *float64 `json:"accuracy,omitempty"`
 	Records  int      `json:"records,omitempty"`
 }
 
+// singleCompletion reports whether every record of d has one expected
+// completion: prompt/completion data, or chat data with one assistant turn
+// per record (checked on records held in memory: a streamed chat file
+// reports no accuracy).
+func (d *Dataset) singleCompletion() bool {
+	switch d.Kind {
+	case "prompt-completion":
+		return true
+	case "chat":
+		for _, r := range d.Records {
+			runs := 0
+			for t := 1; t < len(r.Loss); t++ {
+				if r.Loss[t] && !r.Loss[t-1] {
+					runs++
+				}
+			}
+			if runs != 1 {
+				return false
+			}
+		}
+		return len(d.Records) > 0
+	}
+	return false
+}
+
 // evalNet evaluates d on nt (forward only) in batches of nt's shape;
 // maxBatches > 0 stops early (periodic evaluation during training).
-func evalNet[F Float](nt *net[F], d *Dataset, maxBatches int) EvalResult {
+func evalNet[F Float](nt *net[F], d *Dataset, maxBatches int) (EvalResult, error) {
 	B, T, n := nt.spec.B, nt.spec.T, nt.n
 	tokens, targets := make([]int32, n), make([]int32, n)
 	correct := make([]bool, n)
@@ -35,12 +68,14 @@ func evalNet[F Float](nt *net[F], d *Dataset, maxBatches int) EvalResult {
 	var count int64
 	var exact, records int
 	batches := 0
+	accuracy := d.singleCompletion()
+	complete := true // every target of d was scored
 	flush := func(rows int) {
-		nt.forward(tokens, false, 0)
-		s, c := crossEntropy(nt.spec.threads, n, nt.cfg.VocabSize, nt.logits, targets, 0, correct)
+		nt.forwardHidden(tokens, false, 0)
+		s, c := nt.headLoss(targets, 0, correct)
 		sum += s
 		count += int64(c)
-		if d.Kind == "prompt-completion" {
+		if accuracy {
 			for b := 0; b < rows; b++ {
 				ok := true
 				for _, c := range correct[b*T : (b+1)*T] {
@@ -69,6 +104,7 @@ func evalNet[F Float](nt *net[F], d *Dataset, maxBatches int) EvalResult {
 				flush(B)
 				row = 0
 				if maxBatches > 0 && batches >= maxBatches {
+					complete = o+T+1 >= len(d.Stream)
 					break
 				}
 			}
@@ -81,16 +117,29 @@ func evalNet[F Float](nt *net[F], d *Dataset, maxBatches int) EvalResult {
 		}
 	} else {
 		row := 0
-		for i, r := range d.Records {
+		nr := d.numRecords()
+		for i := 0; i < nr; i++ {
+			if i%B == 0 && i+B < nr {
+				next := make([]int, min(B, nr-i-B))
+				for k := range next {
+					next[k] = i + B + k
+				}
+				d.readAhead(next)
+			}
+			r, err := d.record(i)
+			if err != nil {
+				return EvalResult{}, err
+			}
 			fillRow(r, T, tokens[row*T:(row+1)*T], targets[row*T:(row+1)*T])
 			row++
-			if row == B || i == len(d.Records)-1 {
+			if row == B || i == nr-1 {
 				for b := row; b < B; b++ {
 					fillEmpty(b)
 				}
 				flush(row)
 				row = 0
 				if maxBatches > 0 && batches >= maxBatches {
+					complete = i == nr-1
 					break
 				}
 			}
@@ -101,11 +150,15 @@ func evalNet[F Float](nt *net[F], d *Dataset, maxBatches int) EvalResult {
 		res.Loss = sum / float64(count)
 		res.Perplexity = math.Exp(res.Loss)
 	}
-	if d.Kind == "prompt-completion" && records > 0 {
+	if complete && d.TextBytes > 0 && count > 0 {
+		b := sum / math.Ln2 / float64(d.TextBytes)
+		res.BitsPerByte, res.TextBytes = &b, d.TextBytes
+	}
+	if accuracy && records > 0 {
 		a := float64(exact) / float64(records)
 		res.Accuracy, res.Records = &a, records
 	}
-	return res
+	return res, nil
 }
 
 // EvalOptions configures Evaluate.
@@ -140,7 +193,8 @@ func Evaluate(ctx context.Context, base *Model, delta *format.Delta, d *Dataset,
 	if T < 1 {
 		return nil, fmt.Errorf("train: %s: %w: records too short", d.Path, ErrData)
 	}
-	nt, err := newNet[float32](base, netSpec{B: o.Batch, T: T, threads: o.Threads}, o.sgemm)
+	// Forward only: one layer's activations serve every layer.
+	nt, err := newNet[float32](base, netSpec{B: o.Batch, T: T, threads: o.Threads, recompute: true}, o.sgemm)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +206,10 @@ func Evaluate(ctx context.Context, base *Model, delta *format.Delta, d *Dataset,
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	r := evalNet(nt, d, 0)
+	r, err := evalNet(nt, d, 0)
+	if err != nil {
+		return nil, err
+	}
 	return &r, nil
 }
 
@@ -210,4 +267,95 @@ func parsePlacement(p string) (int, string, error) {
 		return 0, "", fmt.Errorf("train: adapter placement %q: want model.layers.N.%s or model.layers.N.%s", p, placeAttn, placeMLP)
 	}
 	return li, where, nil
+}
+
+// ErrGateFailed is wrapped by GateResult.Err when a gate condition fails.
+var ErrGateFailed = errors.New("gate failed")
+
+// Gate holds the conditions an evaluation must meet before a delta is
+// promoted. A nil field is not checked.
+type Gate struct {
+	// MaxLoss: the loss must be at most this.
+	MaxLoss *float64
+	// MinAccuracy: the accuracy must be at least this (prompt/completion
+	// data only; on other data the check fails, as it cannot be measured).
+	MinAccuracy *float64
+	// MinImprovement: the baseline's loss minus the loss must be at least
+	// this (needs a baseline evaluation).
+	MinImprovement *float64
+}
+
+// Empty reports whether g checks nothing.
+func (g Gate) Empty() bool {
+	return g.MaxLoss == nil && g.MinAccuracy == nil && g.MinImprovement == nil
+}
+
+// GateCheck is the outcome of one condition of a Gate.
+type GateCheck struct {
+	// Name is max_loss, min_accuracy or min_improvement.
+	Name   string   `json:"name"`
+	Limit  float64  `json:"limit"`
+	Value  *float64 `json:"value"`
+	Passed bool     `json:"passed"`
+	// Detail says why a check could not be measured.
+	Detail string `json:"detail,omitempty"`
+}
+
+// GateResult is a Gate applied to an evaluation.
+type GateResult struct {
+	Passed bool        `json:"passed"`
+	Checks []GateCheck `json:"checks"`
+}
+
+// Check applies g to r; baseline (which may be nil) is the evaluation
+// MinImprovement compares with.
+func (g Gate) Check(r, baseline *EvalResult) *GateResult {
+	res := &GateResult{Passed: true, Checks: []GateCheck{}}
+	add := func(name string, limit float64, value *float64, ok func(v float64) bool, missing string) {
+		c := GateCheck{Name: name, Limit: limit, Value: value}
+		if value == nil {
+			c.Detail = missing
+		} else {
+			c.Passed = ok(*value)
+		}
+		res.Passed = res.Passed && c.Passed
+		res.Checks = append(res.Checks, c)
+	}
+	if g.MaxLoss != nil {
+		loss := r.Loss
+		add("max_loss", *g.MaxLoss, &loss, func(v float64) bool { return v <= *g.MaxLoss }, "")
+	}
+	if g.MinAccuracy != nil {
+		add("min_accuracy", *g.MinAccuracy, r.Accuracy, func(v float64) bool { return v >= *g.MinAccuracy },
+			"no accuracy: the data has no prompt/completion records")
+	}
+	if g.MinImprovement != nil {
+		var imp *float64
+		if baseline != nil {
+			d := baseline.Loss - r.Loss
+			imp = &d
+		}
+		add("min_improvement", *g.MinImprovement, imp, func(v float64) bool { return v >= *g.MinImprovement },
+			"no baseline evaluation to compare with")
+	}
+	return res
+}
+
+// Err is nil when the gate passed, and otherwise an error wrapping
+// ErrGateFailed that names each failed check.
+func (r *GateResult) Err() error {
+	if r.Passed {
+		return nil
+	}
+	var failed []string
+	for _, c := range r.Checks {
+		switch {
+		case c.Passed:
+		case c.Value == nil:
+			failed = append(failed, fmt.Sprintf("%s %g: %s", c.Name, c.Limit, c.Detail))
+		default:
+			failed = append(failed, fmt.Sprintf("%s %g: got %.6g", c.Name, c.Limit, *c.Value))
+		}
+	}
+	return fmt.Errorf("%w: %s", ErrGateFailed, strings.Join(failed, "; "))
 }

@@ -59,19 +59,24 @@ func NewGenerator(m *Model, deltas []*format.Delta, threads int) (*Generator, er
 // so a caller that lets the Model go holds one copy of the weights, not two.
 func packForward(nt *net[float32]) {
 	for _, b := range nt.blocks {
-		for _, l := range b.linears() {
-			if l.w != nil && l.pw == nil {
-				l.pw = kernels.PackB(true, l.in, l.out, l.w, l.in)
+		for _, l := range []*linear[float32]{&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down} {
+			if l.pw == nil {
+				l.pw = kernels.PackB(true, l.in, l.out, l.weight32(), l.in)
 			}
-			l.w = nil
+			l.w, l.h = nil, half{}
 		}
 	}
 	if nt.plm == nil {
 		D, V := nt.cfg.HiddenSize, nt.cfg.VocabSize
-		nt.plm = kernels.PackB(true, D, V, nt.lmHead, D)
+		w := nt.lmHead
+		if w == nil {
+			w = make([]float32, V*D)
+			widen16(nt.lm16.dt, w, nt.lm16.bits)
+		}
+		nt.plm = kernels.PackB(true, D, V, w, D)
 	}
 	if !nt.cfg.TieWordEmbeddings {
-		nt.lmHead = nil // the embedding rows are still read when tied
+		nt.lmHead, nt.lm16 = nil, half{} // the embedding rows are still read when tied
 	}
 }
 
@@ -207,7 +212,7 @@ func (g *Generator) step(st *decodeState, ids []int, pos int) []float32 {
 	qd := c.qDim()
 	x := nt.hs[0][:n*D]
 	for i, id := range ids {
-		copy(x[i*D:(i+1)*D], nt.embed[id*D:(id+1)*D])
+		nt.embedRow(id, x[i*D:(i+1)*D])
 	}
 	for li, b := range nt.blocks {
 		kc, vc := st.cache.slots(li, pos, n)
@@ -256,8 +261,11 @@ func (g *Generator) step(st *decodeState, ids []int, pos int) []float32 {
 	last := x[(n-1)*D : n*D]
 	xn := nt.xnF[:D]
 	rmsNormForward(th, 1, D, last, nt.norm, c.RMSNormEps, xn, nt.rF)
+	if len(nt.logits) < V {
+		nt.logits = make([]float32, V) // newNet no longer allocates [n, V] logits
+	}
 	logits := nt.logits[:V]
-	gemmW(nt.sg, nt.plm, th, false, true, 1, V, D, 1, xn, D, nt.lmHead, D, 0, logits, V)
+	kernels.SgemmPacked(th, false, 1, V, D, 1, xn, D, nt.plm, 0, logits, V)
 	return logits
 }
 

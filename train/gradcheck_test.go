@@ -64,7 +64,7 @@ func lossOf(nt *net[float64], tokens, targets []int32, grads bool) float64 {
 // lossKeyed is lossOf with the forward pass in training mode (LoRA dropout
 // on) under key when train is set.
 func lossKeyed(nt *net[float64], tokens, targets []int32, train bool, key uint64, grads bool) float64 {
-	nt.forward(tokens, train, key)
+	nt.forwardHidden(tokens, train, key)
 	count := 0
 	for _, t := range targets {
 		if t != ignoreIndex {
@@ -75,7 +75,7 @@ func lossKeyed(nt *net[float64], tokens, targets []int32, train bool, key uint64
 	if grads {
 		gs = 1 / float64(count)
 	}
-	s, _ := crossEntropy(nt.spec.threads, nt.n, nt.cfg.VocabSize, nt.logits, targets, gs, nil)
+	s, _ := nt.headLoss(targets, gs, nil)
 	if grads {
 		nt.backward(tokens)
 	}

@@ -10,12 +10,26 @@ type linear[F Float] struct {
 	name    string // HF module name, e.g. "model.layers.0.self_attn.q_proj"
 	out, in int
 	w, b    []F
-	gw, gb  []F
-	lora    *loraMod[F]
-	// pw and pwT are the frozen weight packed once per run for the GEMM
-	// (nil when w trains or F is float64): pw as the forward's op(B) = Wᵀ,
-	// pwT as the backward's op(B) = W. Shared read-only by the replicas.
-	pw, pwT *kernels.PackedB
+	// h is the frozen weight in its file's 16-bit format when w is nil
+	// (a float32 net of a LoRA or adapter run on a BF16/F16 model).
+	h      half
+	bf16   bool // frozen products on bf16 dot products (Options.Compute)
+	gw, gb []F
+	lora   *loraMod[F]
+	// pw is the frozen weight packed once as the forward's op(B) = Wᵀ, set
+	// only by the generator (generate.go), whose one-token products would
+	// otherwise repack the whole weight per token.
+	pw *kernels.PackedB
+}
+
+// weight32 returns W as float32: w, or h widened (a new slice).
+func (l *linear[F]) weight32() []float32 {
+	if l.w != nil {
+		return as32(l.w)
+	}
+	out := make([]float32, len(l.h.bits))
+	widen16(l.h.dt, out, l.h.bits)
+	return out
 }
 
 // loraMod is PEFT's LoRA branch: y += scale · B·A·dropout(x), with A [r, in]
@@ -57,7 +71,11 @@ func (l *linear[F]) forward(sg sgemmFunc, threads, n int, x, y []F, yBeta F, tra
 
 // forwardBase computes y = yBeta·y + x·Wᵀ (+ b) without the LoRA branch.
 func (l *linear[F]) forwardBase(sg sgemmFunc, threads, n int, x, y []F, yBeta F) {
-	gemmW(sg, l.pw, threads, false, true, n, l.out, l.in, 1, x, l.in, l.w, l.in, yBeta, y, l.out)
+	if l.pw != nil && is32[F]() {
+		kernels.SgemmPacked(threads, false, n, l.out, l.in, 1, as32(x), l.in, l.pw, float32(yBeta), as32(y), l.out)
+	} else {
+		gemmFrozen(sg, threads, l.bf16 && l.gw == nil, true, n, l.out, l.in, 1, x, l.in, l.w, l.h, l.in, yBeta, y, l.out)
+	}
 	if l.b != nil {
 		addBias(threads, n, l.out, l.b, y)
 	}
@@ -73,8 +91,13 @@ func (l *linear[F]) backwardBase(sg sgemmFunc, threads, n int, x, dy, dx []F, dx
 		colSumAdd(threads, n, l.out, dy, l.gb)
 	}
 	if dx != nil {
-		gemmW(sg, l.pwT, threads, false, false, n, l.in, l.out, 1, dy, l.out, l.w, l.in, dxBeta, dx, l.in)
+		l.inputGrad(sg, threads, n, dy, dx, dxBeta)
 	}
+}
+
+// inputGrad sets dx = dxBeta·dx + dy·W (the base weight's part of ∂L/∂x).
+func (l *linear[F]) inputGrad(sg sgemmFunc, threads, n int, dy, dx []F, dxBeta F) {
+	gemmFrozen(sg, threads, l.bf16 && l.gw == nil, false, n, l.in, l.out, 1, dy, l.out, l.w, l.h, l.in, dxBeta, dx, l.in)
 }
 
 // backward accumulates the weight gradients that exist (gw, gb, LoRA's ga,
@@ -99,7 +122,7 @@ func (l *linear[F]) backward(sg sgemmFunc, threads, n int, x, dy, dx []F, dxBeta
 	if dx == nil {
 		return
 	}
-	gemmW(sg, l.pwT, threads, false, false, n, l.in, l.out, 1, dy, l.out, l.w, l.in, dxBeta, dx, l.in)
+	l.inputGrad(sg, threads, n, dy, dx, dxBeta)
 	if lr == nil {
 		return
 	}

@@ -14,15 +14,20 @@ const ignoreIndex = -1
 // maximum wins, as torch.argmax). Partial sums are combined in a fixed
 // order, so the result does not depend on threads.
 func crossEntropy[F Float](threads, n, V int, logits []F, targets []int32, gscale float64, correct []bool) (sum float64, count int) {
-	chunks := numChunks(threads, n)
-	part := make([]float64, chunks)
-	cnt := make([]int, chunks)
-	chunk := (n + chunks - 1) / chunks
+	loss, counted := make([]float64, n), make([]bool, n)
+	crossEntropyRows(threads, n, V, logits, targets, gscale, correct, loss, counted)
+	return sumRowLosses(threads, loss, counted)
+}
+
+// crossEntropyRows is crossEntropy's per-row part: row i's loss goes to
+// loss[i] and counted[i] says whether it has a target. The net's chunked
+// LM head calls it on a chunk of rows at a time.
+func crossEntropyRows[F Float](threads, n, V int, logits []F, targets []int32, gscale float64, correct []bool, loss []float64, counted []bool) {
 	parallelRange(threads, n, func(lo, hi int) {
-		ci := lo / chunk
 		for i := lo; i < hi; i++ {
 			row := logits[i*V : (i+1)*V]
 			tgt := int(targets[i])
+			loss[i], counted[i] = 0, tgt != ignoreIndex
 			if tgt == ignoreIndex {
 				if gscale != 0 {
 					clear(row)
@@ -41,7 +46,6 @@ func crossEntropy[F Float](threads, n, V int, logits []F, targets []int32, gscal
 			if correct != nil {
 				correct[i] = am == tgt
 			}
-			cnt[ci]++
 			if gscale != 0 && is32[F]() {
 				// Training: the row is overwritten anyway, so exponentiate
 				// it in place once and scale by gscale/Σ, instead of a
@@ -49,7 +53,7 @@ func crossEntropy[F Float](threads, n, V int, logits []F, targets []int32, gscal
 				xt := float64(row[tgt])
 				r32 := as32(row)
 				s := expShiftSum32(r32, r32, float32(mx))
-				part[ci] += float64(mx) + math.Log(float64(s)) - xt
+				loss[i] = float64(mx) + math.Log(float64(s)) - xt
 				f := float32(gscale / float64(s))
 				for j := range r32 {
 					r32[j] *= f
@@ -62,7 +66,7 @@ func crossEntropy[F Float](threads, n, V int, logits []F, targets []int32, gscal
 				s += float64(expF(x - mx))
 			}
 			lse := float64(mx) + math.Log(s)
-			part[ci] += lse - float64(row[tgt])
+			loss[i] = lse - float64(row[tgt])
 			if gscale != 0 {
 				for j, x := range row {
 					row[j] = F(math.Exp(float64(x)-lse) * gscale)
@@ -71,9 +75,32 @@ func crossEntropy[F Float](threads, n, V int, logits []F, targets []int32, gscal
 			}
 		}
 	})
-	for i := range part {
-		sum += part[i]
-		count += cnt[i]
+}
+
+// sumRowLosses sums the counted rows' losses as one parallelRange over all
+// rows with threads would: in order within each of its chunks, then the
+// chunks' sums in order. The total is thus the same bits however the rows
+// were computed (all at once or a chunk of the LM head at a time).
+func sumRowLosses(threads int, loss []float64, counted []bool) (sum float64, count int) {
+	n := len(loss)
+	chunks := numChunks(threads, n)
+	chunk := (n + chunks - 1) / chunks
+	part := make([]float64, chunks)
+	step := n
+	if t := min(threads, n); t > 1 {
+		step = (n + t - 1) / t // parallelRange's split
+	}
+	for lo := 0; lo < n; lo += step {
+		ci := lo / chunk
+		for i := lo; i < min(lo+step, n); i++ {
+			if counted[i] {
+				part[ci] += loss[i]
+				count++
+			}
+		}
+	}
+	for _, p := range part {
+		sum += p
 	}
 	return sum, count
 }

@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"strings"
@@ -11,8 +12,9 @@ import (
 	"github.com/deltactl/deltactl/format/safetensors"
 )
 
-// Model is a Llama-family model held in memory as float32 weights under
-// their Hugging Face names ("model.embed_tokens.weight",
+// Model is a Llama-family model held in memory as float32 weights, and
+// BF16/F16 matrices in their stored format (Weights16), under their Hugging
+// Face names ("model.embed_tokens.weight",
 // "model.layers.0.self_attn.q_proj.weight", ..., "lm_head.weight" unless
 // the embeddings are tied).
 type Model struct {
@@ -22,12 +24,18 @@ type Model struct {
 	ConfigJSON []byte
 	// Weights maps HF tensor names to row-major float32 values.
 	Weights map[string][]float32
+	// Weights16 holds the matrices stored as BF16 or F16 (projections,
+	// embeddings, lm_head) in that format; a name is in Weights or in
+	// Weights16, never both. Use Float32s for either.
+	Weights16 map[string]Bits16
 	// DType is the floating-point type the weights were stored in; a full
 	// fine-tune is written back in it.
 	DType format.DType
 	// Source names where the model came from (a folder or a config file),
 	// recorded as base_model_name_or_path in outputs.
 	Source string
+
+	closer io.Closer // the mapped files Weights16 aliases (see Close)
 }
 
 // weightSpec is one tensor the architecture expects.
@@ -90,9 +98,16 @@ type TensorSource interface {
 }
 
 // NewModel builds a Model from config.json bytes and a source of tensors,
-// converting every weight to float32 and checking its shape. Unexpected
+// checking every weight's shape: BF16 and F16 matrices are copied as they
+// are into Weights16, everything else converted to float32. Unexpected
 // extra tensors (rotary inv_freq buffers) are ignored.
 func NewModel(ctx context.Context, configJSON []byte, src TensorSource, source string) (*Model, error) {
+	return newModel(ctx, configJSON, src, source, false)
+}
+
+// newModel is NewModel; with alias the Weights16 matrices alias the
+// source's data (its memory map), which the caller must keep open.
+func newModel(ctx context.Context, configJSON []byte, src TensorSource, source string, alias bool) (*Model, error) {
 	cfg, err := ParseConfig(configJSON)
 	if err != nil {
 		return nil, fmt.Errorf("train: %s: %w", source, err)
@@ -116,11 +131,9 @@ func NewModel(ctx context.Context, configJSON []byte, src TensorSource, source s
 		if !format.ShapeEqual(t.Shape, ws.shape) {
 			return nil, fmt.Errorf("train: %s: tensor %q has shape %v, config.json implies %v: %w", source, ws.name, t.Shape, ws.shape, format.ErrShape)
 		}
-		v, err := t.Float32s()
-		if err != nil {
+		if err := m.store(ws.name, ws.shape, t, alias); err != nil {
 			return nil, fmt.Errorf("train: %s: %w", source, err)
 		}
-		m.Weights[ws.name] = v
 		if m.DType == format.Invalid || t.DType == format.F32 {
 			m.DType = t.DType
 		}
@@ -173,6 +186,9 @@ func (m *Model) NumParams() int64 {
 	var n int64
 	for _, v := range m.Weights {
 		n += int64(len(v))
+	}
+	for _, b := range m.Weights16 {
+		n += int64(len(b.Bits))
 	}
 	return n
 }

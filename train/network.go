@@ -26,6 +26,13 @@ type netSpec struct {
 	// grads allocates gradients and backward buffers; full makes every base
 	// weight trainable (otherwise the base is frozen).
 	grads, full bool
+	// bf16 runs the frozen weights' products on bf16 dot products
+	// (Options.Compute "bf16"; float32 nets only).
+	bf16 bool
+	// recompute keeps one set of decoder-layer activations for all layers:
+	// backward runs each layer's forward again before its backward
+	// (recompute.go).
+	recompute bool
 }
 
 // block is one decoder layer with its saved activations.
@@ -35,7 +42,6 @@ type block[F Float] struct {
 	ad1, ad2                        *adapterMod[F] // after attention, after the MLP
 	xn1, r1, qb, kb, vb, p, att, h1 []F
 	xn2, r2, g, u, a, ao, mo        []F
-	sig                             []F // σ(gate), saved for the backward pass (training only)
 	// Qwen3's per-head q/k RMSNorm weights and gradients, the projections'
 	// outputs before the norm and each head row's reciprocal RMS.
 	qn, kn, gqn, gkn     []F
@@ -56,7 +62,8 @@ type net[F Float] struct {
 	n                  int // rows per batch: B·T
 	embed              []F
 	lmHead             []F
-	plm, plmT          *kernels.PackedB // lmHead packed (see linear.pw)
+	embed16, lm16      half             // embed and lmHead when held as 16-bit bits (then nil)
+	plm                *kernels.PackedB // lmHead packed for the generator (generate.go)
 	norm               []F
 	gembed, glm, gnorm []F
 	blocks             []*block[F]
@@ -65,7 +72,10 @@ type net[F Float] struct {
 	hs     [][]F // residual stream: hs[0] embeddings, hs[l+1] output of block l
 	xnF    []F
 	rF     []F
-	logits []F
+	logits []F // [n, V], allocated by forward only (the trainer's head runs in chunks: head.go)
+	headState[F]
+	fwdTrain bool   // the last forwardHidden's train flag and dropout key,
+	fwdKey   uint64 // which recomputation repeats
 
 	// backward scratch, shared by all layers
 	dh, dxn, dtmp, tmp    []F
@@ -101,11 +111,18 @@ func newNet[F Float](m *Model, spec netSpec, sg sgemmFunc) (*net[F], error) {
 		spec.threads = 1
 	}
 	nt := &net[F]{cfg: c, spec: spec, sg: sg, n: spec.B * spec.T}
-	n, D, Fd, V := nt.n, c.HiddenSize, c.IntermediateSize, c.VocabSize
+	n, D, Fd := nt.n, c.HiddenSize, c.IntermediateSize
 	qd, kvd := c.qDim(), c.kvDim()
+	// A float32 net of a LoRA or adapter run multiplies by BF16/F16
+	// matrices as they are stored (h); every other net widens them.
+	keep16 := !spec.full
+	h := func(name string) half { return halfOf[F](m, name, keep16) }
 	w := func(name string) []F {
 		if v, ok := m.Weights[name]; ok {
 			return convert[F](v)
+		}
+		if b, ok := m.Weights16[name]; ok && h(name).bits == nil {
+			return convert[F](b.widen())
 		}
 		return nil
 	}
@@ -115,17 +132,17 @@ func newNet[F Float](m *Model, spec netSpec, sg sgemmFunc) (*net[F], error) {
 		}
 		return nil
 	}
-	nt.embed = w("model.embed_tokens.weight")
+	nt.embed, nt.embed16 = w("model.embed_tokens.weight"), h("model.embed_tokens.weight")
 	nt.norm = w("model.norm.weight")
 	nt.gembed, nt.gnorm = grad(nt.embed), grad(nt.norm)
 	if c.TieWordEmbeddings {
-		nt.lmHead, nt.glm = nt.embed, nt.gembed
+		nt.lmHead, nt.glm, nt.lm16 = nt.embed, nt.gembed, nt.embed16
 	} else {
-		nt.lmHead = w("lm_head.weight")
+		nt.lmHead, nt.lm16 = w("lm_head.weight"), h("lm_head.weight")
 		nt.glm = grad(nt.lmHead)
 	}
 	mk := func(prefix string, out, in int) linear[F] {
-		l := linear[F]{name: prefix, out: out, in: in, w: w(prefix + ".weight"), b: w(prefix + ".bias")}
+		l := linear[F]{name: prefix, out: out, in: in, w: w(prefix + ".weight"), h: h(prefix + ".weight"), b: w(prefix + ".bias"), bf16: spec.bf16}
 		l.gw, l.gb = grad(l.w), grad(l.b)
 		return l
 	}
@@ -153,15 +170,17 @@ func newNet[F Float](m *Model, spec netSpec, sg sgemmFunc) (*net[F], error) {
 			b.rqn, b.rkn = make([]F, n*c.NumHeads), make([]F, n*c.NumKVHeads)
 		}
 		b.lists = [4][]*linear[F]{{&b.q, &b.k, &b.v}, {&b.o}, {&b.gate, &b.up}, {&b.down}}
+		if i > 0 && spec.recompute {
+			b.shareActivations(nt.blocks[0])
+			nt.blocks = append(nt.blocks, b)
+			continue
+		}
 		b.xn1, b.r1 = make([]F, n*D), make([]F, n)
 		b.qb, b.kb, b.vb = make([]F, n*qd), make([]F, n*kvd), make([]F, n*kvd)
 		b.p = make([]F, spec.B*c.NumHeads*spec.T*spec.T)
 		b.att, b.h1 = make([]F, n*qd), make([]F, n*D)
 		b.xn2, b.r2 = make([]F, n*D), make([]F, n)
 		b.g, b.u, b.a = make([]F, n*Fd), make([]F, n*Fd), make([]F, n*Fd)
-		if spec.grads {
-			b.sig = make([]F, n*Fd)
-		}
 		nt.blocks = append(nt.blocks, b)
 	}
 	nt.rope = newRopeTable[F](spec.T, c)
@@ -170,7 +189,6 @@ func newNet[F Float](m *Model, spec netSpec, sg sgemmFunc) (*net[F], error) {
 		nt.hs[i] = make([]F, n*D)
 	}
 	nt.xnF, nt.rF = make([]F, n*D), make([]F, n)
-	nt.logits = make([]F, n*V)
 	nt.tmp = make([]F, n*D)
 	if spec.grads {
 		nt.dh, nt.dxn, nt.dtmp = make([]F, n*D), make([]F, n*D), make([]F, n*D)
@@ -351,15 +369,38 @@ func (nt *net[F]) attachAdapter(i int, where string, m int, act string, down, bd
 }
 
 // forward runs the model on tokens ([B·T] ids, row b·T+t) and leaves the
-// logits in nt.logits. train enables LoRA dropout with the given key.
+// logits of every position in nt.logits. train enables LoRA dropout with
+// the given key. Training and evaluation use forwardHidden and headLoss,
+// which never hold all the logits.
 func (nt *net[F]) forward(tokens []int32, train bool, dropKey uint64) {
+	nt.forwardHidden(tokens, train, dropKey)
+	c, n, D := nt.cfg, nt.n, nt.cfg.HiddenSize
+	if len(nt.logits) < n*c.VocabSize {
+		nt.logits = make([]F, n*c.VocabSize)
+	}
+	gemmFrozen(nt.sg, nt.spec.threads, nt.spec.bf16 && nt.glm == nil, true, n, c.VocabSize, D, 1, nt.xnF, D, nt.lmHead, nt.lm16, D, 0, nt.logits, c.VocabSize)
+}
+
+// forwardHidden runs the decoder on tokens up to the final norm, leaving
+// its output in nt.xnF (the LM head's input).
+func (nt *net[F]) forwardHidden(tokens []int32, train bool, dropKey uint64) {
 	c, th, n, D := nt.cfg, nt.spec.threads, nt.n, nt.cfg.HiddenSize
 	h0 := nt.hs[0]
 	for i, tok := range tokens[:n] {
-		copy(h0[i*D:(i+1)*D], nt.embed[int(tok)*D:(int(tok)+1)*D])
+		nt.embedRow(int(tok), h0[i*D:(i+1)*D])
 	}
+	nt.fwdTrain, nt.fwdKey = train, dropKey
+	nt.forwardBlocks(0, len(nt.blocks), train, dropKey)
+	rmsNormForward(th, n, D, nt.hs[c.NumLayers], nt.norm, c.RMSNormEps, nt.xnF, nt.rF)
+}
+
+// forwardBlocks runs decoder layers [lo, hi) of forwardHidden (each
+// reads hs[li] and writes hs[li+1]).
+func (nt *net[F]) forwardBlocks(lo, hi int, train bool, dropKey uint64) {
+	c, th, n, D := nt.cfg, nt.spec.threads, nt.n, nt.cfg.HiddenSize
 	as := attnShape{B: nt.spec.B, T: nt.spec.T, nq: c.NumHeads, nkv: c.NumKVHeads, hd: c.HeadDim}
-	for li, b := range nt.blocks {
+	for li := lo; li < hi; li++ {
+		b := nt.blocks[li]
 		x, out := nt.hs[li], nt.hs[li+1]
 		key := dropKey + uint64(li)<<40
 		if !b.grouped {
@@ -392,7 +433,7 @@ func (nt *net[F]) forward(tokens []int32, train bool, dropKey uint64) {
 		}
 		rmsNormForward(th, n, D, b.h1, b.ln2, c.RMSNormEps, b.xn2, b.r2)
 		projForward(nt.sg, th, n, b.groups[2], b.lists[2], b.xn2, [][]F{b.g, b.u}, 0, train, key, 5)
-		swigluForward(th, b.g, b.u, b.a, b.sig)
+		swigluForward(th, b.g, b.u, b.a, nil)
 		if b.ad2 != nil {
 			projForward(nt.sg, th, n, b.groups[3], b.lists[3], b.a, [][]F{b.mo}, 0, train, key, 7)
 			b.ad2.forward(nt.sg, th, n, b.mo, nt.tmp)
@@ -402,24 +443,23 @@ func (nt *net[F]) forward(tokens []int32, train bool, dropKey uint64) {
 			projForward(nt.sg, th, n, b.groups[3], b.lists[3], b.a, [][]F{out}, 1, train, key, 7)
 		}
 	}
-	rmsNormForward(th, n, D, nt.hs[c.NumLayers], nt.norm, c.RMSNormEps, nt.xnF, nt.rF)
-	gemmW(nt.sg, nt.plm, th, false, true, n, c.VocabSize, D, 1, nt.xnF, D, nt.lmHead, D, 0, nt.logits, c.VocabSize)
 }
 
-// backward propagates dlogits (held in nt.logits, as crossEntropy leaves
-// it) down to every trainable parameter, adding into their gradients.
+// backward propagates the gradient headLoss left in nt.dxn (∂L/∂xnF) down
+// to every trainable parameter, adding into their gradients.
 func (nt *net[F]) backward(tokens []int32) {
 	c, th, n, D := nt.cfg, nt.spec.threads, nt.n, nt.cfg.HiddenSize
-	V := c.VocabSize
-	if nt.glm != nil {
-		gemm(nt.sg, th, true, false, V, D, n, 1, nt.logits, V, nt.xnF, D, 1, nt.glm, D)
-	}
-	gemmW(nt.sg, nt.plmT, th, false, false, n, D, V, 1, nt.logits, V, nt.lmHead, D, 0, nt.dxn, D)
 	clear(nt.dh)
 	rmsNormBackward(th, n, D, nt.hs[c.NumLayers], nt.norm, nt.rF, nt.dxn, nt.dh, nt.gnorm, nt.normPart)
 	as := attnShape{B: nt.spec.B, T: nt.spec.T, nq: c.NumHeads, nkv: c.NumKVHeads, hd: c.HeadDim}
 	for li := len(nt.blocks) - 1; li >= 0; li-- {
 		b := nt.blocks[li]
+		if nt.spec.recompute && li < len(nt.blocks)-1 {
+			// The shared activations hold the last layer's: run this
+			// one's forward again (same inputs, key and kernels: the same
+			// bits).
+			nt.forwardBlocks(li, li+1, nt.fwdTrain, nt.fwdKey)
+		}
 		x := nt.hs[li]
 		// MLP branch: out = h1 + branch(h1).
 		dbr := nt.dh
@@ -428,7 +468,11 @@ func (nt *net[F]) backward(tokens []int32) {
 			dbr = nt.dtmp
 		}
 		projBackward(nt.sg, th, n, b.groups[3], b.lists[3], b.a, [][]F{dbr}, nt.du, 0)
-		swigluBackward(th, b.g, b.u, b.sig, nt.du, nt.dg, nt.du)
+		// σ(gate) again, into dg (swigluBackward reads each σ before it
+		// writes that dg), rather than an [n, F] buffer kept per layer;
+		// a is rewritten with its own bits.
+		swigluForward(th, b.g, b.u, b.a, nt.dg)
+		swigluBackward(th, b.g, b.u, nt.dg, nt.du, nt.dg, nt.du)
 		projBackward(nt.sg, th, n, b.groups[2], b.lists[2], b.xn2, [][]F{nt.dg, nt.du}, nt.dxn, 0)
 		rmsNormBackward(th, n, D, b.h1, b.ln2, b.r2, nt.dxn, nt.dh, b.gln2, nt.normPart)
 		// Attention branch: h1 = x + branch(x).

@@ -41,8 +41,12 @@ type Options struct {
 	LoRA    LoRAOptions    `json:"lora"`
 	Adapter AdapterOptions `json:"adapter"`
 	Steps   int            `json:"steps"`
-	Batch   int            `json:"batch"`
-	Seq     int            `json:"seq"`
+	// Epochs, when positive, sets Steps from the data: Epochs passes over
+	// its records (a text stream: its windows of Seq tokens), rounded up
+	// to whole steps of Batch x GradAccum rows.
+	Epochs int `json:"epochs,omitempty"`
+	Batch  int `json:"batch"`
+	Seq    int `json:"seq"`
 	// GradAccum micro-batches of Batch rows make one optimizer step.
 	GradAccum   int     `json:"grad_accum"`
 	LR          float64 `json:"lr"`
@@ -68,14 +72,30 @@ type Options struct {
 	// weights ("F32" or "BF16"; empty: the base's).
 	Out       string `json:"-"`
 	SaveDType string `json:"save_dtype,omitempty"`
+	// Compute is the arithmetic of the frozen weights' products: "" or
+	// "f32" (exact: float32 products, as the weights are), or "bf16"
+	// (forward and input-gradient products of frozen weights on bf16 dot
+	// products with activations rounded to bf16 and float32 sums,
+	// kernels.Bgemm, as PyTorch's CPU autocast). Trained weights, their
+	// gradients and the optimizer stay float32 either way.
+	Compute string `json:"compute,omitempty"`
+	// MaxMemory is the run's memory budget in bytes (0: DefaultMaxMemory,
+	// the machine's memory minus a margin). When keeping every decoder
+	// layer's activations would not fit it, backward recomputes them a
+	// layer at a time (same results; Result.Memory says which was chosen).
+	MaxMemory int64 `json:"-"`
 	// Progress, if set, is called after every step.
 	Progress func(Progress) `json:"-"`
 
-	sgemm sgemmFunc
-	// prepack is set when sgemm is kernels.SgemmThreads: then frozen
-	// weights may go to kernels.SgemmPacked, which gives the same bits.
-	prepack bool
+	sgemm     sgemmFunc
+	recompute bool // chosen by planMemory
 }
+
+// The values of Options.Compute.
+const (
+	ComputeF32  = "f32"
+	ComputeBF16 = "bf16"
+)
 
 // DefaultOptions are the defaults of `deltactl train`.
 func DefaultOptions() Options {
@@ -145,7 +165,9 @@ func (o Options) Validate() error {
 		return bad("Method", string(o.Method), "want lora, adapter or full")
 	}
 	switch {
-	case o.Steps < 1:
+	case o.Epochs < 0:
+		return bad("Epochs", o.Epochs, "must not be negative")
+	case o.Steps < 1 && o.Epochs == 0:
 		return bad("Steps", o.Steps, "must be positive")
 	case o.Batch < 1:
 		return bad("Batch", o.Batch, "must be positive")
@@ -153,6 +175,14 @@ func (o Options) Validate() error {
 		return bad("Seq", o.Seq, "must be positive")
 	case !(o.LR > 0):
 		return bad("LR", o.LR, "must be positive")
+	}
+	switch o.Compute {
+	case "", ComputeF32, ComputeBF16:
+	default:
+		return bad("Compute", o.Compute, "want f32 or bf16")
+	}
+	if o.Compute == ComputeBF16 && o.Method == format.MethodFull {
+		return bad("Compute", o.Compute, "applies to frozen weights, and a full fine-tune has none: use f32")
 	}
 	if o.SaveDType != "" {
 		if d, err := format.ParseDType(o.SaveDType); err != nil || (d != format.F32 && d != format.BF16) {
@@ -201,6 +231,9 @@ func (o *Options) prepare(c Config) error {
 	if o.Seq > c.MaxPositions {
 		return &OptionError{Option: "Seq", Value: o.Seq, Reason: fmt.Sprintf("exceeds the model's max_position_embeddings %d", c.MaxPositions)}
 	}
+	if o.Compute == ComputeF32 {
+		o.Compute = "" // the default, spelled as runs before the option wrote it
+	}
 	if c.SlidingWindow > 0 && o.Seq > c.SlidingWindow {
 		return &OptionError{Option: "Seq", Value: o.Seq, Err: ErrUnsupported,
 			Reason: fmt.Sprintf("exceeds the model's sliding_window %d (beyond it attention needs a sliding mask, which deltactl does not implement)", c.SlidingWindow)}
@@ -209,7 +242,6 @@ func (o *Options) prepare(c Config) error {
 	o.Threads = max(o.Threads, 1)
 	if o.sgemm == nil {
 		o.sgemm = kernels.SgemmThreads
-		o.prepack = true
 	}
 	return nil
 }

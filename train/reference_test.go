@@ -2,8 +2,10 @@ package train
 
 import (
 	"context"
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -262,7 +264,12 @@ func TestEvalMatchesReference(t *testing.T) {
 			}
 			// Reference on the same windows, from the weights on disk.
 			w := map[string][]float64{}
-			for k, v := range m.Weights {
+			names := slices.Collect(maps.Keys(m.Weights))
+			for k := range m.Weights16 { // a BF16 base: its matrices are kept in BF16
+				names = append(names, k)
+			}
+			for _, k := range names {
+				v, _ := m.Float32s(k)
 				f := make([]float64, len(v))
 				for i, x := range v {
 					f[i] = float64(x)

@@ -2,7 +2,6 @@ package train
 
 import (
 	"fmt"
-	"github.com/deltactl/deltactl/format"
 	"sync"
 )
 
@@ -43,9 +42,6 @@ func newReplicas(m *Model, o *Options) (*replicas, error) {
 		if err != nil {
 			return nil, err
 		}
-		if i == 0 && o.prepack && o.Method != format.MethodFull {
-			nt.packFrozen()
-		}
 		if i > 0 {
 			if err := nt.shareParams(r.nets[0]); err != nil {
 				return nil, err
@@ -64,13 +60,8 @@ func (nt *net[F]) shareParams(src *net[F]) error {
 	if len(nt.params) != len(src.params) {
 		return fmt.Errorf("train: replica has %d parameters, want %d", len(nt.params), len(src.params))
 	}
-	nt.plm, nt.plmT = src.plm, src.plmT
 	for li, b := range nt.blocks {
 		sb := src.blocks[li]
-		for i, l := range b.linears() {
-			sl := sb.linears()[i]
-			l.pw, l.pwT = sl.pw, sl.pwT
-		}
 		for _, t := range LoRATargets {
 			l, sl := b.linearByTarget(t), sb.linearByTarget(t)
 			if l.lora != nil && sl.lora != nil {
@@ -117,8 +108,8 @@ func (r *replicas) step(tokens, targets []int32, gscale float64, dropKey uint64)
 		tok, tgt := tokens[off*T:off*T+n], targets[off*T:off*T+n]
 		// Each replica's dropout masks are indexed from its own first
 		// row, so each gets its own key.
-		nt.forward(tok, true, dropKey^splitmix64(uint64(i))<<1)
-		r.sums[i], r.counts[i] = crossEntropy(nt.spec.threads, n, nt.cfg.VocabSize, nt.logits, tgt, gscale, nil)
+		nt.forwardHidden(tok, true, dropKey^splitmix64(uint64(i))<<1)
+		r.sums[i], r.counts[i] = nt.headLoss(tgt, gscale, nil)
 		nt.backward(tok)
 	}
 	var wg sync.WaitGroup
@@ -168,7 +159,7 @@ func (r *replicas) reduceGrads() {
 }
 
 // evalNet evaluates nets[0] on d with all the run's threads.
-func (r *replicas) evalNet(d *Dataset, maxBatches int) EvalResult {
+func (r *replicas) evalNet(d *Dataset, maxBatches int) (EvalResult, error) {
 	nt := r.nets[0]
 	saved := nt.spec.threads
 	nt.spec.threads = r.threads

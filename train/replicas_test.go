@@ -4,56 +4,7 @@ import (
 	"github.com/deltactl/deltactl/format"
 	"math"
 	"testing"
-
-	"github.com/deltactl/deltactl/kernels"
 )
-
-// TestPrepackedSameBits checks that packing the frozen weights once per
-// run (kernels.SgemmPacked) changes no bit of a step's loss or gradients
-// against the same run packing them on every product, for LoRA and
-// adapter runs on one and two threads, and that the replicas share one
-// set of packed weights.
-func TestPrepackedSameBits(t *testing.T) {
-	cfg := Config{ModelType: "llama", HiddenSize: 64, IntermediateSize: 96, NumLayers: 2, NumHeads: 4, NumKVHeads: 2, HeadDim: 16, VocabSize: 256, MaxPositions: 16, RMSNormEps: 1e-5, RopeTheta: 10000, InitializerRange: 0.02}
-	for _, method := range []format.Method{format.MethodLoRA, format.MethodAdapter} {
-		for _, threads := range []int{1, 2} {
-			run := func(prepack bool) ([]param[float32], float64, *replicas) {
-				o := DefaultOptions()
-				o.Method, o.Batch, o.Seq, o.Threads = method, 4, 16, threads
-				o.LoRA = LoRAOptions{Rank: 4, Alpha: 8, Targets: []string{"q_proj", "k_proj", "v_proj", "o_proj"}}
-				o.Adapter.Size = 8
-				if !prepack {
-					o.sgemm = kernels.SgemmThreads
-				}
-				n := o.Batch * o.Seq
-				tok, tgt := randomTokens(n, 7), randomTokens(n, 77)
-				fill := func(i, j int) float32 { return float32(math.Cos(float64(i*71+j))) * 0.05 }
-				return replicaStep(t, cfg, o, 5, fill, tok, tgt, 1/float64(n))
-			}
-			want, lw, _ := run(false)
-			got, lg, r := run(true)
-			for _, nt := range r.nets {
-				b := nt.blocks[1]
-				if b.down.pw == nil || b.down.pwT == nil || nt.plm == nil || nt.plmT == nil {
-					t.Fatalf("%s/%d threads: frozen weights not packed", method, threads)
-				}
-				if b.down.pw != r.nets[0].blocks[1].down.pw || nt.plmT != r.nets[0].plmT {
-					t.Fatalf("%s/%d threads: replicas do not share the packed weights", method, threads)
-				}
-			}
-			if math.Float64bits(lg) != math.Float64bits(lw) {
-				t.Fatalf("%s/%d threads: loss %v prepacked, %v without", method, threads, lg, lw)
-			}
-			for i := range want {
-				for j := range want[i].g {
-					if math.Float32bits(got[i].g[j]) != math.Float32bits(want[i].g[j]) {
-						t.Fatalf("%s/%d threads: %s[%d]: gradient %v prepacked, %v without", method, threads, want[i].name, j, got[i].g[j], want[i].g[j])
-					}
-				}
-			}
-		}
-	}
-}
 
 // TestReplicasMatchOneNet checks that a step split over data-parallel
 // replicas gives the loss and summed gradients of one network on the whole
@@ -120,7 +71,13 @@ func TestReplicasMatchOneNet(t *testing.T) {
 // summed gradients, the mean loss and the replicas.
 func replicaStep(t *testing.T, cfg Config, o Options, modelSeed uint64, fill func(i, j int) float32, tok, tgt []int32, scale float64) ([]param[float32], float64, *replicas) {
 	t.Helper()
-	m := NewRandomModel(cfg, cfg.JSON(), modelSeed, "test")
+	return replicaStepOn(t, NewRandomModel(cfg, cfg.JSON(), modelSeed, "test"), o, fill, tok, tgt, scale)
+}
+
+// replicaStepOn is replicaStep on the model m.
+func replicaStepOn(t *testing.T, m *Model, o Options, fill func(i, j int) float32, tok, tgt []int32, scale float64) ([]param[float32], float64, *replicas) {
+	t.Helper()
+	cfg := m.Config
 	if err := o.prepare(cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -32,9 +32,18 @@ func shakespeare(t *testing.T, n int) *Dataset {
 	return &Dataset{Path: "tinyshakespeare", Kind: "text", Stream: bytesToTokens(b[:n])}
 }
 
-// Step 0 of a LoRA or adapter run computes the base model's logits bit for bit.
+// Step 0 of a LoRA or adapter run computes the base model's logits bit for
+// bit, on a float32 model and on one held in BF16.
 func TestStep0ReproducesBase(t *testing.T) {
-	m := smallModel(t)
+	t.Run("f32", func(t *testing.T) { step0ReproducesBase(t, smallModel(t)) })
+	t.Run("bf16", func(t *testing.T) {
+		m := smallModel(t)
+		to16(t, m, format.BF16)
+		step0ReproducesBase(t, m)
+	})
+}
+
+func step0ReproducesBase(t *testing.T, m *Model) {
 	tok, _ := testBatch(2, 16, 256)
 	baseNet, err := newNet[float32](m, netSpec{B: 2, T: 16, threads: 2}, kernels.SgemmThreads)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 func newDemoCmd(g *globals) *cobra.Command {
 	opt := demo.Options{}
+	var exportBase, exportData string
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the whole workflow on the bundled tiny model",
@@ -25,21 +26,33 @@ model built into deltactl, it:
   5. merges the LoRA into the base, and unmerges it bit-exactly;
 
 and prints a table of sizes, losses and time per stage. Run it twice: the
-second push uploads nothing.`,
+second push uploads nothing.
+
+--export-base DIR writes the bundled tiny base model (config.json and
+model.safetensors) into DIR and --export-data DIR the demo's task data
+(train.jsonl, eval.jsonl), touching no registry; with either, the demo itself
+does not run. Pipelines and docs use them as a small real model and task.`,
 		Example: `  deltactl demo
-  deltactl demo --registry /tmp/reg --workdir /tmp/demo --json`,
+  deltactl demo --registry /tmp/reg --workdir /tmp/demo --json
+  deltactl demo --export-base ./tinyllama --export-data ./task`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if exportBase != "" || exportData != "" {
+				return runExport(g, exportBase, exportData)
+			}
 			url, err := g.registryURL()
 			if err != nil {
 				return err
 			}
 			opt.Registry = url
-			if g.progressOn() {
+			switch g.progress() {
+			case progressTTY:
 				opt.Stage = func(name string) { fmt.Fprintf(g.stderr, "\r%-40s", name+"...") }
+			case progressPlain:
+				opt.Stage = func(name string) { fmt.Fprintf(g.stderr, "demo: %s\n", name) }
 			}
 			rep, err := demo.Run(cmd.Context(), opt)
-			if opt.Stage != nil {
+			if g.progress() == progressTTY {
 				fmt.Fprintf(g.stderr, "\r%-40s\r", "")
 			}
 			if err != nil {
@@ -54,9 +67,11 @@ second push uploads nothing.`,
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&exportBase, "export-base", "", "write the bundled tiny base model into this folder (new or empty) and stop")
+	cmd.Flags().StringVar(&exportData, "export-data", "", "write the demo's task data (train.jsonl, eval.jsonl) into this folder (new or empty) and stop")
 	cmd.Flags().StringVar(&opt.WorkDir, "workdir", "", "keep the demo's folders (base, data, lora, merged, unmerged) here")
 	cmd.Flags().IntVar(&opt.Steps, "steps", 150, "LoRA training steps")
-	cmd.Flags().IntVar(&opt.Threads, "threads", 0, "threads for training and evaluation (0: all cores)")
+	threadsFlag(cmd.Flags(), &opt.Threads, "threads for training and evaluation")
 	return cmd
 }
 
@@ -79,4 +94,27 @@ func printDemo(g *globals, r *demo.Report) {
 	fmt.Fprintf(w, "unmerge\t%s\n", map[bool]string{true: "bit-exact", false: "NOT exact"}[r.UnmergeExact])
 	fmt.Fprintf(w, "total\t%.1f s\n", r.TotalSeconds)
 	w.Flush()
+}
+
+// runExport writes the bundled base and/or task data, touching no registry.
+func runExport(g *globals, base, data string) error {
+	out := map[string]string{}
+	if base != "" {
+		if err := demo.ExportBase(base); err != nil {
+			return err
+		}
+		out["base"] = base
+		g.printf("wrote the tiny base model to %s\n", base)
+	}
+	if data != "" {
+		if err := demo.ExportData(data); err != nil {
+			return err
+		}
+		out["data"] = data
+		g.printf("wrote the task data (train.jsonl, eval.jsonl) to %s\n", data)
+	}
+	if g.json {
+		return g.printJSON(out)
+	}
+	return nil
 }

@@ -29,6 +29,9 @@ refs occupy), and the object counts.`,
 				}
 				g.printf("logical %s, stored %s (%.2fx)\n%d blobs, %d manifests, %d refs\n",
 					humanBytes(u.LogicalBytes), humanBytes(u.StoredBytes), ratio, u.Blobs, u.Manifests, u.Refs)
+				if u.TempFiles > 0 {
+					g.printf("%d temp files of interrupted writes (%s; gc removes them after its grace period)\n", u.TempFiles, humanBytes(u.TempBytes))
+				}
 				return nil
 			})
 		},

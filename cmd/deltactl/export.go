@@ -15,7 +15,7 @@ import (
 
 func newExportCmd(g *globals) *cobra.Command {
 	var dtype, base, name, pre, modelfile, baseGGUF string
-	var threads int
+	var thr int
 	cmd := &cobra.Command{
 		Use:   "export SRC OUT.gguf [--dtype F32|F16|BF16|Q8_0] [--base BASE]",
 		Short: "Write a model or LoRA adapter as GGUF for llama.cpp and Ollama",
@@ -53,7 +53,7 @@ export; it follows Ollama's documented syntax but is not tested here.`,
 			if _, err := os.Stat(out); err == nil {
 				return fmt.Errorf("export: %s already exists; refusing to overwrite it", out)
 			}
-			opt := gguf.Options{Name: name, Pre: pre, Threads: threads, Auto: dtype == ""}
+			opt := gguf.Options{Name: name, Pre: pre, Threads: threads(thr), Auto: dtype == ""}
 			if dtype != "" {
 				t, err := gguf.ParseType(strings.ToUpper(dtype))
 				if err != nil || !t.Supported() {
@@ -124,6 +124,6 @@ export; it follows Ollama's documented syntax but is not tested here.`,
 	f.StringVar(&pre, "vocab-pre", "", "llama.cpp pre-tokenizer name (tokenizer.ggml.pre) when deltactl cannot recognise tokenizer.json's")
 	f.StringVar(&modelfile, "modelfile", "", "also write an Ollama Modelfile here (untested with Ollama)")
 	f.StringVar(&baseGGUF, "base-gguf", "", "with --modelfile for an adapter: the base model's GGUF for the FROM line")
-	f.IntVar(&threads, "threads", 0, "conversion threads (default: all cores)")
+	threadsFlag(f, &thr, "conversion threads")
 	return cmd
 }

@@ -80,6 +80,9 @@ With --dry-run --json it lists each ref and object it would delete
 					g.printf("%s %s\n", refVerb, ref)
 				}
 				g.printf("%s %d blobs (%s) and %d manifests; kept %d blobs\n", verb, res.DeletedBlobs, humanBytes(res.DeletedBytes), res.DeletedManifests, res.KeptBlobs)
+				if res.DeletedTempFiles > 0 {
+					g.printf("%s %d stale temp files\n", verb, res.DeletedTempFiles)
+				}
 				return nil
 			})
 		},

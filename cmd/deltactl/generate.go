@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -18,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/deltactl/deltactl/format"
+	"github.com/deltactl/deltactl/format/chat"
 	"github.com/deltactl/deltactl/format/tokenizer"
 	"github.com/deltactl/deltactl/train"
 )
@@ -140,7 +140,7 @@ func newGenerateCmd(g *globals) *cobra.Command {
 	var base, prompt string
 	var deltas []string
 	var chat bool
-	var maxNew, threads int
+	var maxNew, thr int
 	var temperature, topP float64
 	var seed uint64
 	cmd := &cobra.Command{
@@ -179,10 +179,7 @@ Decoding speed is reported on stderr.`,
 			if topP <= 0 || topP > 1 {
 				return usagef("generate: --top-p %g: want a value in (0, 1]", topP)
 			}
-			if chat {
-				return errors.New("generate: --chat needs a chat template renderer (the model's tokenizer_config.json chat_template), which this build does not have yet: give the formatted prompt with --prompt")
-			}
-			return runGenerate(ctx, g, base, deltas, prompt, threads, train.GenerateOptions{
+			return runGenerate(ctx, g, base, deltas, prompt, chat, threads(thr), train.GenerateOptions{
 				MaxNewTokens: maxNew, Temperature: temperature, TopP: topP, Seed: seed,
 			})
 		},
@@ -191,16 +188,16 @@ Decoding speed is reported on stderr.`,
 	f.StringVar(&base, "base", "", "base model: a HF folder or a registry ref")
 	f.StringArrayVar(&deltas, "delta", nil, "a PEFT LoRA folder or a bottleneck-adapter folder (or a registry ref); repeat to apply several")
 	f.StringVar(&prompt, "prompt", "", "the text to continue")
-	f.BoolVar(&chat, "chat", false, "wrap the prompt in the model's chat template (not available in this build yet)")
+	f.BoolVar(&chat, "chat", false, "send --prompt as one user turn through the model's chat_template (tokenizer_config.json), ending with the assistant's header")
 	f.IntVar(&maxNew, "max-new-tokens", 64, "most tokens to generate")
 	f.Float64Var(&temperature, "temperature", 0, "sampling temperature; 0 is greedy")
 	f.Float64Var(&topP, "top-p", 1, "nucleus sampling: keep the most likely tokens up to this probability mass")
 	f.Uint64Var(&seed, "seed", 0, "seed of the sampling")
-	f.IntVar(&threads, "threads", runtime.GOMAXPROCS(0), "worker threads")
+	threadsFlag(f, &thr, "worker threads")
 	return cmd
 }
 
-func runGenerate(ctx context.Context, g *globals, base string, deltaSrcs []string, prompt string, threads int, o train.GenerateOptions) error {
+func runGenerate(ctx context.Context, g *globals, base string, deltaSrcs []string, prompt string, asChat bool, threads int, o train.GenerateOptions) error {
 	src, cleanup, err := resolveSource(ctx, g, base)
 	if err != nil {
 		return err
@@ -231,7 +228,10 @@ func runGenerate(ctx context.Context, g *globals, base string, deltaSrcs []strin
 	if err != nil {
 		return err
 	}
-	ids := codec.Encode(prompt, true)
+	ids, err := promptIDs(codec, prompt, asChat, base)
+	if err != nil {
+		return err
+	}
 	if o.Stop, err = stopIDs(src, codec); err != nil {
 		return err
 	}
@@ -322,4 +322,29 @@ func stableLen(text string) int {
 		}
 	}
 	return len(strings.TrimSuffix(text[:n], "\uFFFD"))
+}
+
+// promptIDs encodes the prompt; with asChat it is first rendered as one user
+// turn through the model's chat template with the generation prompt, as
+// transformers' apply_chat_template(add_generation_prompt=True) does. The
+// template writes its own special tokens, so none are added on encoding.
+func promptIDs(codec textCodec, prompt string, asChat bool, base string) ([]int, error) {
+	if !asChat {
+		return codec.Encode(prompt, true), nil
+	}
+	tok, ok := codec.(*tokenizer.Tokenizer)
+	if !ok {
+		return nil, fmt.Errorf("generate: %s: --chat needs a chat template: a model with tokenizer.json and a chat_template in tokenizer_config.json (a byte-vocabulary model has none)", base)
+	}
+	tmpl, err := chat.Compile(tok.ChatTemplate())
+	if err != nil {
+		return nil, fmt.Errorf("generate: %s: %w", base, err)
+	}
+	o := chat.OptionsFor(tok)
+	o.AddGenerationPrompt = true
+	text, err := tmpl.Render([]chat.Message{{Role: "user", Content: prompt}}, o)
+	if err != nil {
+		return nil, fmt.Errorf("generate: %s: %w", base, err)
+	}
+	return tok.Encode(text, false), nil
 }

@@ -110,7 +110,7 @@ func TestGenerateCLIErrors(t *testing.T) {
 		{[]string{"generate", "--base", base, "--prompt", "x", "--chat"}, 1, "chat template"},
 		{[]string{"generate", "--base", base, "--prompt", "", "--max-new-tokens", "3"}, 1, "empty prompt"},
 		{[]string{"generate", "--base", base, "--prompt", "x", "--max-new-tokens", "300"}, 1, "max_position_embeddings 256"},
-		{[]string{"generate", "--base", base, "--prompt", "x", "--delta", filepath.Join(t.TempDir(), "nope")}, 1, "nope"},
+		{[]string{"generate", "--base", base, "--prompt", "x", "--delta", filepath.Join(t.TempDir(), "nope")}, exitNotFound, "nope"},
 	} {
 		code, stdout, stderr := cliRun(t, tc.args...)
 		if code != tc.code || !strings.Contains(stderr, tc.want) || stdout != "" {

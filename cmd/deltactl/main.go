@@ -9,15 +9,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
-)
-
-// Exit codes: 2 when the command line is wrong (a usageError), 1 when the
-// command failed.
-const (
-	exitOK      = 0
-	exitFailure = 1
-	exitUsage   = 2
 )
 
 func main() {
@@ -50,9 +43,12 @@ func run(ctx context.Context, args []string) int {
 		// __complete command cobra adds only while executing.
 		err = usageError{err}
 	}
-	fmt.Fprintf(g.stderr, "deltactl: %v\n", err)
-	if isUsage(err) {
-		return exitUsage
+	code, name := exitCode(err)
+	// A command line refused before --json was parsed still asked for JSON.
+	if g.json || slices.Contains(args, "--json") {
+		writeJSONError(g.stderr, code, name, err)
+	} else {
+		fmt.Fprintf(g.stderr, "deltactl: %v\n", err)
 	}
-	return exitFailure
+	return code
 }

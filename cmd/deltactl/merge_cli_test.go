@@ -192,16 +192,21 @@ func TestMergeCommandsCLIErrors(t *testing.T) {
 	}
 	noOut(dst)
 
-	// Failures after flag parsing: exit 1, nothing written.
+	// Failures after flag parsing: exit 1 (4 for a missing input), one
+	// JSON error line under --json, nothing written.
+	code, _, errOut = cliRun(t, "reduce", "--delta", filepath.Join(out, "missing"), "--rank", "2", "--out", out+"/y", "--json")
+	if code != exitNotFound || !strings.HasPrefix(errOut, `{"error":{"code":"not_found"`) {
+		t.Errorf("reduce of a missing delta: exit %d, want 4 (%s)", code, errOut)
+	}
+	noOut(out + "/y")
 	fails := [][]string{
-		{"reduce", "--delta", filepath.Join(out, "missing"), "--rank", "2", "--out", out + "/y"},
 		{"merge", "--base", base, "--delta", base, "--out", out + "/y"},   // a model is not an adapter
 		{"unmerge", "--merged", tiny, "--delta", a1, "--out", out + "/y"}, // targets not in the model
 		{"extract", "--base", base, "--tuned", tiny, "--rank", "2", "--out", out + "/y"},
 	}
 	for _, args := range fails {
 		code, _, errOut := cliRun(t, append(args, "--json")...)
-		if code != 1 || !strings.HasPrefix(errOut, "deltactl: ") {
+		if code != 1 || !strings.HasPrefix(errOut, `{"error":{"code":"failure","exit_code":1,"message":`) || strings.Count(errOut, "\n") != 1 {
 			t.Errorf("%v: exit %d, want 1 (%s)", args, code, errOut)
 		}
 		noOut(out + "/y")

@@ -34,3 +34,48 @@ func TestPushFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestPushSymlinkAndRepairFlags: a link outside the folder is refused with
+// a hint to --follow-symlinks, which pushes it; a damaged stored blob is
+// refused with a hint to --repair, which replaces it.
+func TestPushSymlinkAndRepairFlags(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	reg := t.TempDir()
+	R := "--registry=" + reg
+	src, outside := t.TempDir(), filepath.Join(t.TempDir(), "outside.txt")
+	if err := os.WriteFile(outside, []byte("outside"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(src, "link.txt")); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := cliRun(t, "push", R, "sym:v1", src)
+	if code != 1 || !strings.Contains(stderr, "link.txt") || !strings.Contains(stderr, "--follow-symlinks") {
+		t.Fatalf("push of an outside link: exit %d, stderr %q", code, stderr)
+	}
+	cliJSON(t, 0, nil, "push", R, "--follow-symlinks", "sym:v1", src)
+
+	// Damage the one blob, then push the same content under another tag.
+	var blob string
+	_ = filepath.WalkDir(filepath.Join(reg, "blobs"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			blob = p
+		}
+		return nil
+	})
+	data, err := os.ReadFile(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)-1] ^= 1
+	if err := os.WriteFile(blob, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // no hash cache: the file is read again
+	code, _, stderr = cliRun(t, "push", R, "--follow-symlinks", "sym:v2", src)
+	if code != 1 || !strings.Contains(stderr, "--repair") {
+		t.Fatalf("push over a damaged blob: exit %d, stderr %q", code, stderr)
+	}
+	cliJSON(t, 0, nil, "push", R, "--follow-symlinks", "--repair", "sym:v2", src)
+	cliJSON(t, 0, nil, "verify", R)
+}

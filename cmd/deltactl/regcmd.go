@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"time"
 
 	"github.com/deltactl/deltactl/registry"
 )
@@ -30,9 +29,7 @@ const envWho = "DELTACTL_WHO"
 // unless -q.
 func (g *globals) registryOptions() registry.Options {
 	opt := registry.Options{Who: os.Getenv(envWho)}
-	if g.progressOn() {
-		opt.Progress = newProgressBar(g).update
-	}
+	opt.Progress = g.registryProgress()
 	if !g.quiet {
 		var mu sync.Mutex
 		opt.Notify = func(msg string) {
@@ -60,32 +57,4 @@ func refErr(err error) error {
 		return usageError{err}
 	}
 	return err
-}
-
-// progressBar draws "stage  42%  1.2 GiB / 2.9 GiB" on stderr, at most ten
-// times a second, and ends the line when a stage completes.
-type progressBar struct {
-	g    *globals
-	mu   sync.Mutex
-	last time.Time
-}
-
-func newProgressBar(g *globals) *progressBar { return &progressBar{g: g} }
-
-func (p *progressBar) update(pr registry.Progress) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	done := pr.Total > 0 && pr.Done >= pr.Total
-	if !done && time.Since(p.last) < 100*time.Millisecond {
-		return
-	}
-	p.last = time.Now()
-	pct := 100.0
-	if pr.Total > 0 {
-		pct = 100 * float64(pr.Done) / float64(pr.Total)
-	}
-	fmt.Fprintf(p.g.stderr, "\r%-8s %5.1f%%  %s / %s   ", pr.Stage, pct, humanBytes(pr.Done), humanBytes(pr.Total))
-	if done {
-		fmt.Fprintln(p.g.stderr)
-	}
 }

@@ -192,7 +192,7 @@ func registryCLIRemove(t *testing.T, reg, R string) {
 	if err := os.WriteFile(lockFile, []byte(lockJSON), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if code, _, errOut := cliRun(t, "gc", R, "--grace=0s"); code != 1 || !strings.Contains(errOut, "locks/0123456789abcdef") || !strings.Contains(errOut, "push other:v1") {
+	if code, _, errOut := cliRun(t, "gc", R, "--grace=0s"); code != exitConflict || !strings.Contains(errOut, "locks/0123456789abcdef") || !strings.Contains(errOut, "push other:v1") {
 		t.Fatalf("gc during a push: exit %d, stderr %s", code, errOut)
 	}
 	if code, _, errOut := cliRun(t, "gc", R, "--wait=-1s"); code != 2 {
@@ -209,7 +209,7 @@ func registryCLIDamage(t *testing.T, reg, R, model string) {
 	t.Helper()
 	var push registryPush
 	var ver registryVerify
-	// verify of a damaged registry: exit 1, JSON still printed.
+	// verify of a damaged registry: exit 3, JSON still printed.
 	cliJSON(t, 0, &push, "push", R, "tiny/gpt2:v1", model)
 	var victim string
 	// A walk that fails leaves victim empty, and Remove fails below.
@@ -222,7 +222,7 @@ func registryCLIDamage(t *testing.T, reg, R, model string) {
 	if err := os.Remove(victim); err != nil {
 		t.Fatal(err)
 	}
-	cliJSON(t, 1, &ver, "verify", R)
+	cliJSON(t, exitCheckFailed, &ver, "verify", R)
 	if ver.OK || len(ver.Problems) != 1 || ver.Problems[0]["problem"] != "missing blob" {
 		t.Fatalf("verify damaged: %+v", ver)
 	}
@@ -249,8 +249,8 @@ func TestRegistryCLIUsage(t *testing.T) {
 			t.Errorf("deltactl %q: stdout %q stderr %q", args, out, errOut)
 		}
 	}
-	// Missing ref: exit 1 naming it.
-	if code, _, errOut := cliRun(t, "show", R, "nope:v9"); code != 1 || !strings.Contains(errOut, "nope:v9") {
+	// Missing ref: exit 4 naming it.
+	if code, _, errOut := cliRun(t, "show", R, "nope:v9"); code != exitNotFound || !strings.Contains(errOut, "nope:v9") {
 		t.Errorf("show missing: %d %s", code, errOut)
 	}
 }
@@ -268,8 +268,8 @@ func TestRegistryCLINoCredentialLeak(t *testing.T) {
 		{"verify", "--registry=s3://bucket/prefix", "--json"},
 	} {
 		code, out, errOut := cliRun(t, args...)
-		if code == 0 {
-			t.Errorf("%v succeeded against a closed port", args)
+		if code != exitUnreachable {
+			t.Errorf("%v against a closed port: exit %d, want %d (%s)", args, code, exitUnreachable, errOut)
 		}
 		if strings.Contains(out+errOut, secret) || strings.Contains(out+errOut, "AKIAEXAMPLEKEY") {
 			t.Errorf("%v printed credentials: %s %s", args, out, errOut)

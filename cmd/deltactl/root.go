@@ -7,10 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
+	"github.com/spf13/pflag"
 )
 
 // globals are the flags every command shares, and where output goes.
@@ -22,8 +23,11 @@ type globals struct {
 	// its timer.
 	timeout     time.Duration
 	stopTimeout context.CancelFunc
-	stdout      io.Writer
-	stderr      io.Writer
+	// progressEvery is how often progress lines are printed when stderr
+	// is not a terminal (0: every 10 s).
+	progressEvery time.Duration
+	stdout        io.Writer
+	stderr        io.Writer
 }
 
 // envRegistry names the registry when --registry is not given.
@@ -60,16 +64,6 @@ func (g *globals) printf(format string, args ...any) {
 	fmt.Fprintf(g.stdout, format, args...)
 }
 
-// progressOn reports whether progress should be drawn: stderr is a terminal
-// and neither -q nor --json was given.
-func (g *globals) progressOn() bool {
-	if g.quiet || g.json {
-		return false
-	}
-	f, ok := g.stderr.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
 func newRootCmd(g *globals) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "deltactl",
@@ -81,12 +75,14 @@ files; stores them in a content-addressed registry on a folder or S3; merges,
 unmerges, stacks, reduces and extracts deltas; and trains them on the CPU.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version(),
 	}
+	root.SetVersionTemplate("deltactl {{.Version}}\n")
 	root.SetOut(g.stdout)
 	root.SetErr(g.stderr)
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.registry, "registry", "", "registry URL: a folder, file://PATH or s3://BUCKET[/PREFIX] (env "+envRegistry+")")
-	pf.BoolVar(&g.json, "json", false, "print machine-readable JSON on stdout")
+	pf.BoolVar(&g.json, "json", false, "print machine-readable JSON on stdout (and a failure as one JSON line on stderr)")
 	pf.BoolVarP(&g.quiet, "quiet", "q", false, "print nothing but errors")
 	pf.DurationVar(&g.timeout, "timeout", 0, "give up after this long (e.g. 10m), whatever the command is doing; 0: no limit")
 	g.stopTimeout = func() {}
@@ -108,12 +104,33 @@ unmerges, stacks, reduces and extracts deltas; and trains them on the CPU.`,
 		newTrainCmd, newEvalCmd,
 		newGenerateCmd,
 		newMergeCmd, newUnmergeCmd, newStackCmd, newReduceCmd, newExtractCmd,
+		newDiffCmd,
 		newPushCmd, newPullCmd, newLsCmd, newShowCmd, newTagCmd, newRmCmd, newDuCmd, newGcCmd, newVerifyCmd, newCopyCmd,
 		newInitCmd, newLogCmd, newRollbackCmd, newUnlockCmd,
 		newTokenizeCmd,
 	} {
 		root.AddCommand(newCmd(g))
 	}
+	root.AddCommand(newVersionCmd(g), &cobra.Command{
+		// A help topic: no Run, shown by "deltactl help exit-codes".
+		Use:   "exit-codes",
+		Short: "What deltactl's exit codes mean (0 ok, 1 failure, 2 usage, 3 check failed, 4 not found, 5 conflict, 6 unreachable)",
+		Long:  exitCodesHelp,
+	})
 	markUsageErrors(root)
 	return root
+}
+
+// threadsFlag defines --threads the same way in every command: 0, the
+// default, means one thread per CPU deltactl may use (GOMAXPROCS).
+func threadsFlag(f *pflag.FlagSet, p *int, what string) {
+	f.IntVar(p, "threads", 0, what+" (0: all cores)")
+}
+
+// threads resolves a --threads value: 0 or less is GOMAXPROCS.
+func threads(n int) int {
+	if n <= 0 {
+		return runtime.GOMAXPROCS(0)
+	}
+	return n
 }

@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
 
 	"github.com/deltactl/deltactl/format"
 	"github.com/deltactl/deltactl/format/peft"
@@ -13,53 +17,94 @@ import (
 	"github.com/deltactl/deltactl/registry"
 )
 
+// source is a command-line SRC made local.
+type source struct {
+	// Arg is SRC as given; Path the local file or folder.
+	Arg, Path string
+	// Ref is the registry ref SRC named ("" for a local path), Digest its
+	// manifest digest and Base, for a delta, its base's manifest digest.
+	Ref          string
+	Digest, Base digest.Digest
+}
+
+// Pinned names a registry source by its ref and digest ("NAME:TAG@DIGEST"),
+// and a local one by its path: what a trained delta records as its base, so
+// that it never records a temporary folder.
+func (s *source) Pinned() string {
+	if s.Ref == "" {
+		return s.Arg
+	}
+	if strings.Contains(s.Ref, "@") {
+		return s.Ref
+	}
+	return s.Ref + "@" + s.Digest.String()
+}
+
 // resolveSource turns a command-line SRC into a local path. An existing file
 // or folder is used as it is; anything else must be a registry ref, which is
 // pulled (every digest verified) into a temporary folder that cleanup removes.
 func resolveSource(ctx context.Context, g *globals, src string) (localPath string, cleanup func(), err error) {
-	if err := ctx.Err(); err != nil {
+	s, cleanup, err := resolveSrc(ctx, g, src)
+	if err != nil {
 		return "", nil, err
 	}
+	return s.Path, cleanup, nil
+}
+
+// resolveSrc is resolveSource that also says what a ref resolved to.
+func resolveSrc(ctx context.Context, g *globals, src string) (*source, func(), error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
 	if _, err := os.Stat(src); err == nil {
-		return src, func() {}, nil
+		return &source{Arg: src, Path: src}, func() {}, nil
 	}
 	if _, err := registry.ParseRef(src); err != nil {
-		return "", nil, fmt.Errorf("%s: no such file or folder, and not a registry ref", src)
+		return nil, nil, reworded{msg: src + ": no such file or folder, and not a registry ref", err: fs.ErrNotExist}
 	}
 	return pullSource(ctx, g, src)
 }
 
 // pullSource pulls the registry ref src into a new temporary folder.
-func pullSource(ctx context.Context, g *globals, src string) (localPath string, cleanup func(), err error) {
+func pullSource(ctx context.Context, g *globals, src string) (*source, func(), error) {
 	tmp, err := os.MkdirTemp("", "deltactl-src-")
 	if err != nil {
-		return "", nil, err
+		return nil, nil, err
 	}
 	// Best effort: a leftover temporary folder costs space, not correctness.
-	cleanup = func() { _ = os.RemoveAll(tmp) }
-	dir := filepath.Join(tmp, "src")
+	cleanup := func() { _ = os.RemoveAll(tmp) }
+	s := &source{Arg: src, Path: filepath.Join(tmp, "src"), Ref: src}
 	err = g.withRegistry(ctx, func(reg *registry.Registry) error {
-		_, err := reg.Pull(ctx, src, dir)
+		res, err := reg.Pull(ctx, src, s.Path)
 		if errors.Is(err, registry.ErrNotFound) {
 			return fmt.Errorf("%s: no such file or folder, and not in the registry at %s: %w", src, reg.Location(), err)
+		}
+		if err == nil {
+			s.Digest, s.Base = res.Digest, res.Base
 		}
 		return err
 	})
 	if err != nil {
 		cleanup()
-		return "", nil, err
+		return nil, nil, err
 	}
-	return dir, cleanup, nil
+	return s, cleanup, nil
 }
 
 // loadInputs resolves and loads every --delta with its --weight (all 1 when
 // no weight is given; otherwise one weight per delta).
 func loadInputs(ctx context.Context, g *globals, srcs []string, weights []float64) ([]merge.Input, func(), error) {
+	in, _, done, err := loadInputSources(ctx, g, srcs, weights)
+	return in, done, err
+}
+
+// loadInputSources is loadInputs that also says where each delta came from.
+func loadInputSources(ctx context.Context, g *globals, srcs []string, weights []float64) ([]merge.Input, []*source, func(), error) {
 	if len(srcs) == 0 {
-		return nil, nil, usagef("need at least one --delta")
+		return nil, nil, nil, usagef("need at least one --delta")
 	}
 	if len(weights) != 0 && len(weights) != len(srcs) {
-		return nil, nil, usagef("%d --weight values for %d --delta sources: give one per delta or none", len(weights), len(srcs))
+		return nil, nil, nil, usagef("%d --weight values for %d --delta sources: give one per delta or none", len(weights), len(srcs))
 	}
 	var cleanups []func()
 	done := func() {
@@ -68,17 +113,19 @@ func loadInputs(ctx context.Context, g *globals, srcs []string, weights []float6
 		}
 	}
 	var in []merge.Input
+	var sources []*source
 	for i, src := range srcs {
-		p, cleanup, err := resolveSource(ctx, g, src)
+		sc, cleanup, err := resolveSrc(ctx, g, src)
 		if err != nil {
 			done()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		cleanups = append(cleanups, cleanup)
-		a, err := peft.Load(p)
+		sources = append(sources, sc)
+		a, err := peft.Load(sc.Path)
 		if err != nil {
 			done()
-			return nil, nil, fmt.Errorf("delta %s: %w", src, err)
+			return nil, nil, nil, fmt.Errorf("delta %s: %w", src, err)
 		}
 		// The delta's tensors alias the adapter's memory map: close it
 		// only when the command is done with them.
@@ -86,7 +133,7 @@ func loadInputs(ctx context.Context, g *globals, srcs []string, weights []float6
 		d, err := a.Delta()
 		if err != nil {
 			done()
-			return nil, nil, fmt.Errorf("delta %s: %w", src, err)
+			return nil, nil, nil, fmt.Errorf("delta %s: %w", src, err)
 		}
 		w := 1.0
 		if len(weights) > 0 {
@@ -94,21 +141,27 @@ func loadInputs(ctx context.Context, g *globals, srcs []string, weights []float6
 		}
 		in = append(in, merge.Input{Name: src, Delta: d, Weight: w})
 	}
-	return in, done, nil
+	return in, sources, done, nil
 }
 
 // openModel resolves and opens a model SRC.
 func openModel(ctx context.Context, g *globals, src string) (*merge.Folder, func(), error) {
-	p, cleanup, err := resolveSource(ctx, g, src)
+	m, _, done, err := openModelSource(ctx, g, src)
+	return m, done, err
+}
+
+// openModelSource is openModel that also says where the model came from.
+func openModelSource(ctx context.Context, g *globals, src string) (*merge.Folder, *source, func(), error) {
+	sc, cleanup, err := resolveSrc(ctx, g, src)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	m, err := merge.OpenFolder(p)
+	m, err := merge.OpenFolder(sc.Path)
 	if err != nil {
 		cleanup()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return m, func() {
+	return m, sc, func() {
 		_ = m.Close() // read-only mappings: unmapping loses nothing
 		cleanup()
 	}, nil

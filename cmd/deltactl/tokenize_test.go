@@ -149,7 +149,7 @@ func TestTokenizeCLIRegistryRef(t *testing.T) {
 	if code, _, errOut := cliRun(t, "push", R, "tiny/notok:v1", model); code != 0 {
 		t.Fatalf("push: %s", errOut)
 	}
-	if code, _, errOut := cliRun(t, "tokenize", R, "tiny/notok:v1", "x"); code != exitFailure || !strings.HasPrefix(errOut, "deltactl: tiny/notok:v1: ") || !strings.Contains(errOut, "tokenizer.json") {
+	if code, _, errOut := cliRun(t, "tokenize", R, "tiny/notok:v1", "x"); code != exitNotFound || !strings.HasPrefix(errOut, "deltactl: tiny/notok:v1: ") || !strings.Contains(errOut, "tokenizer.json") {
 		t.Errorf("ref without tokenizer.json: exit %d %q", code, errOut)
 	}
 }
@@ -171,9 +171,9 @@ func TestTokenizeCLIErrors(t *testing.T) {
 		name string // what stderr must name
 	}{
 		{[]string{"tokenize", dir, "x"}, exitFailure, bad},
-		{[]string{"tokenize", filepath.Join(dir, "nope"), "x"}, exitFailure, "nope"},
+		{[]string{"tokenize", filepath.Join(dir, "nope"), "x"}, exitNotFound, "nope"},
 		{[]string{"tokenize", "--jsonl", badLines, sp}, exitFailure, badLines + ":2"},
-		{[]string{"tokenize", "--jsonl", filepath.Join(dir, "missing.jsonl"), sp}, exitFailure, "missing.jsonl"},
+		{[]string{"tokenize", "--jsonl", filepath.Join(dir, "missing.jsonl"), sp}, exitNotFound, "missing.jsonl"},
 		{[]string{"tokenize", "--decode", sp, "1 two 3"}, exitFailure, `"two"`},
 		{[]string{"tokenize", "--decode", sp, "1 99999"}, exitFailure, "99999"},
 		{[]string{"tokenize"}, exitUsage, ""},

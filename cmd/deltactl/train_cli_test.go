@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -112,6 +113,9 @@ type trainJSON struct {
 	EvalPerplexity  *float64 `json:"eval_perplexity"`
 	TokensPerSec    float64  `json:"tokens_per_sec"`
 	Seconds         float64  `json:"seconds"`
+	PeakRSSBytes    int64    `json:"peak_rss_bytes"`
+	CPUSeconds      float64  `json:"cpu_seconds"`
+	GFLOPS          float64  `json:"gflops"`
 }
 
 // evalJSON is `deltactl eval --json`.
@@ -203,6 +207,9 @@ func TestTrainCLIMethods(t *testing.T) {
 			}
 			if !(r.FinalLoss > 0) || math.IsInf(r.FinalLoss, 0) || r.TokensPerSec <= 0 || r.Seconds <= 0 {
 				t.Errorf("summary numbers %+v", r)
+			}
+			if runtime.GOOS == "linux" && (r.PeakRSSBytes < 1<<20 || r.CPUSeconds <= 0 || r.GFLOPS <= 0) {
+				t.Errorf("measured peak RSS, CPU time or GFLOP/s missing: %+v", r)
 			}
 			if r.EvalLoss == nil || r.EvalPerplexity == nil || math.Abs(*r.EvalPerplexity-math.Exp(*r.EvalLoss)) > 1e-9**r.EvalPerplexity {
 				t.Fatalf("eval loss/perplexity missing or inconsistent: %+v", r)
@@ -334,6 +341,10 @@ func TestTrainCLIErrors(t *testing.T) {
 		{tr("--data", trainTxt, "--method", "lora", "--out", out, "--seed", "-1"), 2, "--seed"},
 		{tr("--data", trainTxt, "--method", "lora", "--out", out, "extra"), 2, "extra"},
 		{tr("--data", trainTxt, "--method", "lora", "--out", out, "--bogus"), 2, "bogus"},
+		{tr("--data", trainTxt, "--method", "lora", "--out", out, "--epochs", "1"), 2, "--steps or --epochs"},
+		{tr("--data", trainTxt, "--method", "lora", "--out", out, "--max-memory", "lots"), 2, "--max-memory"},
+		{tr("--data", trainTxt, "--method", "lora", "--out", out, "--compute", "f8"), 1, `--compute "f8"`},
+		{tr("--data", trainTxt, "--method", "full", "--out", out, "--compute", "bf16"), 1, "--compute"},
 		{tr("--data", empty, "--method", "lora", "--out", out), 1, "empty.jsonl"},
 		{tr("--data", emptyTxt, "--method", "adapter", "--out", out), 1, "empty.txt"},
 		{tr("--data", vocab, "--method", "lora", "--out", out), 1, "vocab.jsonl:2"},
@@ -342,13 +353,13 @@ func TestTrainCLIErrors(t *testing.T) {
 		{tr("--data", trainTxt, "--eval-data", vocab, "--method", "lora", "--out", out), 1, "vocab.jsonl:2"},
 		{tr("--data", trainTxt, "--method", "lora", "--targets", "w_proj", "--out", out), 1, "w_proj"},
 		{tr("--data", trainTxt, "--method", "adapter", "--adapter-act", "tanh", "--out", out), 1, "tanh"},
-		{tr("--data", filepath.Join(dir, "missing.txt"), "--method", "lora", "--out", out), 1, "missing.txt"},
+		{tr("--data", filepath.Join(dir, "missing.txt"), "--method", "lora", "--out", out), exitNotFound, "missing.txt"},
 		// The trainer's option errors, in flag words.
 		{tr("--data", trainTxt, "--method", "lora", "--rank", "0", "--out", out), 1, "--rank 0: must be positive"},
 		{tr("--data", trainTxt, "--method", "full", "--dtype", "f16", "--out", out), 1, `--dtype "F16": want F32 or BF16`},
 		{tr("--data", pc, "--method", "lora", "--out", out), 1, "--seq 32"},
 		{[]string{"train", "--base", base, "--data", trainTxt, "--method", "lora", "--out", out, "--seq", "300"}, 1, "--seq 300: exceeds the model's max_position_embeddings 256"},
-		{[]string{"train", "--base", filepath.Join(dir, "nobase"), "--data", trainTxt, "--method", "lora", "--out", out}, 1, "nobase"},
+		{[]string{"train", "--base", filepath.Join(dir, "nobase"), "--data", trainTxt, "--method", "lora", "--out", out}, exitNotFound, "nobase"},
 		{[]string{"eval", "--base", base}, 2, "--data"},
 		{[]string{"eval", "--data", trainTxt}, 2, "--base"},
 		{[]string{"eval", "--base", base, "--data", vocab}, 1, "vocab.jsonl:2"},

@@ -10,6 +10,7 @@ func newUnmergeCmd(g *globals) *cobra.Command {
 	var merged, out string
 	var deltas []string
 	var weights []float64
+	var allowMismatch bool
 	c := &cobra.Command{
 		Use:   "unmerge --merged SRC --delta SRC [--delta SRC ...] [--weight W ...] --out DIR",
 		Short: "Recover the base from a merged model and the same deltas",
@@ -24,16 +25,26 @@ and the bound on its error is printed.`,
 				return usagef("unmerge needs --merged and --out")
 			}
 			ctx := cmd.Context()
-			in, done, err := loadInputs(ctx, g, deltas, weights)
+			in, srcs, done, err := loadInputSources(ctx, g, deltas, weights)
 			if err != nil {
 				return err
 			}
 			defer done()
-			m, closeM, err := openModel(ctx, g, merged)
+			m, ms, closeM, err := openModelSource(ctx, g, merged)
 			if err != nil {
 				return err
 			}
 			defer closeM()
+			// The merged model's base is the one its merge recorded.
+			bd, err := mergedFrom(ms.Path)
+			if err != nil {
+				return err
+			}
+			for _, ds := range srcs {
+				if err := checkLineage(&source{Arg: merged + " (its recorded base)", Digest: bd}, ds, allowMismatch); err != nil {
+					return err
+				}
+			}
 			rep, err := merge.Unmerge(ctx, m, in, out)
 			if err != nil {
 				return err
@@ -54,5 +65,6 @@ and the bound on its error is printed.`,
 	f.StringArrayVar(&deltas, "delta", nil, "delta that was merged (PEFT folder or registry ref); repeatable")
 	f.Float64SliceVar(&weights, "weight", nil, "weight of each delta as given to merge")
 	f.StringVar(&out, "out", "", "output folder (must not exist)")
+	f.BoolVar(&allowMismatch, "allow-base-mismatch", false, "unmerge a delta even if it records another base digest than the merged model's base")
 	return c
 }

@@ -49,7 +49,7 @@ func TestUsageExitCodes(t *testing.T) {
 		{[]string{"train", "--steps", "many"}, exitUsage, "invalid argument"},
 		{[]string{"completion", "bash", "extra"}, exitUsage, `unknown command "extra"`},
 		{[]string{"__complete"}, exitUsage, "requires at least 1 arg(s)"},
-		{[]string{"inspect", missing}, exitFailure, "unknown command"},
+		{[]string{"inspect", missing}, exitNotFound, "unknown command"},
 	} {
 		code, _, stderr := cliRun(t, c.args...)
 		if code != c.code || !strings.Contains(stderr, c.want) {

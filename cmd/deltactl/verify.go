@@ -1,14 +1,15 @@
 package main
 
 import (
-	"errors"
+	"fmt"
+
 	"github.com/deltactl/deltactl/registry"
 
 	"github.com/spf13/cobra"
 )
 
-// errVerifyFailed makes verify exit 1 after printing its report.
-var errVerifyFailed = errors.New("verify: registry is damaged")
+// errVerifyFailed makes verify exit 3 after printing its report.
+var errVerifyFailed = fmt.Errorf("verify: registry is damaged: %w", errCheckFailed)
 
 func newVerifyCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
@@ -16,7 +17,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 		Short: "Re-hash every reachable blob and check every edge",
 		Long: `verify walks ref -> manifest -> blobs and base manifests (and XOR bases),
 decodes and re-hashes every blob, and reports each missing or corrupt object
-with the refs it breaks. Without REF it checks every ref. Exit 1 when
+with the refs it breaks. Without REF it checks every ref. Exit 3 when
 anything is wrong (the JSON report is still printed).`,
 		Example: "  deltactl verify\n  deltactl verify team/llama:support --json",
 		RunE: func(cmd *cobra.Command, args []string) error {

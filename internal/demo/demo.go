@@ -19,6 +19,7 @@ import (
 
 	"github.com/deltactl/deltactl/format"
 	"github.com/deltactl/deltactl/format/peft"
+	"github.com/deltactl/deltactl/internal/atomicfile"
 	"github.com/deltactl/deltactl/internal/humanize"
 	"github.com/deltactl/deltactl/merge"
 	"github.com/deltactl/deltactl/registry"
@@ -405,4 +406,40 @@ func sameFile(a, b string) (bool, error) {
 		return false, err
 	}
 	return bytes.Equal(x, y), nil
+}
+
+// ExportBase writes the bundled tiny base model (config.json and
+// model.safetensors) into dir, which must not exist or be empty; the
+// folder appears whole or not at all. It touches no registry.
+func ExportBase(dir string) error {
+	return exportDir(dir, writeBase)
+}
+
+// ExportData writes the demo's task data, train.jsonl and eval.jsonl
+// (prompt/completion records), into dir, which must not exist or be empty.
+func ExportData(dir string) error {
+	return exportDir(dir, func(tmp string) error {
+		_, _, _, _, err := writeTask(tmp)
+		return err
+	})
+}
+
+// exportDir fills a temporary folder beside dir with fill and renames it
+// to dir.
+func exportDir(dir string, fill func(string) error) error {
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return fmt.Errorf("demo: %s exists and is not empty", dir)
+	}
+	tmp, err := atomicfile.TempDirBeside(dir)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer func() { _ = os.RemoveAll(tmp) }() // gone after the commit; a failed export leaves nothing
+	if err := fill(tmp); err != nil {
+		return fmt.Errorf("demo: %s: %w", dir, err)
+	}
+	if err := atomicfile.CommitDir(tmp, dir); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	return nil
 }

@@ -71,6 +71,11 @@ var (
 	_ io.Reader     = ctxReader{}
 )
 
+// ErrNotRegular is returned (wrapped, naming the key) when a key's file is a
+// symlink, FIFO, device or folder: the fs backend never follows a link out
+// of the registry (a ref linked to a secrets file) nor blocks on a FIFO.
+var ErrNotRegular = errors.New("not a regular file")
+
 // etagContentMax is the largest object whose ETag is a content hash.
 const etagContentMax = 1 << 20
 
@@ -255,18 +260,9 @@ func (f *FS) Get(ctx context.Context, key string, off, length int64) (io.ReadClo
 	if err := ctx.Err(); err != nil {
 		return nil, f.errorf("get", key, err)
 	}
-	file, err := os.Open(f.path(key))
+	file, fi, err := openKey(f.path(key))
 	if err != nil {
-		return nil, f.errorf("get", key, notFound(err))
-	}
-	fi, err := file.Stat()
-	if err != nil {
-		_ = file.Close() // read only, and failing anyway
 		return nil, f.errorf("get", key, err)
-	}
-	if !fi.Mode().IsRegular() {
-		_ = file.Close() // read only, and failing anyway
-		return nil, f.errorf("get", key, ErrNotFound)
 	}
 	if off < 0 || off > fi.Size() {
 		_ = file.Close() // read only, and failing anyway
@@ -280,6 +276,48 @@ func (f *FS) Get(ctx context.Context, key string, off, length int64) (io.ReadClo
 		return file, nil
 	}
 	return limitedFile{io.LimitReader(file, length), file}, nil
+}
+
+// openKey opens the file at p for reading if it is a regular file. The last
+// component is opened with O_NOFOLLOW, so a key that is a symlink is refused
+// rather than followed out of the registry, and with O_NONBLOCK, so a FIFO
+// is refused at once rather than waited on forever. (A folder of the
+// registry may still be a symlink: operators put blobs/ on another disk.)
+func openKey(p string) (*os.File, os.FileInfo, error) {
+	file, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, nil, fmt.Errorf("%w: it is a symlink", ErrNotRegular)
+		}
+		return nil, nil, notFound(err)
+	}
+	fi, err := file.Stat()
+	if err != nil {
+		_ = file.Close() // read only, and failing anyway
+		return nil, nil, err
+	}
+	if fi.IsDir() {
+		_ = file.Close()             // read only, and failing anyway
+		return nil, nil, ErrNotFound // a folder of other keys is not an object
+	}
+	if !fi.Mode().IsRegular() {
+		_ = file.Close() // read only, and failing anyway
+		return nil, nil, fmt.Errorf("%w: it is a %s", ErrNotRegular, typeName(fi.Mode()))
+	}
+	return file, fi, nil
+}
+
+// typeName names a non-regular file type for errors.
+func typeName(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "FIFO"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	}
+	return m.Type().String()
 }
 
 type limitedFile struct {
@@ -299,18 +337,11 @@ func (f *FS) Stat(ctx context.Context, key string) (Info, error) {
 	if err := ValidKey(key); err != nil {
 		return Info{}, fmt.Errorf("fs %s: stat: %w", f.root, err)
 	}
-	file, err := os.Open(f.path(key))
-	if err != nil {
-		return Info{}, f.errorf("stat", key, notFound(err))
-	}
-	defer func() { _ = file.Close() }() // read only
-	fi, err := file.Stat()
+	file, fi, err := openKey(f.path(key))
 	if err != nil {
 		return Info{}, f.errorf("stat", key, err)
 	}
-	if !fi.Mode().IsRegular() {
-		return Info{}, f.errorf("stat", key, ErrNotFound)
-	}
+	defer func() { _ = file.Close() }() // read only
 	tag, err := fileETag(file, fi)
 	if err != nil {
 		return Info{}, f.errorf("stat", key, err)
@@ -363,9 +394,12 @@ func (f *FS) List(ctx context.Context, prefix string, fn func(Info) error) error
 			}
 			return nil // temp, lock and other reserved files
 		}
-		if !d.Type().IsRegular() {
+		if d.IsDir() {
 			return nil
 		}
+		// Symlinks, FIFOs and the like are listed too, so whoever reads
+		// them learns they are damaged (Get refuses them: ErrNotRegular)
+		// instead of their vanishing from ls and verify.
 		rel, err := filepath.Rel(f.root, p)
 		if err != nil {
 			return err
@@ -427,16 +461,13 @@ func (f *FS) Swap(ctx context.Context, key, oldETag string, data []byte) (string
 	defer unlock()
 
 	cur := ""
-	if file, err := os.Open(final); err == nil {
-		fi, err := file.Stat()
-		if err == nil {
-			cur, err = fileETag(file, fi)
-		}
+	if file, fi, err := openKey(final); err == nil {
+		cur, err = fileETag(file, fi)
 		_ = file.Close() // read only: the ETag is computed
 		if err != nil {
 			return "", f.errorf("swap", key, err)
 		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	} else if !errors.Is(err, ErrNotFound) {
 		return "", f.errorf("swap", key, err)
 	}
 	if cur != oldETag {
@@ -549,9 +580,36 @@ func lockHolder(file *os.File) string {
 // than olderThan (a running writer's temp file is young) and reports how
 // many it removed.
 func (f *FS) CleanTemp(ctx context.Context, olderThan time.Duration) (int, error) {
-	cutoff := time.Now().Add(-olderThan)
 	n := 0
-	err := filepath.WalkDir(f.root, func(p string, d fs.DirEntry, err error) error {
+	err := f.walkTemp(ctx, olderThan, func(p string, _ fs.FileInfo) {
+		if err := os.Remove(p); err == nil {
+			n++
+		}
+	})
+	if err != nil {
+		return n, fmt.Errorf("fs %s: clean temp files: %w", f.root, err)
+	}
+	return n, nil
+}
+
+// TempFiles counts the temp files older than olderThan (all of them when
+// olderThan <= 0) and their bytes, without removing anything.
+func (f *FS) TempFiles(ctx context.Context, olderThan time.Duration) (int, int64, error) {
+	n, size := 0, int64(0)
+	err := f.walkTemp(ctx, olderThan, func(_ string, fi fs.FileInfo) {
+		n++
+		size += fi.Size()
+	})
+	if err != nil {
+		return n, size, fmt.Errorf("fs %s: list temp files: %w", f.root, err)
+	}
+	return n, size, nil
+}
+
+// walkTemp calls fn for every temp file under the root older than olderThan.
+func (f *FS) walkTemp(ctx context.Context, olderThan time.Duration, fn func(p string, fi fs.FileInfo)) error {
+	cutoff := time.Now().Add(-olderThan)
+	return filepath.WalkDir(f.root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil
@@ -565,18 +623,12 @@ func (f *FS) CleanTemp(ctx context.Context, olderThan time.Duration) (int, error
 			return nil
 		}
 		fi, err := d.Info()
-		if err != nil || fi.ModTime().After(cutoff) {
+		if err != nil || (olderThan > 0 && fi.ModTime().After(cutoff)) {
 			return nil
 		}
-		if err := os.Remove(p); err == nil {
-			n++
-		}
+		fn(p, fi)
 		return nil
 	})
-	if err != nil {
-		return n, fmt.Errorf("fs %s: clean temp files: %w", f.root, err)
-	}
-	return n, nil
 }
 
 // ctxReader stops a long copy when ctx is cancelled.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -184,5 +185,53 @@ func TestFSLockTimeout(t *testing.T) {
 	defer mu.Unlock()
 	if len(notes) == 0 || !strings.Contains(notes[0], pid) {
 		t.Fatalf("no notice naming the holder while waiting: %q", notes)
+	}
+}
+
+// TestFSRefusesLinksAndSpecialFiles: a key that is a symlink (to a secrets
+// file) or a FIFO is refused at once with ErrNotRegular naming the key, by
+// Get, Stat and Swap; nothing of the target is read, and a FIFO never hangs.
+func TestFSRefusesLinksAndSpecialFiles(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	f, err := NewFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("sha256:TOPSECRET"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(f.Location(), "refs", "x", "_tags")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(secret, filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"refs/x/_tags/link", "refs/x/_tags/fifo"} {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			rc, err := f.Get(ctx, key, 0, -1)
+			if err == nil {
+				_ = rc.Close()
+			}
+			_, serr := f.Stat(ctx, key)
+			_, werr := f.Swap(ctx, key, "x", []byte("y"))
+			for op, err := range map[string]error{"get": err, "stat": serr, "swap": werr} {
+				if !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), key) || strings.Contains(err.Error(), "TOPSECRET") {
+					t.Errorf("%s %s: %v, want ErrNotRegular naming the key", op, key, err)
+				}
+			}
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: hangs", key)
+		}
 	}
 }

@@ -43,6 +43,8 @@ var (
 	// ErrLocked: a lock stayed held by someone else for longer than the
 	// caller was willing to wait. The error names the holder.
 	ErrLocked = errors.New("locked")
+	// ErrDenied is ErrAccessDenied (both names are in use).
+	ErrDenied = ErrAccessDenied
 )
 
 // kindError is a sentinel that is also another, more general sentinel (as
