@@ -51,7 +51,7 @@ func exitCode(err error) (code int, name string) {
 		return exitUnreachable, "access_denied"
 	case errors.Is(err, registry.ErrNotFound), errors.Is(err, fs.ErrNotExist):
 		return exitNotFound, "not_found"
-	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH),
+	case errors.Is(err, store.ErrUnreachable), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH),
 		errors.Is(err, syscall.ENETUNREACH), errors.As(err, &oe), errors.As(err, &de):
 		// What is left of a transport failure after the store's retries:
 		// refused, unroutable, timed out, no such host.
