@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/deltactl/deltactl/format/tokenizer"
 )
 
 // preTokenizers are the tokenizer.json normalizer and pre_tokenizer written
@@ -125,7 +127,7 @@ func isByteVocab(tokens, merges []string, types []int32) bool {
 	if len(merges) != 0 || len(tokens) < 256 || len(tokens) > 512 {
 		return false
 	}
-	tab := byteToUnicode()
+	tab := tokenizer.ByteLevelAlphabet()
 	for i, t := range tokens {
 		if (i < 256 && (t != string(tab[i]) || types[i] != TokenNormal)) || (i >= 256 && (t != fmt.Sprintf("[PAD%d]", i) || types[i] != TokenUnused)) {
 			return false

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/deltactl/deltactl/format/tokenizer"
 )
 
 // Vocabulary kinds, as reported by an export.
@@ -29,22 +31,6 @@ const (
 // KnownPre lists the tokenizer.ggml.pre values deltactl can detect (and
 // write back into a tokenizer.json on GGUF -> HF).
 var KnownPre = []string{"llama-bpe", "qwen2", "smollm", "gpt-2"}
-
-// byteToUnicode is GPT-2's bytes_to_unicode table: printable bytes map to
-// themselves, the others to U+0100 onwards in order.
-func byteToUnicode() [256]rune {
-	var t [256]rune
-	n := 0
-	for b := 0; b < 256; b++ {
-		if (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF) {
-			t[b] = rune(b)
-		} else {
-			t[b] = rune(256 + n)
-			n++
-		}
-	}
-	return t
-}
 
 // tokJSON is the part of tokenizer.json an export reads.
 type tokJSON struct {
@@ -119,7 +105,7 @@ func vocabMetadata(dir string, cfg map[string]any, n int, pre string) (Metadata,
 }
 
 func byteVocab(cfg map[string]any, n int) Metadata {
-	tab := byteToUnicode()
+	tab := tokenizer.ByteLevelAlphabet()
 	tokens := make([]string, n)
 	types := make([]int32, n)
 	for i := range tokens {

@@ -19,6 +19,11 @@ var byteToRune = func() [256]rune {
 	return t
 }()
 
+// ByteLevelAlphabet returns GPT-2's bytes_to_unicode table, the character
+// that stands for each byte in a byte-level vocabulary (for writers of other
+// vocabulary formats, such as GGUF's).
+func ByteLevelAlphabet() [256]rune { return byteToRune }
+
 // byteToUTF8 holds byteToRune's characters already encoded, for appending.
 var byteToUTF8 = func() [256]string {
 	var t [256]string
