@@ -67,7 +67,7 @@ func resolveSrc(ctx context.Context, g *globals, src string) (*source, func(), e
 
 // pullSource pulls the registry ref src into a new temporary folder.
 func pullSource(ctx context.Context, g *globals, src string) (*source, func(), error) {
-	tmp, err := os.MkdirTemp("", "deltactl-src-")
+	tmp, err := newSrcTemp()
 	if err != nil {
 		return nil, nil, err
 	}
