@@ -61,6 +61,18 @@ func writeTinyLoRA(t *testing.T, dir string) {
 func TestExportCLI(t *testing.T) {
 	tiny := testutil.Testdata(t, "tinyllama")
 	tmp := t.TempDir()
+	g1 := checkExportRoundTrip(t, tiny, tmp)
+	reg := checkExportFromRef(t, tiny, tmp)
+	ad, adg := checkExportAdapter(t, tmp, reg, g1)
+	checkExportRefusals(t, tiny, tmp, g1)
+	checkExportLlamaCpp(t, tiny, tmp, ad, adg)
+}
+
+// checkExportRoundTrip exports tiny as F16 with a Modelfile, inspects it,
+// converts it back and exports that again: the two GGUFs must be equal.
+// It returns the first GGUF's path.
+func checkExportRoundTrip(t *testing.T, tiny, tmp string) string {
+	t.Helper()
 	g1 := filepath.Join(tmp, "tiny.gguf")
 	var res struct {
 		Kind, Arch, Type, Vocab string
@@ -98,8 +110,14 @@ func TestExportCLI(t *testing.T) {
 	if !bytes.Equal(a, b) {
 		t.Errorf("export -> convert -> export changed the GGUF (%d vs %d bytes)", len(a), len(b))
 	}
+	return g1
+}
 
-	// A registry ref works as SRC (and as --base below).
+// checkExportFromRef pushes tiny to a registry in tmp and exports it by
+// ref: the GGUF is named by the ref and equals the folder's export. It
+// returns the --registry flag.
+func checkExportFromRef(t *testing.T, tiny, tmp string) string {
+	t.Helper()
 	reg := "--registry=" + filepath.Join(tmp, "registry")
 	cliJSON(t, 0, nil, "push", reg, "tiny:v1", tiny)
 	fromRef := filepath.Join(tmp, "ref.gguf")
@@ -118,10 +136,17 @@ func TestExportCLI(t *testing.T) {
 	if len(r1) == 0 || !bytes.Equal(r1, r2) {
 		t.Errorf("export of the pushed ref differs from the export of the folder (%d vs %d bytes)", len(r1), len(r2))
 	}
+	return reg
+}
 
-	ad := filepath.Join(tmp, "lora")
+// checkExportAdapter exports a tiny rsLoRA with --base given as a ref and a
+// Modelfile, after checking that --base is required. It returns the adapter
+// folder and its GGUF.
+func checkExportAdapter(t *testing.T, tmp, reg, g1 string) (ad, adg string) {
+	t.Helper()
+	ad = filepath.Join(tmp, "lora")
 	writeTinyLoRA(t, ad)
-	adg := filepath.Join(tmp, "lora.gguf")
+	adg = filepath.Join(tmp, "lora.gguf")
 	if code, _, _ := cliRun(t, "export", ad, adg); code != exitUsage {
 		t.Errorf("adapter without --base: exit %d, want %d", code, exitUsage)
 	}
@@ -131,6 +156,12 @@ func TestExportCLI(t *testing.T) {
 	if mf, _ := os.ReadFile(filepath.Join(tmp, "lora.Modelfile")); !strings.Contains(string(mf), "FROM ./tiny.gguf\nADAPTER ./lora.gguf\n") {
 		t.Errorf("adapter Modelfile %q", mf)
 	}
+	return ad, adg
+}
+
+// checkExportRefusals: an existing output and an output not ending in .gguf.
+func checkExportRefusals(t *testing.T, tiny, tmp, g1 string) {
+	t.Helper()
 	if code, _, errOut := cliRun(t, "export", tiny, g1); code != exitFailure || !strings.Contains(errOut, "already exists") {
 		t.Errorf("existing output: exit %d %q", code, errOut)
 	}
@@ -138,7 +169,12 @@ func TestExportCLI(t *testing.T) {
 		t.Errorf("output not .gguf: exit %d", code)
 	}
 
-	// llama.cpp runs the exported base + adapter as deltactl eval --delta does.
+}
+
+// checkExportLlamaCpp: llama.cpp runs the exported base + adapter as
+// deltactl eval --delta does.
+func checkExportLlamaCpp(t *testing.T, tiny, tmp, ad, adg string) {
+	t.Helper()
 	o := llamacpptest.New(t)
 	raw, err := os.ReadFile(filepath.Join(tiny, "heldout.txt"))
 	if err != nil {
