@@ -111,79 +111,118 @@ func newNet[F Float](m *Model, spec netSpec, sg sgemmFunc) (*net[F], error) {
 		spec.threads = 1
 	}
 	nt := &net[F]{cfg: c, spec: spec, sg: sg, n: spec.B * spec.T}
-	n, D, Fd := nt.n, c.HiddenSize, c.IntermediateSize
-	qd, kvd := c.qDim(), c.kvDim()
 	// A float32 net of a LoRA or adapter run multiplies by BF16/F16
 	// matrices as they are stored (h); every other net widens them.
-	keep16 := !spec.full
-	h := func(name string) half { return halfOf[F](m, name, keep16) }
-	w := func(name string) []F {
-		if v, ok := m.Weights[name]; ok {
-			return convert[F](v)
-		}
-		if b, ok := m.Weights16[name]; ok && h(name).bits == nil {
-			return convert[F](b.widen())
-		}
-		return nil
-	}
-	grad := func(x []F) []F {
-		if spec.full && x != nil {
-			return make([]F, len(x))
-		}
-		return nil
-	}
-	nt.embed, nt.embed16 = w("model.embed_tokens.weight"), h("model.embed_tokens.weight")
-	nt.norm = w("model.norm.weight")
-	nt.gembed, nt.gnorm = grad(nt.embed), grad(nt.norm)
+	ld := netLoader[F]{m: m, spec: spec, keep16: !spec.full}
+	nt.embed, nt.embed16 = ld.w("model.embed_tokens.weight"), ld.h("model.embed_tokens.weight")
+	nt.norm = ld.w("model.norm.weight")
+	nt.gembed, nt.gnorm = ld.grad(nt.embed), ld.grad(nt.norm)
 	if c.TieWordEmbeddings {
 		nt.lmHead, nt.glm, nt.lm16 = nt.embed, nt.gembed, nt.embed16
 	} else {
-		nt.lmHead, nt.lm16 = w("lm_head.weight"), h("lm_head.weight")
-		nt.glm = grad(nt.lmHead)
-	}
-	mk := func(prefix string, out, in int) linear[F] {
-		l := linear[F]{name: prefix, out: out, in: in, w: w(prefix + ".weight"), h: h(prefix + ".weight"), b: w(prefix + ".bias"), bf16: spec.bf16}
-		l.gw, l.gb = grad(l.w), grad(l.b)
-		return l
+		nt.lmHead, nt.lm16 = ld.w("lm_head.weight"), ld.h("lm_head.weight")
+		nt.glm = ld.grad(nt.lmHead)
 	}
 	for i := 0; i < c.NumLayers; i++ {
-		p := fmt.Sprintf("model.layers.%d.", i)
-		b := &block[F]{
-			ln1:  w(p + "input_layernorm.weight"),
-			ln2:  w(p + "post_attention_layernorm.weight"),
-			q:    mk(p+"self_attn.q_proj", qd, D),
-			k:    mk(p+"self_attn.k_proj", kvd, D),
-			v:    mk(p+"self_attn.v_proj", kvd, D),
-			o:    mk(p+"self_attn.o_proj", D, qd),
-			gate: mk(p+"mlp.gate_proj", Fd, D),
-			up:   mk(p+"mlp.up_proj", Fd, D),
-			down: mk(p+"mlp.down_proj", D, Fd),
+		b, err := nt.loadBlock(ld, i)
+		if err != nil {
+			return nil, err
 		}
-		b.gln1, b.gln2 = grad(b.ln1), grad(b.ln2)
-		if c.QKNorm {
-			b.qn, b.kn = w(p+"self_attn.q_norm.weight"), w(p+"self_attn.k_norm.weight")
-			if b.qn == nil || b.kn == nil {
-				return nil, fmt.Errorf("train: layer %d: qwen3 model without self_attn.q_norm/k_norm weights", i)
-			}
-			b.gqn, b.gkn = grad(b.qn), grad(b.kn)
-			b.qraw, b.kraw = make([]F, n*qd), make([]F, n*kvd)
-			b.rqn, b.rkn = make([]F, n*c.NumHeads), make([]F, n*c.NumKVHeads)
-		}
-		b.lists = [4][]*linear[F]{{&b.q, &b.k, &b.v}, {&b.o}, {&b.gate, &b.up}, {&b.down}}
-		if i > 0 && spec.recompute {
-			b.shareActivations(nt.blocks[0])
-			nt.blocks = append(nt.blocks, b)
-			continue
-		}
-		b.xn1, b.r1 = make([]F, n*D), make([]F, n)
-		b.qb, b.kb, b.vb = make([]F, n*qd), make([]F, n*kvd), make([]F, n*kvd)
-		b.p = make([]F, spec.B*c.NumHeads*spec.T*spec.T)
-		b.att, b.h1 = make([]F, n*qd), make([]F, n*D)
-		b.xn2, b.r2 = make([]F, n*D), make([]F, n)
-		b.g, b.u, b.a = make([]F, n*Fd), make([]F, n*Fd), make([]F, n*Fd)
 		nt.blocks = append(nt.blocks, b)
 	}
 	nt.rope = newRopeTable[F](spec.T, c)
+	nt.allocBuffers()
+	if spec.full {
+		nt.params = nt.baseParams()
+	}
+	return nt, nil
+}
+
+// netLoader takes the weights of m into a net of F.
+type netLoader[F Float] struct {
+	m    *Model
+	spec netSpec
+	// keep16 keeps BF16/F16 matrices as stored instead of widening them.
+	keep16 bool
+}
+
+// h is the stored 16-bit matrix name when ld keeps those.
+func (ld netLoader[F]) h(name string) half { return halfOf[F](ld.m, name, ld.keep16) }
+
+// w is the weight name as F, nil when it is missing or kept as 16-bit.
+func (ld netLoader[F]) w(name string) []F {
+	if v, ok := ld.m.Weights[name]; ok {
+		return convert[F](v)
+	}
+	if b, ok := ld.m.Weights16[name]; ok && ld.h(name).bits == nil {
+		return convert[F](b.widen())
+	}
+	return nil
+}
+
+// grad is the gradient buffer of the weight x: only a full fine-tune has one.
+func (ld netLoader[F]) grad(x []F) []F {
+	if ld.spec.full && x != nil {
+		return make([]F, len(x))
+	}
+	return nil
+}
+
+// linear loads the projection prefix (out x in, with its bias if any).
+func (ld netLoader[F]) linear(prefix string, out, in int) linear[F] {
+	l := linear[F]{name: prefix, out: out, in: in, w: ld.w(prefix + ".weight"), h: ld.h(prefix + ".weight"), b: ld.w(prefix + ".bias"), bf16: ld.spec.bf16}
+	l.gw, l.gb = ld.grad(l.w), ld.grad(l.b)
+	return l
+}
+
+// loadBlock loads decoder layer i with its activation buffers (shared with
+// block 0 when the net recomputes activations).
+func (nt *net[F]) loadBlock(ld netLoader[F], i int) (*block[F], error) {
+	c, spec := nt.cfg, nt.spec
+	n, D, Fd := nt.n, c.HiddenSize, c.IntermediateSize
+	qd, kvd := c.qDim(), c.kvDim()
+	p := fmt.Sprintf("model.layers.%d.", i)
+	b := &block[F]{
+		ln1:  ld.w(p + "input_layernorm.weight"),
+		ln2:  ld.w(p + "post_attention_layernorm.weight"),
+		q:    ld.linear(p+"self_attn.q_proj", qd, D),
+		k:    ld.linear(p+"self_attn.k_proj", kvd, D),
+		v:    ld.linear(p+"self_attn.v_proj", kvd, D),
+		o:    ld.linear(p+"self_attn.o_proj", D, qd),
+		gate: ld.linear(p+"mlp.gate_proj", Fd, D),
+		up:   ld.linear(p+"mlp.up_proj", Fd, D),
+		down: ld.linear(p+"mlp.down_proj", D, Fd),
+	}
+	b.gln1, b.gln2 = ld.grad(b.ln1), ld.grad(b.ln2)
+	if c.QKNorm {
+		b.qn, b.kn = ld.w(p+"self_attn.q_norm.weight"), ld.w(p+"self_attn.k_norm.weight")
+		if b.qn == nil || b.kn == nil {
+			return nil, fmt.Errorf("train: layer %d: qwen3 model without self_attn.q_norm/k_norm weights", i)
+		}
+		b.gqn, b.gkn = ld.grad(b.qn), ld.grad(b.kn)
+		b.qraw, b.kraw = make([]F, n*qd), make([]F, n*kvd)
+		b.rqn, b.rkn = make([]F, n*c.NumHeads), make([]F, n*c.NumKVHeads)
+	}
+	b.lists = [4][]*linear[F]{{&b.q, &b.k, &b.v}, {&b.o}, {&b.gate, &b.up}, {&b.down}}
+	if i > 0 && spec.recompute {
+		b.shareActivations(nt.blocks[0])
+		return b, nil
+	}
+	b.xn1, b.r1 = make([]F, n*D), make([]F, n)
+	b.qb, b.kb, b.vb = make([]F, n*qd), make([]F, n*kvd), make([]F, n*kvd)
+	b.p = make([]F, spec.B*c.NumHeads*spec.T*spec.T)
+	b.att, b.h1 = make([]F, n*qd), make([]F, n*D)
+	b.xn2, b.r2 = make([]F, n*D), make([]F, n)
+	b.g, b.u, b.a = make([]F, n*Fd), make([]F, n*Fd), make([]F, n*Fd)
+	return b, nil
+}
+
+// allocBuffers makes the net's hidden states and scratch, and the
+// backward pass's buffers when spec.grads.
+func (nt *net[F]) allocBuffers() {
+	c, spec := nt.cfg, nt.spec
+	n, D, Fd := nt.n, c.HiddenSize, c.IntermediateSize
+	qd, kvd := c.qDim(), c.kvDim()
 	nt.hs = make([][]F, c.NumLayers+1)
 	for i := range nt.hs {
 		nt.hs[i] = make([]F, n*D)
@@ -201,10 +240,6 @@ func newNet[F Float](m *Model, spec netSpec, sg sgemmFunc) (*net[F], error) {
 			nt.dqn, nt.dkn = make([]F, n*qd), make([]F, n*kvd)
 		}
 	}
-	if spec.full {
-		nt.params = nt.baseParams()
-	}
-	return nt, nil
 }
 
 // baseParams lists every base weight as trainable, in the order of
