@@ -66,78 +66,110 @@ func (x *bf16Mat) packPairs(dst []uint32, s *bf16Scratch, kContig bool, pc, kb, 
 	if cols < w || kpPad > kp {
 		clear(dst)
 	}
+	fastBF16 := x.fast && x.u16 != nil && x.dt == BF16
+	switch {
+	case kContig && rowsOut && x.f32 != nil:
+		x.packF32ColRows(dst, pc, kb, j0, cols, kpPad)
+	case kContig:
+		j := 0
+		if !rowsOut && fastBF16 {
+			j = x.packColsT16(dst, pc, kb, j0, cols, w)
+		}
+		x.packCols(dst, s, pc, kb, j0, j, cols, w, kpPad, rowsOut)
+	case !rowsOut && fastBF16 && cols == w && w%16 == 0 && kb >= 2:
+		x.zipRows(dst, pc, kb, j0, w)
+	default:
+		x.packRows(dst, s, pc, kb, j0, cols, w, kpPad, rowsOut)
+	}
+}
+
+// packF32ColRows is packPairs for a float32 X with kContig and rowsOut.
+// Each column is a float32 row whose bf16, in memory order, are already its
+// pairs: it is rounded straight into place.
+func (x *bf16Mat) packF32ColRows(dst []uint32, pc, kb, j0, cols, kpPad int) {
+	kp := (kb + 1) / 2
+	for j := 0; j < cols; j++ {
+		d := dst[j*kpPad : j*kpPad+kp]
+		h := unsafe.Slice((*uint16)(unsafe.Pointer(&d[0])), 2*kp)
+		o := (j0+j)*x.ld + pc
+		F32ToBF16(h[:kb], x.f32[o:o+kb])
+		if kb&1 != 0 {
+			h[kb] = 0
+		}
+	}
+}
+
+// packColsT16 is packPairs for a fast bf16 X with kContig and not rowsOut,
+// 16 columns x 16 pairs at a time, transposed in registers. It packs whole
+// groups of 16 columns and returns how many columns it packed.
+func (x *bf16Mat) packColsT16(dst []uint32, pc, kb, j0, cols, w int) int {
+	kp := (kb + 1) / 2
+	nblk := kb / 32
+	j := 0
+	for ; nblk > 0 && j+16 <= cols; j += 16 {
+		o := (j0+j)*x.ld + pc
+		_ = x.u16[o+15*x.ld+32*nblk-1] // the last element read
+		_ = dst[(16*nblk-1)*w+j+15]    // the last element written
+		pairsT16AVX512(&dst[j], w, &x.u16[o], x.ld, nblk)
+		for jj := j; jj < j+16; jj++ {
+			r := x.u16[(j0+jj)*x.ld+pc : (j0+jj)*x.ld+pc+kb]
+			for p := 16 * nblk; p < kb/2; p++ {
+				dst[p*w+jj] = uint32(r[2*p]) | uint32(r[2*p+1])<<16
+			}
+			if kb&1 != 0 {
+				dst[(kp-1)*w+jj] = uint32(r[kb-1])
+			}
+		}
+	}
+	return j
+}
+
+// packCols is packPairs with kContig for panel columns [j,cols).
+func (x *bf16Mat) packCols(dst []uint32, s *bf16Scratch, pc, kb, j0, j, cols, w, kpPad int, rowsOut bool) {
+	kp := (kb + 1) / 2
 	// Pair p of column j goes to dst[p*ps+j*js].
 	ps, js := w, 1
 	if rowsOut {
 		ps, js = 1, kpPad
 	}
-	if kContig && rowsOut && x.f32 != nil {
-		// Each column is a float32 row whose bf16, in memory order, are
-		// already its pairs: round it straight into place.
-		for j := 0; j < cols; j++ {
-			d := dst[j*kpPad : j*kpPad+kp]
-			h := unsafe.Slice((*uint16)(unsafe.Pointer(&d[0])), 2*kp)
-			o := (j0+j)*x.ld + pc
-			F32ToBF16(h[:kb], x.f32[o:o+kb])
-			if kb&1 != 0 {
-				h[kb] = 0
+	s.h0 = grow16(s.h0, kb)
+	for ; j < cols; j++ {
+		r := x.row(s.h0, &s.w, j0+j, pc, kb)
+		if rowsOut {
+			d := dst[j*kpPad : j*kpPad+kb/2]
+			for p := range d {
+				d[p] = uint32(r[2*p]) | uint32(r[2*p+1])<<16
+			}
+		} else {
+			for p := 0; p < kb/2; p++ {
+				dst[p*w+j] = uint32(r[2*p]) | uint32(r[2*p+1])<<16
 			}
 		}
-		return
-	}
-	j := 0
-	if kContig && !rowsOut && x.fast && x.u16 != nil && x.dt == BF16 {
-		// 16 columns x 16 pairs at a time, transposed in registers.
-		nblk := kb / 32
-		for ; nblk > 0 && j+16 <= cols; j += 16 {
-			o := (j0+j)*x.ld + pc
-			_ = x.u16[o+15*x.ld+32*nblk-1] // the last element read
-			_ = dst[(16*nblk-1)*w+j+15]    // the last element written
-			pairsT16AVX512(&dst[j], w, &x.u16[o], x.ld, nblk)
-			for jj := j; jj < j+16; jj++ {
-				r := x.u16[(j0+jj)*x.ld+pc : (j0+jj)*x.ld+pc+kb]
-				for p := 16 * nblk; p < kb/2; p++ {
-					dst[p*w+jj] = uint32(r[2*p]) | uint32(r[2*p+1])<<16
-				}
-				if kb&1 != 0 {
-					dst[(kp-1)*w+jj] = uint32(r[kb-1])
-				}
-			}
-		}
-	}
-	if !kContig && !rowsOut && x.fast && x.u16 != nil && x.dt == BF16 && cols == w && w%16 == 0 && kb >= 2 {
-		o := pc*x.ld + j0
-		_ = x.u16[o+(2*(kb/2)-1)*x.ld+w-1] // the last element read
-		zipBF16AVX512(&dst[0], w, &x.u16[o], x.ld, kb/2, w/16)
 		if kb&1 != 0 {
-			r := x.u16[(pc+kb-1)*x.ld+j0 : (pc+kb-1)*x.ld+j0+w]
-			d := dst[(kp-1)*w : kp*w]
-			for jj, v := range r {
-				d[jj] = uint32(v)
-			}
+			dst[(kp-1)*ps+j*js] = uint32(r[kb-1])
 		}
-		return
 	}
-	if kContig {
-		s.h0 = grow16(s.h0, kb)
-		for ; j < cols; j++ {
-			r := x.row(s.h0, &s.w, j0+j, pc, kb)
-			if rowsOut {
-				d := dst[j*kpPad : j*kpPad+kb/2]
-				for p := range d {
-					d[p] = uint32(r[2*p]) | uint32(r[2*p+1])<<16
-				}
-			} else {
-				for p := 0; p < kb/2; p++ {
-					dst[p*w+j] = uint32(r[2*p]) | uint32(r[2*p+1])<<16
-				}
-			}
-			if kb&1 != 0 {
-				dst[(kp-1)*ps+j*js] = uint32(r[kb-1])
-			}
+}
+
+// zipRows is packPairs for a fast bf16 X, not kContig nor rowsOut, with
+// full panels of a multiple of 16 columns and kb >= 2.
+func (x *bf16Mat) zipRows(dst []uint32, pc, kb, j0, w int) {
+	kp := (kb + 1) / 2
+	o := pc*x.ld + j0
+	_ = x.u16[o+(2*(kb/2)-1)*x.ld+w-1] // the last element read
+	zipBF16AVX512(&dst[0], w, &x.u16[o], x.ld, kb/2, w/16)
+	if kb&1 != 0 {
+		r := x.u16[(pc+kb-1)*x.ld+j0 : (pc+kb-1)*x.ld+j0+w]
+		d := dst[(kp-1)*w : kp*w]
+		for jj, v := range r {
+			d[jj] = uint32(v)
 		}
-		return
 	}
+}
+
+// packRows is packPairs without kContig: each pair is two stored rows.
+func (x *bf16Mat) packRows(dst []uint32, s *bf16Scratch, pc, kb, j0, cols, w, kpPad int, rowsOut bool) {
+	kp := (kb + 1) / 2
 	s.h0 = grow16(s.h0, cols)
 	s.h1 = grow16(s.h1, cols)
 	for p := 0; p < kp; p++ {
