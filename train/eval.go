@@ -61,104 +61,140 @@ func (d *Dataset) singleCompletion() bool {
 // evalNet evaluates d on nt (forward only) in batches of nt's shape;
 // maxBatches > 0 stops early (periodic evaluation during training).
 func evalNet[F Float](nt *net[F], d *Dataset, maxBatches int) (EvalResult, error) {
-	B, T, n := nt.spec.B, nt.spec.T, nt.n
-	tokens, targets := make([]int32, n), make([]int32, n)
-	correct := make([]bool, n)
-	var sum float64
-	var count int64
-	var exact, records int
-	batches := 0
-	accuracy := d.singleCompletion()
-	complete := true // every target of d was scored
-	flush := func(rows int) {
-		nt.forwardHidden(tokens, false, 0)
-		s, c := nt.headLoss(targets, 0, correct)
-		sum += s
-		count += int64(c)
-		if accuracy {
-			for b := 0; b < rows; b++ {
-				ok := true
-				for _, c := range correct[b*T : (b+1)*T] {
-					ok = ok && c
-				}
-				if ok {
-					exact++
-				}
-				records++
-			}
-		}
-		batches++
-	}
-	fillEmpty := func(b int) {
-		for t := b * T; t < (b+1)*T; t++ {
-			tokens[t], targets[t] = 0, ignoreIndex
-		}
-	}
+	n := nt.n
+	e := &evalState[F]{nt: nt, tokens: make([]int32, n), targets: make([]int32, n), correct: make([]bool, n), accuracy: d.singleCompletion()}
+	var complete bool // every target of d was scored
 	if d.Stream != nil {
-		row := 0
-		for o := 0; o+1 < len(d.Stream); o += T {
-			r := Record{Tokens: d.Stream[o:min(o+T+1, len(d.Stream))], LossFrom: 1}
-			fillRow(r, T, tokens[row*T:(row+1)*T], targets[row*T:(row+1)*T])
-			row++
-			if row == B {
-				flush(B)
-				row = 0
-				if maxBatches > 0 && batches >= maxBatches {
-					complete = o+T+1 >= len(d.Stream)
-					break
-				}
-			}
-		}
-		if row > 0 && (maxBatches <= 0 || batches < maxBatches) {
-			for b := row; b < B; b++ {
-				fillEmpty(b)
-			}
-			flush(row)
-		}
+		complete = e.stream(d, maxBatches)
 	} else {
-		row := 0
-		nr := d.numRecords()
-		for i := 0; i < nr; i++ {
-			if i%B == 0 && i+B < nr {
-				next := make([]int, min(B, nr-i-B))
-				for k := range next {
-					next[k] = i + B + k
-				}
-				d.readAhead(next)
+		var err error
+		if complete, err = e.records(d, maxBatches); err != nil {
+			return EvalResult{}, err
+		}
+	}
+	return e.result(d, complete), nil
+}
+
+// evalState is evalNet's batch and running sums.
+type evalState[F Float] struct {
+	nt              *net[F]
+	tokens, targets []int32
+	correct         []bool
+	sum             float64
+	count           int64
+	exact, nrec     int
+	batches         int
+	accuracy        bool // score exact completions
+}
+
+// flush scores the batch, whose first rows rows are data.
+func (e *evalState[F]) flush(rows int) {
+	T := e.nt.spec.T
+	e.nt.forwardHidden(e.tokens, false, 0)
+	s, c := e.nt.headLoss(e.targets, 0, e.correct)
+	e.sum += s
+	e.count += int64(c)
+	if e.accuracy {
+		for b := 0; b < rows; b++ {
+			ok := true
+			for _, c := range e.correct[b*T : (b+1)*T] {
+				ok = ok && c
 			}
-			r, err := d.record(i)
-			if err != nil {
-				return EvalResult{}, err
+			if ok {
+				e.exact++
 			}
-			fillRow(r, T, tokens[row*T:(row+1)*T], targets[row*T:(row+1)*T])
-			row++
-			if row == B || i == nr-1 {
-				for b := row; b < B; b++ {
-					fillEmpty(b)
-				}
-				flush(row)
-				row = 0
-				if maxBatches > 0 && batches >= maxBatches {
-					complete = i == nr-1
-					break
-				}
+			e.nrec++
+		}
+	}
+	e.batches++
+}
+
+// fillEmpty makes row b of the batch padding.
+func (e *evalState[F]) fillEmpty(b int) {
+	T := e.nt.spec.T
+	for t := b * T; t < (b+1)*T; t++ {
+		e.tokens[t], e.targets[t] = 0, ignoreIndex
+	}
+}
+
+// stream scores d.Stream in windows of T; it reports whether it scored all.
+func (e *evalState[F]) stream(d *Dataset, maxBatches int) (complete bool) {
+	B, T := e.nt.spec.B, e.nt.spec.T
+	complete = true
+	row := 0
+	for o := 0; o+1 < len(d.Stream); o += T {
+		r := Record{Tokens: d.Stream[o:min(o+T+1, len(d.Stream))], LossFrom: 1}
+		fillRow(r, T, e.tokens[row*T:(row+1)*T], e.targets[row*T:(row+1)*T])
+		row++
+		if row == B {
+			e.flush(B)
+			row = 0
+			if maxBatches > 0 && e.batches >= maxBatches {
+				complete = o+T+1 >= len(d.Stream)
+				break
 			}
 		}
 	}
-	res := EvalResult{Tokens: count}
-	if count > 0 {
-		res.Loss = sum / float64(count)
+	if row > 0 && (maxBatches <= 0 || e.batches < maxBatches) {
+		for b := row; b < B; b++ {
+			e.fillEmpty(b)
+		}
+		e.flush(row)
+	}
+	return complete
+}
+
+// records scores d's records; it reports whether it scored all.
+func (e *evalState[F]) records(d *Dataset, maxBatches int) (complete bool, err error) {
+	B, T := e.nt.spec.B, e.nt.spec.T
+	complete = true
+	row := 0
+	nr := d.numRecords()
+	for i := 0; i < nr; i++ {
+		if i%B == 0 && i+B < nr {
+			next := make([]int, min(B, nr-i-B))
+			for k := range next {
+				next[k] = i + B + k
+			}
+			d.readAhead(next)
+		}
+		r, err := d.record(i)
+		if err != nil {
+			return false, err
+		}
+		fillRow(r, T, e.tokens[row*T:(row+1)*T], e.targets[row*T:(row+1)*T])
+		row++
+		if row == B || i == nr-1 {
+			for b := row; b < B; b++ {
+				e.fillEmpty(b)
+			}
+			e.flush(row)
+			row = 0
+			if maxBatches > 0 && e.batches >= maxBatches {
+				complete = i == nr-1
+				break
+			}
+		}
+	}
+	return complete, nil
+}
+
+// result is the EvalResult of the sums; bits per byte only when complete.
+func (e *evalState[F]) result(d *Dataset, complete bool) EvalResult {
+	res := EvalResult{Tokens: e.count}
+	if e.count > 0 {
+		res.Loss = e.sum / float64(e.count)
 		res.Perplexity = math.Exp(res.Loss)
 	}
-	if complete && d.TextBytes > 0 && count > 0 {
-		b := sum / math.Ln2 / float64(d.TextBytes)
+	if complete && d.TextBytes > 0 && e.count > 0 {
+		b := e.sum / math.Ln2 / float64(d.TextBytes)
 		res.BitsPerByte, res.TextBytes = &b, d.TextBytes
 	}
-	if accuracy && records > 0 {
-		a := float64(exact) / float64(records)
-		res.Accuracy, res.Records = &a, records
+	if e.accuracy && e.nrec > 0 {
+		a := float64(e.exact) / float64(e.nrec)
+		res.Accuracy, res.Records = &a, e.nrec
 	}
-	return res, nil
+	return res
 }
 
 // EvalOptions configures Evaluate.
