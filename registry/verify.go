@@ -26,6 +26,29 @@ type VerifyResult struct {
 func (r *Registry) Verify(ctx context.Context, refs []string) (*VerifyResult, error) {
 	defer r.bases.drop()
 	g := newGraph()
+	roots, err := r.verifyRoots(ctx, refs, g)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.walk(ctx, roots, g); err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	if err := r.verifyBlobs(ctx, g); err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	res := &VerifyResult{CheckedBlobs: len(g.blobs), Problems: g.problemList()}
+	for _, m := range g.manifests {
+		if m != nil {
+			res.CheckedManifests++
+		}
+	}
+	res.OK = len(res.Problems) == 0
+	return res, nil
+}
+
+// verifyRoots resolves refs (every ref when none) to the roots Verify walks
+// from; a missing or bad ref is a problem in g, not an error.
+func (r *Registry) verifyRoots(ctx context.Context, refs []string, g *graph) ([]root, error) {
 	var roots []root
 	if len(refs) == 0 {
 		var err error
@@ -59,10 +82,12 @@ func (r *Registry) Verify(ctx context.Context, refs []string) (*VerifyResult, er
 		}
 		roots = append(roots, root{ref: ref.String(), d: d})
 	}
-	if err := r.walk(ctx, roots, g); err != nil {
-		return nil, fmt.Errorf("verify: %w", err)
-	}
+	return roots, nil
+}
 
+// verifyBlobs decodes and re-hashes every blob of g not already known bad,
+// on the worker pool, and checks each manifest's size claim against it.
+func (r *Registry) verifyBlobs(ctx context.Context, g *graph) error {
 	var todo []digest.Digest
 	var total int64
 	for d, n := range g.blobs {
@@ -73,7 +98,7 @@ func (r *Registry) Verify(ctx context.Context, refs []string) (*VerifyResult, er
 	}
 	mt := newMeter(r.opt.Progress, StageVerify, total)
 	var mu sync.Mutex
-	err := runPool(ctx, r.opt.Workers, len(todo), func(ctx context.Context, i int) error {
+	return runPool(ctx, r.opt.Workers, len(todo), func(ctx context.Context, i int) error {
 		d := todo[i]
 		mu.Lock()
 		n := g.blobs[d]
@@ -111,15 +136,4 @@ func (r *Registry) Verify(ctx context.Context, refs []string) (*VerifyResult, er
 		mt.add(max(n.rawLen, 0))
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("verify: %w", err)
-	}
-	res := &VerifyResult{CheckedBlobs: len(g.blobs), Problems: g.problemList()}
-	for _, m := range g.manifests {
-		if m != nil {
-			res.CheckedManifests++
-		}
-	}
-	res.OK = len(res.Problems) == 0
-	return res, nil
 }
