@@ -407,6 +407,11 @@ func (p *parser) array(key string, et ValueType) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	return p.decodeArray(key, et, raw, n)
+}
+
+// decodeArray turns raw, n little-endian scalars of type et, into a slice.
+func (p *parser) decodeArray(key string, et ValueType, raw []byte, n int) (any, error) {
 	le := binary.LittleEndian
 	switch et {
 	case TypeUint8:
