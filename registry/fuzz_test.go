@@ -32,10 +32,71 @@ const fuzzMaxLogical = 64 << 20
 // either fails or writes exactly the manifest's files, and none allocates
 // beyond fuzzAllocBound.
 func FuzzPullManifest(f *testing.F) {
+	fx := newFuzzPullFixture()
+	addFuzzPullSeeds(f, fx)
+	f.Fuzz(func(t *testing.T, manifest, frame []byte) {
+		logical := int64(0)
+		if m, err := parseManifest(digest.FromBytes(manifest), manifest); err == nil {
+			logical = m.LogicalSize()
+			if logical > fuzzMaxLogical {
+				t.Skip("claims too much to pull quickly")
+			}
+		}
+		r, md := fuzzPullRegistry(t, fx, manifest, frame)
+		defer func() { _ = r.Close() }() // releases the codec only
+		bound := fuzzAllocBound(logical)
+		run := func(op string, fn func() error) error {
+			t.Helper()
+			return runBounded(t, op, bound, logical, fn)
+		}
+		_ = run("show", func() error { _, err := r.Show(bg, "fuzz/m:v1"); return err })
+		out := filepath.Join(t.TempDir(), "out")
+		perr := run("pull", func() error { _, err := r.Pull(bg, "fuzz/m:v1", out); return err })
+		if perr == nil {
+			m, _ := r.Manifest(bg, md)
+			for _, mf := range m.Files {
+				if got := fileSize(t, filepath.Join(out, filepath.FromSlash(mf.Path))); got != mf.Size {
+					t.Fatalf("pulled %s: %d bytes, manifest says %d", mf.Path, got, mf.Size)
+				}
+			}
+		}
+		var v *VerifyResult
+		if err := run("verify", func() error { var err error; v, err = r.Verify(bg, nil); return err }); err != nil {
+			t.Fatalf("verify failed instead of reporting: %v", err)
+		}
+		if perr == nil && !v.OK {
+			t.Fatalf("pull succeeded but verify finds %+v", v.Problems)
+		}
+		gerr := run("gc", func() error { _, err := r.GC(bg, GCOptions{Grace: -1}); return err })
+		if gerr != nil && !errors.Is(gerr, ErrGCUnsafe) {
+			t.Fatalf("gc: %v", gerr)
+		}
+	})
+}
+
+// fuzzPullFixture is FuzzPullManifest's fixed material: a healthy blob
+// (good, stored under gd) and the payload whose digest fd names the
+// fuzzed frame.
+type fuzzPullFixture struct {
+	good, payload []byte
+	gd, fd        digest.Digest
+}
+
+func newFuzzPullFixture() *fuzzPullFixture {
 	good := []byte("good blob: the XOR base, and a file of its own")
-	gd := digest.FromBytes(good)
 	payload := bytes.Repeat([]byte("fuzzed!"), 8)
-	fd := digest.FromBytes(payload) // the frame is stored under this digest
+	return &fuzzPullFixture{
+		good: good, payload: payload,
+		gd: digest.FromBytes(good),
+		fd: digest.FromBytes(payload), // the frame is stored under this digest
+	}
+}
+
+// addFuzzPullSeeds seeds f with three manifests (plain files, one chunk
+// twice, a safetensors file) each paired with five frames: zstd, raw, an
+// XOR on a base of the wrong length, an XOR on itself, and one claiming 1 GiB.
+func addFuzzPullSeeds(f *testing.F, fx *fuzzPullFixture) {
+	good, payload, gd, fd := fx.good, fx.payload, fx.gd, fx.fd
 	seed := func(files []File) []byte {
 		m := &Manifest{SchemaVersion: 1, Kind: KindModel, Files: files}
 		b, err := m.Marshal()
@@ -70,75 +131,58 @@ func FuzzPullManifest(f *testing.F) {
 		f.Add(m, xorFrame(fd, payload))         // its own base
 		f.Add(m, zstdFrameNoT(1<<30, []byte{})) // claims 1 GiB
 	}
-	f.Fuzz(func(t *testing.T, manifest, frame []byte) {
-		logical := int64(0)
-		if m, err := parseManifest(digest.FromBytes(manifest), manifest); err == nil {
-			logical = m.LogicalSize()
-			if logical > fuzzMaxLogical {
-				t.Skip("claims too much to pull quickly")
-			}
-		}
-		b, err := store.NewFS(filepath.Join(t.TempDir(), "reg"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := New(b, Options{ChunkSize: 1 << 20, NoCache: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = r.Close() }() // releases the codec only
-		if _, err := r.putBlob(bg, gd, good, 1, "", nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Put(bg, blobKey(fd), bytes.NewReader(frame), int64(len(frame))); err != nil {
-			t.Fatal(err)
-		}
-		md := digest.FromBytes(manifest)
-		if err := b.Put(bg, manifestKey(md), bytes.NewReader(manifest), int64(len(manifest))); err != nil {
-			t.Fatal(err)
-		}
-		if err := r.setRef(bg, Ref{Name: "fuzz/m", Tag: "v1"}, md); err != nil {
-			t.Fatal(err)
-		}
-		bound := fuzzAllocBound(logical)
-		run := func(op string, fn func() error) error {
-			t.Helper()
-			var err error
-			done := make(chan struct{})
-			got := allocDuring(func() {
-				go func() { defer close(done); err = fn() }()
-				select {
-				case <-done:
-				case <-time.After(time.Minute):
-					t.Fatalf("%s hangs", op)
-				}
-			})
-			if got > bound {
-				t.Fatalf("%s allocated %d MiB, bound %d MiB (manifest claims %d bytes)", op, got>>20, bound>>20, logical)
-			}
-			return err
-		}
-		_ = run("show", func() error { _, err := r.Show(bg, "fuzz/m:v1"); return err })
-		out := filepath.Join(t.TempDir(), "out")
-		perr := run("pull", func() error { _, err := r.Pull(bg, "fuzz/m:v1", out); return err })
-		if perr == nil {
-			m, _ := r.Manifest(bg, md)
-			for _, mf := range m.Files {
-				if got := fileSize(t, filepath.Join(out, filepath.FromSlash(mf.Path))); got != mf.Size {
-					t.Fatalf("pulled %s: %d bytes, manifest says %d", mf.Path, got, mf.Size)
-				}
-			}
-		}
-		var v *VerifyResult
-		if err := run("verify", func() error { var err error; v, err = r.Verify(bg, nil); return err }); err != nil {
-			t.Fatalf("verify failed instead of reporting: %v", err)
-		}
-		if perr == nil && !v.OK {
-			t.Fatalf("pull succeeded but verify finds %+v", v.Problems)
-		}
-		gerr := run("gc", func() error { _, err := r.GC(bg, GCOptions{Grace: -1}); return err })
-		if gerr != nil && !errors.Is(gerr, ErrGCUnsafe) {
-			t.Fatalf("gc: %v", gerr)
+}
+
+// fuzzPullRegistry makes an fs registry holding the good blob, frame under
+// fx.fd, and manifest tagged fuzz/m:v1; it returns the registry and the
+// manifest's digest. The caller closes the registry.
+func fuzzPullRegistry(t *testing.T, fx *fuzzPullFixture, manifest, frame []byte) (*Registry, digest.Digest) {
+	t.Helper()
+	b, err := store.NewFS(filepath.Join(t.TempDir(), "reg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(b, Options{ChunkSize: 1 << 20, NoCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fail := func(err error) {
+		t.Helper()
+		_ = r.Close() // releases the codec only; the test is failing anyway
+		t.Fatal(err)
+	}
+	if _, err := r.putBlob(bg, fx.gd, fx.good, 1, "", nil); err != nil {
+		fail(err)
+	}
+	if err := b.Put(bg, blobKey(fx.fd), bytes.NewReader(frame), int64(len(frame))); err != nil {
+		fail(err)
+	}
+	md := digest.FromBytes(manifest)
+	if err := b.Put(bg, manifestKey(md), bytes.NewReader(manifest), int64(len(manifest))); err != nil {
+		fail(err)
+	}
+	if err := r.setRef(bg, Ref{Name: "fuzz/m", Tag: "v1"}, md); err != nil {
+		fail(err)
+	}
+	return r, md
+}
+
+// runBounded runs fn, failing t when it takes over a minute or allocates
+// more than bound bytes (the manifest claiming logical bytes).
+func runBounded(t *testing.T, op string, bound uint64, logical int64, fn func() error) error {
+	t.Helper()
+	var err error
+	done := make(chan struct{})
+	got := allocDuring(func() {
+		go func() { defer close(done); err = fn() }()
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			t.Fatalf("%s hangs", op)
 		}
 	})
+	if got > bound {
+		t.Fatalf("%s allocated %d MiB, bound %d MiB (manifest claims %d bytes)", op, got>>20, bound>>20, logical)
+	}
+	return err
 }

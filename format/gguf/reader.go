@@ -179,117 +179,152 @@ func (p *parser) utf8Str(what string) (string, error) {
 }
 
 func (p *parser) parse() (*File, error) {
-	magic, err := p.u32()
+	nt, nkv, err := p.header()
 	if err != nil {
 		return nil, err
-	}
-	if magic != Magic {
-		return nil, fmt.Errorf("magic %#08x, not \"GGUF\": %w", magic, ErrInvalid)
-	}
-	ver, err := p.u32()
-	if err != nil {
-		return nil, err
-	}
-	if ver != Version {
-		return nil, fmt.Errorf("GGUF version %d: %w (deltactl reads version %d)", ver, ErrUnsupported, Version)
-	}
-	// A tensor info is at least 8+4+8+4+8 bytes, a KV at least 8+4+1.
-	nt, err := p.u64()
-	if err != nil {
-		return nil, err
-	}
-	nkv, err := p.u64()
-	if err != nil {
-		return nil, err
-	}
-	if left := uint64(p.size - p.off); nt > left/32 || nkv > left/13 || nt*32+nkv*13 > left {
-		return nil, p.errorf("%d tensors and %d keys cannot fit in the %d bytes left", nt, nkv, left)
 	}
 	g := &File{index: map[string]int{}}
-	seen := map[string]bool{}
-	for i := uint64(0); i < nkv; i++ {
-		key, err := p.utf8Str("key")
-		if err != nil {
-			return nil, err
-		}
-		if seen[key] {
-			return nil, p.errorf("metadata key %q appears twice", key)
-		}
-		seen[key] = true
-		t, err := p.u32()
-		if err != nil {
-			return nil, err
-		}
-		v, err := p.value(key, ValueType(t))
-		if err != nil {
-			return nil, err
-		}
-		g.Metadata = append(g.Metadata, KV{key, v})
+	if err := p.metadata(g, nkv); err != nil {
+		return nil, err
 	}
 	if g.Alignment, err = g.Metadata.alignment(); err != nil {
 		return nil, err
 	}
 	for i := uint64(0); i < nt; i++ {
-		var ti TensorInfo
-		if ti.Name, err = p.utf8Str("tensor name"); err != nil {
-			return nil, err
-		}
-		if _, dup := g.index[ti.Name]; dup {
-			return nil, p.errorf("tensor %q appears twice", ti.Name)
-		}
-		nd, err := p.u32()
+		ti, err := p.tensorInfo(g)
 		if err != nil {
-			return nil, err
-		}
-		if nd < 1 || nd > MaxDims {
-			return nil, p.errorf("tensor %q has %d dimensions, want 1..%d", ti.Name, nd, MaxDims)
-		}
-		ti.Shape = make([]int64, nd)
-		for d := int(nd) - 1; d >= 0; d-- {
-			v, err := p.u64()
-			if err != nil {
-				return nil, err
-			}
-			if v > math.MaxInt64 {
-				return nil, p.errorf("tensor %q: dimension %d", ti.Name, v)
-			}
-			ti.Shape[d] = int64(v)
-		}
-		t, err := p.u32()
-		if err != nil {
-			return nil, err
-		}
-		ti.Type = Type(t)
-		off, err := p.u64()
-		if err != nil {
-			return nil, err
-		}
-		if off > math.MaxInt64 {
-			return nil, p.errorf("tensor %q: offset %d", ti.Name, off)
-		}
-		ti.Offset = int64(off)
-		if err := ti.check(); err != nil {
 			return nil, err
 		}
 		g.index[ti.Name] = len(g.Tensors)
 		g.Tensors = append(g.Tensors, ti)
 	}
 	g.DataOffset = pad(p.off, g.Alignment)
-	// Offsets must be the running sum of padded sizes, as gguf.cpp demands.
+	if err := p.checkLayout(g); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// header reads the magic and version and returns the tensor and key
+// counts, checked to fit in the rest of the file.
+func (p *parser) header() (nt, nkv uint64, err error) {
+	magic, err := p.u32()
+	if err != nil {
+		return 0, 0, err
+	}
+	if magic != Magic {
+		return 0, 0, fmt.Errorf("magic %#08x, not \"GGUF\": %w", magic, ErrInvalid)
+	}
+	ver, err := p.u32()
+	if err != nil {
+		return 0, 0, err
+	}
+	if ver != Version {
+		return 0, 0, fmt.Errorf("GGUF version %d: %w (deltactl reads version %d)", ver, ErrUnsupported, Version)
+	}
+	// A tensor info is at least 8+4+8+4+8 bytes, a KV at least 8+4+1.
+	if nt, err = p.u64(); err != nil {
+		return 0, 0, err
+	}
+	if nkv, err = p.u64(); err != nil {
+		return 0, 0, err
+	}
+	if left := uint64(p.size - p.off); nt > left/32 || nkv > left/13 || nt*32+nkv*13 > left {
+		return 0, 0, p.errorf("%d tensors and %d keys cannot fit in the %d bytes left", nt, nkv, left)
+	}
+	return nt, nkv, nil
+}
+
+// metadata reads nkv key/value pairs into g.Metadata, refusing a key
+// that appears twice.
+func (p *parser) metadata(g *File, nkv uint64) error {
+	seen := map[string]bool{}
+	for i := uint64(0); i < nkv; i++ {
+		key, err := p.utf8Str("key")
+		if err != nil {
+			return err
+		}
+		if seen[key] {
+			return p.errorf("metadata key %q appears twice", key)
+		}
+		seen[key] = true
+		t, err := p.u32()
+		if err != nil {
+			return err
+		}
+		v, err := p.value(key, ValueType(t))
+		if err != nil {
+			return err
+		}
+		g.Metadata = append(g.Metadata, KV{key, v})
+	}
+	return nil
+}
+
+// tensorInfo reads one tensor info, refusing a name already in g.
+func (p *parser) tensorInfo(g *File) (TensorInfo, error) {
+	var ti TensorInfo
+	var err error
+	if ti.Name, err = p.utf8Str("tensor name"); err != nil {
+		return ti, err
+	}
+	if _, dup := g.index[ti.Name]; dup {
+		return ti, p.errorf("tensor %q appears twice", ti.Name)
+	}
+	nd, err := p.u32()
+	if err != nil {
+		return ti, err
+	}
+	if nd < 1 || nd > MaxDims {
+		return ti, p.errorf("tensor %q has %d dimensions, want 1..%d", ti.Name, nd, MaxDims)
+	}
+	ti.Shape = make([]int64, nd)
+	for d := int(nd) - 1; d >= 0; d-- {
+		v, err := p.u64()
+		if err != nil {
+			return ti, err
+		}
+		if v > math.MaxInt64 {
+			return ti, p.errorf("tensor %q: dimension %d", ti.Name, v)
+		}
+		ti.Shape[d] = int64(v)
+	}
+	t, err := p.u32()
+	if err != nil {
+		return ti, err
+	}
+	ti.Type = Type(t)
+	off, err := p.u64()
+	if err != nil {
+		return ti, err
+	}
+	if off > math.MaxInt64 {
+		return ti, p.errorf("tensor %q: offset %d", ti.Name, off)
+	}
+	ti.Offset = int64(off)
+	if err := ti.check(); err != nil {
+		return ti, err
+	}
+	return ti, nil
+}
+
+// checkLayout checks the tensors' offsets are the running sum of padded
+// sizes, as gguf.cpp demands, and that the data fits in the file.
+func (p *parser) checkLayout(g *File) error {
 	var want int64
 	for _, ti := range g.Tensors {
 		if ti.Offset != want {
-			return nil, fmt.Errorf("tensor %q has offset %d, expected %d: %w", ti.Name, ti.Offset, want, ErrInvalid)
+			return fmt.Errorf("tensor %q has offset %d, expected %d: %w", ti.Name, ti.Offset, want, ErrInvalid)
 		}
 		if ti.Size() > p.size-g.DataOffset-want {
-			return nil, fmt.Errorf("tensor %q (%s %v, %d bytes at data offset %d) runs past the end of the file (%d bytes): %w", ti.Name, ti.Type, ti.Shape, ti.Size(), want, p.size, ErrInvalid)
+			return fmt.Errorf("tensor %q (%s %v, %d bytes at data offset %d) runs past the end of the file (%d bytes): %w", ti.Name, ti.Type, ti.Shape, ti.Size(), want, p.size, ErrInvalid)
 		}
 		want += pad(ti.Size(), g.Alignment)
 	}
 	if g.DataOffset > p.size && len(g.Tensors) > 0 {
-		return nil, fmt.Errorf("data section starts at %d, past the end (%d bytes): %w", g.DataOffset, p.size, ErrInvalid)
+		return fmt.Errorf("data section starts at %d, past the end (%d bytes): %w", g.DataOffset, p.size, ErrInvalid)
 	}
-	return g, nil
+	return nil
 }
 
 func (p *parser) value(key string, t ValueType) (any, error) {
@@ -372,6 +407,11 @@ func (p *parser) array(key string, et ValueType) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	return p.decodeArray(key, et, raw, n)
+}
+
+// decodeArray turns raw, n little-endian scalars of type et, into a slice.
+func (p *parser) decodeArray(key string, et ValueType, raw []byte, n int) (any, error) {
 	le := binary.LittleEndian
 	switch et {
 	case TypeUint8:

@@ -220,75 +220,16 @@ func spmTokenizerFiles(md Metadata, tokens []string, types []int32) (map[string]
 	if len(scores) != len(tokens) {
 		return nil, fmt.Errorf("tokenizer.ggml.scores has %d entries for %d tokens: %w", len(scores), len(tokens), ErrInvalid)
 	}
-	type added struct {
-		ID         int    `json:"id"`
-		Content    string `json:"content"`
-		SingleWord bool   `json:"single_word"`
-		LStrip     bool   `json:"lstrip"`
-		RStrip     bool   `json:"rstrip"`
-		Normalized bool   `json:"normalized"`
-		Special    bool   `json:"special"`
+	sv, err := spmVocabJSON(tokens, types)
+	if err != nil {
+		return nil, err
 	}
-	var addedTokens []added
-	ids := map[string]int{}
-	var unk any
-	var vb bytes.Buffer
-	vb.WriteByte('{')
-	var order []int
-	for id, t := range tokens {
-		switch types[id] {
-		case TokenUnused:
-			if t != fmt.Sprintf("[PAD%d]", id) {
-				return nil, fmt.Errorf("token %d %q is UNUSED but not [PAD%d]: %w", id, t, id, ErrUnsupported)
-			}
-			continue
-		case TokenNormal, TokenByte:
-		case TokenUnknown:
-			unk = t
-			addedTokens = append(addedTokens, added{ID: id, Content: t, Special: true})
-		case TokenControl, TokenUserDefined:
-			addedTokens = append(addedTokens, added{ID: id, Content: t, Special: types[id] == TokenControl})
-		default:
-			return nil, fmt.Errorf("token %d %q has type %d: %w", id, t, types[id], ErrUnsupported)
-		}
-		if _, dup := ids[t]; dup {
-			return nil, fmt.Errorf("token %q appears twice: %w", t, ErrInvalid)
-		}
-		ids[t] = id
-		order = append(order, id)
-		if len(ids) > 1 {
-			vb.WriteByte(',')
-		}
-		k, _ := json.Marshal(t)
-		fmt.Fprintf(&vb, "%s:%d", k, id)
+	sort.SliceStable(sv.order, func(i, j int) bool { return scores[sv.order[i]] > scores[sv.order[j]] })
+	merges, err := spmMerges(tokens, sv.ids, sv.order)
+	if err != nil {
+		return nil, err
 	}
-	vb.WriteByte('}')
-	sort.SliceStable(order, func(i, j int) bool { return scores[order[i]] > scores[order[j]] })
-	merges := []string{}
-	for _, id := range order {
-		r := []rune(tokens[id])
-		type split struct{ a, b int }
-		var local []split
-		for k := 1; k < len(r); k++ {
-			a, aok := ids[string(r[:k])]
-			b, bok := ids[string(r[k:])]
-			if aok && bok {
-				local = append(local, split{a, b})
-			}
-		}
-		sort.Slice(local, func(i, j int) bool {
-			if local[i].a != local[j].a {
-				return local[i].a < local[j].a
-			}
-			return local[i].b < local[j].b
-		})
-		for _, sp := range local {
-			if strings.Contains(tokens[sp.a], " ") || strings.Contains(tokens[sp.b], " ") {
-				return nil, fmt.Errorf("token %q splits into pieces with a space, which a merge cannot hold: %w", tokens[id], ErrUnsupported)
-			}
-			merges = append(merges, tokens[sp.a]+" "+tokens[sp.b])
-		}
-	}
+	addedTokens, unk := sv.added, sv.unk
 	spacePrefix := true // llama.cpp's default for "llama" vocabularies
 	if b, ok := md.Bool("tokenizer.ggml.add_space_prefix"); ok {
 		spacePrefix = b
@@ -317,7 +258,7 @@ func spmTokenizerFiles(md Metadata, tokens []string, types []int32) (map[string]
 		"model": map[string]any{
 			"type": "BPE", "dropout": nil, "unk_token": unk, "continuing_subword_prefix": nil,
 			"end_of_word_suffix": nil, "fuse_unk": true, "byte_fallback": true,
-			"vocab":  json.RawMessage(vb.Bytes()),
+			"vocab":  json.RawMessage(sv.vocab),
 			"merges": merges,
 		},
 	}
@@ -330,4 +271,94 @@ func spmTokenizerFiles(md Metadata, tokens []string, types []int32) (map[string]
 		return nil, err
 	}
 	return map[string][]byte{"tokenizer.json": append(tjb, '\n'), "tokenizer_config.json": tcb}, nil
+}
+
+// spmAddedToken is one added_tokens entry of a tokenizer.json.
+type spmAddedToken struct {
+	ID         int    `json:"id"`
+	Content    string `json:"content"`
+	SingleWord bool   `json:"single_word"`
+	LStrip     bool   `json:"lstrip"`
+	RStrip     bool   `json:"rstrip"`
+	Normalized bool   `json:"normalized"`
+	Special    bool   `json:"special"`
+}
+
+// spmVocabulary is what spmVocabJSON reads off a "llama" token list.
+type spmVocabulary struct {
+	added []spmAddedToken
+	ids   map[string]int // token -> id, UNUSED padding left out
+	unk   any            // the UNKNOWN token, nil when there is none
+	vocab []byte         // the model.vocab JSON object, in id order
+	order []int          // ids of the tokens in vocab, in id order
+}
+
+// spmVocabJSON sorts a "llama" vocabulary's tokens by type into the
+// model vocabulary and the added tokens, refusing types and duplicates the
+// tokenizer.json cannot hold.
+func spmVocabJSON(tokens []string, types []int32) (*spmVocabulary, error) {
+	sv := &spmVocabulary{ids: map[string]int{}}
+	var vb bytes.Buffer
+	vb.WriteByte('{')
+	for id, t := range tokens {
+		switch types[id] {
+		case TokenUnused:
+			if t != fmt.Sprintf("[PAD%d]", id) {
+				return nil, fmt.Errorf("token %d %q is UNUSED but not [PAD%d]: %w", id, t, id, ErrUnsupported)
+			}
+			continue
+		case TokenNormal, TokenByte:
+		case TokenUnknown:
+			sv.unk = t
+			sv.added = append(sv.added, spmAddedToken{ID: id, Content: t, Special: true})
+		case TokenControl, TokenUserDefined:
+			sv.added = append(sv.added, spmAddedToken{ID: id, Content: t, Special: types[id] == TokenControl})
+		default:
+			return nil, fmt.Errorf("token %d %q has type %d: %w", id, t, types[id], ErrUnsupported)
+		}
+		if _, dup := sv.ids[t]; dup {
+			return nil, fmt.Errorf("token %q appears twice: %w", t, ErrInvalid)
+		}
+		sv.ids[t] = id
+		sv.order = append(sv.order, id)
+		if len(sv.ids) > 1 {
+			vb.WriteByte(',')
+		}
+		k, _ := json.Marshal(t)
+		fmt.Fprintf(&vb, "%s:%d", k, id)
+	}
+	vb.WriteByte('}')
+	sv.vocab = vb.Bytes()
+	return sv, nil
+}
+
+// spmMerges lists, for each token of order, every split of it into two
+// vocabulary tokens, by (left id, right id).
+func spmMerges(tokens []string, ids map[string]int, order []int) ([]string, error) {
+	merges := []string{}
+	for _, id := range order {
+		r := []rune(tokens[id])
+		type split struct{ a, b int }
+		var local []split
+		for k := 1; k < len(r); k++ {
+			a, aok := ids[string(r[:k])]
+			b, bok := ids[string(r[k:])]
+			if aok && bok {
+				local = append(local, split{a, b})
+			}
+		}
+		sort.Slice(local, func(i, j int) bool {
+			if local[i].a != local[j].a {
+				return local[i].a < local[j].a
+			}
+			return local[i].b < local[j].b
+		})
+		for _, sp := range local {
+			if strings.Contains(tokens[sp.a], " ") || strings.Contains(tokens[sp.b], " ") {
+				return nil, fmt.Errorf("token %q splits into pieces with a space, which a merge cannot hold: %w", tokens[id], ErrUnsupported)
+			}
+			merges = append(merges, tokens[sp.a]+" "+tokens[sp.b])
+		}
+	}
+	return merges, nil
 }

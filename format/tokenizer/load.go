@@ -68,31 +68,35 @@ func Parse(tokenizerJSON, configJSON []byte) (*Tokenizer, error) {
 }
 
 type fileJSON struct {
-	AddedTokens []struct {
-		ID         *int    `json:"id"`
-		Content    *string `json:"content"`
-		SingleWord bool    `json:"single_word"`
-		LStrip     bool    `json:"lstrip"`
-		RStrip     bool    `json:"rstrip"`
-		Normalized *bool   `json:"normalized"`
-		Special    bool    `json:"special"`
-	} `json:"added_tokens"`
-	Normalizer    json.RawMessage `json:"normalizer"`
-	PreTokenizer  json.RawMessage `json:"pre_tokenizer"`
-	PostProcessor json.RawMessage `json:"post_processor"`
-	Decoder       json.RawMessage `json:"decoder"`
-	Model         struct {
-		Type                    string          `json:"type"`
-		Vocab                   json.RawMessage `json:"vocab"`
-		Merges                  json.RawMessage `json:"merges"`
-		UnkToken                *string         `json:"unk_token"`
-		ContinuingSubwordPrefix *string         `json:"continuing_subword_prefix"`
-		EndOfWordSuffix         *string         `json:"end_of_word_suffix"`
-		Dropout                 *float64        `json:"dropout"`
-		FuseUnk                 bool            `json:"fuse_unk"`
-		ByteFallback            bool            `json:"byte_fallback"`
-		IgnoreMerges            bool            `json:"ignore_merges"`
-	} `json:"model"`
+	AddedTokens   []addedTokenJSON `json:"added_tokens"`
+	Normalizer    json.RawMessage  `json:"normalizer"`
+	PreTokenizer  json.RawMessage  `json:"pre_tokenizer"`
+	PostProcessor json.RawMessage  `json:"post_processor"`
+	Decoder       json.RawMessage  `json:"decoder"`
+	Model         modelJSON        `json:"model"`
+}
+
+type addedTokenJSON struct {
+	ID         *int    `json:"id"`
+	Content    *string `json:"content"`
+	SingleWord bool    `json:"single_word"`
+	LStrip     bool    `json:"lstrip"`
+	RStrip     bool    `json:"rstrip"`
+	Normalized *bool   `json:"normalized"`
+	Special    bool    `json:"special"`
+}
+
+type modelJSON struct {
+	Type                    string          `json:"type"`
+	Vocab                   json.RawMessage `json:"vocab"`
+	Merges                  json.RawMessage `json:"merges"`
+	UnkToken                *string         `json:"unk_token"`
+	ContinuingSubwordPrefix *string         `json:"continuing_subword_prefix"`
+	EndOfWordSuffix         *string         `json:"end_of_word_suffix"`
+	Dropout                 *float64        `json:"dropout"`
+	FuseUnk                 bool            `json:"fuse_unk"`
+	ByteFallback            bool            `json:"byte_fallback"`
+	IgnoreMerges            bool            `json:"ignore_merges"`
 }
 
 func build(data []byte, cfg *config) (*Tokenizer, error) {
@@ -101,21 +105,8 @@ func build(data []byte, cfg *config) (*Tokenizer, error) {
 		return nil, err
 	}
 	m := &f.Model
-	typ := m.Type
-	if typ == "" && len(m.Merges) > 0 && bytes.HasPrefix(bytes.TrimSpace(m.Vocab), []byte("{")) {
-		typ = "BPE" // files from before "type" existed
-	}
-	if typ != "BPE" {
-		if typ == "" {
-			typ = "(no type)"
-		}
-		return nil, fmt.Errorf("model %q: %w", typ, ErrUnsupported)
-	}
-	if m.Dropout != nil && *m.Dropout != 0 {
-		return nil, fmt.Errorf("model BPE with dropout %g (not deterministic): %w", *m.Dropout, ErrUnsupported)
-	}
-	if m.ContinuingSubwordPrefix != nil && *m.ContinuingSubwordPrefix != "" {
-		return nil, fmt.Errorf("model BPE with continuing_subword_prefix %q: %w", *m.ContinuingSubwordPrefix, ErrUnsupported)
+	if err := checkModel(m); err != nil {
+		return nil, err
 	}
 	var vocab map[string]int
 	if err := json.Unmarshal(m.Vocab, &vocab); err != nil {
@@ -145,8 +136,49 @@ func build(data []byte, cfg *config) (*Tokenizer, error) {
 	if t.norm, err = newNormalizer(f.Normalizer); err != nil {
 		return nil, err
 	}
+	tokens, err := t.addTokens(f.AddedTokens, vocab, &maxSeen)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range cfg.additionalSpecial {
+		t.special[s] = true
+	}
+	t.fillIDTable(vocab, tokens, maxSeen)
+	if err := t.buildModel(m, vocab, merges); err != nil {
+		return nil, err
+	}
+	if err := t.buildPipeline(&f, tokens); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// checkModel refuses a model this package cannot run exactly.
+func checkModel(m *modelJSON) error {
+	typ := m.Type
+	if typ == "" && len(m.Merges) > 0 && bytes.HasPrefix(bytes.TrimSpace(m.Vocab), []byte("{")) {
+		typ = "BPE" // files from before "type" existed
+	}
+	if typ != "BPE" {
+		if typ == "" {
+			typ = "(no type)"
+		}
+		return fmt.Errorf("model %q: %w", typ, ErrUnsupported)
+	}
+	if m.Dropout != nil && *m.Dropout != 0 {
+		return fmt.Errorf("model BPE with dropout %g (not deterministic): %w", *m.Dropout, ErrUnsupported)
+	}
+	if m.ContinuingSubwordPrefix != nil && *m.ContinuingSubwordPrefix != "" {
+		return fmt.Errorf("model BPE with continuing_subword_prefix %q: %w", *m.ContinuingSubwordPrefix, ErrUnsupported)
+	}
+	return nil
+}
+
+// addTokens registers the added_tokens entries: into vocab (raising
+// *maxSeen), the special set, and the raw or normalized matcher.
+func (t *Tokenizer) addTokens(list []addedTokenJSON, vocab map[string]int, maxSeen *int) ([]*addedToken, error) {
 	var tokens []*addedToken
-	for i, a := range f.AddedTokens {
+	for i, a := range list {
 		if a.ID == nil || a.Content == nil || *a.Content == "" {
 			return nil, fmt.Errorf("added_tokens[%d]: needs an id and a non-empty content", i)
 		}
@@ -159,10 +191,10 @@ func build(data []byte, cfg *config) (*Tokenizer, error) {
 		}
 		tokens = append(tokens, tok)
 		vocab[tok.content] = tok.id // added tokens override the model's vocabulary, as in the JS port
-		maxSeen = max(maxSeen, tok.id)
+		*maxSeen = max(*maxSeen, tok.id)
 		if tok.special {
 			t.special[tok.content] = true
-			if cfg.splitSpecial {
+			if t.cfg.splitSpecial {
 				// split_special_tokens: written in the text, a special
 				// token is plain text (only the post-processor adds it).
 				continue
@@ -179,9 +211,11 @@ func build(data []byte, cfg *config) (*Tokenizer, error) {
 			t.rawMatch.add(tok.content, tok)
 		}
 	}
-	for _, s := range cfg.additionalSpecial {
-		t.special[s] = true
-	}
+	return tokens, nil
+}
+
+// fillIDTable builds the id -> token table used by decoding.
+func (t *Tokenizer) fillIDTable(vocab map[string]int, tokens []*addedToken, maxSeen int) {
 	t.idToToken = make([]string, maxSeen+1)
 	t.known = make([]bool, maxSeen+1)
 	for tok, id := range vocab {
@@ -194,9 +228,13 @@ func build(data []byte, cfg *config) (*Tokenizer, error) {
 	for _, tok := range tokens {
 		t.idToToken[tok.id] = tok.content
 	}
+}
 
+// buildModel makes the BPE model from the vocabulary and merges.
+func (t *Tokenizer) buildModel(m *modelJSON, vocab map[string]int, merges [][2]string) error {
+	var err error
 	if t.model, err = newBPE(vocab, merges); err != nil {
-		return nil, fmt.Errorf("model.merges: %w", err)
+		return fmt.Errorf("model.merges: %w", err)
 	}
 	t.model.fallback, t.model.fuseUnk, t.model.ignoreMrg = m.ByteFallback, m.FuseUnk, m.IgnoreMerges
 	if m.EndOfWordSuffix != nil {
@@ -205,28 +243,34 @@ func build(data []byte, cfg *config) (*Tokenizer, error) {
 	if m.UnkToken != nil {
 		id, ok := vocab[*m.UnkToken]
 		if !ok {
-			return nil, fmt.Errorf("model.unk_token %q is not in the vocabulary", *m.UnkToken)
+			return fmt.Errorf("model.unk_token %q is not in the vocabulary", *m.UnkToken)
 		}
 		t.model.unkID, t.model.unkToken = id, *m.UnkToken
 	}
+	return nil
+}
+
+// buildPipeline makes the pre-tokenizer, post-processor and decoder.
+func (t *Tokenizer) buildPipeline(f *fileJSON, tokens []*addedToken) error {
+	var err error
 	if t.pre, err = newPreTokenizer(f.PreTokenizer); err != nil {
-		return nil, err
+		return err
 	}
 	if pre, ok := deferByteLevel(t.pre); ok {
 		t.pre = pre
 		t.model.setByteLevel()
 	}
 	if t.post, err = newPostProcessor(f.PostProcessor, t.TokenID, func(id int) bool { _, ok := t.TokenString(id); return ok }); err != nil {
-		return nil, err
+		return err
 	}
 	addedSet := make(map[string]bool, len(tokens))
 	for _, tok := range tokens {
 		addedSet[tok.content] = true
 	}
 	if t.dec, err = newDecoder(f.Decoder, addedSet); err != nil {
-		return nil, err
+		return err
 	}
-	return t, nil
+	return nil
 }
 
 // parseMerges reads merges written as "a b" strings or as ["a", "b"] pairs.
