@@ -133,8 +133,9 @@ func allowedTargets(real string) func(string) bool {
 }
 
 // layoutFile describes f without reading its data: a safetensors file gets
-// its header blob and tensor spans (digests still empty), anything else a
-// list of byte ranges. Chunks of at most chunkSize bytes are planned; their
+// its header blob and tensor spans (digests still empty), a GGUF file byte
+// ranges cut at its header and tensor boundaries (ggufChunks), anything else
+// a list of byte ranges. Chunks of at most chunkSize bytes are planned; their
 // digests are filled in by the push workers.
 func layoutFile(f localFile, chunkSize int64) (File, map[string]string, error) {
 	out := File{Path: f.rel, Size: f.info.Size(), Mode: uint32(f.info.Mode().Perm())}
@@ -162,6 +163,14 @@ func layoutFile(f localFile, chunkSize int64) (File, map[string]string, error) {
 			// cannot load, and the error names the file and the rule.
 			return File{}, nil, err
 		}
+	}
+	if strings.HasSuffix(f.rel, ".gguf") {
+		cs, err := ggufChunks(f.abs, out.Size, chunkSize)
+		if err != nil {
+			return File{}, nil, err
+		}
+		out.Chunks = cs
+		return out, nil, nil
 	}
 	out.Chunks = planChunks(out.Size, chunkSize)
 	return out, nil, nil
