@@ -59,9 +59,10 @@ func TestLlamaCppTinyParity(t *testing.T) {
 	checkParity(t, o, testutil.Testdata(t, "tinyllama"), byteWindows(t, 4, 65), allTypes)
 }
 
-// Random llama- and qwen2-shaped models (GQA, untied and tied, biases)
-// evaluate alike: the q/k permutation (of rows and of biases), the biases
-// and the tied output are what these check.
+// Random llama-, mistral-, qwen2- and qwen3-shaped models (GQA, untied and
+// tied, biases, q/k norms, llama3 and linear RoPE scaling) evaluate alike:
+// the q/k permutation (of rows and of biases), the biases, the norms, the
+// rope_freqs weight and the tied output are what these check.
 func TestLlamaCppSmallModelParity(t *testing.T) {
 	o := llamacpptest.New(t)
 	win := byteWindows(t, 3, 49)
@@ -72,6 +73,15 @@ func TestLlamaCppSmallModelParity(t *testing.T) {
 		{modelType: "llama", hidden: 64, ff: 96, layers: 2, heads: 4, kvHeads: 2, headDim: 16, vocab: 256, bias: true},
 		{modelType: "qwen2", hidden: 64, ff: 96, layers: 2, heads: 4, kvHeads: 2, headDim: 16, vocab: 256, tied: true, bias: true},
 		{modelType: "qwen2", hidden: 64, ff: 96, layers: 2, heads: 2, kvHeads: 1, headDim: 32, vocab: 256, bias: true},
+		// q/k norms before RoPE, head_dim apart from hidden/heads.
+		{modelType: "qwen3", hidden: 64, ff: 96, layers: 2, heads: 4, kvHeads: 2, headDim: 32, vocab: 256, qkNorm: true},
+		// Llama 3.1/3.2 RoPE scaling (rope_freqs.weight in the GGUF) and
+		// linear scaling; original_max 8 so the windows reach the scaled
+		// frequencies.
+		{modelType: "llama", hidden: 64, ff: 96, layers: 2, heads: 4, kvHeads: 2, headDim: 16, vocab: 256,
+			extra: map[string]any{"rope_scaling": map[string]any{"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8}}},
+		{modelType: "llama", hidden: 64, ff: 96, layers: 2, heads: 4, kvHeads: 2, headDim: 16, vocab: 256, tied: true,
+			extra: map[string]any{"rope_scaling": map[string]any{"rope_type": "linear", "factor": 4.0}}},
 	} {
 		t.Run(s.modelType, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), s.modelType)

@@ -10,10 +10,10 @@ import (
 	"github.com/deltactl/deltactl/format/gguf/llamacpptest"
 )
 
-// qwen3 (q/k norms, head_dim apart from hidden/heads) and llama3 rope
-// scaling (rope_freqs.weight) cannot be compared with deltactl eval yet:
-// the trainer does not run them. llama.cpp must at least load the exports
-// and give a finite loss that the qk-norm and rope weights change.
+// TestLlamaCppSmallModelParity compares qwen3 and RoPE-scaled llama exports
+// with deltactl eval; this test shows that the windows used there reach
+// positions where llama3 scaling matters (the loss moves with
+// rope_freqs.weight), so that agreement is not agreement on unscaled angles.
 func TestLlamaCppLoadsQwen3AndLlama3Rope(t *testing.T) {
 	o := llamacpptest.New(t)
 	win := byteWindows(t, 2, 49)
