@@ -52,35 +52,16 @@ type evalBPB struct {
 // reports bits per byte and accuracy. The model is random (hidden 64, 2
 // layers, the real 151936-row vocabulary) and made by deltactl itself.
 func TestTrainChatRealTokenizer(t *testing.T) {
-	tokDir := testutil.RealTokenizer(t, "qwen3")
-	dir := t.TempDir()
-	src := filepath.Join(dir, "qwen-tiny")
-	if err := os.Mkdir(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"tokenizer.json", "tokenizer_config.json"} {
-		copyFile(t, filepath.Join(tokDir, f), filepath.Join(src, f))
-	}
 	// initializer_range 0.3: with the usual 0.02, tied 64-wide embeddings
 	// give logits too flat for any adapter to make one token likely.
 	cfg := `{"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_act": "silu",
   "hidden_size": 64, "intermediate_size": 192, "num_hidden_layers": 2, "num_attention_heads": 4,
   "num_key_value_heads": 2, "max_position_embeddings": 512, "rms_norm_eps": 1e-6,
   "rope_theta": 1000000, "tie_word_embeddings": true, "vocab_size": 151936, "initializer_range": 0.3}`
-	if err := os.WriteFile(filepath.Join(src, "config.json"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir := t.TempDir()
 	data := capitals(t)
 	shape := []string{"--batch", "4", "--seq", "48", "--threads", "2"}
-
-	// The random base: one full step from the config (its tokenizer sits
-	// beside it), then the tokenizer files copied in, as a downloaded
-	// model folder has them.
-	base := filepath.Join(dir, "base")
-	cliJSON(t, 0, nil, append([]string{"train", "--base", filepath.Join(src, "config.json"), "--data", data, "--method", "full", "--steps", "1", "--out", base}, shape...)...)
-	for _, f := range []string{"tokenizer.json", "tokenizer_config.json"} {
-		copyFile(t, filepath.Join(src, f), filepath.Join(base, f))
-	}
+	base := randomQwenBase(t, cfg, data, shape...)
 
 	var before evalBPB
 	cliJSON(t, 0, &before, "eval", "--base", base, "--data", data, "--threads", "2")
@@ -146,27 +127,11 @@ func TestTrainChatRealTokenizer(t *testing.T) {
 // hand (Qwen3: one user turn and the assistant header), and it is not the
 // continuation of the bare prompt.
 func TestGenerateChatRendersTemplate(t *testing.T) {
-	tokDir := testutil.RealTokenizer(t, "qwen3")
-	base := filepath.Join(t.TempDir(), "qwen-tiny")
-	if err := os.Mkdir(base, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"tokenizer.json", "tokenizer_config.json"} {
-		copyFile(t, filepath.Join(tokDir, f), filepath.Join(base, f))
-	}
 	cfg := `{"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_act": "silu",
   "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
   "num_key_value_heads": 1, "max_position_embeddings": 256, "rms_norm_eps": 1e-6,
   "rope_theta": 1000000, "tie_word_embeddings": true, "vocab_size": 151936, "initializer_range": 0.3}`
-	if err := os.WriteFile(filepath.Join(base, "config.json"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(t.TempDir(), "base")
-	cliJSON(t, 0, nil, "train", "--base", filepath.Join(base, "config.json"), "--data", capitals(t), "--method", "full",
-		"--steps", "1", "--batch", "2", "--seq", "48", "--threads", "2", "--out", out)
-	for _, f := range []string{"tokenizer.json", "tokenizer_config.json"} {
-		copyFile(t, filepath.Join(base, f), filepath.Join(out, f))
-	}
+	out := randomQwenBase(t, cfg, capitals(t), "--batch", "2", "--seq", "48", "--threads", "2")
 	type genJSON struct {
 		GeneratedIDs []int `json:"generated_ids"`
 	}
@@ -200,4 +165,30 @@ func TestEvalBitsPerByteTinyllama(t *testing.T) {
 	if e.BitsPerByte == nil || e.TextBytes != e.Tokens || math.Abs(*e.BitsPerByte-e.Loss/math.Ln2) > 1e-12 {
 		t.Errorf("eval %+v: want bits per byte = loss / ln 2 over one byte per token", e)
 	}
+}
+
+// randomQwenBase builds a model folder as a download looks: random weights
+// from cfg (one full training step on data, with shape's flags) and the real
+// Qwen3 tokenizer files beside them.
+func randomQwenBase(t *testing.T, cfg, data string, shape ...string) string {
+	t.Helper()
+	tokDir := testutil.RealTokenizer(t, "qwen3")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "qwen-tiny")
+	if err := os.Mkdir(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tokFiles := []string{"tokenizer.json", "tokenizer_config.json"}
+	for _, f := range tokFiles {
+		copyFile(t, filepath.Join(tokDir, f), filepath.Join(src, f))
+	}
+	if err := os.WriteFile(filepath.Join(src, "config.json"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Join(dir, "base")
+	cliJSON(t, 0, nil, append([]string{"train", "--base", filepath.Join(src, "config.json"), "--data", data, "--method", "full", "--steps", "1", "--out", base}, shape...)...)
+	for _, f := range tokFiles {
+		copyFile(t, filepath.Join(src, f), filepath.Join(base, f))
+	}
+	return base
 }
