@@ -29,6 +29,9 @@ func run(ctx context.Context, args []string) int {
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
 	g.stopTimeout()
+	if perr := g.stopProfile(); err == nil {
+		err = perr
+	}
 	if err == nil {
 		return exitOK
 	}

@@ -28,6 +28,9 @@ type globals struct {
 	progressEvery time.Duration
 	stdout        io.Writer
 	stderr        io.Writer
+	// cpuProfile is the hidden --cpuprofile file; stopProfile ends it.
+	cpuProfile  string
+	stopProfile func() error
 }
 
 // envRegistry names the registry when --registry is not given.
@@ -85,8 +88,18 @@ unmerges, stacks, reduces and extracts deltas; and trains them on the CPU.`,
 	pf.BoolVar(&g.json, "json", false, "print machine-readable JSON on stdout (and a failure as one JSON line on stderr)")
 	pf.BoolVarP(&g.quiet, "quiet", "q", false, "print nothing but errors")
 	pf.DurationVar(&g.timeout, "timeout", 0, "give up after this long (e.g. 10m), whatever the command is doing; 0: no limit")
+	pf.StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile of the command to this file (go tool pprof)")
+	_ = pf.MarkHidden("cpuprofile") // a developer's tool: kept out of every help page
 	g.stopTimeout = func() {}
+	g.stopProfile = func() error { return nil }
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if g.cpuProfile != "" {
+			stop, err := startCPUProfile(g.cpuProfile)
+			if err != nil {
+				return err
+			}
+			g.stopProfile = stop
+		}
 		if g.timeout < 0 {
 			return usagef("--timeout %s: must not be negative", g.timeout)
 		}
