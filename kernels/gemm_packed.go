@@ -65,15 +65,6 @@ func packedKernelFor(p Path) *gemmKernel {
 // sgemmPacked is the packed driver: C += alpha*op(A)*op(B), or C =
 // alpha*op(A)*op(B) with the bits of clearing C first if zeroC (C is then
 // never read).
-//
-// For each K block of kc: the threads pack the block's kc rows of op(B)
-// into zero-padded [kc][nr] panels, shared by all of them (kc x n floats,
-// which stays in L3 where a whole packed B of a big product would not);
-// then each thread, owning a range of row panels (or of column panels when
-// C is short and wide), walks blocks of mc rows of op(A), packing each into
-// its own [kc][mr] panels, then N blocks of nc columns, row panels, column
-// panels (micro-kernel). Threads meet between K blocks, which is what lets
-// them share one packed block of B.
 func sgemmPacked(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, zeroC bool) {
 	sgemmPackedFrom(kern, threads, transA, m, n, k, alpha, a, lda, func(pb []float32, pc, kb, q0, q1 int) {
 		packBPanels(pb, transB, b, ldb, n, pc, kb, kern.nr, q0, q1)
@@ -82,9 +73,67 @@ func sgemmPacked(kern *gemmKernel, threads int, transA, transB bool, m, n, k int
 
 // sgemmPackedFrom is sgemmPacked with op(B) given by the function that
 // packs its K blocks: packB writes column panels [q0,q1) of rows
-// [pc,pc+kb) of op(B) as packBPanels does. SgemmB16 packs 16-bit weights
-// through it.
+// [pc,pc+kb) of op(B) as packBPanels does, panel q at pb[(q-q0)*nr*kb:].
+// SgemmB16 packs 16-bit weights through it.
+//
+// Each thread owns a range of column panels of C, or of row panels when C
+// is taller than wide, and works alone, never meeting the others: it
+// packs its own copy of the operand the threads share (all of op(A), or
+// all of op(B)), so the split gives each the smaller one to copy. For each
+// K block of kc, a thread packs up to 1 MiB of its rows of op(A) into
+// [kc][mr] panels, then for each N block of nc columns packs that kc x nc
+// slice of op(B) (512 KiB) and at once runs its tiles: row panels, column
+// panels (micro-kernel). The mr x kc A panel stays in L1 while it meets
+// the slice's column panels, and the slice stays in L2 from being written
+// to being read. Packing a whole kc x n block of op(B) first, shared by
+// the threads, wrote it out to L3 and read it back; for a 16-bit weight,
+// whose packing is a widening pass over memory, that was 15% of a
+// Llama-3.2-1B training step.
 func sgemmPackedFrom(kern *gemmKernel, threads int, transA bool, m, n, k int, alpha float32, a []float32, lda int, packB func(pb []float32, pc, kb, q0, q1 int), c []float32, ldc int, zeroC bool) {
+	if m > packedRowsAFor(kern, k) {
+		// Taller than one block of packed A: a thread would pack its
+		// slices of op(B) once per block of rows.
+		sgemmPackedShared(kern, threads, transA, m, n, k, alpha, a, lda, packB, c, ldc, zeroC)
+		return
+	}
+	sp := splitThreads(kern, threads, m, n, k)
+	threads = sp.threads
+	splitM := false
+	if threads > 1 {
+		splitM = m > n || sp.np < threads
+		if splitM {
+			threads = min(threads, sp.mp)
+		} else {
+			threads = min(threads, sp.np)
+		}
+	}
+	parallelFor(threads, func(t int) {
+		p0, p1, q0, q1 := 0, sp.mp, 0, sp.np
+		if splitM {
+			p0, p1 = splitAligned(sp.mp, 1, threads, t)
+		} else {
+			q0, q1 = splitAligned(sp.np, 1, threads, t)
+		}
+		if p0 < p1 && q0 < q1 {
+			g := packedTiles{kern: kern, m: m, n: n, alpha: alpha, transA: transA, a: a, lda: lda, c: c, ldc: ldc}
+			g.run(k, packB, p0, p1, q0, q1, zeroC)
+		}
+	})
+}
+
+// sgemmPackedShared is sgemmPackedFrom for a C taller than one block of
+// packed A (more than about 1000 rows): for each K block of kc, the
+// threads pack the block's kc rows of op(B) into zero-padded [kc][nr]
+// panels, shared by all of them (kc x n floats, which stays in L3 where a
+// whole packed B of a big product would not); then each thread, owning a
+// range of row panels (or of column panels when C is short and wide),
+// walks blocks of mc rows of op(A), packing each into its own [kc][mr]
+// panels, then N blocks of nc columns, row panels, column panels
+// (micro-kernel). Threads meet between K blocks, which is what lets them
+// share one packed block of B. Measured on the 2048 and 4096 square
+// products, 2 threads: 6-10% fewer CPU-seconds than the per-thread
+// slices, which would pack op(B) again for every block of rows.
+func sgemmPackedShared(kern *gemmKernel, threads int, transA bool, m, n, k int, alpha float32, a []float32, lda int, packB func(pb []float32, pc, kb, q0, q1 int), c []float32, ldc int, zeroC bool) {
 	mr, nr := kern.mr, kern.nr
 	sp := splitThreads(kern, threads, m, n, k)
 	threads, np := sp.threads, sp.np
@@ -106,7 +155,7 @@ func sgemmPackedFrom(kern *gemmKernel, threads int, transA bool, m, n, k int, al
 		kb := min(kc, k-pc)
 		parallelFor(threads, func(t int) {
 			lo, hi := splitAligned(np, 1, threads, t)
-			packB(pb, pc, kb, lo, hi)
+			packB(pb[lo*nr*kb:], pc, kb, lo, hi)
 		})
 		mode := 1
 		if zeroC && pc == 0 {
@@ -115,14 +164,14 @@ func sgemmPackedFrom(kern *gemmKernel, threads int, transA bool, m, n, k int, al
 		parallelFor(threads, func(t int) {
 			p0, p1, q0, q1 := split(t)
 			if p0 < p1 && q0 < q1 {
-				tiles[t].run(pc, kb, mode, pb, p0, p1, q0, q1)
+				tiles[t].runBlock(pc, kb, mode, pb, p0, p1, q0, q1)
 			}
 		})
 	}
 }
 
 // packBPanels writes column panels [q0,q1) of rows [p0,p0+kb) of op(B)
-// into pb as packBBlock does (panel q at pb[q*nr*kb:]). Row-major B is
+// into pb as packBBlock does (panel q at pb[(q-q0)*nr*kb:]). Row-major B is
 // read row by row across all the panels, in long sequential runs, with
 // fixed-size copies for the assembly kernels' panel widths: about 3x
 // faster than a panel at a time, which reads 64 or 128 bytes per row.
@@ -137,15 +186,15 @@ func packBPanels(pb []float32, trans bool, b []float32, ldb, n, p0, kb, nr, q0, 
 			switch nr {
 			case 32:
 				for q := q0; q < qf; q++ {
-					*(*[32]float32)(pb[q*nr*kb+p*32:]) = *(*[32]float32)(row[q*32:])
+					*(*[32]float32)(pb[(q-q0)*nr*kb+p*32:]) = *(*[32]float32)(row[q*32:])
 				}
 			case 16:
 				for q := q0; q < qf; q++ {
-					*(*[16]float32)(pb[q*nr*kb+p*16:]) = *(*[16]float32)(row[q*16:])
+					*(*[16]float32)(pb[(q-q0)*nr*kb+p*16:]) = *(*[16]float32)(row[q*16:])
 				}
 			default:
 				for q := q0; q < qf; q++ {
-					copy(pb[q*nr*kb+p*nr:q*nr*kb+p*nr+nr], row[q*nr:q*nr+nr])
+					copy(pb[(q-q0)*nr*kb+p*nr:(q-q0)*nr*kb+p*nr+nr], row[q*nr:q*nr+nr])
 				}
 			}
 		}
@@ -153,7 +202,7 @@ func packBPanels(pb []float32, trans bool, b []float32, ldb, n, p0, kb, nr, q0, 
 		qf = q0
 	}
 	for q := qf; q < q1; q++ {
-		packBBlock(pb[q*nr*kb:(q+1)*nr*kb], trans, b, ldb, q*nr, min(nr, n-q*nr), p0, kb, nr)
+		packBBlock(pb[(q-q0)*nr*kb:(q-q0+1)*nr*kb], trans, b, ldb, q*nr, min(nr, n-q*nr), p0, kb, nr)
 	}
 }
 
@@ -192,10 +241,63 @@ type packedTiles struct {
 	tmp    [12 * 64]float32 // edge tile, big enough for every kernel
 }
 
-// run adds the K block [pc, pc+kb) of the tiles of row panels [p0,p1) x
+// packedRowsA is the most packed floats of op(A) a thread holds (1 MiB):
+// with kc 256 and mr 12, 85 row panels, 1020 rows.
+const packedRowsA = 1 << 18
+
+// packedRowsAFor is how many rows of op(A) (whole row panels) one block of
+// packed A holds for kern and depth k.
+func packedRowsAFor(kern *gemmKernel, k int) int {
+	kc := max(1, min(kern.kc, k))
+	return max(1, packedRowsA/(kern.mr*kc)) * kern.mr
+}
+
+// run computes the tiles of row panels [p0,p1) x column panels [q0,q1),
+// all of K (kernel mode 1 adds into C; mode 2, for the first K block when
+// zeroC, writes C as if it were cleared first), packing op(A) into g.pa
+// and op(B), through packB, a kc x nc slice at a time.
+func (g *packedTiles) run(k int, packB func(pb []float32, pc, kb, q0, q1 int), p0, p1, q0, q1 int, zeroC bool) {
+	kern := g.kern
+	mr, nr := kern.mr, kern.nr
+	kc := min(kern.kc, k)
+	ncP := max(1, kern.nc/nr)
+	maP := packedRowsAFor(kern, k) / mr
+	bufA := getBuf(min(maP, p1-p0) * mr * kc)
+	defer putBuf(bufA)
+	bufB := getBuf(min(ncP, q1-q0) * nr * kc)
+	defer putBuf(bufB)
+	g.pa = *bufA
+	pb := *bufB
+	for pc := 0; pc < k; pc += kc {
+		kb := min(kc, k-pc)
+		mode := 1
+		if zeroC && pc == 0 {
+			mode = 2
+		}
+		for ib := p0; ib < p1; ib += maP {
+			ie := min(ib+maP, p1)
+			for p := ib; p < ie; p++ {
+				i0 := p * mr
+				packA(g.pa[(p-ib)*mr*kb:(p-ib+1)*mr*kb], g.transA, g.a, g.lda, i0, min(mr, g.m-i0), pc, kb, mr)
+			}
+			for jb := q0; jb < q1; jb += ncP {
+				je := min(jb+ncP, q1)
+				packB(pb, pc, kb, jb, je)
+				for p := ib; p < ie; p++ {
+					ap := &g.pa[(p-ib)*mr*kb]
+					for q := jb; q < je; q++ {
+						g.tile(p, q, kb, mode, ap, &pb[(q-jb)*nr*kb])
+					}
+				}
+			}
+		}
+	}
+}
+
+// runBlock adds the K block [pc, pc+kb) of the tiles of row panels [p0,p1) x
 // column panels [q0,q1) into C (kernel mode 1; mode 2 writes C as if it
 // were cleared first); pb holds the block of op(B) as [kb][nr] panels.
-func (g *packedTiles) run(pc, kb, mode int, pb []float32, p0, p1, q0, q1 int) {
+func (g *packedTiles) runBlock(pc, kb, mode int, pb []float32, p0, p1, q0, q1 int) {
 	kern := g.kern
 	mr, nr := kern.mr, kern.nr
 	mcP := max(1, kern.mc/mr)
