@@ -45,6 +45,16 @@ func gemmFrozen[F Float](sg sgemmFunc, threads int, bf16, transB bool, m, n, k i
 	}
 	a32, c32, w32 := as32(a), as32(c), as32(w)
 	al, be := float32(alpha), float32(beta)
+	if w32 == nil && !bf16 {
+		// Whole: SgemmB16's packed driver widens B a kc x nc slice at a
+		// time, so column blocks would not bound its buffers, and a block
+		// of 256 columns or fewer (the LM head's input gradient, 576
+		// columns split 320 + 256) would go to its in-place driver, which
+		// widens all of K at once: a 49152 x 256 slice per chunk of
+		// tokens, 11% of a SmolLM2-135M step.
+		kernels.SgemmB16(threads, false, transB, m, n, k, al, a32, lda, h.bits, h.dt, ldb, be, c32, ldc)
+		return
+	}
 	colBlocks(n, func(j, nj int) {
 		off := j
 		if transB {
@@ -53,10 +63,8 @@ func gemmFrozen[F Float](sg sgemmFunc, threads int, bf16, transB bool, m, n, k i
 		switch {
 		case w32 != nil:
 			kernels.BgemmF32(threads, false, transB, m, nj, k, al, a32, lda, w32[off:], ldb, be, c32[j:], ldc)
-		case bf16:
-			kernels.Bgemm(threads, false, transB, m, nj, k, al, a32, lda, h.bits[off:], h.dt, ldb, be, c32[j:], ldc)
 		default:
-			kernels.SgemmB16(threads, false, transB, m, nj, k, al, a32, lda, h.bits[off:], h.dt, ldb, be, c32[j:], ldc)
+			kernels.Bgemm(threads, false, transB, m, nj, k, al, a32, lda, h.bits[off:], h.dt, ldb, be, c32[j:], ldc)
 		}
 	})
 }
