@@ -1,0 +1,11 @@
+//go:build amd64 && gc && !purego
+
+package kernels
+
+// GEMV micro-kernels over 16-bit weights (gemv_b16_amd64.s).
+
+//go:noescape
+func gemvBF16AVX512(acc *float32, x *float32, w *uint16, ldw int, n16, ngrp int)
+
+//go:noescape
+func gemvF16AVX512(acc *float32, x *float32, w *uint16, ldw int, n16, ngrp int)

@@ -1,0 +1,11 @@
+//go:build !amd64 || !gc || purego
+
+package kernels
+
+func gemvBF16AVX512(acc *float32, x *float32, w *uint16, ldw int, n16, ngrp int) {
+	panic("kernels: assembly kernel called in a build without assembly")
+}
+
+func gemvF16AVX512(acc *float32, x *float32, w *uint16, ldw int, n16, ngrp int) {
+	panic("kernels: assembly kernel called in a build without assembly")
+}
