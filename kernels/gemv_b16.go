@@ -114,7 +114,21 @@ func (g *gemv16) rows(lo, hi int) {
 	var acc [gemvRows]float32
 	for j := lo; j < hi; j += gemvRows {
 		rows := min(gemvRows, hi-j)
-		for p0 := 0; p0 < g.k; p0 += gemvKC {
+		p0 := 0
+		if nblk := g.k / gemvKC; g.kind == gemvAsm && rows == 16 && nblk > 0 {
+			// The whole K blocks in one call; the rest below.
+			o := j * g.ldw
+			_ = g.w[o+15*g.ldw+nblk*gemvKC-1] // the last element read
+			_ = g.x[nblk*gemvKC-1]
+			_ = g.y[j+15]
+			if g.dt == F16 {
+				gemvF16BlocksAVX512(&g.y[j], &acc[0], &g.x[0], &g.w[o], g.ldw, nblk, g.zeroY)
+			} else {
+				gemvBF16BlocksAVX512(&g.y[j], &acc[0], &g.x[0], &g.w[o], g.ldw, nblk, g.zeroY)
+			}
+			p0 = nblk * gemvKC
+		}
+		for ; p0 < g.k; p0 += gemvKC {
 			kb := min(gemvKC, g.k-p0)
 			a := acc[:rows]
 			clear(a)

@@ -9,3 +9,11 @@ func gemvBF16AVX512(acc *float32, x *float32, w *uint16, ldw int, n16, ngrp int)
 func gemvF16AVX512(acc *float32, x *float32, w *uint16, ldw int, n16, ngrp int) {
 	panic("kernels: assembly kernel called in a build without assembly")
 }
+
+func gemvBF16BlocksAVX512(y *float32, acc *float32, x *float32, w *uint16, ldw int, nblk int, zeroY bool) {
+	panic("kernels: assembly kernel called in a build without assembly")
+}
+
+func gemvF16BlocksAVX512(y *float32, acc *float32, x *float32, w *uint16, ldw int, nblk int, zeroY bool) {
+	panic("kernels: assembly kernel called in a build without assembly")
+}

@@ -2,10 +2,12 @@ package train
 
 import (
 	"context"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/deltactl/deltactl/format"
 	"github.com/deltactl/deltactl/kernels"
 )
 
@@ -47,7 +49,28 @@ var smolLM2Config = Config{ModelType: "llama", HiddenSize: 576, IntermediateSize
 //
 //	go test -run '^$' -bench GenerateSmolLM2 -benchtime 3x ./train/
 func BenchmarkGenerateSmolLM2(b *testing.B) {
+	benchGenerate(b, NewRandomModel(smolLM2Config, nil, 1, "smollm2-shape"))
+}
+
+// BenchmarkGenerateSmolLM2BF16 is BenchmarkGenerateSmolLM2 with the weights
+// held as BF16 bits, as a BF16 model folder loads: one-token products by
+// kernels.GemvB16, no float32 copy.
+func BenchmarkGenerateSmolLM2BF16(b *testing.B) {
 	m := NewRandomModel(smolLM2Config, nil, 1, "smollm2-shape")
+	m.Weights16 = map[string]Bits16{}
+	for name, v := range m.Weights {
+		if strings.HasSuffix(name, "norm.weight") {
+			continue
+		}
+		h := Bits16{DType: format.BF16, Bits: make([]uint16, len(v))}
+		kernels.F32ToBF16(h.Bits, v)
+		m.Weights16[name] = h
+		delete(m.Weights, name)
+	}
+	benchGenerate(b, m)
+}
+
+func benchGenerate(b *testing.B, m *Model) {
 	g, err := NewGenerator(m, nil, 2)
 	if err != nil {
 		b.Fatal(err)
