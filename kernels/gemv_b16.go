@@ -124,7 +124,7 @@ func (g *gemv16) rows(lo, hi int) {
 			if g.dt == F16 {
 				gemvF16BlocksAVX512(&g.y[j], &acc[0], &g.x[0], &g.w[o], g.ldw, nblk, g.zeroY)
 			} else {
-				gemvBF16BlocksAVX512(&g.y[j], &acc[0], &g.x[0], &g.w[o], g.ldw, nblk, g.zeroY)
+				gemvBF16PairsAVX512(&g.y[j], &acc[0], &g.x[0], &g.w[o], g.ldw, nblk, 1, g.zeroY)
 			}
 			p0 = nblk * gemvKC
 		}

@@ -11,7 +11,7 @@ func gemvBF16AVX512(acc *float32, x *float32, w *uint16, ldw int, n16, ngrp int)
 func gemvF16AVX512(acc *float32, x *float32, w *uint16, ldw int, n16, ngrp int)
 
 //go:noescape
-func gemvBF16BlocksAVX512(y *float32, acc *float32, x *float32, w *uint16, ldw int, nblk int, zeroY bool)
+func gemvF16BlocksAVX512(y *float32, acc *float32, x *float32, w *uint16, ldw int, nblk int, zeroY bool)
 
 //go:noescape
-func gemvF16BlocksAVX512(y *float32, acc *float32, x *float32, w *uint16, ldw int, nblk int, zeroY bool)
+func gemvBF16PairsAVX512(y *float32, acc *float32, x *float32, w *uint16, ldw int, nblk, ngrp int, zeroY bool)

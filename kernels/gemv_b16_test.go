@@ -49,40 +49,45 @@ func TestGemvB16AsmMatchesGo(t *testing.T) {
 // TestGemvB16BlocksAsmMatchesGo checks the whole-K-block AVX-512 kernels
 // against their Go twin (per block, gemvChainsFMA from +0, then y + acc, or
 // acc for the first block with zeroY) bit for bit, for 1 to 5 blocks, both
-// dtypes, with and without zeroY.
+// dtypes (bf16 with 1 to 3 groups of rows), with and without zeroY.
 func TestGemvB16BlocksAsmMatchesGo(t *testing.T) {
 	if !haveAsm || Best() != AVX512 {
 		t.Skipf("no AVX-512 assembly here (best path %v, assembly %v)", Best(), haveAsm)
 	}
 	rng := rand.New(rand.NewPCG(11, 16))
 	for _, dt := range []DType16{BF16, F16} {
-		for nblk := 1; nblk <= 5; nblk++ {
-			for _, zeroY := range []bool{false, true} {
-				k := nblk * gemvKC
-				ldw := k + 9
-				w, _ := rand16(rng, dt, 15*ldw+k)
-				x := randSlice(rng, k)
-				y0 := randSlice(rng, 16)
-				want := append([]float32(nil), y0...)
-				for b := 0; b < nblk; b++ {
-					acc := make([]float32, 16)
-					gemvChainsFMA(acc, x, w, dt, ldw, 0, b*gemvKC, (b+1)*gemvKC)
-					for i, v := range acc {
-						if zeroY && b == 0 {
-							want[i] = v
-						} else {
-							want[i] += v
+		for ngrp := 1; ngrp <= 3; ngrp++ {
+			if dt == F16 && ngrp > 1 {
+				continue
+			}
+			for nblk := 1; nblk <= 5; nblk++ {
+				for _, zeroY := range []bool{false, true} {
+					rows, k := 16*ngrp, nblk*gemvKC
+					ldw := k + 9
+					w, _ := rand16(rng, dt, (rows-1)*ldw+k)
+					x := randSlice(rng, k)
+					y0 := randSlice(rng, rows)
+					want := append([]float32(nil), y0...)
+					for b := 0; b < nblk; b++ {
+						acc := make([]float32, rows)
+						gemvChainsFMA(acc, x, w, dt, ldw, 0, b*gemvKC, (b+1)*gemvKC)
+						for i, v := range acc {
+							if zeroY && b == 0 {
+								want[i] = v
+							} else {
+								want[i] += v
+							}
 						}
 					}
+					got := append([]float32(nil), y0...)
+					acc := make([]float32, rows)
+					if dt == F16 {
+						gemvF16BlocksAVX512(&got[0], &acc[0], &x[0], &w[0], ldw, nblk, zeroY)
+					} else {
+						gemvBF16PairsAVX512(&got[0], &acc[0], &x[0], &w[0], ldw, nblk, ngrp, zeroY)
+					}
+					sameBits(t, fmt.Sprintf("%v groups=%d blocks=%d zeroY=%v", dt, ngrp, nblk, zeroY), got, want)
 				}
-				got := append([]float32(nil), y0...)
-				var acc [16]float32
-				if dt == F16 {
-					gemvF16BlocksAVX512(&got[0], &acc[0], &x[0], &w[0], ldw, nblk, zeroY)
-				} else {
-					gemvBF16BlocksAVX512(&got[0], &acc[0], &x[0], &w[0], ldw, nblk, zeroY)
-				}
-				sameBits(t, fmt.Sprintf("%v blocks=%d zeroY=%v", dt, nblk, zeroY), got, want)
 			}
 		}
 	}
