@@ -80,9 +80,9 @@ func checkGemvB16(n, k int, x []float32, w []uint16, dt DType16, ldw int, y []fl
 type gemvKind int
 
 const (
-	gemvPlain gemvKind = iota // float32 a += x*w, as gemmKern4x4Go (generic path)
-	gemvFMA                   // exact fused multiply-adds in Go (fma32), as the AVX2 kernels
-	gemvAsm                   // the AVX-512 kernels (gemv_b16_amd64.s)
+	gemvPlain  gemvKind = iota // float32 a += x*w, as gemmKern4x4Go (generic path)
+	gemvAVX2                   // fused multiply-adds: the AVX2 kernels (gemv_b16_amd64.s), tails in Go (fma32)
+	gemvAVX512                 // the same arithmetic by the AVX-512 kernels
 )
 
 // gemvKindFor returns the GEMV arithmetic for path p: the packed driver's
@@ -92,9 +92,9 @@ func gemvKindFor(p Path) gemvKind {
 	case !haveAsm || p == Generic:
 		return gemvPlain
 	case p == AVX512:
-		return gemvAsm
+		return gemvAVX512
 	}
-	return gemvFMA
+	return gemvAVX2
 }
 
 // gemv16 is one GemvB16 call.
@@ -115,7 +115,7 @@ func (g *gemv16) rows(lo, hi int) {
 	for j := lo; j < hi; j += gemvRows {
 		rows := min(gemvRows, hi-j)
 		p0 := 0
-		if nblk := g.k / gemvKC; g.kind == gemvAsm && rows == 16 && nblk > 0 {
+		if nblk := g.k / gemvKC; g.kind == gemvAVX512 && rows == 16 && nblk > 0 {
 			// The whole K blocks in one call; the rest below.
 			o := j * g.ldw
 			_ = g.w[o+15*g.ldw+nblk*gemvKC-1] // the last element read
@@ -148,8 +148,21 @@ func (g *gemv16) rows(lo, hi int) {
 // block continues the chains acc (rows j.., len(acc) of them) over columns
 // [p0, p0+kb) of W.
 func (g *gemv16) block(acc []float32, j, p0, kb int) {
-	done := 0 // rows finished by the assembly kernel, but for the tail of k
-	if g.kind == gemvAsm {
+	done := 0 // rows finished by the assembly kernels, but for the tail of k
+	switch g.kind {
+	case gemvAVX2:
+		for n8 := kb / 8; n8 > 0 && done+8 <= len(acc); done += 8 {
+			o := (j+done)*g.ldw + p0
+			_ = g.w[o+7*g.ldw+8*n8-1] // the last element read
+			_ = g.x[p0+8*n8-1]
+			if g.dt == F16 {
+				gemvF16AVX2(&acc[done], &g.x[p0], &g.w[o], g.ldw, n8)
+			} else {
+				gemvBF16AVX2(&acc[done], &g.x[p0], &g.w[o], g.ldw, n8)
+			}
+			gemvChainsFMA(acc[done:done+8], g.x, g.w, g.dt, g.ldw, j+done, p0+8*n8, p0+kb)
+		}
+	case gemvAVX512:
 		ngrp, n16 := len(acc)/16, kb/16
 		if ngrp > 0 && n16 > 0 {
 			o := j*g.ldw + p0
@@ -174,7 +187,7 @@ func (g *gemv16) block(acc []float32, j, p0, kb int) {
 
 // gemvChainsFMA continues the chains acc[i] (row j+i of W) over columns
 // [p0, p1): acc = fma(x[p], W[j+i][p], acc) in increasing p, exactly as
-// VFMADD231PS. It is the pure-Go twin of the AVX-512 kernels.
+// VFMADD231PS. It is the pure-Go twin of the AVX-512 and AVX2 kernels.
 func gemvChainsFMA(acc, x []float32, w []uint16, dt DType16, ldw, j, p0, p1 int) {
 	if p0 >= p1 {
 		return

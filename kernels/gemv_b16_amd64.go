@@ -15,3 +15,9 @@ func gemvF16BlocksAVX512(y *float32, acc *float32, x *float32, w *uint16, ldw in
 
 //go:noescape
 func gemvBF16PairsAVX512(y *float32, acc *float32, x *float32, w *uint16, ldw int, nblk, ngrp int, zeroY bool)
+
+//go:noescape
+func gemvBF16AVX2(acc *float32, x *float32, w *uint16, ldw int, n8 int)
+
+//go:noescape
+func gemvF16AVX2(acc *float32, x *float32, w *uint16, ldw int, n8 int)

@@ -268,3 +268,95 @@ gp_store:
 gp_done:
 	VZEROUPPER
 	RET
+
+// The AVX2 kernels: 8 rows per group, 8 columns per tile, the tile
+// transposed in Y0..Y15 (TRANSPOSE8 leaves column c in Y8+c), the chains
+// in memory between tiles as above.
+
+// LOAD_ROWS8(ld) loads 8 rows of 8 16-bit values (16 bytes each) from R8
+// (rows BX bytes apart, R9 = 3·BX) into Y0..Y7 with instruction ld
+// (VPMOVZXWD or VCVTPH2PS), advancing R8 by 4 rows.
+#define LOAD_ROWS8(ld) \
+	ld (R8), Y0; ld (R8)(BX*1), Y1; ld (R8)(BX*2), Y2; ld (R8)(R9*1), Y3; LEAQ (R8)(BX*4), R8; \
+	ld (R8), Y4; ld (R8)(BX*1), Y5; ld (R8)(BX*2), Y6; ld (R8)(R9*1), Y7
+
+// SHL16_Y0_Y7 turns zero-extended bf16 into their float32.
+#define SHL16_Y0_Y7 \
+	VPSLLD $16, Y0, Y0; VPSLLD $16, Y1, Y1; VPSLLD $16, Y2, Y2; VPSLLD $16, Y3, Y3; \
+	VPSLLD $16, Y4, Y4; VPSLLD $16, Y5, Y5; VPSLLD $16, Y6, Y6; VPSLLD $16, Y7, Y7
+
+// TRANSPOSE8 transposes the 8x8 floats in Y0..Y7 (row r in Yr) into
+// Y8..Y15 (column c in Y8+c): 32-bit interleave of row pairs, 64-bit
+// shuffles of pair pairs (lane l then holds column c+4l), 128-bit lane
+// swaps.
+#define TRANSPOSE8 \
+	VUNPCKLPS Y1, Y0, Y8; VUNPCKHPS Y1, Y0, Y9; VUNPCKLPS Y3, Y2, Y10; VUNPCKHPS Y3, Y2, Y11; \
+	VUNPCKLPS Y5, Y4, Y12; VUNPCKHPS Y5, Y4, Y13; VUNPCKLPS Y7, Y6, Y14; VUNPCKHPS Y7, Y6, Y15; \
+	VSHUFPS $0x44, Y10, Y8, Y0; VSHUFPS $0xEE, Y10, Y8, Y1; VSHUFPS $0x44, Y11, Y9, Y2; VSHUFPS $0xEE, Y11, Y9, Y3; \
+	VSHUFPS $0x44, Y14, Y12, Y4; VSHUFPS $0xEE, Y14, Y12, Y5; VSHUFPS $0x44, Y15, Y13, Y6; VSHUFPS $0xEE, Y15, Y13, Y7; \
+	VPERM2F128 $0x20, Y4, Y0, Y8; VPERM2F128 $0x31, Y4, Y0, Y12; VPERM2F128 $0x20, Y5, Y1, Y9; VPERM2F128 $0x31, Y5, Y1, Y13; \
+	VPERM2F128 $0x20, Y6, Y2, Y10; VPERM2F128 $0x31, Y6, Y2, Y14; VPERM2F128 $0x20, Y7, Y3, Y11; VPERM2F128 $0x31, Y7, Y3, Y15
+
+// GEMV_FMA8 continues the chain in Y0 by the 8 columns in Y8..Y15, each
+// times x[c] (broadcast from AX into Y1).
+#define GEMV_FMA8 \
+	VBROADCASTSS 0(AX), Y1; VFMADD231PS Y1, Y8, Y0; VBROADCASTSS 4(AX), Y1; VFMADD231PS Y1, Y9, Y0; \
+	VBROADCASTSS 8(AX), Y1; VFMADD231PS Y1, Y10, Y0; VBROADCASTSS 12(AX), Y1; VFMADD231PS Y1, Y11, Y0; \
+	VBROADCASTSS 16(AX), Y1; VFMADD231PS Y1, Y12, Y0; VBROADCASTSS 20(AX), Y1; VFMADD231PS Y1, Y13, Y0; \
+	VBROADCASTSS 24(AX), Y1; VFMADD231PS Y1, Y14, Y0; VBROADCASTSS 28(AX), Y1; VFMADD231PS Y1, Y15, Y0
+
+// func gemvBF16AVX2(acc *float32, x *float32, w *uint16, ldw int, n8 int)
+// Continues the 8 chains in acc over the n8·8 columns of 8 rows of W
+// (bf16) from w, times x.
+TEXT ·gemvBF16AVX2(SB), NOSPLIT, $0-40
+	MOVQ acc+0(FP), DI
+	MOVQ x+8(FP), AX
+	MOVQ w+16(FP), SI
+	MOVQ ldw+24(FP), BX
+	SHLQ $1, BX
+	MOVQ n8+32(FP), CX
+	TESTQ CX, CX
+	JZ   gemvBF16AVX2_done
+	LEAQ (BX)(BX*2), R9
+gemvBF16AVX2_loop:
+	MOVQ SI, R8
+	LOAD_ROWS8(VPMOVZXWD)
+	SHL16_Y0_Y7
+	TRANSPOSE8
+	VMOVUPS (DI), Y0
+	GEMV_FMA8
+	VMOVUPS Y0, (DI)
+	ADDQ $16, SI
+	ADDQ $32, AX
+	DECQ CX
+	JNZ  gemvBF16AVX2_loop
+gemvBF16AVX2_done:
+	VZEROUPPER
+	RET
+
+// func gemvF16AVX2(acc *float32, x *float32, w *uint16, ldw int, n8 int)
+// gemvBF16AVX2 for f16, widened by VCVTPH2PS (exact, as F16ToF32).
+TEXT ·gemvF16AVX2(SB), NOSPLIT, $0-40
+	MOVQ acc+0(FP), DI
+	MOVQ x+8(FP), AX
+	MOVQ w+16(FP), SI
+	MOVQ ldw+24(FP), BX
+	SHLQ $1, BX
+	MOVQ n8+32(FP), CX
+	TESTQ CX, CX
+	JZ   gemvF16AVX2_done
+	LEAQ (BX)(BX*2), R9
+gemvF16AVX2_loop:
+	MOVQ SI, R8
+	LOAD_ROWS8(VCVTPH2PS)
+	TRANSPOSE8
+	VMOVUPS (DI), Y0
+	GEMV_FMA8
+	VMOVUPS Y0, (DI)
+	ADDQ $16, SI
+	ADDQ $32, AX
+	DECQ CX
+	JNZ  gemvF16AVX2_loop
+gemvF16AVX2_done:
+	VZEROUPPER
+	RET

@@ -46,6 +46,34 @@ func TestGemvB16AsmMatchesGo(t *testing.T) {
 	}
 }
 
+// TestGemvB16AVX2MatchesGo checks the AVX2 kernels against their Go twin
+// (gemvChainsFMA) bit for bit: chains started from random values, 1 to 33
+// tiles of 8 columns, a row stride wider than the row, both dtypes.
+func TestGemvB16AVX2MatchesGo(t *testing.T) {
+	if !haveAsm || Best() < AVX2 {
+		t.Skipf("no AVX2 assembly here (best path %v, assembly %v)", Best(), haveAsm)
+	}
+	rng := rand.New(rand.NewPCG(13, 16))
+	for _, dt := range []DType16{BF16, F16} {
+		for _, n8 := range []int{1, 2, 7, 32, 33} {
+			k := 8 * n8
+			ldw := k + 3
+			w, _ := rand16(rng, dt, 7*ldw+k)
+			x := randSlice(rng, k)
+			acc0 := randSlice(rng, 8)
+			want := append([]float32(nil), acc0...)
+			gemvChainsFMA(want, x, w, dt, ldw, 0, 0, k)
+			got := append([]float32(nil), acc0...)
+			if dt == F16 {
+				gemvF16AVX2(&got[0], &x[0], &w[0], ldw, n8)
+			} else {
+				gemvBF16AVX2(&got[0], &x[0], &w[0], ldw, n8)
+			}
+			sameBits(t, fmt.Sprintf("%v tiles=%d", dt, n8), got, want)
+		}
+	}
+}
+
 // TestGemvB16BlocksAsmMatchesGo checks the whole-K-block AVX-512 kernels
 // against their Go twin (per block, gemvChainsFMA from +0, then y + acc, or
 // acc for the first block with zeroY) bit for bit, for 1 to 5 blocks, both
