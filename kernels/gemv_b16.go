@@ -6,12 +6,14 @@ import "fmt"
 // fixes where their sums restart from +0 (TestGemvKCMatchesGemm).
 const gemvKC = 256
 
-// gemvRows is how many rows of W one call of an assembly kernel works on:
-// one group of 16. The kernels take several groups, whose chains would
-// overlap better, but a model's rows are often a multiple of 4 KiB long,
-// so 32 or 64 rows at once all fall in one L1 set and evict each other:
-// measured on 2048x2048 bf16, one group 17 GB/s, two or four 7.9 GB/s
-// (19 GB/s for any of them with the rows padded by 64 bytes).
+// gemvRows is how many rows of W a thread computes at a time: one group
+// of 16 for the AVX-512 kernels (two of 8 for the AVX2 ones). The AVX-512
+// kernels can take several groups, whose chains would overlap better, but
+// a model's rows are often a multiple of 4 KiB long, so 32 or 64 rows at
+// once all fall in one L1 set and evict each other: measured on 2048x2048
+// bf16 with 16-column tiles, one group 17 GB/s, two or four 7.9 GB/s (19
+// GB/s for any of them with the rows padded by 64 bytes); with the 32-column
+// tiles of bf16 pairs, two groups were no faster than one.
 const gemvRows = 16
 
 // GemvB16 is SgemmB16 for a single row of A and a transposed B: y =
