@@ -3,7 +3,7 @@ package kernels
 // GEMMs on 16-bit weights: which one to call.
 //
 // Frozen weights arrive as bf16 or f16 ([]uint16 bit patterns, memory-mapped
-// or read once). Three products take them without a float32 copy:
+// or read once). Four products take them without a float32 copy:
 //
 //   - SgemmB16 widens B to float32 while packing it (exact), then runs the
 //     float32 SGEMM: same bits as widening all of B and calling SgemmThreads,
@@ -20,6 +20,12 @@ package kernels
 //     is on the Intel Xeon measured), and without either it runs a slow
 //     pure-Go twin; BF16DotProducts tells whether hardware runs it. See
 //     Bgemm for which kernel runs where and how each one rounds.
+//   - GemvB16 is SgemmB16 for one row of A and a transposed W (a decoded
+//     token's projections, y = x·Wᵀ): the same bits, with nothing packed,
+//     W read once at 2 bytes per weight (AVX-512 and AVX2 kernels that
+//     widen and transpose tiles in registers). On the Llama-3.2-1B shape
+//     a decoded token costs 191-194 CPU ms against 540 with SgemmPacked
+//     on a prepacked float32 copy.
 //   - Sgemm/SgemmThreads/SgemmPacked for float32 operands, as before.
 //
 // LoRA/adapter weights, their gradients and the optimizer stay float32:

@@ -26,8 +26,9 @@ type Generator struct {
 
 // NewGenerator prepares m with deltas (none, one, or several whose LoRA
 // updates are summed; two adapters at one place are refused) for
-// generation on threads threads. It does not change m; it keeps the
-// embedding and norms of m and its own packed copy of the projections.
+// generation on threads threads. It does not change m; it reads m's
+// embedding, norms and 16-bit weights (Model.Weights16) where they are,
+// and keeps its own packed copy of float32 projections (packForward).
 func NewGenerator(m *Model, deltas []*format.Delta, threads int) (*Generator, error) {
 	c := m.Config
 	chunk := min(64, c.MaxPositions)
@@ -51,32 +52,34 @@ func NewGenerator(m *Model, deltas []*format.Delta, threads int) (*Generator, er
 	return &Generator{nt: nt, chunk: chunk}, nil
 }
 
-// packForward packs every base weight once in the orientation of the
-// forward products x·Wᵀ (kernels.PackB; the same bits as packing per call).
-// Unpacked, each one-token product repacked its whole weight: measured on
-// the SmolLM2-135M shape, 2.9 tokens/s. The generator then drops its
-// references to the unpacked projections (the products never read them),
-// so a caller that lets the Model go holds one copy of the weights, not two.
+// packForward packs every float32 base weight once in the orientation of
+// the forward products x·Wᵀ (kernels.PackB; the same bits as packing per
+// call). Unpacked, each one-token product repacked its whole weight:
+// measured on the SmolLM2-135M shape, 2.9 tokens/s. The generator then
+// drops its references to the unpacked projections (the products never
+// read them), so a caller that lets the Model go holds one copy of the
+// weights, not two.
+//
+// Weights held as their file's 16-bit bits (a BF16 or F16 model) are not
+// packed, so no float32 copy of them exists: a one-token product reads
+// them as stored (kernels.GemvB16, from linear.forwardBase and step), a
+// prompt chunk widens them while packing (kernels.SgemmB16), as training
+// does; both give the bits of the packed float32 product.
 func packForward(nt *net[float32]) {
 	for _, b := range nt.blocks {
 		for _, l := range []*linear[float32]{&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down} {
-			if l.pw == nil {
-				l.pw = kernels.PackB(true, l.in, l.out, l.weight32(), l.in)
+			if l.w != nil && l.pw == nil {
+				l.pw = kernels.PackB(true, l.in, l.out, l.w, l.in)
+				l.w = nil
 			}
-			l.w, l.h = nil, half{}
 		}
 	}
-	if nt.plm == nil {
+	if nt.lmHead != nil && nt.plm == nil {
 		D, V := nt.cfg.HiddenSize, nt.cfg.VocabSize
-		w := nt.lmHead
-		if w == nil {
-			w = make([]float32, V*D)
-			widen16(nt.lm16.dt, w, nt.lm16.bits)
+		nt.plm = kernels.PackB(true, D, V, nt.lmHead, D)
+		if !nt.cfg.TieWordEmbeddings {
+			nt.lmHead = nil // the embedding rows are still read when tied
 		}
-		nt.plm = kernels.PackB(true, D, V, w, D)
-	}
-	if !nt.cfg.TieWordEmbeddings {
-		nt.lmHead, nt.lm16 = nil, half{} // the embedding rows are still read when tied
 	}
 }
 
@@ -265,7 +268,11 @@ func (g *Generator) step(st *decodeState, ids []int, pos int) []float32 {
 		nt.logits = make([]float32, V) // newNet no longer allocates [n, V] logits
 	}
 	logits := nt.logits[:V]
-	kernels.SgemmPacked(th, false, 1, V, D, 1, xn, D, nt.plm, 0, logits, V)
+	if nt.plm != nil {
+		kernels.SgemmPacked(th, false, 1, V, D, 1, xn, D, nt.plm, 0, logits, V)
+	} else {
+		kernels.GemvB16(th, V, D, xn, nt.lm16.bits, nt.lm16.dt, D, 0, logits)
+	}
 	return logits
 }
 

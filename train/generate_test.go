@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -103,11 +104,22 @@ func argmax(v []float32) int {
 // the full forward pass over prompt + generated tokens, and its logits
 // agree with the full pass's to float32 rounding, for every architecture,
 // with and without a LoRA.
+//
+// With BF16 and F16 weights (held as their bits, as a loaded BF16/F16
+// folder) the one-token products go through kernels.GemvB16 and the prompt
+// chunks through kernels.SgemmB16, the full forward through SgemmB16.
 func TestGenerateGreedyMatchesFullForward(t *testing.T) {
 	for _, ac := range archCases() {
-		for _, delta := range []string{"", "lora", "adapter"} {
-			t.Run(ac.name+"+"+delta, func(t *testing.T) {
+		for _, v := range []struct {
+			dt    format.DType
+			delta string
+		}{{format.F32, ""}, {format.F32, "lora"}, {format.F32, "adapter"}, {format.BF16, ""}, {format.BF16, "lora"}, {format.F16, "adapter"}} {
+			t.Run(ac.name+"+"+v.dt.String()+"+"+v.delta, func(t *testing.T) {
 				m := archModel(ac)
+				if v.dt != format.F32 {
+					to16(t, m, v.dt)
+				}
+				delta := v.delta
 				var deltas []*format.Delta
 				switch delta {
 				case "lora":
@@ -320,6 +332,109 @@ func TestGenerateErrors(t *testing.T) {
 	}
 	// Exactly filling the window is fine: 60 + 5 new, the last never fed back.
 	if _, err := g.Generate(ctx, make([]int, 60), GenerateOptions{MaxNewTokens: 5}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestGenerate16SameBitsAsFloat32 checks that generating from a model
+// held as BF16 or F16 bits (one-token products by kernels.GemvB16, prompt
+// chunks by kernels.SgemmB16, no float32 copy) gives, at every step, the
+// logits of generating from the float32 copy of the same weights (every
+// product on the packed float32 weights) bit for bit: the prompt in two
+// chunks, the last of one row, then one token at a time, for every
+// architecture, with and without a LoRA, on 1 and 2 threads.
+func TestGenerate16SameBitsAsFloat32(t *testing.T) {
+	for _, ac := range archCases() {
+		for _, dt := range []format.DType{format.BF16, format.F16} {
+			for _, lora := range []bool{false, true} {
+				for _, threads := range []int{1, 2} {
+					m := archModel(ac)
+					wide := to16(t, m, dt)
+					var deltas []*format.Delta
+					if lora {
+						deltas = []*format.Delta{testLoRA(t, m, 3, 0.5)}
+					}
+					g16, err := NewGenerator(m, deltas, threads)
+					if err != nil {
+						t.Fatal(err)
+					}
+					g32, err := NewGenerator(wide, deltas, threads)
+					if err != nil {
+						t.Fatal(err)
+					}
+					ids := make([]int, 0, 80)
+					for _, tk := range archTokens(80, ac.cfg.VocabSize) {
+						ids = append(ids, int(tk))
+					}
+					if ac.cfg.SlidingWindow > 0 {
+						ids = ids[:ac.cfg.SlidingWindow]
+					}
+					prompt := g16.chunk + 1
+					c := m.Config
+					newState := func(g *Generator) *decodeState {
+						return &decodeState{rope: newRopeTable[float32](len(ids), c), cache: newKVCache(c.NumLayers, len(ids), g.chunk, c.NumKVHeads, c.HeadDim, threads)}
+					}
+					s16, s32 := newState(g16), newState(g32)
+					for pos := 0; pos < len(ids); {
+						n := 1
+						if pos < prompt {
+							n = min(g16.chunk, prompt-pos)
+						}
+						got := g16.step(s16, ids[pos:pos+n], pos)
+						want := g32.step(s32, ids[pos:pos+n], pos)
+						for i := range want {
+							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("%s %v lora=%v threads=%d: position %d (%d rows): logit %d = %v from the 16-bit weights, %v from their float32 copy",
+									ac.name, dt, lora, threads, pos+n-1, n, i, got[i], want[i])
+							}
+						}
+						pos += n
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestNewGenerator16NoFloat32Copy checks that a generator on a BF16 model
+// multiplies by the model's own 16-bit bits: no projection or LM head is
+// packed or widened, each linear layer aliases Model.Weights16, and
+// NewGenerator allocates (activations, 14% here) less than a quarter of
+// the float32 size of the weights: a float32 copy of the LM head alone is
+// a third of it, the packed copy the generator used to make all of it.
+func TestNewGenerator16NoFloat32Copy(t *testing.T) {
+	c := Config{ModelType: "llama", HiddenSize: 256, IntermediateSize: 768, NumLayers: 3,
+		NumHeads: 4, NumKVHeads: 2, HeadDim: 64, VocabSize: 8192, MaxPositions: 256,
+		RMSNormEps: 1e-5, RopeTheta: 10000, TieWordEmbeddings: false, InitializerRange: 0.02}
+	m := NewRandomModel(c, nil, 1, "bf16-no-copy")
+	to16(t, m, format.BF16)
+	var elems int
+	for _, b := range m.Weights16 {
+		elems += len(b.Bits)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	g, err := NewGenerator(m, nil, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if grew, f32 := after.TotalAlloc-before.TotalAlloc, uint64(4*elems); grew > f32/4 {
+		t.Errorf("NewGenerator allocated %d bytes, more than a quarter of the weights' float32 size %d", grew, f32)
+	}
+	nt := g.nt
+	if nt.plm != nil || nt.lmHead != nil || nt.lm16.bits == nil || &nt.lm16.bits[0] != &m.Weights16["lm_head.weight"].Bits[0] {
+		t.Error("the LM head is not read from Model.Weights16")
+	}
+	for _, b := range nt.blocks {
+		for _, l := range []*linear[float32]{&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down} {
+			if l.pw != nil || l.w != nil || len(l.h.bits) == 0 || &l.h.bits[0] != &m.Weights16[l.name+".weight"].Bits[0] {
+				t.Errorf("%s: packed %v, float32 %v, not the model's bits", l.name, l.pw != nil, l.w != nil)
+			}
+		}
+	}
+	if _, err := g.Generate(context.Background(), []int{1, 2, 3}, GenerateOptions{MaxNewTokens: 3}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -16,20 +16,10 @@ type linear[F Float] struct {
 	bf16   bool // frozen products on bf16 dot products (Options.Compute)
 	gw, gb []F
 	lora   *loraMod[F]
-	// pw is the frozen weight packed once as the forward's op(B) = Wᵀ, set
-	// only by the generator (generate.go), whose one-token products would
-	// otherwise repack the whole weight per token.
+	// pw is the frozen float32 weight packed once as the forward's op(B) =
+	// Wᵀ, set only by the generator (generate.go), whose one-token products
+	// would otherwise repack the whole weight per token.
 	pw *kernels.PackedB
-}
-
-// weight32 returns W as float32: w, or h widened (a new slice).
-func (l *linear[F]) weight32() []float32 {
-	if l.w != nil {
-		return as32(l.w)
-	}
-	out := make([]float32, len(l.h.bits))
-	widen16(l.h.dt, out, l.h.bits)
-	return out
 }
 
 // loraMod is PEFT's LoRA branch: y += scale · B·A·dropout(x), with A [r, in]
@@ -71,9 +61,14 @@ func (l *linear[F]) forward(sg sgemmFunc, threads, n int, x, y []F, yBeta F, tra
 
 // forwardBase computes y = yBeta·y + x·Wᵀ (+ b) without the LoRA branch.
 func (l *linear[F]) forwardBase(sg sgemmFunc, threads, n int, x, y []F, yBeta F) {
-	if l.pw != nil && is32[F]() {
+	switch {
+	case l.pw != nil && is32[F]():
 		kernels.SgemmPacked(threads, false, n, l.out, l.in, 1, as32(x), l.in, l.pw, float32(yBeta), as32(y), l.out)
-	} else {
+	case n == 1 && l.w == nil && !l.bf16 && is32[F]():
+		// One row (a decoded token): the 16-bit weight read once as
+		// stored, not packed; the bits of gemmFrozen's product.
+		kernels.GemvB16(threads, l.out, l.in, as32(x), l.h.bits, l.h.dt, l.in, float32(yBeta), as32(y))
+	default:
 		gemmFrozen(sg, threads, l.bf16 && l.gw == nil, true, n, l.out, l.in, 1, x, l.in, l.w, l.h, l.in, yBeta, y, l.out)
 	}
 	if l.b != nil {

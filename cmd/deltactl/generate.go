@@ -160,7 +160,11 @@ fixing the draw. Generation stops after --max-new-tokens or at an end-of-
 sequence token (the tokenizer's eos_token, generation_config.json's
 eos_token_id). With --json only the final object is printed:
 {"text", "generated_ids" (the new tokens only), "tokens_per_second"}.
-Decoding speed is reported on stderr.`,
+Decoding speed is reported on stderr.
+
+A BF16 or F16 model is used as its file stores it (memory-mapped, never
+widened to float32): generation needs about the weights' size in memory,
+plus the key/value cache (float32: 64 KiB per token for Llama-3.2-1B).`,
 		Example: `  deltactl generate --base testdata/tinyllama --prompt "The cat " --max-new-tokens 40
   deltactl generate --base testdata/tinyllama --delta lora1 --prompt $'verse: the sun is warm\nsentiment:' --json
   deltactl generate --base my-model:v1 --delta poems:v2 --temperature 0.8 --top-p 0.9 --seed 7 --prompt "Once"`,

@@ -38,9 +38,10 @@ process.exit(0);
 
 // TestGenerateMatchesLlamaCpp: deltactl generate's greedy continuation
 // equals llama.cpp's on the same weights (exported with deltactl export),
-// for the bundled trained model and for random byte-vocabulary models of
-// the other architectures (Llama 3 RoPE scaling, Qwen3 q/k norms with their
-// own head_dim, Qwen2 biases), an independent implementation of each.
+// for the bundled trained model (BF16) and for random byte-vocabulary
+// models of the other architectures (Llama 3 RoPE scaling, Qwen3 q/k norms
+// with their own head_dim), in F32 and converted to BF16 and F16, an
+// independent implementation of each.
 func TestGenerateMatchesLlamaCpp(t *testing.T) {
 	oracle := llamacpptest.New(t)
 	lib := "file://" + filepath.Join(oracle.Dir(), "node_modules", "node-llama-cpp", "dist", "index.js")
@@ -48,7 +49,8 @@ func TestGenerateMatchesLlamaCpp(t *testing.T) {
 	if err := os.WriteFile(script, []byte(llamaGenerateJS), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	models := map[string]string{"tinyllama": testutil.Testdata(t, "tinyllama")}
+	models := map[string]string{"tinyllama": testutil.Testdata(t, "tinyllama")} // BF16
+	exportArgs := map[string][]string{}
 	for name, edit := range map[string]func(*train.Config){
 		"llama3-scaling": func(c *train.Config) {
 			c.HeadDim = 16
@@ -60,6 +62,17 @@ func TestGenerateMatchesLlamaCpp(t *testing.T) {
 			VocabSize: 256, MaxPositions: 256, RMSNormEps: 1e-5, RopeTheta: 10000, InitializerRange: 0.3}
 		edit(&c)
 		models[name] = randomModelFolder(t, c)
+		// The same weights held as BF16 and as F16 (decoded by
+		// kernels.GemvB16 from the file's bits), exported as F32 so that
+		// llama.cpp multiplies by the very same values.
+		for _, dt := range []string{"BF16", "F16"} {
+			half := filepath.Join(t.TempDir(), "m")
+			if code, _, stderr := cliRun(t, "convert", "--dtype", dt, models[name], half); code != 0 {
+				t.Fatalf("convert %s to %s: %s", name, dt, stderr)
+			}
+			models[name+"-"+strings.ToLower(dt)] = half
+			exportArgs[name+"-"+strings.ToLower(dt)] = []string{"--dtype", "F32"}
+		}
 	}
 	prompt := "ROMEO: But soft, what light through yonder window breaks?"
 	ids := make([]int, len(prompt))
@@ -70,7 +83,7 @@ func TestGenerateMatchesLlamaCpp(t *testing.T) {
 	for name, dir := range models {
 		t.Run(name, func(t *testing.T) {
 			gg := filepath.Join(t.TempDir(), "m.gguf")
-			if code, _, stderr := cliRun(t, "export", dir, gg); code != 0 {
+			if code, _, stderr := cliRun(t, append([]string{"export", dir, gg}, exportArgs[name]...)...); code != 0 {
 				t.Fatalf("export: %s", stderr)
 			}
 			cmd := exec.Command("node", script, lib, gg, string(idsJSON), "24")
