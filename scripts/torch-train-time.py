@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """torch-train-time.py SHARED_BENCH MODEL STEPS BATCH SEQ: the PyTorch peer's
-LoRA training speed, measured like deltactl's: torch_llama_ref.py's own
-train-time loop (LoRA r8 on q,k,v,o, AdamW), run once with 0 steps (the
-model load alone) and once with STEPS steps in the same process, so the CPU
-time of the steps is the difference. Prints one line: tokens/s of the loop's
-wall time (first step included, as the peer reports it), CPU seconds per
-step of the whole process (all threads; steadier than wall time on a shared
-machine) and peak RSS."""
+LoRA training speed in the steady state, measured as bench-train.sh measures
+deltactl's: torch_llama_ref.py's own train-time loop (LoRA r8 on q,k,v,o,
+AdamW), run with 1 step and then with 1+STEPS steps in the same process; the
+differences are STEPS steps without the first (PyTorch's first step costs
+several later ones: allocator growth, lazy initialisation) and without the
+model load. Prints one line: tokens/s of those steps' wall time, CPU seconds
+per step of the whole process (all threads; steadier than wall time on a
+shared machine) and peak RSS."""
 import contextlib, io, resource, sys, time
 
 bench, model, steps, batch, seq = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
@@ -22,7 +23,7 @@ def run(n):
     return float(out.getvalue()), time.process_time() - cpu
 
 
-_, load_cpu = run(0)
-loop, cpu = run(steps)
+loop1, cpu1 = run(1)
+loop, cpu = run(1 + steps)
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(f"{steps * batch * seq / loop:6.1f} tok/s  {(cpu - load_cpu) / steps:6.1f} CPU s/step  peak RSS {rss / 2**30:5.2f} GiB")
+print(f"{steps * batch * seq / (loop - loop1):6.1f} tok/s  {(cpu - cpu1) / steps:6.1f} CPU s/step  peak RSS {rss / 2**30:5.2f} GiB")
