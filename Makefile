@@ -33,9 +33,10 @@ test:
 bench:
 	@bash scripts/with-s3.sh $(S3DIR) $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m ./...
 
-# LoRA training on the published shapes of SmolLM2-135M and Llama-3.2-1B
-# (random BF16 weights cached in .cache/shapes): tok/s, CPU s per step and
-# peak RSS, beside PyTorch when it is installed. STEPS=n, or give the shapes:
+# LoRA training on the published shapes of SmolLM2-135M, Llama-3.2-1B/3B and
+# Llama-3.1-8B (random BF16 weights cached in .cache/shapes; 8B is 16 GB):
+# tok/s, CPU s per step and peak RSS, beside the PyTorch peer (installed with
+# apt-get once). STEPS=n, PEER=0, or give the shapes:
 # make bench-train SHAPES="llama-3.2-3b:1".
 .PHONY: bench-train
 bench-train:
