@@ -1,0 +1,81 @@
+package kernels
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// Elementwise kernel throughput per path (the Go twin is generic), on an
+// attention row (128 elements), a vocabulary row (49152) and an MLP slice
+// (64K), all cache-resident, reported as Gelem/s.
+//
+//	go test -run '^$' -bench 'Act' ./kernels/
+
+var actBenchSizes = []int{128, 49152, 1 << 16}
+
+func actBench(b *testing.B, run func(p Path, n int) func()) {
+	paths := []Path{Generic}
+	if Best() >= AVX512 {
+		paths = append(paths, AVX512)
+	}
+	for _, p := range paths {
+		for _, n := range actBenchSizes {
+			b.Run(fmt.Sprintf("%v/n=%d", p, n), func(b *testing.B) {
+				f := run(p, n)
+				f()
+				b.ResetTimer()
+				for range b.N {
+					f()
+				}
+				b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gelem/s")
+			})
+		}
+	}
+}
+
+func BenchmarkActExpShiftSum32(b *testing.B) {
+	actBench(b, func(p Path, n int) func() {
+		src := actInput(rand.New(rand.NewPCG(1, 1)), n, 20, false)
+		dst := make([]float32, n)
+		return func() { expShiftSum(p, dst, src, 20) }
+	})
+}
+
+func BenchmarkActSoftmaxRow32(b *testing.B) {
+	actBench(b, func(p Path, n int) func() {
+		src := actInput(rand.New(rand.NewPCG(1, 1)), n, 20, false)
+		row := make([]float32, n)
+		return func() {
+			copy(row, src)
+			m := max32(p, row)
+			scale32(p, row, 1/expShiftSum(p, row, row, m))
+		}
+	})
+}
+
+func BenchmarkActSwiglu32(b *testing.B) {
+	actBench(b, func(p Path, n int) func() {
+		rng := rand.New(rand.NewPCG(1, 1))
+		g, u := actInput(rng, n, 6, false), actInput(rng, n, 1, false)
+		a, sig := make([]float32, n), make([]float32, n)
+		return func() { swiglu(p, g, u, a, sig) }
+	})
+}
+
+func BenchmarkActSwigluBack32(b *testing.B) {
+	actBench(b, func(p Path, n int) func() {
+		rng := rand.New(rand.NewPCG(1, 1))
+		g, u, s, da := actInput(rng, n, 6, false), actInput(rng, n, 1, false), actInput(rng, n, 1, false), actInput(rng, n, 1, false)
+		dg, du := make([]float32, n), make([]float32, n)
+		return func() { swigluBack(p, g, u, s, da, dg, du) }
+	})
+}
+
+func BenchmarkActSoftmaxBack32(b *testing.B) {
+	actBench(b, func(p Path, n int) func() {
+		rng := rand.New(rand.NewPCG(1, 1))
+		pr, dr := actInput(rng, n, 1, false), actInput(rng, n, 1, false)
+		return func() { softmaxBack(p, pr, dr, 0.5, 1) }
+	})
+}
