@@ -277,3 +277,44 @@ func softmaxBackGo(p, dr []float32, d, scale float32) {
 		dr[j] = pv * (dr[j] - d) * scale
 	}
 }
+
+// Argmax32 returns the index and value of the first maximum of x
+// (len(x) > 0), as the loop
+//
+//	mx, am := x[0], 0
+//	for j, v := range x { if v > mx { mx, am = v, j } }
+//
+// does (torch.argmax's tie rule): NaNs after x[0] are skipped, a NaN x[0]
+// gives (0, x[0]), and of −0 and +0 the first one wins. The vector path
+// takes Max32 (which equals the loop's maximum but for the sign of a zero)
+// and then the first element that compares equal to it.
+func Argmax32(x []float32) (int, float32) {
+	return argmax(Selected(), x)
+}
+
+func argmax(p Path, x []float32) (int, float32) {
+	if p != AVX512 {
+		return argmaxGo(x)
+	}
+	m := max32(p, x)
+	if m != m {
+		return 0, x[0] // only x[0] can make the maximum NaN
+	}
+	for lo := 0; lo < len(x); lo += actChunk {
+		hi := min(lo+actChunk, len(x))
+		if i := indexEqAsm(p, x[lo:hi], m); i >= 0 {
+			return lo + i, x[lo+i]
+		}
+	}
+	return argmaxGo(x) // not reached: some element equals the maximum
+}
+
+func argmaxGo(x []float32) (int, float32) {
+	mx, am := x[0], 0
+	for j, v := range x {
+		if v > mx {
+			mx, am = v, j
+		}
+	}
+	return am, mx
+}

@@ -94,3 +94,17 @@ func softmaxBackAsm(path Path, p, dr []float32, d, scale float32) bool {
 	}
 	return true
 }
+
+// indexEqAVX512 returns the index of the first element of x[:n] equal to v
+// (== compare: −0 equals +0, NaN equals nothing), or −1.
+//
+//go:noescape
+func indexEqAVX512(x *float32, n int, v float32) int
+
+// indexEqAsm is indexEqAVX512 on x; only the AVX-512 path calls it.
+func indexEqAsm(_ Path, x []float32, v float32) int {
+	if len(x) == 0 {
+		return -1
+	}
+	return indexEqAVX512(&x[0], len(x), v)
+}

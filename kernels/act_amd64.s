@@ -1,6 +1,7 @@
 //go:build amd64 && gc && !purego
 
 #include "textflag.h"
+#include "act_amd64.h"
 
 // AVX-512 versions of the elementwise kernels in act.go. Each computes the
 // bits of its Go twin: a separate VMULPS and VADDPS wherever the Go code
@@ -11,26 +12,6 @@
 // the low n mod 16 bits on the last block, so loads there read and stores
 // write no element past n. R12 is the byte offset of the block, BX the
 // elements left.
-
-// ACT_MASK sets K1 to the low min(BX, 16) bits (clobbers AX, CX).
-#define ACT_MASK \
-	MOVQ    $16, CX  \
-	CMPQ    BX, CX   \
-	CMOVQLT BX, CX   \
-	MOVL    $1, AX   \
-	SHLL    CX, AX   \
-	DECL    AX       \
-	KMOVW   AX, K1
-
-// ACT_NEXT moves to the next block and loops to label while elements are
-// left.
-#define ACT_NEXT(label) \
-	ADDQ $64, R12 \
-	SUBQ $16, BX  \
-	JG   label
-
-// BCAST_CONST broadcasts the 32-bit constant c into z (clobbers AX).
-#define BCAST_CONST(c, z) MOVL c, AX; VPBROADCASTD AX, z
 
 // EXP_CONSTS loads Exp32Fast's constants, the clamps and exp2Tab: Z16
 // 64/ln 2, Z17 the shifter 1.5·2²³, Z18 and Z19 ln 2/64 in two parts, Z20
@@ -248,5 +229,36 @@ softmaxback_loop:
 	ACT_NEXT(softmaxback_loop)
 
 softmaxback_done:
+	VZEROUPPER
+	RET
+
+// func indexEqAVX512(x *float32, n int, v float32) int
+TEXT ·indexEqAVX512(SB), NOSPLIT, $0-32
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), BX
+	VBROADCASTSS v+16(FP), Z27
+	XORQ         R12, R12
+	TESTQ        BX, BX
+	JLE          indexeq_none
+
+indexeq_loop:
+	ACT_MASK
+	VMOVUPS.Z (SI)(R12*1), K1, Z0
+	VCMPPS    $0, Z27, Z0, K1, K2 // EQ_OQ, in the block only
+	KMOVW     K2, AX
+	TESTL     AX, AX
+	JNZ       indexeq_found
+	ACT_NEXT(indexeq_loop)
+
+indexeq_none:
+	MOVQ $-1, ret+24(FP)
+	VZEROUPPER
+	RET
+
+indexeq_found:
+	TZCNTL AX, AX
+	SHRQ   $2, R12
+	ADDQ   R12, AX
+	MOVQ   AX, ret+24(FP)
 	VZEROUPPER
 	RET

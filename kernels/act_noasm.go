@@ -11,3 +11,4 @@ func scaleAsm(_ Path, x []float32, f float32) bool                              
 func swigluAsm(_ Path, g, u, a, sig []float32) bool                                   { return false }
 func swigluBackAsm(_ Path, g, u, sig, da, dg, du []float32) bool                      { return false }
 func softmaxBackAsm(_ Path, p, dr []float32, d, scale float32) bool                   { return false }
+func indexEqAsm(_ Path, x []float32, v float32) int                                   { return -1 }

@@ -276,3 +276,48 @@ func TestSoftmaxBack32Paths(t *testing.T) {
 		})
 	}
 }
+
+func TestArgmax32Paths(t *testing.T) {
+	for _, p := range actPaths(t) {
+		actCases(t, func(t *testing.T, rng *rand.Rand, n int, hostile bool, off int) {
+			if n == 0 {
+				return
+			}
+			x := actInput(rng, n+off, 1000, hostile)[off:]
+			check := func(what string) {
+				t.Helper()
+				wi, wv := argmaxGo(x)
+				gi, gv := argmax(p, x)
+				if gi != wi || math.Float32bits(gv) != math.Float32bits(wv) {
+					t.Fatalf("%s %s n=%d: Argmax32 = %d (%#08x), Go twin %d (%#08x)", p, what, n, gi, math.Float32bits(gv), wi, math.Float32bits(wv))
+				}
+			}
+			check("random")
+			// The maximum repeated: the first copy wins.
+			x[rng.IntN(n)], x[rng.IntN(n)] = 2000, 2000
+			check("repeated maximum")
+			// Signed zeros only: the first zero wins, with its sign.
+			for i := range x {
+				x[i] = 0
+				if rng.IntN(2) == 0 {
+					x[i] = float32(math.Copysign(0, -1))
+				}
+			}
+			check("signed zeros")
+			for i := range x {
+				x[i] = float32(math.Inf(-1))
+			}
+			x[n-1] = float32(math.NaN())
+			check("-Inf and a NaN")
+			x[0] = math.Float32frombits(0x7fc12345)
+			check("NaN first")
+		})
+	}
+}
+
+func TestArgmax32(t *testing.T) {
+	x := []float32{1, float32(math.NaN()), 5, 3, 5, -2}
+	if i, v := Argmax32(x); i != 2 || v != 5 {
+		t.Fatalf("Argmax32 = %d %g, want 2 5", i, v)
+	}
+}

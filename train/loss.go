@@ -41,10 +41,18 @@ func crossEntropyRows[F Float](threads, n, V int, logits []F, targets []int32, g
 				}
 				continue
 			}
-			mx, am := row[0], 0
-			for j, x := range row {
-				if x > mx {
-					mx, am = x, j
+			var mx F
+			var am int
+			if is32[F]() {
+				var m32 float32
+				am, m32 = kernels.Argmax32(as32(row))
+				mx = F(m32)
+			} else {
+				mx = row[0]
+				for j, x := range row {
+					if x > mx {
+						mx, am = x, j
+					}
 				}
 			}
 			if correct != nil {
