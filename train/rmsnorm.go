@@ -1,6 +1,10 @@
 package train
 
-import "math"
+import (
+	"math"
+
+	"github.com/deltactl/deltactl/kernels"
+)
 
 // rmsNormForward computes y = x · rsqrt(mean(x²) + eps) · w row by row for n
 // rows of width d, and stores each row's reciprocal RMS in rstd for the
@@ -11,10 +15,16 @@ func rmsNormForward[F Float](threads, n, d int, x, w []F, eps float64, y, rstd [
 	parallelRange(threads, n, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			row := x[i*d : (i+1)*d]
+			out := y[i*d : (i+1)*d]
+			if is32[F]() {
+				r := float32(1 / math.Sqrt(kernels.SumSq32(as32(row))/float64(d)+eps))
+				rstd[i] = F(r)
+				kernels.NormRow32(as32(out), as32(row), as32(w), r)
+				continue
+			}
 			ss := sumSq4(row)
 			r := F(1 / math.Sqrt(ss/float64(d)+eps))
 			rstd[i] = r
-			out := y[i*d : (i+1)*d]
 			for j, v := range row {
 				out[j] = w[j] * (v * r)
 			}
@@ -44,8 +54,14 @@ func rmsNormBackward[F Float](threads, n, d int, x, w, rstd, dy, dx, dw, partial
 			xr := x[i*d : (i+1)*d]
 			g := dy[i*d : (i+1)*d]
 			r := rstd[i]
-			m := F(normDot4(xr, g, w, r) / float64(d))
 			out := dx[i*d : (i+1)*d]
+			if is32[F]() {
+				r32 := float32(r)
+				m := float32(kernels.NormDot32(as32(xr), as32(g), as32(w), r32) / float64(d))
+				kernels.NormBackRow32(as32(xr), as32(g), as32(w), as32(out), as32(pw), r32, m)
+				continue
+			}
+			m := F(normDot4(xr, g, w, r) / float64(d))
 			for j, v := range xr {
 				xh := v * r
 				out[j] += r * (g[j]*w[j] - xh*m)

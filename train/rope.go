@@ -1,6 +1,10 @@
 package train
 
-import "math"
+import (
+	"math"
+
+	"github.com/deltactl/deltactl/kernels"
+)
 
 // ropeTable holds cos and sin of position·inv_freq for positions 0..T-1 and
 // the half head dimension, as transformers' rotary embeddings compute them
@@ -98,7 +102,7 @@ func ropeBackward[F Float](threads int, t *ropeTable[F], T, n, nh int, g []F) {
 }
 
 // rotateHalf rotates x as ropeForward says with the given tables of cos
-// and sin ([T][h]).
+// and sin ([T][h]); float32 rows run kernels.RotateHalf32.
 func rotateHalf[F Float](threads, h int, cos, sin []F, T, n, nh int, x []F) {
 	hd := 2 * h
 	parallelRange(threads, n, func(lo, hi int) {
@@ -106,6 +110,10 @@ func rotateHalf[F Float](threads, h int, cos, sin []F, T, n, nh int, x []F) {
 			pos := i % T
 			c := cos[pos*h : (pos+1)*h]
 			s := sin[pos*h : (pos+1)*h]
+			if is32[F]() {
+				kernels.RotateHalf32(as32(x[i*nh*hd:(i+1)*nh*hd]), as32(c), as32(s), nh, h)
+				continue
+			}
 			for hh := 0; hh < nh; hh++ {
 				v := x[(i*nh+hh)*hd : (i*nh+hh+1)*hd]
 				for j := 0; j < h; j++ {
