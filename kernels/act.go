@@ -106,10 +106,28 @@ func expShiftSumGo(dst, src []float32, shift float32, acc *[16]float32) {
 // pairs them), then e^(x−m) by ExpShiftSum32 and a scale by 1/Σ. A NaN
 // gives a NaN row (through the sum). An empty row is left alone.
 func SoftmaxRow32(row []float32) {
+	softmaxRow(Selected(), row)
+}
+
+// CausalSoftmax32 replaces each row t of the T×T scores P by SoftmaxRow32
+// of its columns 0..t and zeroes the columns after t (causal attention).
+// One call per block of rows keeps the path lookup out of the row loop.
+func CausalSoftmax32(T int, P []float32) {
+	causalSoftmax(Selected(), T, P)
+}
+
+func causalSoftmax(p Path, T int, P []float32) {
+	for t := 0; t < T; t++ {
+		row := P[t*T : (t+1)*T]
+		softmaxRow(p, row[:t+1])
+		clear(row[t+1:])
+	}
+}
+
+func softmaxRow(p Path, row []float32) {
 	if len(row) == 0 {
 		return
 	}
-	p := Selected()
 	m := max32(p, row)
 	inv := 1 / expShiftSum(p, row, row, m)
 	scale32(p, row, inv)
@@ -268,6 +286,53 @@ func softmaxBack(p Path, pr, dr []float32, d, scale float32) {
 		if !softmaxBackAsm(p, pr[lo:hi], dr[lo:hi], d, scale) {
 			softmaxBackGo(pr[lo:hi], dr[lo:hi], d, scale)
 		}
+	}
+}
+
+// CausalSoftmaxBack32 is the backward pass of CausalSoftmax32 followed by
+// a scale: given its probabilities P and dP = ∂L/∂P (both T×T), it
+// overwrites dP with ∂L/∂scores·scale. Row t, j ≤ t:
+//
+//	dP[t][j] = P[t][j]·(dP[t][j] − d)·scale, d = float32(Dot32(P[t][:t+1], dP[t][:t+1]))
+//
+// and the columns after t are zeroed.
+func CausalSoftmaxBack32(T int, P, dP []float32, scale float32) {
+	causalSoftmaxBack(Selected(), T, P, dP, scale)
+}
+
+func causalSoftmaxBack(p Path, T int, P, dP []float32, scale float32) {
+	for t := 0; t < T; t++ {
+		pr := P[t*T : t*T+t+1]
+		dr := dP[t*T : (t+1)*T]
+		d := float32(dot(p, pr, dr[:t+1]))
+		softmaxBack(p, pr, dr, d, scale)
+		clear(dr[t+1:])
+	}
+}
+
+// Dot32 is Σ float64(a[j]·b[j]) (the products in float32) in float64 over
+// 16 lanes, element j in lane j mod 16, combined by sumLanes16F64. b must
+// be at least as long as a.
+func Dot32(a, b []float32) float64 {
+	return dot(Selected(), a, b)
+}
+
+func dot(p Path, a, b []float32) float64 {
+	b = b[:len(a)]
+	var acc [16]float64
+	for lo := 0; lo < len(a); lo += actChunk {
+		hi := min(lo+actChunk, len(a))
+		if !dotAsm(p, a[lo:hi], b[lo:hi], &acc) {
+			dotGo(a[lo:hi], b[lo:hi], &acc)
+		}
+	}
+	return sumLanes16F64(&acc)
+}
+
+func dotGo(a, b []float32, acc *[16]float64) {
+	b = b[:len(a)]
+	for j, v := range a {
+		acc[j&15] += float64(v * b[j])
 	}
 }
 

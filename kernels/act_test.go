@@ -321,3 +321,74 @@ func TestArgmax32(t *testing.T) {
 		t.Fatalf("Argmax32 = %d %g, want 2 5", i, v)
 	}
 }
+
+func TestDot32Paths(t *testing.T) {
+	for _, p := range actPaths(t) {
+		actCases(t, func(t *testing.T, rng *rand.Rand, n int, hostile bool, off int) {
+			a := actInput(rng, n+off, 100, hostile)[off:]
+			b := actInput(rng, n+1, 3, hostile)
+			normSame64(t, p.String()+" Dot32", dot(p, a, b), dot(Generic, a, b))
+		})
+	}
+}
+
+// TestCausalSoftmax32Paths runs the forward and backward blocks of causal
+// attention on both paths, and the forward against float64.
+func TestCausalSoftmax32Paths(t *testing.T) {
+	for _, p := range actPaths(t) {
+		rng := rand.New(rand.NewPCG(13, 14))
+		for _, T := range []int{1, 2, 15, 16, 17, 40, 130} {
+			for _, hostile := range []bool{false, true} {
+				S := actInput(rng, T*T, 12, hostile)
+				want, got := slices.Clone(S), slices.Clone(S)
+				causalSoftmax(Generic, T, want)
+				causalSoftmax(p, T, got)
+				actSameBits(t, p.String()+" CausalSoftmax32", got, want)
+				if !hostile {
+					for r := 0; r < T; r++ {
+						row := S[r*T : r*T+r+1]
+						m := slices.Max(row)
+						var sum float64
+						for _, x := range row {
+							sum += math.Exp(float64(x - m))
+						}
+						for j, x := range row {
+							w := math.Exp(float64(x-m)) / sum
+							if math.Abs(float64(got[r*T+j])-w) > 1e-6*w+1e-12 {
+								t.Fatalf("T=%d row %d col %d: %g, want %g", T, r, j, got[r*T+j], w)
+							}
+						}
+						for j := r + 1; j < T; j++ {
+							if got[r*T+j] != 0 {
+								t.Fatalf("T=%d row %d col %d above the diagonal: %g", T, r, j, got[r*T+j])
+							}
+						}
+					}
+				}
+				dP := actInput(rng, T*T, 2, hostile)
+				wd, gd := slices.Clone(dP), slices.Clone(dP)
+				causalSoftmaxBack(Generic, T, want, wd, 0.125)
+				causalSoftmaxBack(p, T, got, gd, 0.125)
+				actSameBits(t, p.String()+" CausalSoftmaxBack32", gd, wd)
+				if hostile {
+					continue
+				}
+				for r := 0; r < T; r++ {
+					var d float64
+					for j := 0; j <= r; j++ {
+						d += float64(got[r*T+j]) * float64(dP[r*T+j])
+					}
+					for j := 0; j < T; j++ {
+						w := 0.0
+						if j <= r {
+							w = float64(got[r*T+j]) * (float64(dP[r*T+j]) - d) * 0.125
+						}
+						if math.Abs(float64(gd[r*T+j])-w) > 1e-5*(math.Abs(w)+math.Abs(d)+1e-3) {
+							t.Fatalf("T=%d backward row %d col %d: %g, want %g", T, r, j, gd[r*T+j], w)
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -1,5 +1,7 @@
 package kernels
 
+import "math"
+
 // RMSNorm's row loops for float32 (the trainer's rmsNormForward and
 // rmsNormBackward). The reductions accumulate in float64 over 16 lanes,
 // element j into lane j mod 16, combined by sumLanes16F64; the AVX-512
@@ -129,5 +131,33 @@ func normBackRowGo(x, g, w, dx, pw []float32, r, m float32) {
 		for j, v := range x {
 			pw[j] += g[j] * (v * r)
 		}
+	}
+}
+
+// RMSNormRows32 is RMSNorm over the rows of x (len(rstd) rows of width d):
+// row i gets its reciprocal RMS rstd[i] = float32(1/√(SumSq32(row)/d + eps))
+// and y's row i = NormRow32(row, w, rstd[i]) (transformers' LlamaRMSNorm,
+// with the mean of squares in float64). One call per block of rows keeps
+// the path lookup out of the row loop.
+func RMSNormRows32(d int, x, w []float32, eps float64, y, rstd []float32) {
+	p := Selected()
+	for i := range rstd {
+		row := x[i*d : (i+1)*d]
+		r := float32(1 / math.Sqrt(sumSq(p, row)/float64(d)+eps))
+		rstd[i] = r
+		normRow(p, y[i*d:(i+1)*d], row, w, r)
+	}
+}
+
+// RMSNormBackRows32 is RMSNormRows32's backward pass over the same rows:
+// for row i, with m = float32(NormDot32(x_i, dy_i, w, rstd[i])/d), it runs
+// NormBackRow32(x_i, dy_i, w, dx_i, pw, rstd[i], m): dx += ∂L/∂x, and pw
+// (when not nil) accumulates the weight gradient.
+func RMSNormBackRows32(d int, x, w, rstd, dy, dx, pw []float32) {
+	p := Selected()
+	for i, r := range rstd {
+		xr, g := x[i*d:(i+1)*d], dy[i*d:(i+1)*d]
+		m := float32(normDot(p, xr, g, w, r) / float64(d))
+		normBackRow(p, xr, g, w, dx[i*d:(i+1)*d], pw, r, m)
 	}
 }

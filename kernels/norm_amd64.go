@@ -78,3 +78,16 @@ func rotateHalfAsm(p Path, x, cos, sin []float32, nh, h int) bool {
 	}
 	return true
 }
+
+//go:noescape
+func dotAVX512(a, b *float32, n int, acc *[16]float64)
+
+func dotAsm(p Path, a, b []float32, acc *[16]float64) bool {
+	if p != AVX512 {
+		return false
+	}
+	if len(a) > 0 {
+		dotAVX512(&a[0], &b[0], len(a), acc)
+	}
+	return true
+}

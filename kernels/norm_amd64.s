@@ -183,3 +183,32 @@ rope_loop:
 	JNZ  rope_head
 	VZEROUPPER
 	RET
+
+// func dotAVX512(a, b *float32, n int, acc *[16]float64)
+TEXT ·dotAVX512(SB), NOSPLIT, $0-32
+	MOVQ    a+0(FP), SI
+	MOVQ    b+8(FP), R8
+	MOVQ    n+16(FP), BX
+	MOVQ    acc+24(FP), DX
+	VMOVUPD (DX), Z28
+	VMOVUPD 64(DX), Z29
+	XORQ    R12, R12
+	TESTQ   BX, BX
+	JLE     dot_done
+
+dot_loop:
+	ACT_MASK
+	KSHIFTRW  $8, K1, K3
+	VMOVUPS.Z (SI)(R12*1), K1, Z0
+	VMOVUPS.Z (R8)(R12*1), K1, Z3
+	VMULPS    Z3, Z0, Z0 // a·b in float32
+	F32_TO_F64(Z0, Y0, Z1, Y2, Z2)
+	VADDPD    Z1, Z28, K1, Z28
+	VADDPD    Z2, Z29, K3, Z29
+	ACT_NEXT(dot_loop)
+
+dot_done:
+	VMOVUPD Z28, (DX)
+	VMOVUPD Z29, 64(DX)
+	VZEROUPPER
+	RET

@@ -106,3 +106,57 @@ func TestRotateHalf32Paths(t *testing.T) {
 		}
 	}
 }
+
+// TestRMSNormRows32 checks the row drivers against float64 arithmetic and
+// RotateHalf32's rows against the Go twin row by row.
+func TestRMSNormRows32(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	const n, d, eps = 5, 37, 1e-5
+	x, w := actInput(rng, n*d, 3, false), actInput(rng, d, 2, false)
+	y, rstd := make([]float32, n*d), make([]float32, n)
+	RMSNormRows32(d, x, w, eps, y, rstd)
+	dy, dx, pw := actInput(rng, n*d, 1, false), make([]float32, n*d), make([]float32, d)
+	RMSNormBackRows32(d, x, w, rstd, dy, dx, pw)
+	wpw := make([]float64, d)
+	for i := range n {
+		row := x[i*d : (i+1)*d]
+		var ss float64
+		for _, v := range row {
+			ss += float64(v) * float64(v)
+		}
+		r := 1 / math.Sqrt(ss/d+eps)
+		if math.Abs(float64(rstd[i])-r) > 1e-6*r {
+			t.Fatalf("rstd[%d] = %g, want %g", i, rstd[i], r)
+		}
+		var m float64
+		for j, v := range row {
+			if want := float64(w[j]) * float64(v) * r; math.Abs(float64(y[i*d+j])-want) > 1e-6*math.Abs(want)+1e-7 {
+				t.Fatalf("y[%d][%d] = %g, want %g", i, j, y[i*d+j], want)
+			}
+			m += float64(dy[i*d+j]) * float64(w[j]) * float64(v) * r / d
+		}
+		for j, v := range row {
+			xh := float64(v) * r
+			want := r * (float64(dy[i*d+j])*float64(w[j]) - xh*m)
+			if math.Abs(float64(dx[i*d+j])-want) > 1e-5*(math.Abs(want)+r) {
+				t.Fatalf("dx[%d][%d] = %g, want %g", i, j, dx[i*d+j], want)
+			}
+			wpw[j] += float64(dy[i*d+j]) * xh
+		}
+	}
+	for j := range pw {
+		if math.Abs(float64(pw[j])-wpw[j]) > 1e-5*(math.Abs(wpw[j])+1) {
+			t.Fatalf("pw[%d] = %g, want %g", j, pw[j], wpw[j])
+		}
+	}
+
+	const rows, nh, h = 4, 3, 20
+	xr := actInput(rng, rows*nh*2*h, 5, false)
+	c, s := actInput(rng, rows*h, 1, false), actInput(rng, rows*h, 1, false)
+	want := slices.Clone(xr)
+	for r := range rows {
+		rotateHalfGo(want[r*nh*2*h:(r+1)*nh*2*h], c[r*h:(r+1)*h], s[r*h:(r+1)*h], nh, h)
+	}
+	RotateHalf32(xr, c, s, rows, nh, h)
+	actSameBits(t, "RotateHalf32 rows", xr, want)
+}

@@ -1,15 +1,20 @@
 package kernels
 
-// RotateHalf32 applies the rotate-half rotary embedding to nh heads of
-// width 2h held one after another in x (len(x) ≥ nh·2h), in place, with the
-// cos and sin of one position (len ≥ h): for each head v and j < h,
+// RotateHalf32 applies the rotate-half rotary embedding in place to rows
+// consecutive rows of x, each nh heads of width 2h one after another
+// (len(x) ≥ rows·nh·2h). Row r is at the position whose cos and sin are
+// cos[r·h:(r+1)·h] and sin[r·h:(r+1)·h]: for each head v of the row and
+// j < h,
 //
 //	(v[j], v[j+h]) <- (v[j]·cos[j] − v[j+h]·sin[j], v[j+h]·cos[j] + v[j]·sin[j])
-func RotateHalf32(x, cos, sin []float32, nh, h int) {
+func RotateHalf32(x, cos, sin []float32, rows, nh, h int) {
 	p := Selected()
-	x, cos, sin = x[:nh*2*h], cos[:h], sin[:h]
-	if !rotateHalfAsm(p, x, cos, sin, nh, h) {
-		rotateHalfGo(x, cos, sin, nh, h)
+	w := nh * 2 * h
+	for r := 0; r < rows; r++ {
+		xr, c, s := x[r*w:(r+1)*w], cos[r*h:(r+1)*h], sin[r*h:(r+1)*h]
+		if !rotateHalfAsm(p, xr, c, s, nh, h) {
+			rotateHalfGo(xr, c, s, nh, h)
+		}
 	}
 }
 

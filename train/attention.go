@@ -44,13 +44,12 @@ func attentionForward[F Float](sg sgemmFunc, threads int, s attnShape, q, k, v, 
 // causalSoftmax replaces each row t of the T×T scores by softmax over
 // columns 0..t and zeroes the columns after t.
 func causalSoftmax[F Float](T int, P []F) {
+	if is32[F]() {
+		kernels.CausalSoftmax32(T, as32(P[:T*T]))
+		return
+	}
 	for t := 0; t < T; t++ {
 		row := P[t*T : (t+1)*T]
-		if is32[F]() {
-			softmaxRow32(as32(row[:t+1]))
-			clear(row[t+1:])
-			continue
-		}
 		mx := row[0]
 		for _, x := range row[1 : t+1] {
 			mx = max(mx, x)
@@ -104,18 +103,18 @@ func attentionBackward[F Float](sg sgemmFunc, threads int, s attnShape, q, k, v,
 				gemm(sg, 1, false, true, T, T, hd, 1, doh, qd, vg, kvd, 0, dP, T)
 				gemm(sg, 1, true, false, T, hd, T, 1, P, T, doh, qd, beta, dvg, kvd)
 				// dS = P∘(dP − rowsum(P∘dP))·scale
-				for t := 0; t < T; t++ {
-					pr := P[t*T : t*T+t+1]
-					dr := dP[t*T : (t+1)*T]
-					d := F(dot4(pr, dr[:len(pr)]))
-					if is32[F]() {
-						kernels.SoftmaxBack32(as32(pr), as32(dr), float32(d), float32(scale))
-					} else {
+				if is32[F]() {
+					kernels.CausalSoftmaxBack32(T, as32(P), as32(dP), float32(scale))
+				} else {
+					for t := 0; t < T; t++ {
+						pr := P[t*T : t*T+t+1]
+						dr := dP[t*T : (t+1)*T]
+						d := F(dot4(pr, dr[:len(pr)]))
 						for j, pv := range pr {
 							dr[j] = pv * (dr[j] - d) * scale
 						}
+						clear(dr[t+1:])
 					}
-					clear(dr[t+1:])
 				}
 				// dq = dS·k ; dk += dSᵀ·q
 				gemm(sg, 1, false, false, T, hd, T, 1, dP, T, kg, kvd, 0, dq[b*T*qd+h*hd:], qd)
@@ -145,8 +144,9 @@ func dot4[F Float](a, b []F) float64 {
 }
 
 // softmaxRow32 replaces row (not empty) by its softmax: kernels.SoftmaxRow32,
-// the one definition the forward pass, evaluation and the generator's
-// key/value cache all use, so that they agree bit for bit.
+// the one definition the forward pass (kernels.CausalSoftmax32 row by row),
+// evaluation and the generator's key/value cache all use, so that they
+// agree bit for bit.
 func softmaxRow32(row []float32) {
 	kernels.SoftmaxRow32(row)
 }

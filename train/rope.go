@@ -106,14 +106,21 @@ func ropeBackward[F Float](threads int, t *ropeTable[F], T, n, nh int, g []F) {
 func rotateHalf[F Float](threads, h int, cos, sin []F, T, n, nh int, x []F) {
 	hd := 2 * h
 	parallelRange(threads, n, func(lo, hi int) {
+		if is32[F]() {
+			// Runs of rows at consecutive positions (a run ends where
+			// the next sequence starts at position 0).
+			for i := lo; i < hi; {
+				pos := i % T
+				run := min(hi-i, T-pos)
+				kernels.RotateHalf32(as32(x[i*nh*hd:(i+run)*nh*hd]), as32(cos[pos*h:(pos+run)*h]), as32(sin[pos*h:(pos+run)*h]), run, nh, h)
+				i += run
+			}
+			return
+		}
 		for i := lo; i < hi; i++ {
 			pos := i % T
 			c := cos[pos*h : (pos+1)*h]
 			s := sin[pos*h : (pos+1)*h]
-			if is32[F]() {
-				kernels.RotateHalf32(as32(x[i*nh*hd:(i+1)*nh*hd]), as32(c), as32(s), nh, h)
-				continue
-			}
 			for hh := 0; hh < nh; hh++ {
 				v := x[(i*nh+hh)*hd : (i*nh+hh+1)*hd]
 				for j := 0; j < h; j++ {
