@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -77,5 +78,69 @@ func BenchmarkActSoftmaxBack32(b *testing.B) {
 		rng := rand.New(rand.NewPCG(1, 1))
 		pr, dr := actInput(rng, n, 1, false), actInput(rng, n, 1, false)
 		return func() { softmaxBack(p, pr, dr, 0.5, 1) }
+	})
+}
+
+func BenchmarkActArgmax32(b *testing.B) {
+	actBench(b, func(p Path, n int) func() {
+		x := actInput(rand.New(rand.NewPCG(1, 1)), n, 20, false)
+		return func() { argmax(p, x) }
+	})
+}
+
+func BenchmarkActDot32(b *testing.B) {
+	actBench(b, func(p Path, n int) func() {
+		rng := rand.New(rand.NewPCG(1, 1))
+		x, y := actInput(rng, n, 1, false), actInput(rng, n, 1, false)
+		return func() { dot(p, x, y) }
+	})
+}
+
+func BenchmarkActSumSq32(b *testing.B) {
+	actBench(b, func(p Path, n int) func() {
+		x := actInput(rand.New(rand.NewPCG(1, 1)), n, 1, false)
+		return func() { sumSq(p, x) }
+	})
+}
+
+func BenchmarkActNormDot32(b *testing.B) {
+	actBench(b, func(p Path, n int) func() {
+		rng := rand.New(rand.NewPCG(1, 1))
+		x, g, w := actInput(rng, n, 1, false), actInput(rng, n, 1, false), actInput(rng, n, 1, false)
+		return func() { normDot(p, x, g, w, 0.5) }
+	})
+}
+
+func BenchmarkActNormRow32(b *testing.B) {
+	actBench(b, func(p Path, n int) func() {
+		rng := rand.New(rand.NewPCG(1, 1))
+		x, w, y := actInput(rng, n, 1, false), actInput(rng, n, 1, false), make([]float32, n)
+		return func() { normRow(p, y, x, w, 0.5) }
+	})
+}
+
+func BenchmarkActNormBackRow32(b *testing.B) {
+	actBench(b, func(p Path, n int) func() {
+		rng := rand.New(rand.NewPCG(1, 1))
+		x, g, w := actInput(rng, n, 1, false), actInput(rng, n, 1, false), actInput(rng, n, 1, false)
+		dx, pw := make([]float32, n), make([]float32, n)
+		return func() { normBackRow(p, x, g, w, dx, pw, 0.5, 0.1) }
+	})
+}
+
+// BenchmarkActRotateHalf32 rotates n/64 heads of width 64 at one position
+// (a true rotation: repeated, it keeps the values normal).
+func BenchmarkActRotateHalf32(b *testing.B) {
+	actBench(b, func(p Path, n int) func() {
+		x := actInput(rand.New(rand.NewPCG(1, 1)), n, 1, false)
+		c, s := make([]float32, 32), make([]float32, 32)
+		for j := range c {
+			c[j], s[j] = float32(math.Cos(float64(j)/7)), float32(math.Sin(float64(j)/7))
+		}
+		return func() {
+			if !rotateHalfAsm(p, x, c, s, n/64, 32) {
+				rotateHalfGo(x, c, s, n/64, 32)
+			}
+		}
 	})
 }
