@@ -272,6 +272,45 @@ func swigluBackGo(g, u, sig, da, dg, du []float32) {
 	}
 }
 
+// SwigluBackRecompute32 is SwigluBack32 with σ(g) recomputed as
+// Swiglu32 computes it (the same bits) instead of read from a saved slice:
+// one pass over g, u and da instead of a forward pass that stores σ and a
+// backward pass that reads it. du may be da; the other slices must be at
+// least as long as g and not overlap.
+func SwigluBackRecompute32(g, u, da, dg, du []float32) {
+	swigluBackRecompute(Selected(), g, u, da, dg, du)
+}
+
+func swigluBackRecompute(p Path, g, u, da, dg, du []float32) {
+	n := len(g)
+	u, da, dg, du = u[:n], da[:n], dg[:n], du[:n]
+	for lo := 0; lo < n; lo += actChunk {
+		hi := min(lo+actChunk, n)
+		if !swigluBackRecomputeAsm(p, g[lo:hi], u[lo:hi], da[lo:hi], dg[lo:hi], du[lo:hi]) {
+			swigluBackRecomputeGo(g[lo:hi], u[lo:hi], da[lo:hi], dg[lo:hi], du[lo:hi])
+		}
+	}
+}
+
+func swigluBackRecomputeGo(g, u, da, dg, du []float32) {
+	n := len(g)
+	u, da, dg, du = u[:n], da[:n], dg[:n], du[:n]
+	for i, x := range g {
+		// σ exactly as swigluGo computes it.
+		nx := -x
+		if nx < expFastLo {
+			nx = expFastLo
+		}
+		if nx > expFastHi {
+			nx = expFastHi
+		}
+		s := 1 / (1 + Exp32Fast(nx))
+		d := da[i]
+		dg[i] = d * u[i] * (s * (1 + x*(1-s)))
+		du[i] = d * (x * s)
+	}
+}
+
 // SoftmaxBack32 is the softmax backward step of one row of attention
 // scores: dr[j] = pr[j]·(dr[j] − d)·scale for j < len(pr), with d the
 // row's Σ pr·dr (computed by the caller). dr must be at least as long as pr.

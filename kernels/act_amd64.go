@@ -108,3 +108,16 @@ func indexEqAsm(_ Path, x []float32, v float32) int {
 	}
 	return indexEqAVX512(&x[0], len(x), v)
 }
+
+//go:noescape
+func swigluBackRecomputeAVX512(gate, u, da, dg, du *float32, n int)
+
+func swigluBackRecomputeAsm(p Path, g, u, da, dg, du []float32) bool {
+	if p != AVX512 {
+		return false
+	}
+	if len(g) > 0 {
+		swigluBackRecomputeAVX512(&g[0], &u[0], &da[0], &dg[0], &du[0], len(g))
+	}
+	return true
+}

@@ -262,3 +262,45 @@ indexeq_found:
 	MOVQ   AX, ret+24(FP)
 	VZEROUPPER
 	RET
+
+// func swigluBackRecomputeAVX512(gate, u, da, dg, du *float32, n int)
+// σ as swigluAVX512 computes it, then swigluBackAVX512's arithmetic.
+TEXT ·swigluBackRecomputeAVX512(SB), NOSPLIT, $0-48
+	MOVQ  gate+0(FP), SI
+	MOVQ  u+8(FP), DX
+	MOVQ  da+16(FP), R9
+	MOVQ  dg+24(FP), R10
+	MOVQ  du+32(FP), R11
+	MOVQ  n+40(FP), BX
+	EXP_CONSTS
+	BCAST_CONST($0x80000000, Z26)
+	XORQ  R12, R12
+	TESTQ BX, BX
+	JLE   swiglubr_done
+
+swiglubr_loop:
+	ACT_MASK
+	VMOVUPS.Z (SI)(R12*1), K1, Z4 // x = g
+	VXORPS    Z26, Z4, Z0
+	VMAXPS    Z0, Z24, Z0
+	VMINPS    Z0, Z25, Z0
+	EXP_Z(Z0, Z1, Z2, Z3, Z5)
+	VADDPS    Z21, Z1, Z1
+	VDIVPS    Z1, Z21, Z1         // s = σ(g)
+	VMOVUPS.Z (R9)(R12*1), K1, Z2 // d
+	VMOVUPS.Z (DX)(R12*1), K1, Z3 // u
+	VSUBPS    Z1, Z21, Z6         // 1 − s
+	VMULPS    Z6, Z4, Z6          // x·(1 − s)
+	VADDPS    Z21, Z6, Z6         // 1 + …
+	VMULPS    Z6, Z1, Z6          // s·(…)
+	VMULPS    Z3, Z2, Z7          // d·u
+	VMULPS    Z6, Z7, Z7          // dg
+	VMULPS    Z1, Z4, Z8          // x·s
+	VMULPS    Z8, Z2, Z8          // du
+	VMOVUPS   Z7, K1, (R10)(R12*1)
+	VMOVUPS   Z8, K1, (R11)(R12*1)
+	ACT_NEXT(swiglubr_loop)
+
+swiglubr_done:
+	VZEROUPPER
+	RET

@@ -144,3 +144,12 @@ func BenchmarkActRotateHalf32(b *testing.B) {
 		}
 	})
 }
+
+func BenchmarkActSwigluBackRecompute32(b *testing.B) {
+	actBench(b, func(p Path, n int) func() {
+		rng := rand.New(rand.NewPCG(1, 1))
+		g, u, da := actInput(rng, n, 6, false), actInput(rng, n, 1, false), actInput(rng, n, 1, false)
+		dg, du := make([]float32, n), make([]float32, n)
+		return func() { swigluBackRecompute(p, g, u, da, dg, du) }
+	})
+}

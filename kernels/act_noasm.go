@@ -12,3 +12,4 @@ func swigluAsm(_ Path, g, u, a, sig []float32) bool                             
 func swigluBackAsm(_ Path, g, u, sig, da, dg, du []float32) bool                      { return false }
 func softmaxBackAsm(_ Path, p, dr []float32, d, scale float32) bool                   { return false }
 func indexEqAsm(_ Path, x []float32, v float32) int                                   { return -1 }
+func swigluBackRecomputeAsm(_ Path, g, u, da, dg, du []float32) bool                  { return false }

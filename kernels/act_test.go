@@ -392,3 +392,42 @@ func TestCausalSoftmax32Paths(t *testing.T) {
 		}
 	}
 }
+
+func TestSwigluBackRecompute32Paths(t *testing.T) {
+	for _, p := range actPaths(t) {
+		actCases(t, func(t *testing.T, rng *rand.Rand, n int, hostile bool, off int) {
+			g := actInput(rng, n+off, 100, hostile)[off:]
+			u, da := actInput(rng, n, 3, hostile), actInput(rng, n, 1, hostile)
+			wg, wu := make([]float32, n), make([]float32, n)
+			swigluBackRecompute(Generic, g, u, da, wg, wu)
+			gg, gu := make([]float32, n), make([]float32, n)
+			swigluBackRecompute(p, g, u, da, gg, gu)
+			actSameBits(t, p.String()+" SwigluBackRecompute32 dg", gg, wg)
+			actSameBits(t, p.String()+" SwigluBackRecompute32 du", gu, wu)
+			// du aliasing da, as the trainer calls it.
+			dd := slices.Clone(da)
+			swigluBackRecompute(p, g, u, dd, gg, dd)
+			actSameBits(t, p.String()+" SwigluBackRecompute32 dg (du = da)", gg, wg)
+			actSameBits(t, p.String()+" SwigluBackRecompute32 du (du = da)", dd, wu)
+		})
+	}
+}
+
+// TestSwigluBackRecompute32 checks the fused pass against the two passes
+// it replaces, Swiglu32 (for σ) then SwigluBack32, bit for bit on the
+// selected path.
+func TestSwigluBackRecompute32(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	for _, n := range actSizes {
+		g := actInput(rng, n, 30, true)
+		u, da := actInput(rng, n, 3, true), actInput(rng, n, 1, true)
+		sig := make([]float32, n)
+		Swiglu32(g, u, make([]float32, n), sig)
+		wg, wu := make([]float32, n), make([]float32, n)
+		SwigluBack32(g, u, sig, da, wg, wu)
+		gg, gu := make([]float32, n), make([]float32, n)
+		SwigluBackRecompute32(g, u, da, gg, gu)
+		actSameBits(t, "SwigluBackRecompute32 dg", gg, wg)
+		actSameBits(t, "SwigluBackRecompute32 du", gu, wu)
+	}
+}

@@ -45,3 +45,19 @@ func swigluBackward[F Float](threads int, g, u, sig, da, dg, du []F) {
 		}
 	})
 }
+
+// swigluBackwardRecompute is swigluForward(g, u, a, dg) (σ(g) into dg's
+// storage; a rewritten with its own bits) followed by swigluBackward(g, u,
+// dg, da, dg, du): the backward pass without a saved σ. For float32 it is
+// one fused pass, kernels.SwigluBackRecompute32, with the same dg and du
+// bits, that leaves a alone. du may alias da.
+func swigluBackwardRecompute[F Float](threads int, g, u, a, da, dg, du []F) {
+	if !is32[F]() {
+		swigluForward(threads, g, u, a, dg)
+		swigluBackward(threads, g, u, dg, da, dg, du)
+		return
+	}
+	parallelRange(threads, len(da), func(lo, hi int) {
+		kernels.SwigluBackRecompute32(as32(g[lo:hi]), as32(u[lo:hi]), as32(da[lo:hi]), as32(dg[lo:hi]), as32(du[lo:hi]))
+	})
+}
