@@ -1,5 +1,6 @@
 // Package kernels holds deltactl's hot loops: dtype conversion, GEMM, the fused
-// LoRA merge and small reductions. Each has Go-assembly fast paths and a
+// LoRA merge, small reductions and the trainer's elementwise float32 loops
+// (exp and softmax, cross-entropy's argmax, SwiGLU, RMSNorm, RoPE). Each has Go-assembly fast paths and a
 // pure-Go twin with the same results (up to the rounding documented at each
 // function); the path is picked once from the CPU's features.
 //

@@ -1,6 +1,10 @@
 package train
 
-import "math"
+import (
+	"math"
+
+	"github.com/deltactl/deltactl/kernels"
+)
 
 // attnShape describes one batch of causal self-attention: B sequences of T
 // positions, nq query heads sharing nkv key/value heads (grouped-query
@@ -40,13 +44,12 @@ func attentionForward[F Float](sg sgemmFunc, threads int, s attnShape, q, k, v, 
 // causalSoftmax replaces each row t of the T×T scores by softmax over
 // columns 0..t and zeroes the columns after t.
 func causalSoftmax[F Float](T int, P []F) {
+	if is32[F]() {
+		kernels.CausalSoftmax32(T, as32(P[:T*T]))
+		return
+	}
 	for t := 0; t < T; t++ {
 		row := P[t*T : (t+1)*T]
-		if is32[F]() {
-			softmaxRow32(as32(row[:t+1]))
-			clear(row[t+1:])
-			continue
-		}
 		mx := row[0]
 		for _, x := range row[1 : t+1] {
 			mx = max(mx, x)
@@ -100,14 +103,18 @@ func attentionBackward[F Float](sg sgemmFunc, threads int, s attnShape, q, k, v,
 				gemm(sg, 1, false, true, T, T, hd, 1, doh, qd, vg, kvd, 0, dP, T)
 				gemm(sg, 1, true, false, T, hd, T, 1, P, T, doh, qd, beta, dvg, kvd)
 				// dS = P∘(dP − rowsum(P∘dP))·scale
-				for t := 0; t < T; t++ {
-					pr := P[t*T : t*T+t+1]
-					dr := dP[t*T : (t+1)*T]
-					d := F(dot4(pr, dr[:len(pr)]))
-					for j, pv := range pr {
-						dr[j] = pv * (dr[j] - d) * scale
+				if is32[F]() {
+					kernels.CausalSoftmaxBack32(T, as32(P), as32(dP), float32(scale))
+				} else {
+					for t := 0; t < T; t++ {
+						pr := P[t*T : t*T+t+1]
+						dr := dP[t*T : (t+1)*T]
+						d := F(dot4(pr, dr[:len(pr)]))
+						for j, pv := range pr {
+							dr[j] = pv * (dr[j] - d) * scale
+						}
+						clear(dr[t+1:])
 					}
-					clear(dr[t+1:])
 				}
 				// dq = dS·k ; dk += dSᵀ·q
 				gemm(sg, 1, false, false, T, hd, T, 1, dP, T, kg, kvd, 0, dq[b*T*qd+h*hd:], qd)
@@ -136,43 +143,10 @@ func dot4[F Float](a, b []F) float64 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-// softmaxRow32 replaces row by its softmax. The maximum is taken over four
-// interleaved running maxima with plain comparisons (Go's max on floats
-// spends several instructions on NaN and signed zeros per element; a NaN
-// score gives a NaN row either way, through the sum).
+// softmaxRow32 replaces row (not empty) by its softmax: kernels.SoftmaxRow32,
+// the one definition the forward pass (kernels.CausalSoftmax32 row by row),
+// evaluation and the generator's key/value cache all use, so that they
+// agree bit for bit.
 func softmaxRow32(row []float32) {
-	m0, m1, m2, m3 := row[0], row[0], row[0], row[0]
-	j := 0
-	for ; j+4 <= len(row); j += 4 {
-		if x := row[j]; x > m0 {
-			m0 = x
-		}
-		if x := row[j+1]; x > m1 {
-			m1 = x
-		}
-		if x := row[j+2]; x > m2 {
-			m2 = x
-		}
-		if x := row[j+3]; x > m3 {
-			m3 = x
-		}
-	}
-	for ; j < len(row); j++ {
-		if x := row[j]; x > m0 {
-			m0 = x
-		}
-	}
-	if m1 > m0 {
-		m0 = m1
-	}
-	if m3 > m2 {
-		m2 = m3
-	}
-	if m2 > m0 {
-		m0 = m2
-	}
-	inv := 1 / expShiftSum32(row, row, m0)
-	for j := range row {
-		row[j] *= inv
-	}
+	kernels.SoftmaxRow32(row)
 }

@@ -3,6 +3,8 @@ package train
 import (
 	"math"
 	"testing"
+
+	"github.com/deltactl/deltactl/kernels"
 )
 
 func TestExp32(t *testing.T) {
@@ -21,28 +23,36 @@ func TestExp32(t *testing.T) {
 	}
 }
 
-// TestExpLoops checks the written-out fast paths against exp32 bit for bit
-// over the range they are used in, and their clamping at the ends.
+// TestExpLoops checks the kernels' vectorized fast paths against exp32 bit
+// for bit over the range they are used in, and their clamping at the ends:
+// the trainer's exp32 and kernels.ExpShiftSum32 / Swiglu32 must agree, and
+// the sum adds element j into lane j mod 16, lanes combined pairwise (i
+// with i+8, then i+4, i+2, i+1).
 func TestExpLoops(t *testing.T) {
 	var src []float32
 	for x := float32(-90); x < 88.3; x += 0.00731 {
 		src = append(src, x)
 	}
 	dst := make([]float32, len(src))
-	sum := expShiftSum32(dst, src, 0)
-	var want float32
+	sum := kernels.ExpShiftSum32(dst, src, 0)
+	var lanes [16]float32
 	for i, x := range src {
 		e := exp32(x)
 		if x < -87.33654 {
 			e = exp32(-87.33654)
 		}
 		if dst[i] != e {
-			t.Fatalf("expShiftSum32 at %g: %g, exp32 %g", x, dst[i], e)
+			t.Fatalf("ExpShiftSum32 at %g: %g, exp32 %g", x, dst[i], e)
 		}
-		want += e
+		lanes[i%16] += e
 	}
-	if sum != want {
-		t.Fatalf("expShiftSum32 sum %g, want %g", sum, want)
+	for w := 8; w >= 1; w /= 2 {
+		for i := range w {
+			lanes[i] += lanes[i+w]
+		}
+	}
+	if sum != lanes[0] {
+		t.Fatalf("ExpShiftSum32 sum %g, want %g", sum, lanes[0])
 	}
 	g := make([]float32, len(src))
 	u := make([]float32, len(src))
@@ -51,18 +61,18 @@ func TestExpLoops(t *testing.T) {
 		u[i] = 1 + float32(i%7)/8
 	}
 	a, sig := make([]float32, len(src)), make([]float32, len(src))
-	swiglu32(g, u, a, sig)
+	kernels.Swiglu32(g, u, a, sig)
 	for i, x := range src {
 		s := 1 / (1 + exp32(max(x, -87.33654)))
 		if sig[i] != s || a[i] != g[i]*s*u[i] {
-			t.Fatalf("swiglu32 at g=%g: σ %g a %g, want %g %g", g[i], sig[i], a[i], s, g[i]*s*u[i])
+			t.Fatalf("Swiglu32 at g=%g: σ %g a %g, want %g %g", g[i], sig[i], a[i], s, g[i]*s*u[i])
 		}
 	}
 	for _, gv := range []float32{-200, -89, 89, 200} {
-		swiglu32([]float32{gv}, []float32{1}, a[:1], sig[:1])
+		kernels.Swiglu32([]float32{gv}, []float32{1}, a[:1], sig[:1])
 		w := 1 / (1 + math.Exp(-float64(gv)))
 		if math.Abs(float64(sig[0])-w) > 1e-30 {
-			t.Fatalf("swiglu32 σ(%g) = %g, want %g", gv, sig[0], w)
+			t.Fatalf("Swiglu32 σ(%g) = %g, want %g", gv, sig[0], w)
 		}
 	}
 }

@@ -47,12 +47,9 @@ func crossEntropyWhole[F Float](threads, n, V int, logits []F, targets []int32, 
 				// second exp per logit for the gradient.
 				xt := float64(row[tgt])
 				r32 := as32(row)
-				s := expShiftSum32(r32, r32, float32(mx))
+				s := kernels.ExpShiftSum32(r32, r32, float32(mx))
 				part[ci] += float64(mx) + math.Log(float64(s)) - xt
-				f := float32(gscale / float64(s))
-				for j := range r32 {
-					r32[j] *= f
-				}
+				kernels.Scale32(r32, float32(gscale/float64(s)))
 				row[tgt] -= F(gscale)
 				continue
 			}

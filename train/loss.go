@@ -1,6 +1,10 @@
 package train
 
-import "math"
+import (
+	"math"
+
+	"github.com/deltactl/deltactl/kernels"
+)
 
 // ignoreIndex marks a position without a target (padding, prompt tokens);
 // transformers uses -100 for the same purpose.
@@ -37,10 +41,18 @@ func crossEntropyRows[F Float](threads, n, V int, logits []F, targets []int32, g
 				}
 				continue
 			}
-			mx, am := row[0], 0
-			for j, x := range row {
-				if x > mx {
-					mx, am = x, j
+			var mx F
+			var am int
+			if is32[F]() {
+				var m32 float32
+				am, m32 = kernels.Argmax32(as32(row))
+				mx = F(m32)
+			} else {
+				mx = row[0]
+				for j, x := range row {
+					if x > mx {
+						mx, am = x, j
+					}
 				}
 			}
 			if correct != nil {
@@ -52,12 +64,9 @@ func crossEntropyRows[F Float](threads, n, V int, logits []F, targets []int32, g
 				// second exp per logit for the gradient.
 				xt := float64(row[tgt])
 				r32 := as32(row)
-				s := expShiftSum32(r32, r32, float32(mx))
+				s := kernels.ExpShiftSum32(r32, r32, float32(mx))
 				loss[i] = float64(mx) + math.Log(float64(s)) - xt
-				f := float32(gscale / float64(s))
-				for j := range r32 {
-					r32[j] *= f
-				}
+				kernels.Scale32(r32, float32(gscale/float64(s)))
 				row[tgt] -= F(gscale)
 				continue
 			}

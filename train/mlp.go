@@ -1,5 +1,7 @@
 package train
 
+import "github.com/deltactl/deltactl/kernels"
+
 // swigluForward sets a = silu(g)·u elementwise (Llama's MLP nonlinearity,
 // between gate_proj/up_proj and down_proj) and keeps σ(g) in sig (when not
 // nil) so that the backward pass needs no second exp.
@@ -10,7 +12,7 @@ func swigluForward[F Float](threads int, g, u, a, sig []F) {
 			if sig != nil {
 				sg = as32(sig[lo:hi])
 			}
-			swiglu32(as32(g[lo:hi]), as32(u[lo:hi]), as32(a[lo:hi]), sg)
+			kernels.Swiglu32(as32(g[lo:hi]), as32(u[lo:hi]), as32(a[lo:hi]), sg)
 			return
 		}
 		for i := lo; i < hi; i++ {
@@ -31,7 +33,7 @@ func swigluForward[F Float](threads int, g, u, a, sig []F) {
 func swigluBackward[F Float](threads int, g, u, sig, da, dg, du []F) {
 	parallelRange(threads, len(da), func(lo, hi int) {
 		if is32[F]() {
-			swigluBack32(as32(g[lo:hi]), as32(u[lo:hi]), as32(sig[lo:hi]), as32(da[lo:hi]), as32(dg[lo:hi]), as32(du[lo:hi]))
+			kernels.SwigluBack32(as32(g[lo:hi]), as32(u[lo:hi]), as32(sig[lo:hi]), as32(da[lo:hi]), as32(dg[lo:hi]), as32(du[lo:hi]))
 			return
 		}
 		for i := lo; i < hi; i++ {
@@ -44,14 +46,18 @@ func swigluBackward[F Float](threads int, g, u, sig, da, dg, du []F) {
 	})
 }
 
-// swigluBack32 is swigluBackward's loop for float32 on equal-length slices
-// (re-sliced up front so the loop runs without bounds checks).
-func swigluBack32(g, u, sig, da, dg, du []float32) {
-	n := len(g)
-	u, sig, da, dg, du = u[:n], sig[:n], da[:n], dg[:n], du[:n]
-	for i := 0; i < n; i++ {
-		x, s, d := g[i], sig[i], da[i]
-		dg[i] = d * u[i] * (s * (1 + x*(1-s)))
-		du[i] = d * (x * s)
+// swigluBackwardRecompute is swigluForward(g, u, a, dg) (σ(g) into dg's
+// storage; a rewritten with its own bits) followed by swigluBackward(g, u,
+// dg, da, dg, du): the backward pass without a saved σ. For float32 it is
+// one fused pass, kernels.SwigluBackRecompute32, with the same dg and du
+// bits, that leaves a alone. du may alias da.
+func swigluBackwardRecompute[F Float](threads int, g, u, a, da, dg, du []F) {
+	if !is32[F]() {
+		swigluForward(threads, g, u, a, dg)
+		swigluBackward(threads, g, u, dg, da, dg, du)
+		return
 	}
+	parallelRange(threads, len(da), func(lo, hi int) {
+		kernels.SwigluBackRecompute32(as32(g[lo:hi]), as32(u[lo:hi]), as32(da[lo:hi]), as32(dg[lo:hi]), as32(du[lo:hi]))
+	})
 }

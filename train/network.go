@@ -503,11 +503,10 @@ func (nt *net[F]) backward(tokens []int32) {
 			dbr = nt.dtmp
 		}
 		projBackward(nt.sg, th, n, b.groups[3], b.lists[3], b.a, [][]F{dbr}, nt.du, 0)
-		// σ(gate) again, into dg (swigluBackward reads each σ before it
-		// writes that dg), rather than an [n, F] buffer kept per layer;
-		// a is rewritten with its own bits.
-		swigluForward(th, b.g, b.u, b.a, nt.dg)
-		swigluBackward(th, b.g, b.u, nt.dg, nt.du, nt.dg, nt.du)
+		// σ(gate) again (into dg, which swigluBackward reads each σ of
+		// before it writes that dg; for float32 in registers, one fused
+		// pass), rather than an [n, F] buffer kept per layer.
+		swigluBackwardRecompute(th, b.g, b.u, b.a, nt.du, nt.dg, nt.du)
 		projBackward(nt.sg, th, n, b.groups[2], b.lists[2], b.xn2, [][]F{nt.dg, nt.du}, nt.dxn, 0)
 		rmsNormBackward(th, n, D, b.h1, b.ln2, b.r2, nt.dxn, nt.dh, b.gln2, nt.normPart)
 		// Attention branch: h1 = x + branch(x).

@@ -1,20 +1,29 @@
 package train
 
-import "math"
+import (
+	"math"
+
+	"github.com/deltactl/deltactl/kernels"
+)
 
 // rmsNormForward computes y = x · rsqrt(mean(x²) + eps) · w row by row for n
 // rows of width d, and stores each row's reciprocal RMS in rstd for the
 // backward pass. It follows transformers' LlamaRMSNorm: the mean of squares
 // accumulates in float64 here (HF uses float32; the difference is far below
-// float32 rounding of the result).
+// float32 rounding of the result). float32 rows run kernels.RMSNormRows32
+// (and the backward pass kernels.RMSNormBackRows32).
 func rmsNormForward[F Float](threads, n, d int, x, w []F, eps float64, y, rstd []F) {
 	parallelRange(threads, n, func(lo, hi int) {
+		if is32[F]() {
+			kernels.RMSNormRows32(d, as32(x[lo*d:hi*d]), as32(w[:d]), eps, as32(y[lo*d:hi*d]), as32(rstd[lo:hi]))
+			return
+		}
 		for i := lo; i < hi; i++ {
 			row := x[i*d : (i+1)*d]
+			out := y[i*d : (i+1)*d]
 			ss := sumSq4(row)
 			r := F(1 / math.Sqrt(ss/float64(d)+eps))
 			rstd[i] = r
-			out := y[i*d : (i+1)*d]
 			for j, v := range row {
 				out[j] = w[j] * (v * r)
 			}
@@ -40,12 +49,16 @@ func rmsNormBackward[F Float](threads, n, d int, x, w, rstd, dy, dx, dw, partial
 			c := lo / chunk
 			pw = partial[c*d : (c+1)*d]
 		}
+		if is32[F]() {
+			kernels.RMSNormBackRows32(d, as32(x[lo*d:hi*d]), as32(w[:d]), as32(rstd[lo:hi]), as32(dy[lo*d:hi*d]), as32(dx[lo*d:hi*d]), as32(pw))
+			return
+		}
 		for i := lo; i < hi; i++ {
 			xr := x[i*d : (i+1)*d]
 			g := dy[i*d : (i+1)*d]
 			r := rstd[i]
-			m := F(normDot4(xr, g, w, r) / float64(d))
 			out := dx[i*d : (i+1)*d]
+			m := F(normDot4(xr, g, w, r) / float64(d))
 			for j, v := range xr {
 				xh := v * r
 				out[j] += r * (g[j]*w[j] - xh*m)

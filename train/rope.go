@@ -1,6 +1,10 @@
 package train
 
-import "math"
+import (
+	"math"
+
+	"github.com/deltactl/deltactl/kernels"
+)
 
 // ropeTable holds cos and sin of position·inv_freq for positions 0..T-1 and
 // the half head dimension, as transformers' rotary embeddings compute them
@@ -98,10 +102,21 @@ func ropeBackward[F Float](threads int, t *ropeTable[F], T, n, nh int, g []F) {
 }
 
 // rotateHalf rotates x as ropeForward says with the given tables of cos
-// and sin ([T][h]).
+// and sin ([T][h]); float32 rows run kernels.RotateHalf32.
 func rotateHalf[F Float](threads, h int, cos, sin []F, T, n, nh int, x []F) {
 	hd := 2 * h
 	parallelRange(threads, n, func(lo, hi int) {
+		if is32[F]() {
+			// Runs of rows at consecutive positions (a run ends where
+			// the next sequence starts at position 0).
+			for i := lo; i < hi; {
+				pos := i % T
+				run := min(hi-i, T-pos)
+				kernels.RotateHalf32(as32(x[i*nh*hd:(i+run)*nh*hd]), as32(cos[pos*h:(pos+run)*h]), as32(sin[pos*h:(pos+run)*h]), run, nh, h)
+				i += run
+			}
+			return
+		}
 		for i := lo; i < hi; i++ {
 			pos := i % T
 			c := cos[pos*h : (pos+1)*h]
