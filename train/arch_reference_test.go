@@ -354,7 +354,7 @@ func TestArchitecturesMatchReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r64, err := evalNet(nt, ds, 0)
+			r64, err := evalNet(context.Background(), nt, ds, 0)
 			if err != nil {
 				t.Fatal(err)
 			}

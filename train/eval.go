@@ -59,24 +59,28 @@ func (d *Dataset) singleCompletion() bool {
 }
 
 // evalNet evaluates d on nt (forward only) in batches of nt's shape;
-// maxBatches > 0 stops early (periodic evaluation during training).
-func evalNet[F Float](nt *net[F], d *Dataset, maxBatches int) (EvalResult, error) {
+// maxBatches > 0 stops early (periodic evaluation during training). A
+// cancelled ctx stops it before the next batch: an 8B model's batch takes
+// minutes, and a CI step's --timeout or SIGTERM must end it.
+func evalNet[F Float](ctx context.Context, nt *net[F], d *Dataset, maxBatches int) (EvalResult, error) {
 	n := nt.n
-	e := &evalState[F]{nt: nt, tokens: make([]int32, n), targets: make([]int32, n), correct: make([]bool, n), accuracy: d.singleCompletion()}
+	e := &evalState[F]{ctx: ctx, nt: nt, tokens: make([]int32, n), targets: make([]int32, n), correct: make([]bool, n), accuracy: d.singleCompletion()}
 	var complete bool // every target of d was scored
+	var err error
 	if d.Stream != nil {
-		complete = e.stream(d, maxBatches)
+		complete, err = e.stream(d, maxBatches)
 	} else {
-		var err error
-		if complete, err = e.records(d, maxBatches); err != nil {
-			return EvalResult{}, err
-		}
+		complete, err = e.records(d, maxBatches)
+	}
+	if err != nil {
+		return EvalResult{}, err
 	}
 	return e.result(d, complete), nil
 }
 
 // evalState is evalNet's batch and running sums.
 type evalState[F Float] struct {
+	ctx             context.Context
 	nt              *net[F]
 	tokens, targets []int32
 	correct         []bool
@@ -87,8 +91,12 @@ type evalState[F Float] struct {
 	accuracy        bool // score exact completions
 }
 
-// flush scores the batch, whose first rows rows are data.
-func (e *evalState[F]) flush(rows int) {
+// flush scores the batch, whose first rows rows are data, unless e.ctx is
+// done.
+func (e *evalState[F]) flush(rows int) error {
+	if err := e.ctx.Err(); err != nil {
+		return err
+	}
 	T := e.nt.spec.T
 	e.nt.forwardHidden(e.tokens, false, 0)
 	s, c := e.nt.headLoss(e.targets, 0, e.correct)
@@ -107,6 +115,7 @@ func (e *evalState[F]) flush(rows int) {
 		}
 	}
 	e.batches++
+	return nil
 }
 
 // fillEmpty makes row b of the batch padding.
@@ -118,7 +127,7 @@ func (e *evalState[F]) fillEmpty(b int) {
 }
 
 // stream scores d.Stream in windows of T; it reports whether it scored all.
-func (e *evalState[F]) stream(d *Dataset, maxBatches int) (complete bool) {
+func (e *evalState[F]) stream(d *Dataset, maxBatches int) (complete bool, err error) {
 	B, T := e.nt.spec.B, e.nt.spec.T
 	complete = true
 	row := 0
@@ -127,7 +136,9 @@ func (e *evalState[F]) stream(d *Dataset, maxBatches int) (complete bool) {
 		fillRow(r, T, e.tokens[row*T:(row+1)*T], e.targets[row*T:(row+1)*T])
 		row++
 		if row == B {
-			e.flush(B)
+			if err := e.flush(B); err != nil {
+				return false, err
+			}
 			row = 0
 			if maxBatches > 0 && e.batches >= maxBatches {
 				complete = o+T+1 >= len(d.Stream)
@@ -139,9 +150,11 @@ func (e *evalState[F]) stream(d *Dataset, maxBatches int) (complete bool) {
 		for b := row; b < B; b++ {
 			e.fillEmpty(b)
 		}
-		e.flush(row)
+		if err := e.flush(row); err != nil {
+			return false, err
+		}
 	}
-	return complete
+	return complete, nil
 }
 
 // records scores d's records; it reports whether it scored all.
@@ -168,7 +181,9 @@ func (e *evalState[F]) records(d *Dataset, maxBatches int) (complete bool, err e
 			for b := row; b < B; b++ {
 				e.fillEmpty(b)
 			}
-			e.flush(row)
+			if err := e.flush(row); err != nil {
+				return false, err
+			}
 			row = 0
 			if maxBatches > 0 && e.batches >= maxBatches {
 				complete = i == nr-1
@@ -242,7 +257,7 @@ func Evaluate(ctx context.Context, base *Model, delta *format.Delta, d *Dataset,
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	r, err := evalNet(nt, d, 0)
+	r, err := evalNet(ctx, nt, d, 0)
 	if err != nil {
 		return nil, err
 	}

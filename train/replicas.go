@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"fmt"
 	"sync"
 )
@@ -159,10 +160,10 @@ func (r *replicas) reduceGrads() {
 }
 
 // evalNet evaluates nets[0] on d with all the run's threads.
-func (r *replicas) evalNet(d *Dataset, maxBatches int) (EvalResult, error) {
+func (r *replicas) evalNet(ctx context.Context, d *Dataset, maxBatches int) (EvalResult, error) {
 	nt := r.nets[0]
 	saved := nt.spec.threads
 	nt.spec.threads = r.threads
 	defer func() { nt.spec.threads = saved }()
-	return evalNet(nt, d, maxBatches)
+	return evalNet(ctx, nt, d, maxBatches)
 }

@@ -206,7 +206,7 @@ func (r *run) step(ctx context.Context, step int) error {
 	r.opt.update(o.Threads, r.nt.params, lr)
 	res.Losses = append(res.Losses, loss)
 	last := step == o.Steps-1
-	evalLoss, err := r.evaluate(step, last)
+	evalLoss, err := r.evaluate(ctx, step, last)
 	if err != nil {
 		return err
 	}
@@ -254,7 +254,7 @@ func (r *run) gradients(step int) (float64, error) {
 // evaluate runs the eval set after step when one is due (every EvalEvery
 // steps on EvalBatches batches, and on all of it after the last step) and
 // returns its loss, or NaN.
-func (r *run) evaluate(step int, last bool) (float64, error) {
+func (r *run) evaluate(ctx context.Context, step int, last bool) (float64, error) {
 	o, res := r.o, r.res
 	if r.eval == nil || !(last || (o.EvalEvery > 0 && (step+1)%o.EvalEvery == 0)) {
 		return math.NaN(), nil
@@ -263,7 +263,7 @@ func (r *run) evaluate(step int, last bool) (float64, error) {
 	if last {
 		limit = 0
 	}
-	er, err := r.reps.evalNet(r.eval, limit)
+	er, err := r.reps.evalNet(ctx, r.eval, limit)
 	if err != nil {
 		return 0, err
 	}
