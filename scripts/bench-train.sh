@@ -34,6 +34,18 @@ mkdir -p .cache/shapes .cache/bin
 go build -o .cache/bin/deltactl ./cmd/deltactl
 go build -o .cache/bin/genshapes ./scripts/genshapes
 
+# fresh_memory drops the page cache before a run, when root: PyTorch's
+# allocator hands every step's buffers back to the system and faults them in
+# again, and on a machine whose memory is full of cached model files (the 8B
+# shape alone is 16 GB) that cost the peer up to 30% (SmolLM2: 149-172
+# tokens/s against 210-223 after a drop). Done before every run of both
+# sides, so neither starts with the other's files cached.
+fresh_memory() {
+	[ "$(id -u)" = 0 ] || return 0
+	sync
+	echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+}
+
 # train_json DIR BATCH COMPUTE STEPS prints "tokens seconds cpu_seconds
 # peak_rss_bytes gflops recompute" of one deltactl run (from its --json
 # summary; no jq needed), or its output on failure.
@@ -41,6 +53,7 @@ train_json() {
 	local out log rc=0
 	out=$(mktemp -d)
 	log=$out.log
+	fresh_memory
 	.cache/bin/deltactl train --base "$1" --data "$1/bench.jsonl" --method lora --rank 8 \
 		--targets q_proj,k_proj,v_proj,o_proj --batch "$2" --seq 256 --threads 2 --steps "$4" \
 		--compute "$3" --out "$out/lora" --json >"$log" 2>&1 || rc=$?
@@ -95,6 +108,7 @@ for spec in "${shapes[@]}"; do
 			"$name" "$batch" "$(echo "$need" | awk '{print $1/2^30}')" "$(echo "$avail" | awk '{print $1/2^30}')"
 		continue
 	fi
+	fresh_memory
 	theirs=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 \
 		/usr/bin/python3 scripts/torch-train-time.py "$SHARED/bench" "$dir" "$STEPS" "$batch" 256) || {
 		echo "$name batch $batch PyTorch: FAILED"; continue

@@ -9,7 +9,11 @@ set -euo pipefail
 
 have_peer() { /usr/bin/python3 -c 'import numpy, torch' 2>/dev/null; }
 blas_ok() {
-	update-alternatives --query libblas.so.3-x86_64-linux-gnu 2>/dev/null | grep -q '^Value: .*openblas'
+	# Read whole, then matched: grep -q stopping early would kill the
+	# writer with SIGPIPE, which pipefail reports as a failure.
+	local alt
+	alt=$(update-alternatives --query libblas.so.3-x86_64-linux-gnu 2>/dev/null) || return 1
+	grep -q '^Value: .*openblas' <<<"$alt"
 }
 
 if ! have_peer || ! blas_ok; then
