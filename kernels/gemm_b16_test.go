@@ -44,6 +44,9 @@ func TestSgemmB16MatchesSgemm(t *testing.T) {
 			{1, 1, 1}, {7, 5, 3}, {13, 33, 40}, {64, 32, 300}, {25, 200, 257},
 			{131, 97, 600}, {6, 64, 256}, {37, 130, 520}, {512, 70, 513},
 			{37, 300, 520}, {1100, 300, 1000}, {40, 290, 27000},
+			// C wider than one nc slice per thread (1100 columns: slices of
+			// 16, 16 and 2.4 panels), and taller than one block of packed A.
+			{45, 1100, 300}, {1030, 600, 70},
 		} {
 			m, n, k := sh[0], sh[1], sh[2]
 			if p == Generic && m*n*k > 1<<25 {

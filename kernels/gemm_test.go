@@ -321,6 +321,8 @@ func TestSgemmDriversAgree(t *testing.T) {
 			{true, false, 25, 200, 257},
 			{false, true, 300, 70, 513},
 			{true, true, 13, 33, 40},
+			{false, true, 45, 1100, 300}, // several nc slices per thread
+			{true, false, 1030, 600, 70}, // taller than one block of packed A
 		} {
 			ar, ac := tc.m, tc.k
 			if tc.tA {
