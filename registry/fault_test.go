@@ -20,9 +20,7 @@ import (
 // push returns, no ref may name anything missing or damaged; after the
 // faults stop, a rerun completes and the pull is byte-identical.
 func TestPushThroughFaults(t *testing.T) {
-	if _, ok, reason := storetest.S3Config(); !ok {
-		t.Skip("s3 fault tests skipped: " + reason)
-	}
+	storetest.RequireS3(t)
 	src := testutil.SharedData(t, "models/lm-buddy-tiny_gpt2")
 	faults := []faultproxy.Fault{faultproxy.Status500, faultproxy.Reset, faultproxy.CutBody, faultproxy.LoseAnswer, faultproxy.Stall, faultproxy.CutResponse}
 	for _, f := range faults {
@@ -99,10 +97,7 @@ func TestPushThroughFaults(t *testing.T) {
 
 // A dead server is a clear error naming the endpoint, not a hang or a panic.
 func TestPushDeadServer(t *testing.T) {
-	if _, ok, reason := storetest.S3Config(); !ok {
-		t.Skip("s3 fault tests skipped: " + reason)
-	}
-	opt, _, _ := storetest.S3Config()
+	opt := storetest.RequireS3(t)
 	opt.Endpoint = "http://127.0.0.1:1" // nothing listens there
 	opt.DialTimeout = 200 * time.Millisecond
 	opt.Retry = store.RetryPolicy{Attempts: 2, Base: 5 * time.Millisecond, Cap: 10 * time.Millisecond}

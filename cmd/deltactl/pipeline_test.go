@@ -21,10 +21,7 @@ func TestCIPipeline(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the CI pipeline trains three LoRAs; skipped with -short")
 	}
-	opt, ok, reason := storetest.S3Config()
-	if !ok {
-		t.Skip("s3 tests skipped: " + reason)
-	}
+	opt := storetest.RequireS3(t)
 	for _, tool := range []string{"bash", "jq"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			if os.Getenv("CI") == "true" {

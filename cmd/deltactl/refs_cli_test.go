@@ -340,7 +340,7 @@ func TestUnlockCLI(t *testing.T) {
 	R := "--registry=" + reg
 	dead := exec.Command("true")
 	if err := dead.Run(); err != nil {
-		t.Skip(err)
+		t.Skipf("no process to take a dead pid from: %v", err)
 	}
 	now := time.Now().UTC()
 	plantLockObject(t, reg, "aaaa", map[string]any{"kind": "push", "op": "push x:y", "host": host, "pid": dead.Process.Pid,
@@ -469,10 +469,7 @@ func (s *syncBuffer) String() string {
 // access key is reported as access denied, not as a failure to create a
 // bucket; init creates the bucket.
 func TestMissingBucketCLI(t *testing.T) {
-	opt, ok, reason := storetest.S3Config()
-	if !ok {
-		t.Skip(reason)
-	}
+	opt := storetest.RequireS3(t)
 	t.Setenv("DELTACTL_S3_ENDPOINT", opt.Endpoint)
 	bucket := "deltactl-cli-" + strings.TrimPrefix(storetest.RandomPrefix(), "t-")
 	R := "--registry=s3://" + bucket + "/p"

@@ -23,10 +23,7 @@ import (
 // fault proxy, with short timeouts and backoffs so faults resolve quickly.
 func faultyS3(t *testing.T) (*store.S3, *faultproxy.Proxy) {
 	t.Helper()
-	opt, ok, reason := storetest.S3Config()
-	if !ok {
-		t.Skip("s3 fault tests skipped: " + reason)
-	}
+	opt := storetest.RequireS3(t)
 	p := faultproxy.New(t, opt.Endpoint)
 	p.Stall = 1500 * time.Millisecond
 	b := storetest.NewS3(t, func(o *store.S3Options) {

@@ -48,10 +48,7 @@ func TestS3WithoutConditionalWrites(t *testing.T) {
 }
 
 func TestS3CredentialsNeverInErrors(t *testing.T) {
-	opt, ok, reason := storetest.S3Config()
-	if !ok {
-		t.Skip(reason)
-	}
+	opt := storetest.RequireS3(t)
 	ctx := context.Background()
 	if err := storetest.InitBucket(opt); err != nil {
 		t.Fatal(err)
@@ -79,10 +76,7 @@ func TestS3CredentialsNeverInErrors(t *testing.T) {
 }
 
 func TestS3MissingBucket(t *testing.T) {
-	opt, ok, reason := storetest.S3Config()
-	if !ok {
-		t.Skip(reason)
-	}
+	opt := storetest.RequireS3(t)
 	opt.Bucket = "deltactl-missing-" + strings.TrimPrefix(storetest.RandomPrefix(), "t-")
 	opt.CreateBucket = false
 	if _, err := store.NewS3(context.Background(), opt); !errors.Is(err, store.ErrNoRegistry) || !strings.Contains(err.Error(), "does not exist") {
@@ -109,10 +103,7 @@ func TestS3MissingBucket(t *testing.T) {
 
 // TestOpenS3 goes through store.Open and the documented variables.
 func TestOpenS3(t *testing.T) {
-	opt, ok, reason := storetest.S3Config()
-	if !ok {
-		t.Skip(reason)
-	}
+	opt := storetest.RequireS3(t)
 	t.Setenv("DELTACTL_S3_ENDPOINT", opt.Endpoint)
 	prefix := storetest.RandomPrefix()
 	b, err := store.Open(context.Background(), "s3://"+opt.Bucket+"/"+prefix)

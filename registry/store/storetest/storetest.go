@@ -74,15 +74,27 @@ func RandomPrefix() string {
 	return "t-" + hex.EncodeToString(b[:])
 }
 
-// NewS3 returns an s3 backend on a fresh prefix of the test bucket, whose
-// objects are deleted when the test ends, or skips the test when no server
-// is configured. opt may adjust the options (endpoint, timeouts, retries).
-func NewS3(t testing.TB, adjust func(*store.S3Options)) *store.S3 {
+// RequireS3 returns the test server's settings, or skips the test when no
+// server is configured; under CI=true (where `make test` always starts
+// one) a missing server fails the test instead of hiding it.
+func RequireS3(t testing.TB) store.S3Options {
 	t.Helper()
 	opt, ok, reason := S3Config()
 	if !ok {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("required under CI=true: an S3 test server: %s", reason)
+		}
 		t.Skip("s3 tests skipped: " + reason)
 	}
+	return opt
+}
+
+// NewS3 returns an s3 backend on a fresh prefix of the test bucket, whose
+// objects are deleted when the test ends, or skips the test as RequireS3
+// does. opt may adjust the options (endpoint, timeouts, retries).
+func NewS3(t testing.TB, adjust func(*store.S3Options)) *store.S3 {
+	t.Helper()
+	opt := RequireS3(t)
 	if err := InitBucket(opt); err != nil {
 		t.Fatalf("create the test bucket: %v", err)
 	}
@@ -115,7 +127,7 @@ func NewFS(t testing.TB) *store.FS {
 func Backends(t testing.TB) map[string]store.Backend {
 	t.Helper()
 	m := map[string]store.Backend{"fs": NewFS(t)}
-	if _, ok, _ := S3Config(); ok {
+	if _, ok, _ := S3Config(); ok || os.Getenv("CI") == "true" {
 		m["s3"] = NewS3(t, nil)
 	}
 	return m
