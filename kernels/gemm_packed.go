@@ -276,19 +276,11 @@ func (g *packedTiles) run(k int, packB func(pb []float32, pc, kb, q0, q1 int), p
 		}
 		for ib := p0; ib < p1; ib += maP {
 			ie := min(ib+maP, p1)
-			for p := ib; p < ie; p++ {
-				i0 := p * mr
-				packA(g.pa[(p-ib)*mr*kb:(p-ib+1)*mr*kb], g.transA, g.a, g.lda, i0, min(mr, g.m-i0), pc, kb, mr)
-			}
+			g.packRows(ib, ie, pc, kb)
 			for jb := q0; jb < q1; jb += ncP {
 				je := min(jb+ncP, q1)
 				packB(pb, pc, kb, jb, je)
-				for p := ib; p < ie; p++ {
-					ap := &g.pa[(p-ib)*mr*kb]
-					for q := jb; q < je; q++ {
-						g.tile(p, q, kb, mode, ap, &pb[(q-jb)*nr*kb])
-					}
-				}
+				g.tiles(ib, ie, jb, je, kb, mode, pb)
 			}
 		}
 	}
@@ -304,18 +296,32 @@ func (g *packedTiles) runBlock(pc, kb, mode int, pb []float32, p0, p1, q0, q1 in
 	ncP := max(1, kern.nc/nr)
 	for ib := p0; ib < p1; ib += mcP {
 		ie := min(ib+mcP, p1)
-		for p := ib; p < ie; p++ {
-			i0 := p * mr
-			packA(g.pa[(p-ib)*mr*kb:(p-ib+1)*mr*kb], g.transA, g.a, g.lda, i0, min(mr, g.m-i0), pc, kb, mr)
-		}
+		g.packRows(ib, ie, pc, kb)
 		for jb := q0; jb < q1; jb += ncP {
 			je := min(jb+ncP, q1)
-			for p := ib; p < ie; p++ {
-				ap := &g.pa[(p-ib)*mr*kb]
-				for q := jb; q < je; q++ {
-					g.tile(p, q, kb, mode, ap, &pb[q*nr*kb])
-				}
-			}
+			g.tiles(ib, ie, jb, je, kb, mode, pb[jb*nr*kb:])
+		}
+	}
+}
+
+// packRows packs row panels [ib,ie) of the K block [pc, pc+kb) of op(A)
+// into g.pa, panel ib first.
+func (g *packedTiles) packRows(ib, ie, pc, kb int) {
+	mr := g.kern.mr
+	for p := ib; p < ie; p++ {
+		i0 := p * mr
+		packA(g.pa[(p-ib)*mr*kb:(p-ib+1)*mr*kb], g.transA, g.a, g.lda, i0, min(mr, g.m-i0), pc, kb, mr)
+	}
+}
+
+// tiles runs the tiles of row panels [ib,ie) (packed in g.pa by packRows)
+// x column panels [jb,je) (panel q at pb[(q-jb)*nr*kb:]) for a K block of kb.
+func (g *packedTiles) tiles(ib, ie, jb, je, kb, mode int, pb []float32) {
+	mr, nr := g.kern.mr, g.kern.nr
+	for p := ib; p < ie; p++ {
+		ap := &g.pa[(p-ib)*mr*kb]
+		for q := jb; q < je; q++ {
+			g.tile(p, q, kb, mode, ap, &pb[(q-jb)*nr*kb])
 		}
 	}
 }

@@ -142,11 +142,3 @@ func dot4[F Float](a, b []F) float64 {
 	}
 	return (s0 + s1) + (s2 + s3)
 }
-
-// softmaxRow32 replaces row (not empty) by its softmax: kernels.SoftmaxRow32,
-// the one definition the forward pass (kernels.CausalSoftmax32 row by row),
-// evaluation and the generator's key/value cache all use, so that they
-// agree bit for bit.
-func softmaxRow32(row []float32) {
-	kernels.SoftmaxRow32(row)
-}

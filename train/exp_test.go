@@ -92,7 +92,7 @@ func TestSoftmaxRow32(t *testing.T) {
 			want[j] = math.Exp(float64(x) - 30)
 			s += want[j]
 		}
-		softmaxRow32(row)
+		kernels.SoftmaxRow32(row)
 		for j := range row {
 			if d := math.Abs(float64(row[j]) - want[j]/s); d > 1e-6*want[j]/s+1e-12 {
 				t.Fatalf("n=%d j=%d: %g, want %g", n, j, row[j], want[j]/s)

@@ -1,6 +1,10 @@
 package train
 
-import "math"
+import (
+	"math"
+
+	"github.com/deltactl/deltactl/kernels"
+)
 
 // kvCache holds every layer's rotated keys and values for the positions
 // decoded so far, [positions][kv heads × head_dim] per layer, so that a new
@@ -60,7 +64,7 @@ func (c *kvCache) attend(sg sgemmFunc, threads, l, pos, n, nq int, q, out []floa
 			gemm(sg, 1, false, true, n, P, hd, scale, q[h*hd:], qd, K[g*hd:], kvd, 0, S, P)
 			for i := 0; i < n; i++ {
 				row := S[i*P : (i+1)*P]
-				softmaxRow32(row[:pos+i+1])
+				kernels.SoftmaxRow32(row[:pos+i+1])
 				clear(row[pos+i+1:])
 			}
 			gemm(sg, 1, false, false, n, hd, P, 1, S, P, V[g*hd:], kvd, 0, out[h*hd:], qd)
@@ -87,7 +91,7 @@ func (c *kvCache) attendOne(threads, l, pos, nq int, q, out []float32) {
 			for j := range row {
 				row[j] = float32(dot4(qh, K[j*kvd+g*hd:j*kvd+(g+1)*hd])) * scale
 			}
-			softmaxRow32(row)
+			kernels.SoftmaxRow32(row)
 			o := out[h*hd : (h+1)*hd]
 			clear(o)
 			for j, pj := range row {
