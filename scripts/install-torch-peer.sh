@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# install-torch-peer.sh: the PyTorch peer of `make bench-train` (Debian's
-# numpy, scipy and torch on OpenBLAS), installed once with apt-get.
+# install-torch-peer.sh: the PyTorch reference of `make test` and peer of
+# `make bench-train` (Debian's numpy, scipy and torch on OpenBLAS), installed
+# once with apt-get.
 # libopenblas0-pthread matters: without it numpy and torch run on the netlib
 # reference BLAS (about 4 GFLOP/s) and every comparison is a strawman
 # (../shared/bench/BASELINES.md). Exits 0 when the peer is usable, 1 (with
