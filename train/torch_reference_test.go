@@ -133,4 +133,3 @@ func torchLoss(t *testing.T, python, ref string, args []string) (float64, int) {
 	}
 	return loss, n
 }
-
